@@ -1,0 +1,917 @@
+/*
+ * config.c - outpost's configuration parameters, their parser and checker.
+ *
+ * The master parses the file once (and again on reload); children get the
+ * parsed struct through fork. The table params[] is the single source of
+ * truth: the parser, `outpost -n` (print the effective config) and
+ * `outpost -R` (the reference in the docs) all walk it.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "xmalloc.h"
+
+enum ptype {
+	P_STR, P_UINT, P_INT, P_DURATION, P_SIZE, P_MODE, P_INET, P_LOGLEVEL,
+	P_HOSTPORT, P_LISTEN, P_NETWORKS, P_DNS
+};
+
+struct param {
+	const char	*name;
+	enum ptype	 type;
+	size_t		 off;		/* offsetof in struct config or struct proc_limits */
+	size_t		 size;		/* P_STR: buffer size */
+	long long	 min, max;
+	const char	*def;		/* default as written in the file */
+	const char	*desc;
+};
+
+#define C(f)	offsetof(struct config, f)
+#define L(f)	offsetof(struct proc_limits, f)
+
+static const struct param params[] = {
+	{ "delivery_mode", P_MODE, C(mode), 0, 0, 0, "independent",
+	  "independent: MX lookup and direct delivery, [routes] obeyed; relay: everything via relay_host, [routes] ignored" },
+	{ "relay_host", P_HOSTPORT, C(relay_host), 0, 0, 0, "",
+	  "smarthost for relay mode: host, host:port, [address]:port" },
+	{ "resend_attempts", P_UINT, C(resend_attempts), 0, 0, 1000, "5",
+	  "re-send attempts after the first failed one; then the mail bounces" },
+	{ "resend_interval", P_DURATION, C(resend_interval), 0, 1, 30 * 86400, "5m",
+	  "wait between re-send attempts (s, m, h, d suffixes)" },
+	{ "destination_concurrency", P_UINT, C(destination_concurrency), 0, 1, 10000, "20",
+	  "parallel connections to one destination" },
+	{ "max_rcpt_per_transaction", P_UINT, C(max_rcpt_per_transaction), 0, 1, 100, "100",
+	  "recipients sent in one SMTP transaction" },
+	{ "max_mails_per_connection", P_UINT, C(max_mails_per_connection), 0, 1, 1000000, "100",
+	  "mails sent over one reused connection before it is closed" },
+	{ "connection_idle", P_DURATION, C(connection_idle), 0, 0, 3600, "10s",
+	  "how long an idle outgoing connection is kept for reuse" },
+	{ "connect_timeout", P_DURATION, C(connect_timeout), 0, 1, 600, "30s",
+	  "timeout of one outgoing connection attempt" },
+	{ "helo_name", P_STR, C(helo_name), sizeof(((struct config *)0)->helo_name), 0, 0, "",
+	  "name used in EHLO and Received headers (default: the host name)" },
+	{ "inet_protocols", P_INET, C(inet_protocols), 0, 0, 0, "all",
+	  "all, ipv4 or ipv6: address families used for delivery" },
+	{ "dns_servers", P_DNS, C(dns_servers), 0, 0, 0, "",
+	  "DNS servers (address or address@port, comma separated); empty: those of /etc/resolv.conf" },
+	{ "listen", P_LISTEN, C(listen), 0, 0, 0, "127.0.0.1:2525",
+	  "SMTP submission listeners (address:port, [v6]:port, comma separated; empty: none)" },
+	{ "allowed_networks", P_NETWORKS, C(networks), 0, 0, 0, "127.0.0.0/8, ::1/128",
+	  "clients allowed to submit over SMTP (CIDR, comma separated)" },
+	{ "max_message_size", P_SIZE, C(max_message_size), 0, 1024, 4LL << 30, "35M",
+	  "largest accepted mail in bytes (k, M, G suffixes)" },
+	{ "max_recipients", P_UINT, C(max_recipients), 0, 1, 100000, "1000",
+	  "recipients accepted for one mail" },
+	{ "state_directory", P_STR, C(state_directory), sizeof(((struct config *)0)->state_directory), 0, 0,
+	  "/var/spool/outpost", "queue, empty chroot directory and pid file live here (absolute path)" },
+	{ "user", P_STR, C(user), sizeof(((struct config *)0)->user), 0, 0, "outpost",
+	  "unprivileged user of the scheduler, resolver, smtpd and agents" },
+	{ "queue_user", P_STR, C(queue_user), sizeof(((struct config *)0)->queue_user), 0, 0, "outpostq",
+	  "owner of the queue, user of the queue manager" },
+	{ "log", P_STR, C(log), sizeof(((struct config *)0)->log), 0, 0, "syslog",
+	  "syslog (facility mail), stderr, or the absolute path of a log file" },
+	{ "log_level", P_LOGLEVEL, C(log_level), 0, 0, 0, "basic",
+	  "basic (lookups, transactions, failures) or detailed (connections, SMTP dialogue, DNS)" },
+};
+
+/* Per-process sections: [qmgr] [scheduler] [resolver] [smtpd] [agent]. */
+static const struct param limit_params[] = {
+	{ "count", P_UINT, L(count), 0, 1, 64, "1",
+	  "instances of the process (only agents may have more than one)" },
+	{ "open_files", P_SIZE, L(open_files), 0, 0, 1 << 20, "0", "RLIMIT_NOFILE (0: unchanged)" },
+	{ "memory", P_SIZE, L(memory), 0, 0, 1LL << 40, "0", "RLIMIT_AS in bytes (0: unchanged)" },
+	{ "max_sessions", P_UINT, L(max_sessions), 0, 1, 100000, "100",
+	  "concurrent SMTP sessions (smtpd, agent)" },
+	{ "nice", P_INT, L(nice), 0, -20, 19, "0", "scheduling priority" },
+};
+
+struct errs {
+	char		*buf;
+	size_t		 len;
+	int		 count;
+};
+
+static void __attribute__((format(printf, 4, 5)))
+cerr(struct errs *e, const char *file, int line, const char *fmt, ...)
+{
+	va_list	ap;
+	size_t	used;
+	char	msg[512];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	e->count++;
+	if (e->buf == NULL || e->len == 0)
+		return;
+	used = strlen(e->buf);
+	if (line > 0)
+		snprintf(e->buf + used, e->len - used, "%s:%d: %s\n", file, line, msg);
+	else
+		snprintf(e->buf + used, e->len - used, "%s: %s\n", file, msg);
+}
+
+int64_t
+config_parse_duration(const char *s, uint64_t max)
+{
+	char		*end;
+	unsigned long long v;
+	uint64_t	 mult = 1;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (*end != '\0') {
+		switch (*end) {
+		case 's': mult = 1; break;
+		case 'm': mult = 60; break;
+		case 'h': mult = 3600; break;
+		case 'd': mult = 86400; break;
+		default: return -1;
+		}
+		if (end[1] != '\0')
+			return -1;
+	}
+	if (v > max / mult)
+		return -1;
+	return (int64_t)(v * mult);
+}
+
+int64_t
+config_parse_size(const char *s, uint64_t max)
+{
+	char		*end;
+	unsigned long long v;
+	uint64_t	 mult = 1;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (*end != '\0') {
+		switch (*end) {
+		case 'k': case 'K': mult = 1024; break;
+		case 'm': case 'M': mult = 1024 * 1024; break;
+		case 'g': case 'G': mult = 1024 * 1024 * 1024; break;
+		default: return -1;
+		}
+		if (end[1] != '\0')
+			return -1;
+	}
+	if (v > max / mult)
+		return -1;
+	return (int64_t)(v * mult);
+}
+
+static bool
+valid_hostname(const char *h)
+{
+	size_t	len = strlen(h), label = 0;
+
+	if (len == 0 || len > 253)
+		return false;
+	for (; *h; h++) {
+		if (*h == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!isalnum((unsigned char)*h) && *h != '-' && *h != '_')
+			return false;
+		if (++label > 63)
+			return false;
+	}
+	return true;
+}
+
+int
+hostport_parse(const char *s, uint16_t defport, struct hostport *out)
+{
+	const char	*p, *portstr = NULL;
+	char		 host[256];
+	size_t		 hlen;
+	const char	*errstr;
+	unsigned char	 tmp[16];
+
+	memset(out, 0, sizeof(*out));
+	out->port = defport;
+	if (*s == '[') {
+		if ((p = strchr(s, ']')) == NULL)
+			return -1;
+		hlen = p - (s + 1);
+		if (hlen == 0 || hlen >= sizeof(host))
+			return -1;
+		memcpy(host, s + 1, hlen);
+		host[hlen] = '\0';
+		if (p[1] == ':')
+			portstr = p + 2;
+		else if (p[1] != '\0')
+			return -1;
+		out->literal = true;
+	} else {
+		p = strchr(s, ':');
+		if (p != NULL && strchr(p + 1, ':') != NULL)
+			return -1;	/* a bare IPv6 address needs brackets */
+		hlen = p ? (size_t)(p - s) : strlen(s);
+		if (hlen == 0 || hlen >= sizeof(host))
+			return -1;
+		memcpy(host, s, hlen);
+		host[hlen] = '\0';
+		if (p)
+			portstr = p + 1;
+	}
+	if (portstr != NULL) {
+		out->port = strtonum(portstr, 1, 65535, &errstr);
+		if (errstr != NULL)
+			return -1;
+	}
+	if (inet_pton(AF_INET, host, tmp) != 1 && inet_pton(AF_INET6, host, tmp) != 1 &&
+	    !valid_hostname(host))
+		return -1;
+	if (!out->literal && inet_pton(AF_INET6, host, tmp) == 1)
+		return -1;
+	for (char *q = host; *q; q++)
+		*q = tolower((unsigned char)*q);
+	strlcpy(out->host, host, sizeof(out->host));
+	return 0;
+}
+
+static int
+cidr_parse(const char *s, struct cidr *out)
+{
+	char		 addr[64];
+	const char	*slash, *errstr;
+	size_t		 len;
+	unsigned	 max;
+
+	memset(out, 0, sizeof(*out));
+	slash = strchr(s, '/');
+	len = slash ? (size_t)(slash - s) : strlen(s);
+	if (len == 0 || len >= sizeof(addr))
+		return -1;
+	memcpy(addr, s, len);
+	addr[len] = '\0';
+	if (inet_pton(AF_INET, addr, out->addr) == 1) {
+		out->family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, addr, out->addr) == 1) {
+		out->family = AF_INET6;
+		max = 128;
+	} else
+		return -1;
+	out->prefix = max;
+	if (slash) {
+		out->prefix = strtonum(slash + 1, 0, max, &errstr);
+		if (errstr != NULL)
+			return -1;
+	}
+	return 0;
+}
+
+static bool
+cidr_match(const struct cidr *n, int family, const uint8_t *addr)
+{
+	unsigned	bits = n->prefix, i;
+
+	if (n->family != family)
+		return false;
+	for (i = 0; bits >= 8; i++, bits -= 8)
+		if (n->addr[i] != addr[i])
+			return false;
+	if (bits > 0) {
+		uint8_t mask = (uint8_t)(0xff << (8 - bits));
+		if ((n->addr[i] & mask) != (addr[i] & mask))
+			return false;
+	}
+	return true;
+}
+
+bool
+config_network_allowed(const struct config *c, const struct sockaddr *sa)
+{
+	const uint8_t	*addr;
+	int		 family = sa->sa_family;
+	unsigned	 i;
+	uint8_t		 v4[4];
+
+	if (family == AF_INET)
+		addr = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+	else if (family == AF_INET6) {
+		addr = (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+		/* An IPv4-mapped client is judged as the IPv4 address it is. */
+		if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)addr)) {
+			memcpy(v4, addr + 12, 4);
+			addr = v4;
+			family = AF_INET;
+		}
+	} else
+		return false;
+	for (i = 0; i < c->nnetworks; i++)
+		if (cidr_match(&c->networks[i], family, addr))
+			return true;
+	return false;
+}
+
+/* Split a comma/space separated list; calls fn on each item. */
+static int
+split_list(const char *value, int (*fn)(void *, const char *), void *arg)
+{
+	char	 buf[4096], *p, *item;
+
+	if (strlcpy(buf, value, sizeof(buf)) >= sizeof(buf))
+		return -1;
+	p = buf;
+	while ((item = strsep(&p, ", \t")) != NULL) {
+		if (*item == '\0')
+			continue;
+		if (fn(arg, item) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+add_listen(void *arg, const char *item)
+{
+	struct config	*c = arg;
+
+	if (c->nlisten >= CONFIG_MAX_LISTEN)
+		return -1;
+	if (hostport_parse(item, 25, &c->listen[c->nlisten]) == -1)
+		return -1;
+	{
+		unsigned char tmp[16];
+		if (inet_pton(AF_INET, c->listen[c->nlisten].host, tmp) != 1 &&
+		    inet_pton(AF_INET6, c->listen[c->nlisten].host, tmp) != 1)
+			return -1;	/* listeners take addresses, not names */
+	}
+	c->nlisten++;
+	return 0;
+}
+
+static int
+add_network(void *arg, const char *item)
+{
+	struct config	*c = arg;
+
+	if (c->nnetworks >= CONFIG_MAX_NETWORKS)
+		return -1;
+	if (cidr_parse(item, &c->networks[c->nnetworks]) == -1)
+		return -1;
+	c->nnetworks++;
+	return 0;
+}
+
+static int
+add_dns(void *arg, const char *item)
+{
+	struct config	*c = arg;
+	struct hostport	*hp;
+	const char	*at, *errstr;
+	unsigned char	 tmp[16];
+	size_t		 len;
+
+	if (c->ndns_servers >= CONFIG_MAX_DNS)
+		return -1;
+	hp = &c->dns_servers[c->ndns_servers];
+	memset(hp, 0, sizeof(*hp));
+	hp->port = 53;
+	hp->literal = true;
+	at = strchr(item, '@');
+	len = at ? (size_t)(at - item) : strlen(item);
+	if (len == 0 || len >= sizeof(hp->host))
+		return -1;
+	memcpy(hp->host, item, len);
+	hp->host[len] = '\0';
+	if (inet_pton(AF_INET, hp->host, tmp) != 1 && inet_pton(AF_INET6, hp->host, tmp) != 1)
+		return -1;
+	if (at) {
+		hp->port = strtonum(at + 1, 1, 65535, &errstr);
+		if (errstr != NULL)
+			return -1;
+	}
+	c->ndns_servers++;
+	return 0;
+}
+
+/* Set one parameter from its textual value. Returns NULL or an error text. */
+static const char *
+param_set(const struct param *p, void *base, const char *value, char *err, size_t errlen)
+{
+	void		*dst = (char *)base + p->off;
+	const char	*errstr;
+	long long	 n;
+	int64_t		 v;
+	struct config	*c = base;
+
+	switch (p->type) {
+	case P_STR:
+		if (strlcpy(dst, value, p->size) >= p->size)
+			return "value too long";
+		return NULL;
+	case P_UINT:
+		n = strtonum(value, p->min, p->max, &errstr);
+		if (errstr != NULL) {
+			snprintf(err, errlen, "%s must be a number from %lld to %lld (%s)",
+			    p->name, p->min, p->max, errstr);
+			return err;
+		}
+		*(unsigned *)dst = (unsigned)n;
+		return NULL;
+	case P_INT:
+		n = strtonum(value, p->min, p->max, &errstr);
+		if (errstr != NULL) {
+			snprintf(err, errlen, "%s must be a number from %lld to %lld (%s)",
+			    p->name, p->min, p->max, errstr);
+			return err;
+		}
+		*(int *)dst = (int)n;
+		return NULL;
+	case P_DURATION:
+		v = config_parse_duration(value, (uint64_t)p->max);
+		if (v < p->min) {
+			snprintf(err, errlen, "%s must be a duration from %llds to %llds (e.g. 30s, 5m, 4h, 5d)",
+			    p->name, p->min, p->max);
+			return err;
+		}
+		*(unsigned *)dst = (unsigned)v;
+		return NULL;
+	case P_SIZE:
+		v = config_parse_size(value, (uint64_t)p->max);
+		if (v < p->min) {
+			snprintf(err, errlen, "%s must be a size from %lld to %lld bytes (k, M, G suffixes)",
+			    p->name, p->min, p->max);
+			return err;
+		}
+		*(uint64_t *)dst = (uint64_t)v;
+		return NULL;
+	case P_MODE:
+		if (strcmp(value, "independent") == 0)
+			c->mode = MODE_INDEPENDENT;
+		else if (strcmp(value, "relay") == 0)
+			c->mode = MODE_RELAY;
+		else
+			return "delivery_mode must be independent or relay";
+		return NULL;
+	case P_INET:
+		if (strcmp(value, "all") == 0)
+			c->inet_protocols = INET_ALL;
+		else if (strcmp(value, "ipv4") == 0)
+			c->inet_protocols = INET_IPV4;
+		else if (strcmp(value, "ipv6") == 0)
+			c->inet_protocols = INET_IPV6;
+		else
+			return "inet_protocols must be all, ipv4 or ipv6";
+		return NULL;
+	case P_LOGLEVEL:
+		if (strcmp(value, "basic") == 0)
+			c->log_level = LOGLEVEL_BASIC;
+		else if (strcmp(value, "detailed") == 0)
+			c->log_level = LOGLEVEL_DETAILED;
+		else
+			return "log_level must be basic or detailed";
+		return NULL;
+	case P_HOSTPORT:
+		if (*value == '\0') {
+			c->relay_host_set = false;
+			memset(&c->relay_host, 0, sizeof(c->relay_host));
+			return NULL;
+		}
+		if (hostport_parse(value, 25, dst) == -1)
+			return "expected host, host:port or [address]:port";
+		c->relay_host_set = true;
+		return NULL;
+	case P_LISTEN:
+		c->nlisten = 0;
+		if (split_list(value, add_listen, c) == -1) {
+			snprintf(err, errlen, "listen: expected up to %d address:port items "
+			    "(IPv6 as [addr]:port)", CONFIG_MAX_LISTEN);
+			return err;
+		}
+		return NULL;
+	case P_NETWORKS:
+		c->nnetworks = 0;
+		if (split_list(value, add_network, c) == -1) {
+			snprintf(err, errlen, "allowed_networks: expected up to %d CIDR items "
+			    "like 127.0.0.0/8 or ::1/128", CONFIG_MAX_NETWORKS);
+			return err;
+		}
+		return NULL;
+	case P_DNS:
+		c->ndns_servers = 0;
+		if (split_list(value, add_dns, c) == -1) {
+			snprintf(err, errlen, "dns_servers: expected up to %d IP addresses, "
+			    "optionally with @port", CONFIG_MAX_DNS);
+			return err;
+		}
+		return NULL;
+	}
+	return "internal error: unknown parameter type";
+}
+
+static const struct param *
+param_find(const struct param *tab, size_t n, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(tab[i].name, name) == 0)
+			return &tab[i];
+	return NULL;
+}
+
+#define NPARAMS		(sizeof(params) / sizeof(params[0]))
+#define NLIMITS		(sizeof(limit_params) / sizeof(limit_params[0]))
+
+void
+config_defaults(struct config *c)
+{
+	char	 err[256];
+	size_t	 i;
+	int	 k;
+
+	memset(c, 0, sizeof(*c));
+	for (i = 0; i < NPARAMS; i++)
+		if (param_set(&params[i], c, params[i].def, err, sizeof(err)) != NULL)
+			fatalx("default of %s is invalid", params[i].name);
+	for (k = 0; k < PROC_KIND_MAX; k++)
+		for (i = 0; i < NLIMITS; i++)
+			(void)param_set(&limit_params[i], &c->limits[k], limit_params[i].def,
+			    err, sizeof(err));
+	c->limits[PROC_AGENT].count = 2;
+	c->limits[PROC_AGENT].max_sessions = 200;
+	c->limits[PROC_SMTPD].max_sessions = 200;
+	if (gethostname(c->helo_name, sizeof(c->helo_name)) == -1 || c->helo_name[0] == '\0')
+		strlcpy(c->helo_name, "localhost", sizeof(c->helo_name));
+}
+
+static char *
+trim(char *s)
+{
+	char	*e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static int
+section_kind(const char *name)
+{
+	int	k;
+
+	for (k = PROC_QMGR; k < PROC_KIND_MAX; k++)
+		if (strcmp(proc_kind_name(k), name) == 0)
+			return k;
+	return -1;
+}
+
+static void
+add_route(struct config *c, const char *name, const char *value, int line,
+    struct errs *e, const char *file)
+{
+	struct route	 r;
+	const char	*d = name;
+
+	memset(&r, 0, sizeof(r));
+	if (*d == '.') {
+		r.subdomains = true;
+		d++;
+	}
+	if (!valid_hostname(d)) {
+		cerr(e, file, line, "route: \"%s\" is not a domain", name);
+		return;
+	}
+	strlcpy(r.domain, d, sizeof(r.domain));
+	for (char *q = r.domain; *q; q++)
+		*q = tolower((unsigned char)*q);
+	if (hostport_parse(value, 25, &r.via) == -1) {
+		cerr(e, file, line, "route for %s: expected host, host:port or [address]:port, got \"%s\"",
+		    name, value);
+		return;
+	}
+	for (size_t i = 0; i < c->nroutes; i++)
+		if (strcmp(c->routes[i].domain, r.domain) == 0 &&
+		    c->routes[i].subdomains == r.subdomains) {
+			cerr(e, file, line, "route for %s given twice", name);
+			return;
+		}
+	c->routes = xreallocarray(c->routes, c->nroutes + 1, sizeof(*c->routes));
+	c->routes[c->nroutes++] = r;
+}
+
+static void
+config_check(struct config *c, const char *file, struct errs *e)
+{
+	if (c->mode == MODE_RELAY && !c->relay_host_set)
+		cerr(e, file, 0, "delivery_mode = relay needs relay_host");
+	if (c->state_directory[0] != '/')
+		cerr(e, file, 0, "state_directory must be an absolute path");
+	if (strcmp(c->log, "syslog") != 0 && strcmp(c->log, "stderr") != 0 && c->log[0] != '/')
+		cerr(e, file, 0, "log must be syslog, stderr or an absolute file path");
+	if (!valid_hostname(c->helo_name))
+		cerr(e, file, 0, "helo_name \"%s\" is not a valid host name", c->helo_name);
+	for (int k = PROC_QMGR; k < PROC_KIND_MAX; k++)
+		if (k != PROC_AGENT && c->limits[k].count != 1)
+			cerr(e, file, 0, "[%s] count must be 1: only agents run several instances",
+			    proc_kind_name(k));
+}
+
+int
+config_parse(struct config *c, const char *name, const char *text, size_t len,
+    char *errbuf, size_t errlen)
+{
+	struct errs	 e = { errbuf, errlen, 0 };
+	const char	*p = text, *end = text + len, *nl, *why;
+	char		 line[4096], err[512], *l, *eq, *key, *val;
+	int		 lineno = 0, section = -1;	/* -1 main, -2 routes, else proc kind */
+	bool		 in_routes = false;
+	size_t		 ll;
+
+	if (errbuf != NULL && errlen > 0)
+		errbuf[0] = '\0';
+	config_defaults(c);
+	strlcpy(c->path, name, sizeof(c->path));
+	while (p < end) {
+		lineno++;
+		nl = memchr(p, '\n', end - p);
+		ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		if (ll >= sizeof(line)) {
+			cerr(&e, name, lineno, "line too long");
+			p = nl ? nl + 1 : end;
+			continue;
+		}
+		memcpy(line, p, ll);
+		line[ll] = '\0';
+		p = nl ? nl + 1 : end;
+		if (memchr(line, '\0', ll) != NULL) {
+			cerr(&e, name, lineno, "NUL byte in line");
+			continue;
+		}
+		if ((l = strchr(line, '#')) != NULL)
+			*l = '\0';
+		l = trim(line);
+		if (*l == '\0')
+			continue;
+		if (*l == '[') {
+			char *close = strchr(l, ']');
+			if (close == NULL || close[1] != '\0') {
+				cerr(&e, name, lineno, "malformed section header");
+				continue;
+			}
+			*close = '\0';
+			in_routes = strcmp(l + 1, "routes") == 0;
+			section = in_routes ? -2 : section_kind(l + 1);
+			if (!in_routes && section == -1) {
+				cerr(&e, name, lineno, "unknown section [%s] (expected qmgr, scheduler, "
+				    "resolver, smtpd, agent or routes)", l + 1);
+				section = -3;
+			}
+			continue;
+		}
+		if ((eq = strchr(l, '=')) == NULL) {
+			cerr(&e, name, lineno, "expected \"name = value\"");
+			continue;
+		}
+		*eq = '\0';
+		key = trim(l);
+		val = trim(eq + 1);
+		if (section == -3)
+			continue;
+		if (in_routes) {
+			add_route(c, key, val, lineno, &e, name);
+			continue;
+		}
+		if (section >= 0) {
+			const struct param *lp = param_find(limit_params, NLIMITS, key);
+			if (lp == NULL) {
+				cerr(&e, name, lineno, "unknown parameter \"%s\" in [%s]", key,
+				    proc_kind_name(section));
+				continue;
+			}
+			if ((why = param_set(lp, &c->limits[section], val, err, sizeof(err))) != NULL)
+				cerr(&e, name, lineno, "%s", why);
+			continue;
+		}
+		const struct param *pp = param_find(params, NPARAMS, key);
+		if (pp == NULL) {
+			cerr(&e, name, lineno, "unknown parameter \"%s\"", key);
+			continue;
+		}
+		if ((why = param_set(pp, c, val, err, sizeof(err))) != NULL)
+			cerr(&e, name, lineno, "%s: %s", key, why);
+	}
+	config_check(c, name, &e);
+	return e.count > 0 ? -1 : 0;
+}
+
+int
+config_load(struct config *c, const char *path, char *errbuf, size_t errlen)
+{
+	FILE	*fp;
+	char	*text = NULL;
+	size_t	 len = 0, cap = 0, n;
+	int	 r;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		snprintf(errbuf, errlen, "%s: %s\n", path, strerror(errno));
+		config_defaults(c);
+		return -1;
+	}
+	for (;;) {
+		if (len + 4096 > cap) {
+			cap = cap ? cap * 2 : 8192;
+			if (cap > 16 * 1024 * 1024) {
+				fclose(fp);
+				free(text);
+				snprintf(errbuf, errlen, "%s: file too large\n", path);
+				config_defaults(c);
+				return -1;
+			}
+			text = xreallocarray(text, cap, 1);
+		}
+		n = fread(text + len, 1, cap - len, fp);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(fp)) {
+		snprintf(errbuf, errlen, "%s: read error\n", path);
+		fclose(fp);
+		free(text);
+		config_defaults(c);
+		return -1;
+	}
+	fclose(fp);
+	r = config_parse(c, path, text ? text : "", len, errbuf, errlen);
+	free(text);
+	return r;
+}
+
+/* Apply one "name=value" override from the command line (-o). */
+int
+config_override(struct config *c, const char *assignment, char *errbuf, size_t errlen)
+{
+	const struct param *pp;
+	char		 name[128], err[512];
+	const char	*eq, *why;
+	struct errs	 e = { errbuf, errlen, 0 };
+
+	if (errbuf != NULL && errlen > 0)
+		errbuf[0] = '\0';
+	if ((eq = strchr(assignment, '=')) == NULL || (size_t)(eq - assignment) >= sizeof(name)) {
+		cerr(&e, "-o", 0, "expected name=value, got \"%s\"", assignment);
+		return -1;
+	}
+	memcpy(name, assignment, eq - assignment);
+	name[eq - assignment] = '\0';
+	if ((pp = param_find(params, NPARAMS, name)) == NULL) {
+		cerr(&e, "-o", 0, "unknown parameter \"%s\"", name);
+		return -1;
+	}
+	if ((why = param_set(pp, c, eq + 1, err, sizeof(err))) != NULL) {
+		cerr(&e, "-o", 0, "%s: %s", name, why);
+		return -1;
+	}
+	config_check(c, "-o", &e);
+	return e.count > 0 ? -1 : 0;
+}
+
+void
+config_free(struct config *c)
+{
+	free(c->routes);
+	c->routes = NULL;
+	c->nroutes = 0;
+}
+
+const struct route *
+config_route(const struct config *c, const char *domain)
+{
+	char		 d[256];
+	const char	*p;
+	size_t		 i;
+
+	if (strlcpy(d, domain, sizeof(d)) >= sizeof(d))
+		return NULL;
+	for (char *q = d; *q; q++)
+		*q = tolower((unsigned char)*q);
+	for (i = 0; i < c->nroutes; i++)
+		if (!c->routes[i].subdomains && strcmp(c->routes[i].domain, d) == 0)
+			return &c->routes[i];
+	/* ".example.com" covers a.example.com and a.b.example.com, not example.com. */
+	for (p = strchr(d, '.'); p != NULL; p = strchr(p + 1, '.'))
+		for (i = 0; i < c->nroutes; i++)
+			if (c->routes[i].subdomains && strcmp(c->routes[i].domain, p + 1) == 0)
+				return &c->routes[i];
+	return NULL;
+}
+
+static void
+join_path(char *buf, size_t len, const char *dir, const char *leaf)
+{
+	if ((size_t)snprintf(buf, len, "%s/%s", dir, leaf) >= len)
+		fatalx("path too long: %s/%s", dir, leaf);
+}
+
+void config_queue_dir(const struct config *c, char *b, size_t l) { join_path(b, l, c->state_directory, "queue"); }
+void config_empty_dir(const struct config *c, char *b, size_t l) { join_path(b, l, c->state_directory, "empty"); }
+void config_submit_socket(const struct config *c, char *b, size_t l) { join_path(b, l, c->state_directory, "queue/public/submit.sock"); }
+void config_pid_file(const struct config *c, char *b, size_t l) { join_path(b, l, c->state_directory, "outpost.pid"); }
+void config_control_socket(const struct config *c, char *b, size_t l) { join_path(b, l, c->state_directory, "control.sock"); }
+
+static const char *
+type_name(enum ptype t)
+{
+	switch (t) {
+	case P_STR: return "string";
+	case P_UINT: case P_INT: return "number";
+	case P_DURATION: return "duration";
+	case P_SIZE: return "size";
+	case P_MODE: return "independent|relay";
+	case P_INET: return "all|ipv4|ipv6";
+	case P_LOGLEVEL: return "basic|detailed";
+	case P_HOSTPORT: return "host[:port]";
+	case P_LISTEN: return "address:port list";
+	case P_NETWORKS: return "CIDR list";
+	case P_DNS: return "address[@port] list";
+	}
+	return "?";
+}
+
+void
+config_print_reference(FILE *fp)
+{
+	size_t	i;
+
+	for (i = 0; i < NPARAMS; i++)
+		fprintf(fp, "%s (%s, default \"%s\")\n    %s\n", params[i].name,
+		    type_name(params[i].type), params[i].def, params[i].desc);
+	fprintf(fp, "\nSections [qmgr] [scheduler] [resolver] [smtpd] [agent]:\n");
+	for (i = 0; i < NLIMITS; i++)
+		fprintf(fp, "%s (%s, default \"%s\")\n    %s\n", limit_params[i].name,
+		    type_name(limit_params[i].type), limit_params[i].def, limit_params[i].desc);
+	fprintf(fp, "\nSection [routes]: \"domain = host[:port]\" or \".domain = [address]:port\"\n"
+	    "    static routes (\"Via SMTP\"), obeyed in independent mode only\n");
+}
+
+void
+config_print(const struct config *c, FILE *fp)
+{
+	unsigned	i;
+
+	fprintf(fp, "delivery_mode = %s\n", c->mode == MODE_RELAY ? "relay" : "independent");
+	if (c->relay_host_set)
+		fprintf(fp, "relay_host = %s%s%s:%u\n", c->relay_host.literal ? "[" : "",
+		    c->relay_host.host, c->relay_host.literal ? "]" : "", c->relay_host.port);
+	fprintf(fp, "resend_attempts = %u\nresend_interval = %us\n", c->resend_attempts,
+	    c->resend_interval);
+	fprintf(fp, "destination_concurrency = %u\nmax_rcpt_per_transaction = %u\n",
+	    c->destination_concurrency, c->max_rcpt_per_transaction);
+	fprintf(fp, "max_mails_per_connection = %u\nconnection_idle = %us\nconnect_timeout = %us\n",
+	    c->max_mails_per_connection, c->connection_idle, c->connect_timeout);
+	fprintf(fp, "helo_name = %s\ninet_protocols = %s\n", c->helo_name,
+	    c->inet_protocols == INET_IPV4 ? "ipv4" : c->inet_protocols == INET_IPV6 ? "ipv6" : "all");
+	fprintf(fp, "dns_servers =");
+	for (i = 0; i < c->ndns_servers; i++)
+		fprintf(fp, "%s %s@%u", i ? "," : "", c->dns_servers[i].host, c->dns_servers[i].port);
+	fprintf(fp, "\nlisten =");
+	for (i = 0; i < c->nlisten; i++)
+		fprintf(fp, "%s [%s]:%u", i ? "," : "", c->listen[i].host, c->listen[i].port);
+	fprintf(fp, "\nmax_message_size = %llu\nmax_recipients = %u\n",
+	    (unsigned long long)c->max_message_size, c->max_recipients);
+	fprintf(fp, "state_directory = %s\nuser = %s\nqueue_user = %s\nlog = %s\nlog_level = %s\n",
+	    c->state_directory, c->user, c->queue_user, c->log,
+	    c->log_level == LOGLEVEL_DETAILED ? "detailed" : "basic");
+	for (int k = PROC_QMGR; k < PROC_KIND_MAX; k++) {
+		const struct proc_limits *l = &c->limits[k];
+		fprintf(fp, "[%s]\ncount = %u\nopen_files = %llu\nmemory = %llu\nmax_sessions = %u\nnice = %d\n",
+		    proc_kind_name(k), l->count, (unsigned long long)l->open_files,
+		    (unsigned long long)l->memory, l->max_sessions, l->nice);
+	}
+	if (c->nroutes > 0)
+		fprintf(fp, "[routes]\n");
+	for (size_t r = 0; r < c->nroutes; r++)
+		fprintf(fp, "%s%s = %s%s%s:%u\n", c->routes[r].subdomains ? "." : "", c->routes[r].domain,
+		    c->routes[r].via.literal ? "[" : "", c->routes[r].via.host,
+		    c->routes[r].via.literal ? "]" : "", c->routes[r].via.port);
+}

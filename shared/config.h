@@ -1,0 +1,128 @@
+/*
+ * config.h - outpost's configuration: one table of parameters (config.c)
+ * drives the parser, the checker and the documentation.
+ *
+ * File format: "name = value" lines, '#' comments, and sections:
+ *   [qmgr] [scheduler] [resolver] [smtpd] [agent]  per-process limits
+ *   [routes]   "domain = host[:port]" or ".domain = [address]:port" lines
+ * Every mistake is reported as "file:line: message" and rejected.
+ */
+#ifndef OUTPOST_CONFIG_H
+#define OUTPOST_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "proc_kind.h"
+
+enum delivery_mode { MODE_INDEPENDENT = 0, MODE_RELAY = 1 };
+enum inet_protocols { INET_ALL = 0, INET_IPV4 = 1, INET_IPV6 = 2 };
+
+struct proc_limits {
+	unsigned	count;		/* instances (agents; 1 for the others) */
+	uint64_t	open_files;	/* RLIMIT_NOFILE, 0 = leave as is */
+	uint64_t	memory;		/* RLIMIT_AS in bytes, 0 = leave as is */
+	unsigned	max_sessions;	/* concurrent sessions (smtpd, agent) */
+	int		nice;
+};
+
+/* A host and port as written: a name, or an address literal in brackets. */
+struct hostport {
+	char		host[256];	/* name or address, without brackets */
+	uint16_t	port;
+	bool		literal;	/* [addr] or [name]: no MX lookup */
+};
+
+struct route {
+	char		domain[256];	/* lower case, without the leading dot */
+	bool		subdomains;	/* ".example.com": every subdomain */
+	struct hostport	via;
+};
+
+struct cidr {
+	int		family;		/* AF_INET or AF_INET6 */
+	uint8_t		addr[16];
+	unsigned	prefix;
+};
+
+#define CONFIG_MAX_LISTEN	8
+#define CONFIG_MAX_NETWORKS	64
+#define CONFIG_MAX_DNS		8
+
+struct config {
+	char		path[1024];
+
+	/* delivery */
+	enum delivery_mode mode;
+	struct hostport	relay_host;	/* relay mode; host[0] == 0 when unset */
+	bool		relay_host_set;
+	unsigned	resend_attempts;
+	unsigned	resend_interval;	/* seconds */
+	unsigned	destination_concurrency;
+	unsigned	max_rcpt_per_transaction;
+	unsigned	max_mails_per_connection;
+	unsigned	connection_idle;	/* seconds a reusable connection stays open */
+	unsigned	connect_timeout;	/* seconds */
+	char		helo_name[256];	/* EHLO/Received name; default: hostname */
+	enum inet_protocols inet_protocols;
+	struct hostport	dns_servers[CONFIG_MAX_DNS];
+	unsigned	ndns_servers;	/* 0: taken from /etc/resolv.conf */
+
+	/* submission */
+	struct hostport	listen[CONFIG_MAX_LISTEN];
+	unsigned	nlisten;
+	struct cidr	networks[CONFIG_MAX_NETWORKS];
+	unsigned	nnetworks;
+	uint64_t	max_message_size;
+	unsigned	max_recipients;
+
+	/* files and users */
+	char		state_directory[1024];	/* queue/, empty/, outpost.pid */
+	char		user[64];		/* scheduler, resolver, smtpd, agents */
+	char		queue_user[64];		/* the queue manager */
+	char		log[1024];		/* "syslog", "stderr" or a file path */
+	int		log_level;		/* enum log_level */
+
+	struct proc_limits limits[PROC_KIND_MAX];
+
+	struct route	*routes;
+	size_t		 nroutes;
+};
+
+/* Defaults only (no file). */
+void	config_defaults(struct config *);
+/* Parse path into c (defaults first). On error prints "path:line: msg" lines to
+ * errbuf and returns -1; errbuf holds every problem found, not just the first. */
+int	config_load(struct config *c, const char *path, char *errbuf, size_t errlen);
+/* Parse from memory (tests, fuzzing); name is used in messages. */
+int	config_parse(struct config *c, const char *name, const char *text, size_t len,
+	    char *errbuf, size_t errlen);
+/* Apply one "name=value" override (command line -o). */
+int	config_override(struct config *c, const char *assignment, char *errbuf, size_t errlen);
+void	config_free(struct config *);
+/* The route for a domain in independent mode, or NULL. */
+const struct route *config_route(const struct config *, const char *domain);
+/* Is this peer address in the allowed networks? */
+bool	config_network_allowed(const struct config *, const struct sockaddr *);
+/* Parse "host", "host:port", "[addr]:port", "[v6]:port" (port defaults to defport). */
+int	hostport_parse(const char *s, uint16_t defport, struct hostport *out);
+/* Parse a duration ("300", "5m", "2h", "1d") into seconds; -1 when invalid. */
+int64_t	config_parse_duration(const char *s, uint64_t max);
+/* Parse a size ("1024", "10k", "35M", "1G") in bytes; -1 when invalid. */
+int64_t	config_parse_size(const char *s, uint64_t max);
+/* Print every parameter with type, default and description (docs). */
+void	config_print_reference(FILE *);
+/* Print the effective configuration. */
+void	config_print(const struct config *, FILE *);
+
+/* Derived paths */
+void	config_queue_dir(const struct config *, char *buf, size_t len);
+void	config_empty_dir(const struct config *, char *buf, size_t len);
+void	config_submit_socket(const struct config *, char *buf, size_t len);
+void	config_pid_file(const struct config *, char *buf, size_t len);
+void	config_control_socket(const struct config *, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,17 @@
+/*
+ * daemons.h - the entry point of each child process, for the master's
+ * process table (daemons/master) and nothing else.
+ */
+#ifndef OUTPOST_DAEMONS_H
+#define OUTPOST_DAEMONS_H
+
+struct proc_ctx;
+
+void	qmgr_main(struct proc_ctx *);
+void	scheduler_main(struct proc_ctx *);
+void	resolver_main(struct proc_ctx *);
+void	resolver_prepare(struct proc_ctx *);	/* before chroot: system resolver settings */
+void	smtpd_main(struct proc_ctx *);
+void	agent_main(struct proc_ctx *);
+
+#endif

@@ -1,0 +1,174 @@
+/*
+ * msg.h - every frame type of outpost's IPC, with the payload of each.
+ *
+ * Payload notation: u8/u16/u32/u64 are fixed-width integers, str is a
+ * length-prefixed string (frame.h), addr is u8 family (4 or 6) followed by
+ * 16 bytes (IPv4 in the first 4). Fields are read in the order listed.
+ * Answers reuse the reqid of the request they answer.
+ */
+#ifndef OUTPOST_MSG_H
+#define OUTPOST_MSG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define OUTPOST_PROTO_VERSION	1
+
+/* Bounds every sender keeps and every receiver enforces. */
+#define QUEUE_ID_MAX		32	/* buffer size; ids are 24 chars */
+#define ADDR_MAX		512	/* an RFC 5321 path is at most 256 octets */
+#define HOSTNAME_MAX		256
+#define REPLY_MAX		1024	/* one remote reply kept per recipient */
+#define DSN_MAX			16	/* "5.7.1" */
+
+enum msg_type {
+	MSG_NONE = 0,
+
+	/*
+	 * master <-> every child
+	 */
+	/* master -> child: FD is a new link to a peer.  u8 proc kind, u16 instance */
+	MSG_CTL_PEER = 1,
+	/* master -> child: stop gracefully and exit.  (empty) */
+	MSG_CTL_SHUTDOWN,
+	/* master -> child: u8 log level (enum log_level) */
+	MSG_CTL_LOGLEVEL,
+	/* master -> child: FD is the reopened log file.  (empty) */
+	MSG_CTL_LOGFILE,
+
+	/*
+	 * submitter (smtpd, outpost-sendmail over the public socket) -> qmgr.
+	 * reqid names one transaction of that submitter. qmgr answers only
+	 * COMMIT, with exactly one SUBMIT_QUEUED or SUBMIT_ERROR.
+	 */
+	/* u32 flags (SUBMIT_F_*), str sender ("" is <>), str origin (for logs) */
+	MSG_SUBMIT_BEGIN = 16,
+	/* str recipient (without angle brackets) */
+	MSG_SUBMIT_RCPT,
+	/* bytes: the next piece of the message, exactly as it is to be queued */
+	MSG_SUBMIT_DATA,
+	/* (empty) */
+	MSG_SUBMIT_COMMIT,
+	/* (empty): forget the transaction, no answer */
+	MSG_SUBMIT_ABORT,
+	/* qmgr -> submitter: str queue id; the mail is durably queued */
+	MSG_SUBMIT_QUEUED,
+	/* qmgr -> submitter: u16 smtp code, str enhanced status, str text */
+	MSG_SUBMIT_ERROR,
+
+	/*
+	 * qmgr <-> scheduler
+	 */
+	/* qmgr -> scheduler: a mail to schedule.
+	 *   str id, u64 arrival (unix seconds), u64 size, u32 flags (MAIL_F_*),
+	 *   str sender, u32 nrcpt; then nrcpt SCHED_RCPT frames, then SCHED_MAIL_END */
+	MSG_SCHED_MAIL = 32,
+	/*   str id, u32 index, u8 state (enum rcpt_state), u32 attempts,
+	 *   u64 next attempt (unix seconds), str address */
+	MSG_SCHED_RCPT,
+	/*   str id */
+	MSG_SCHED_MAIL_END,
+	/* qmgr -> scheduler: every mail queued at start has been sent.  (empty) */
+	MSG_SCHED_LOAD_DONE,
+	/* qmgr -> scheduler: a mail left the queue by other means.  str id */
+	MSG_SCHED_REMOVED,
+
+	/* scheduler -> qmgr: str id.  Answer: QMGR_OPENED with FD (read-only
+	 * descriptor of the queue file): u64 content offset, u64 content length,
+	 * u32 flags (MAIL_F_*); or QMGR_OPEN_FAIL: str reason */
+	MSG_QMGR_OPEN = 48,
+	MSG_QMGR_OPENED,
+	MSG_QMGR_OPEN_FAIL,
+	/* scheduler -> qmgr: durable per-recipient state changes of one mail.
+	 *   str id, u32 n, then n times: u32 index, u8 state, u32 attempts,
+	 *   u64 next attempt, u16 smtp code, str dsn, str reply, str relay
+	 * Answer: QMGR_UPDATED: str id, u8 removed (1: every recipient final, mail gone) */
+	MSG_QMGR_UPDATE,
+	MSG_QMGR_UPDATED,
+
+	/*
+	 * scheduler <-> resolver
+	 */
+	/* str host, u8 families (DNS_FAM_*).
+	 * Answer DNS_ADDRS: u8 status (enum dns_status), u8 dnssec (enum dns_sec),
+	 *   u32 ttl, u16 n, n times addr */
+	MSG_DNS_QUERY_ADDR = 64,
+	MSG_DNS_ADDRS,
+	/* str domain.
+	 * Answer DNS_MX: u8 status, u8 dnssec, u32 ttl, u16 n, n times: u16 preference, str host
+	 * (a null MX is status DNS_NULLMX with n = 0) */
+	MSG_DNS_QUERY_MX,
+	MSG_DNS_MX,
+
+	/*
+	 * scheduler <-> smtp delivery agent
+	 */
+	/* FD: read-only content descriptor.
+	 *   str queue id, str sender, u64 content offset, u64 content length,
+	 *   u32 flags (MAIL_F_*), str destination (for logs),
+	 *   u16 naddr, naddr times: addr, u16 port, str host name;
+	 *   u16 nrcpt, nrcpt times: u32 index, str address */
+	MSG_AGENT_DELIVER = 80,
+	/* agent -> scheduler, same reqid:
+	 *   str relay ("host[ip]:port" that took the transaction, or "none"),
+	 *   u16 n, n times: u32 index, u8 class (enum delivery_class), u16 smtp code,
+	 *   str dsn, str reply */
+	MSG_AGENT_RESULT,
+
+	/*
+	 * queue listing (outpost-sendmail -bp, mailq) over the public socket
+	 */
+	/* client -> qmgr: (empty).  Answer: n QUEUE_ENTRY frames, then QUEUE_LIST_END */
+	MSG_QUEUE_LIST = 96,
+	/* str id, u64 arrival, u64 size, u32 flags, str sender, u32 nrcpt,
+	 *   u16 n (recipients listed here, n <= nrcpt), n times:
+	 *   str address, u8 state, u32 attempts, u64 next attempt, str last reply */
+	MSG_QUEUE_ENTRY,
+	/* u32 number of mails */
+	MSG_QUEUE_LIST_END,
+
+	MSG_TYPE_MAX
+};
+
+/* SUBMIT_BEGIN flags */
+#define SUBMIT_F_8BITMIME	0x0001	/* BODY=8BITMIME was declared */
+#define SUBMIT_F_SMTPUTF8	0x0002
+
+/* Mail flags kept in the queue and passed on */
+#define MAIL_F_8BIT		0x0001	/* content holds bytes >= 0x80 */
+#define MAIL_F_BOUNCE		0x0002	/* a DSN we generated (sender <>) */
+#define MAIL_F_HELD		0x0004
+
+enum rcpt_state {
+	RCPT_PENDING = 0,	/* never tried */
+	RCPT_DEFERRED = 1,	/* tried, failed temporarily, will be re-sent */
+	RCPT_DELIVERED = 2,	/* final */
+	RCPT_FAILED = 3,	/* final: bounced */
+	RCPT_STATE_MAX
+};
+
+enum delivery_class {
+	DELIVERY_OK = 0,
+	DELIVERY_TEMPFAIL = 1,
+	DELIVERY_PERMFAIL = 2,
+};
+
+#define DNS_FAM_V4	0x01
+#define DNS_FAM_V6	0x02
+
+enum dns_status {
+	DNS_OK = 0,
+	DNS_NXDOMAIN,	/* the name does not exist: permanent */
+	DNS_NODATA,	/* the name exists, no record of that type */
+	DNS_NULLMX,	/* RFC 7505: the domain accepts no mail */
+	DNS_TEMPFAIL,	/* SERVFAIL, timeout: try again later */
+	DNS_PERMFAIL,	/* malformed or hostile answer */
+};
+
+enum dns_sec { DNSSEC_INSECURE = 0, DNSSEC_SECURE = 1, DNSSEC_BOGUS = 2 };
+
+const char	*msg_name(uint16_t type);
+bool		 msg_known(uint16_t type);
+const char	*rcpt_state_name(uint8_t state);
+
+#endif

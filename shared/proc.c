@@ -1,0 +1,207 @@
+/*
+ * proc.c - the start of every outpost child (see proc.h), run right after
+ * the master's fork. The order matters: everything that needs privileges or
+ * the file system happens before chroot and the switch of user; the event
+ * loop and the first frame read come after.
+ */
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "chan.h"
+#include "config.h"
+#include "frame.h"
+#include "log.h"
+#include "msg.h"
+#include "proc.h"
+
+int
+proc_user_ids(const char *user, uid_t *uid, gid_t *gid)
+{
+	struct passwd	*pw;
+
+	if ((pw = getpwnam(user)) == NULL)
+		return -1;
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	return 0;
+}
+
+void
+proc_exit_loop(struct proc_ctx *ctx)
+{
+	event_base_loopexit(ctx->base, NULL);
+}
+
+static int
+proc_master_cb(struct chan *c, struct frame *f, void *arg)
+{
+	struct proc_ctx	*ctx = arg;
+	uint8_t		 kind, level;
+	uint16_t	 instance;
+	int		 fd;
+
+	if (f == NULL) {
+		/* Without a master nothing supervises us: leave. */
+		log_warnx("lost the master, exiting");
+		exit(0);
+	}
+	switch (f->hdr.type) {
+	case MSG_CTL_PEER:
+		if (!frame_get_u8(f, &kind) || !frame_get_u16(f, &instance) || !frame_end(f) ||
+		    f->fd == -1 || kind >= PROC_KIND_MAX)
+			return -1;
+		fd = f->fd;
+		f->fd = -1;
+		if (ctx->on_peer == NULL) {
+			log_warnx("link to %s offered but not wanted", proc_kind_name(kind));
+			close(fd);
+			return 0;
+		}
+		ctx->on_peer(ctx, kind, instance, fd);
+		return 0;
+	case MSG_CTL_SHUTDOWN:
+		if (!frame_end(f))
+			return -1;
+		if (ctx->on_shutdown != NULL)
+			ctx->on_shutdown(ctx);
+		else
+			proc_exit_loop(ctx);
+		return 0;
+	case MSG_CTL_LOGLEVEL:
+		if (!frame_get_u8(f, &level) || !frame_end(f) || level > LOGLEVEL_DETAILED)
+			return -1;
+		log_setlevel(level);
+		return 0;
+	case MSG_CTL_LOGFILE:
+		if (!frame_end(f) || f->fd == -1)
+			return -1;
+		log_set_file_fd(f->fd);
+		f->fd = -1;
+		return 0;
+	default:
+		if (ctx->on_master != NULL)
+			return ctx->on_master(ctx, f);
+		return -1;
+	}
+}
+
+static void
+proc_sigterm_cb(evutil_socket_t sig, short ev, void *arg)
+{
+	struct proc_ctx	*ctx = arg;
+
+	if (ctx->on_shutdown != NULL)
+		ctx->on_shutdown(ctx);
+	else
+		proc_exit_loop(ctx);
+}
+
+static void
+proc_limits(const struct proc_desc *d, const struct config *conf)
+{
+	const struct proc_limits *l = &conf->limits[d->kind];
+	struct rlimit	 rl;
+
+	if (l->open_files > 0) {
+		rl.rlim_cur = rl.rlim_max = l->open_files;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			fatal("%s: setrlimit(RLIMIT_NOFILE, %llu)", d->name,
+			    (unsigned long long)l->open_files);
+	}
+	if (l->memory > 0) {
+		rl.rlim_cur = rl.rlim_max = l->memory;
+		if (setrlimit(RLIMIT_AS, &rl) == -1)
+			fatal("%s: setrlimit(RLIMIT_AS, %llu)", d->name,
+			    (unsigned long long)l->memory);
+	}
+	if (l->nice != 0) {
+		errno = 0;
+		if (nice(l->nice) == -1 && errno != 0)
+			log_warn("%s: nice(%d)", d->name, l->nice);
+	}
+}
+
+void
+proc_child(const struct proc_desc *d, const struct config *conf, unsigned instance,
+    int master_fd, int *listen_fds, unsigned nlisten)
+{
+	static struct proc_ctx ctx;
+	char		 root[1100], title[64];
+	const char	*user;
+	uid_t		 uid;
+	gid_t		 gid;
+	struct event	*ev_term;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.conf = conf;
+	ctx.kind = d->kind;
+	ctx.instance = instance;
+	ctx.listen_fds = listen_fds;
+	ctx.nlisten = nlisten;
+
+	if (d->kind == PROC_AGENT)
+		snprintf(title, sizeof(title), "%s %u", d->name, instance);
+	else
+		strlcpy(title, d->name, sizeof(title));
+	log_setproc(title);
+	setproctitle("%s", title);
+
+	/* The default dispositions: the master coordinates stopping. */
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGINT, SIG_IGN);	/* ^C in the foreground reaches the whole group */
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
+	signal(SIGCHLD, SIG_DFL);
+
+	if (d->prepare != NULL)
+		d->prepare(&ctx);
+
+	user = d->user == USER_QUEUE ? conf->queue_user : conf->user;
+	if (d->root == ROOT_QUEUE)
+		config_queue_dir(conf, root, sizeof(root));
+	else
+		config_empty_dir(conf, root, sizeof(root));
+
+	if (geteuid() == 0) {
+		if (proc_user_ids(user, &uid, &gid) == -1)
+			fatalx("%s: unknown user %s", d->name, user);
+		if (d->root != ROOT_NONE) {
+			if (chroot(root) == -1)
+				fatal("%s: chroot(%s)", d->name, root);
+			if (chdir("/") == -1)
+				fatal("%s: chdir(/)", d->name);
+		}
+		if (setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1 ||
+		    setresuid(uid, uid, uid) == -1)
+			fatal("%s: cannot drop privileges to %s", d->name, user);
+		if (setuid(0) != -1)
+			fatalx("%s: could regain root after dropping privileges", d->name);
+		ctx.privileged = true;
+	} else if (d->root != ROOT_NONE) {
+		/* Not root: no chroot, but the same relative view of the files. */
+		if (chdir(root) == -1)
+			fatal("%s: chdir(%s)", d->name, root);
+	}
+	proc_limits(d, conf);
+
+	if ((ctx.base = event_base_new()) == NULL)
+		fatalx("%s: event_base_new", d->name);
+	ctx.master = chan_new(ctx.base, master_fd, "master", proc_master_cb, &ctx);
+	ev_term = evsignal_new(ctx.base, SIGTERM, proc_sigterm_cb, &ctx);
+	event_add(ev_term, NULL);
+
+	d->main(&ctx);
+	event_base_dispatch(ctx.base);
+	exit(0);
+}
