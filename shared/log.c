@@ -44,6 +44,15 @@ log_init(const char *procname, enum log_target target, const char *path)
 }
 
 void
+log_after_fork(void)
+{
+	if (logstate.target == LOG_TO_SYSLOG) {
+		closelog();
+		openlog("outpost", LOG_PID | LOG_NDELAY, LOG_MAIL);
+	}
+}
+
+void
 log_setproc(const char *procname)
 {
 	strlcpy(logstate.proc, procname, sizeof(logstate.proc));

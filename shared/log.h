@@ -18,6 +18,8 @@ enum log_level { LOGLEVEL_BASIC = 0, LOGLEVEL_DETAILED = 1 };
 /* Called once per process (after fork, before chroot: the file is opened here). */
 void	log_init(const char *procname, enum log_target target, const char *path);
 void	log_setproc(const char *procname);
+/* In a new child whose inherited descriptors were closed: reconnect to syslog (before chroot). */
+void	log_after_fork(void);
 void	log_setlevel(enum log_level level);
 enum log_level log_getlevel(void);
 bool	log_detailed(void);
