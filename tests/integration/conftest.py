@@ -1,0 +1,122 @@
+"""
+pytest fixtures for outpost's integration tests (helpers: outpost_harness.py).
+
+  workdir          a fresh 0755 directory under /tmp, removed after a passing
+                   test, kept (path printed) after a failing one
+  outpost_factory  outpost_factory(params=..., sections=..., routes=..., start=True)
+                   -> a started Outpost; every instance is stopped by PID at teardown
+  outpost          one started Outpost with the default config
+  receiver         a started scriptable SmtpReceiver (aiosmtpd) on a free port
+  receiver_factory more receivers (e.g. one per destination)
+  smtp_sink_factory Postfix smtp-sink instances
+  root             skips the test unless it runs as root
+"""
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import outpost_harness as H  # noqa: E402
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    # Remember each phase's outcome on the item so fixtures know whether
+    # the test failed (and keep its directory for a post-mortem).
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+def _failed(request):
+    for when in ("setup", "call"):
+        rep = getattr(request.node, "rep_" + when, None)
+        if rep is not None and rep.failed:
+            return True
+    return False
+
+
+@pytest.fixture
+def root():
+    if not H.is_root():
+        pytest.skip("needs root")
+
+
+@pytest.fixture
+def outpost_binaries():
+    """Fail clearly when the binaries under test are missing."""
+    missing = [str(p) for p in (H.OUTPOST, H.SENDMAIL) if not p.exists()]
+    if missing:
+        pytest.fail(f"not built: {', '.join(missing)} (OUTPOST_BUILD={H.BUILD}; run make)")
+
+
+@pytest.fixture
+def workdir(request):
+    d = H.make_tmpdir()
+    yield d
+    if _failed(request):
+        print(f"\nkept {d} for inspection (test failed)")
+    else:
+        H.remove_tmpdir(d)
+
+
+@pytest.fixture
+def outpost_factory(workdir, outpost_binaries, request):
+    made = []
+
+    def make(params=None, sections=None, routes=None, start=True, name=None, **kw):
+        sub = workdir / (name or f"outpost{len(made)}")
+        op = H.Outpost(sub, params=params, sections=sections, routes=routes, **kw)
+        made.append(op)
+        if start:
+            op.start()
+        return op
+
+    yield make
+    for op in made:
+        try:
+            op.stop()
+        finally:
+            if _failed(request):
+                print(f"\n--- {op.log_path} (tail) ---\n{op.log_tail(60)}")
+
+
+@pytest.fixture
+def outpost(outpost_factory):
+    return outpost_factory()
+
+
+@pytest.fixture
+def receiver_factory(workdir):
+    made = []
+
+    def make(**kw):
+        rx = H.SmtpReceiver(workdir / f"received{len(made)}", **kw)
+        made.append(rx)
+        return rx.start()
+
+    yield make
+    for rx in made:
+        rx.stop()
+
+
+@pytest.fixture
+def receiver(receiver_factory):
+    return receiver_factory()
+
+
+@pytest.fixture
+def smtp_sink_factory(workdir):
+    made = []
+
+    def make(**kw):
+        s = H.SmtpSink(workdir / f"sink{len(made)}", **kw)
+        made.append(s)
+        return s.start()
+
+    yield make
+    for s in made:
+        s.stop()

@@ -1,0 +1,1008 @@
+"""
+outpost_harness - what outpost's integration tests share.
+
+Starts and stops outpost (build/outpost -d -f CONF) in a temporary state
+directory with dynamically chosen ports, writes its config, injects mail
+with outpost-sendmail, swaks and Postfix's smtp-source, receives mail with a
+scriptable aiosmtpd server or Postfix's smtp-sink, and inspects processes
+(/proc) and the queue directory. Every process started here is stopped by
+PID; every wait is bounded in time.
+
+Environment:
+  OUTPOST_BUILD     build directory (default: <repo>/build)
+  OUTPOST_KEEP_TMP  keep temporary directories even when the test passed
+"""
+
+import errno
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("OUTPOST_BUILD", REPO / "build"))
+OUTPOST = BUILD / "outpost"
+SENDMAIL = BUILD / "outpost-sendmail"
+OUTPOSTCTL = BUILD / "outpostctl"
+
+SMTP_SOURCE = next((p for p in ("/usr/sbin/smtp-source", "/usr/lib/postfix/sbin/smtp-source")
+                    if os.path.exists(p)), "smtp-source")
+SMTP_SINK = next((p for p in ("/usr/sbin/smtp-sink", "/usr/lib/postfix/sbin/smtp-sink")
+                  if os.path.exists(p)), "smtp-sink")
+SWAKS = shutil.which("swaks") or "/usr/bin/swaks"
+
+MAIL_USER = "outpost"
+QUEUE_USER = "outpostq"
+
+# sysexits.h
+EX_OK = 0
+EX_USAGE = 64
+EX_DATAERR = 65
+EX_NOINPUT = 66
+EX_NOUSER = 67
+EX_NOHOST = 68
+EX_UNAVAILABLE = 69
+EX_SOFTWARE = 70
+EX_OSERR = 71
+EX_OSFILE = 72
+EX_CANTCREAT = 73
+EX_IOERR = 74
+EX_TEMPFAIL = 75
+EX_PROTOCOL = 76
+EX_NOPERM = 77
+EX_CONFIG = 78
+
+
+class HarnessError(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- basics
+
+def is_root():
+    return os.geteuid() == 0
+
+
+def wait_until(pred, timeout=10.0, interval=0.05, what="condition"):
+    """Poll pred() until it returns a true value (returned) or timeout (HarnessError)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise HarnessError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def free_port(host="127.0.0.1", kind=socket.SOCK_STREAM):
+    """A port that was free a moment ago (bind to port 0, read it, close)."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(fam, kind) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def free_ports(n, host="127.0.0.1"):
+    """n distinct free ports (all held open while choosing, so no duplicates)."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(fam, socket.SOCK_STREAM)
+            s.bind((host, 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def make_tmpdir(prefix="outpost-test-"):
+    """A temporary directory every user may traverse (0755), so that
+    unprivileged children and outpost-sendmail run as another user reach
+    files below it. The caller removes it (see remove_tmpdir)."""
+    d = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    d.chmod(0o755)
+    return d
+
+
+def remove_tmpdir(d):
+    if os.environ.get("OUTPOST_KEEP_TMP"):
+        return
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def ensure_user(name, home="/nonexistent"):
+    """Create a system user (and its group) if missing; root only. Returns (uid, gid)."""
+    import pwd
+    try:
+        pw = pwd.getpwnam(name)
+        return pw.pw_uid, pw.pw_gid
+    except KeyError:
+        pass
+    if not is_root():
+        raise HarnessError(f"user {name} does not exist and we are not root")
+    r = subprocess.run(["useradd", "--system", "--user-group", "--no-create-home",
+                        "--home-dir", home, "--shell", "/usr/sbin/nologin", name],
+                       capture_output=True, text=True, timeout=30)
+    # Another test may have created it concurrently: exit 9 = name in use.
+    if r.returncode not in (0, 9):
+        raise HarnessError(f"useradd {name}: {r.stderr.strip()}")
+    pw = pwd.getpwnam(name)
+    return pw.pw_uid, pw.pw_gid
+
+
+def user_ids(name):
+    import pwd
+    pw = pwd.getpwnam(name)
+    return pw.pw_uid, pw.pw_gid
+
+
+def ensure_test_users():
+    """The users outpost's children run as, plus an ordinary submitting user."""
+    ensure_user(MAIL_USER)
+    ensure_user(QUEUE_USER, home="/nonexistent")
+    ensure_user("outpost-tester")
+
+
+# ---------------------------------------------------------------- config
+
+def _fmt_value(v):
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_fmt_value(x) for x in v)
+    return str(v)
+
+
+def config_text(params=None, sections=None, routes=None):
+    """outpost config text: 'name = value' lines, [section] blocks for
+    per-process limits ({'agent': {'count': 2}}), and [routes]
+    ({'example.com': '127.0.0.1:2526'}). Lists are joined with ', '.
+    A value of None leaves the parameter out (its default applies)."""
+    lines = ["# written by outpost_harness"]
+    for k, v in (params or {}).items():
+        if v is None:
+            continue
+        lines.append(f"{k} = {_fmt_value(v)}")
+    for sec, kv in (sections or {}).items():
+        lines.append("")
+        lines.append(f"[{sec}]")
+        for k, v in kv.items():
+            if v is not None:
+                lines.append(f"{k} = {_fmt_value(v)}")
+    if routes:
+        lines.append("")
+        lines.append("[routes]")
+        for k, v in routes.items():
+            lines.append(f"{k} = {v}")
+    return "\n".join(lines) + "\n"
+
+
+def write_config(path, params=None, sections=None, routes=None):
+    path = Path(path)
+    path.write_text(config_text(params, sections, routes))
+    path.chmod(0o644)
+    return path
+
+
+# ---------------------------------------------------------------- processes
+
+def proc_status(pid):
+    """Parsed /proc/PID/status as a dict of str -> str; None if gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            out = {}
+            for line in f:
+                k, _, v = line.partition(":")
+                out[k] = v.strip()
+            return out
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def proc_state(pid):
+    """One-letter state from /proc/PID/stat ('Z' zombie), or None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return data.rpartition(")")[2].split()[0]
+
+
+def pid_alive(pid):
+    """Alive and not a zombie (PID 1 reaps orphans lazily here)."""
+    st = proc_state(pid)
+    return st is not None and st != "Z"
+
+
+def proc_cmdline(pid):
+    """The process title: setproctitle() rewrites argv, so NULs and padding are trimmed."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            raw = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return raw.replace(b"\0", b" ").decode("utf-8", "replace").strip()
+
+
+class ProcInfo:
+    """A snapshot of one process: pid, ppid, title, uids/gids (real, effective,
+    saved, fs), groups, root (/proc/PID/root link target), state."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        st = proc_status(pid)
+        if st is None:
+            raise ProcessLookupError(pid)
+        self.status = st
+        self.name = st.get("Name", "")
+        self.ppid = int(st.get("PPid", "0"))
+        self.uids = tuple(int(x) for x in st["Uid"].split())
+        self.gids = tuple(int(x) for x in st["Gid"].split())
+        self.groups = tuple(int(x) for x in st.get("Groups", "").split())
+        self.state = st.get("State", "?")[:1]
+        self.title = proc_cmdline(pid) or ""
+        try:
+            self.root = os.readlink(f"/proc/{pid}/root")
+        except OSError:
+            self.root = None
+
+    @property
+    def uid(self):
+        return self.uids[1]
+
+    @property
+    def gid(self):
+        return self.gids[1]
+
+    def root_entries(self):
+        """What the process sees as '/' (listed through /proc/PID/root)."""
+        return sorted(os.listdir(f"/proc/{self.pid}/root"))
+
+    def open_fds(self):
+        """Targets of every open descriptor of the process."""
+        out = {}
+        d = f"/proc/{self.pid}/fd"
+        for fd in os.listdir(d):
+            try:
+                out[int(fd)] = os.readlink(f"{d}/{fd}")
+            except OSError:
+                pass
+        return out
+
+    def __repr__(self):
+        return (f"ProcInfo(pid={self.pid}, title={self.title!r}, uids={self.uids}, "
+                f"gids={self.gids}, root={self.root!r})")
+
+
+def children_of(pid):
+    """Direct children of pid as ProcInfo, sorted by pid."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                data = f.read()
+        except OSError:
+            continue
+        fields = data.rpartition(")")[2].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            try:
+                out.append(ProcInfo(int(d)))
+            except ProcessLookupError:
+                pass
+    return sorted(out, key=lambda p: p.pid)
+
+
+def stop_pid(pid, timeout=10.0, sig=signal.SIGTERM, popen=None):
+    """Send sig, wait up to timeout for the process to end, then SIGKILL.
+    Returns True if it ended on sig, False if it had to be killed."""
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        if popen is not None:
+            popen.wait(timeout=5)
+        return True
+    deadline = time.monotonic() + timeout
+    graceful = True
+    while True:
+        if popen is not None:
+            if popen.poll() is not None:
+                break
+        elif not pid_alive(pid):
+            break
+        if time.monotonic() >= deadline:
+            graceful = False
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            if popen is not None:
+                popen.wait(timeout=10)
+            else:
+                wait_until(lambda: not pid_alive(pid), 10, what=f"pid {pid} to die")
+            break
+        time.sleep(0.05)
+    return graceful
+
+
+def can_open_as(uid, gid, path, write=False):
+    """Can a process with this uid/gid (no supplementary groups) open path?
+    Tried for real, in a child process."""
+    flags = "os.O_RDWR" if write else "os.O_RDONLY"
+    code = f"import os,sys\ntry:\n os.close(os.open(sys.argv[1], {flags}))\nexcept OSError as e:\n print(e); sys.exit(1)\n"
+    r = subprocess.run([sys.executable, "-c", code, str(path)], user=uid, group=gid,
+                       extra_groups=[], capture_output=True, text=True, timeout=30)
+    return r.returncode == 0
+
+
+def can_list_as(uid, gid, path):
+    """Can a process with this uid/gid list the directory path?"""
+    code = "import os,sys\ntry:\n os.listdir(sys.argv[1])\nexcept OSError:\n sys.exit(1)\n"
+    r = subprocess.run([sys.executable, "-c", code, str(path)], user=uid, group=gid,
+                       extra_groups=[], capture_output=True, timeout=30)
+    return r.returncode == 0
+
+
+# ---------------------------------------------------------------- SMTP client bits
+
+def smtp_banner_ok(host, port, timeout=2.0):
+    """Connect, read a 220 greeting, say QUIT. True when the listener answers."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(fam, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect((host, port))
+            data = b""
+            while b"\n" not in data:
+                chunk = s.recv(1024)
+                if not chunk:
+                    return False
+                data += chunk
+            ok = data.startswith(b"220")
+            try:
+                s.sendall(b"QUIT\r\n")
+                s.recv(1024)
+            except OSError:
+                pass
+            return ok
+    except OSError:
+        return False
+
+
+class SmtpConn:
+    """A raw SMTP client for tests that need exact control of the bytes sent
+    (garbage, pipelining, odd line endings). Lines are bytes."""
+
+    def __init__(self, host, port, timeout=10.0):
+        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(fam, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect((host, port))
+        self.buf = b""
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def readline(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                line, self.buf = self.buf, b""
+                return line
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line + b"\n"
+
+    def reply(self):
+        """One (possibly multi-line) reply: (code:int, text:str). (0, '') at EOF."""
+        lines = []
+        while True:
+            line = self.readline()
+            if not line:
+                return (0, "\n".join(lines))
+            s = line.decode("utf-8", "replace").rstrip("\r\n")
+            lines.append(s)
+            if len(s) < 4 or s[3] != "-":
+                break
+        try:
+            code = int(lines[-1][:3])
+        except ValueError:
+            code = -1
+        return (code, "\n".join(lines))
+
+    def cmd(self, line):
+        if isinstance(line, str):
+            line = line.encode()
+        self.send(line + b"\r\n")
+        return self.reply()
+
+    def closed_by_peer(self, timeout=5.0):
+        """True if the server closes the connection within timeout."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                d = self.sock.recv(65536)
+                if not d:
+                    return True
+        except (socket.timeout, TimeoutError):
+            return False
+        except OSError:
+            return True
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+def dot_stuff(data):
+    """SMTP transparency (RFC 5321 4.5.2) for CRLF content: a leading dot is doubled."""
+    out = []
+    for line in data.split(b"\r\n"):
+        out.append(b"." + line if line.startswith(b".") else line)
+    return b"\r\n".join(out)
+
+
+def smtp_send(host, port, sender, rcpts, data, helo="client.test", timeout=30.0):
+    """Send one mail with a raw client (data is CRLF content, dot-stuffed here).
+    Returns the final (code, text) of DATA, or the first failing reply."""
+    with SmtpConn(host, port, timeout) as c:
+        code, text = c.reply()
+        if code != 220:
+            return code, text
+        code, text = c.cmd(f"EHLO {helo}")
+        if code != 250:
+            return code, text
+        code, text = c.cmd(f"MAIL FROM:<{sender}>")
+        if code != 250:
+            return code, text
+        ok = 0
+        last = (0, "")
+        for r in rcpts:
+            last = c.cmd(f"RCPT TO:<{r}>")
+            if last[0] == 250:
+                ok += 1
+        if not ok:
+            return last
+        code, text = c.cmd("DATA")
+        if code != 354:
+            return code, text
+        body = dot_stuff(data)
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        c.send(body + b".\r\n")
+        res = c.reply()
+        try:
+            c.cmd("QUIT")
+        except OSError:
+            pass
+        return res
+
+
+# ---------------------------------------------------------------- injection tools
+
+def swaks(port, to, sender="sender@example.org", data=None, host="127.0.0.1",
+          extra=(), timeout=60):
+    """Run swaks against host:port. data (bytes, CRLF) is sent byte-exact:
+    --no-data-fixup, dot-stuffed here. Returns CompletedProcess (text)."""
+    args = [SWAKS, "--server", f"{host}:{port}", "--from", sender, "--helo", "swaks.test",
+            "--suppress-data", "--hide-informational"]
+    for t in ([to] if isinstance(to, str) else to):
+        args += ["--to", t]
+    inp = None
+    if data is not None:
+        body = dot_stuff(data)
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        # Under --no-data-fixup swaks sends the data as given plus one CRLF,
+        # so the terminating dot is passed without its line ending.
+        args += ["--no-data-fixup", "--data", "-"]
+        inp = body + b"."
+    args += list(extra)
+    r = subprocess.run(args, input=inp, capture_output=True, timeout=timeout)
+    r.stdout = r.stdout.decode("utf-8", "replace")
+    r.stderr = r.stderr.decode("utf-8", "replace")
+    return r
+
+
+def smtp_source(port, count, sessions=1, length=1024, sender="source@example.org",
+                to="sink@example.net", rcpts=1, host="127.0.0.1", extra=(), timeout=300):
+    """Postfix's smtp-source: count mails over sessions parallel sessions."""
+    args = [SMTP_SOURCE, "-s", str(sessions), "-m", str(count), "-l", str(length),
+            "-f", sender, "-t", to, "-M", "source.test"]
+    if rcpts > 1:
+        args += ["-r", str(rcpts)]
+    args += list(extra) + [f"{host}:{port}"]
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+
+
+# ---------------------------------------------------------------- outpost
+
+class Outpost:
+    """One outpost instance in its own directory.
+
+        op = Outpost(workdir, params={'relay_host': '[127.0.0.1]:2526'})
+        op.start()           # waits for submit.sock and the SMTP banner
+        op.sendmail(['rcpt@example.net'], b'Subject: x\\n\\nhi\\n')
+        op.stop()
+
+    params override the defaults below; sections/routes as in config_text().
+    """
+
+    def __init__(self, workdir, params=None, sections=None, routes=None, as_root=None,
+                 smtp_host="127.0.0.1"):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.state_dir = self.workdir / "state"
+        self.state_dir.mkdir(exist_ok=True)
+        self.state_dir.chmod(0o755)
+        self.conf_path = self.workdir / "outpost.conf"
+        self.log_path = self.workdir / "outpost.log"
+        self.smtp_host = smtp_host
+        self.smtp_port = free_port(smtp_host)
+        self.as_root = is_root() if as_root is None else as_root
+        p = {
+            "state_directory": str(self.state_dir),
+            "listen": (f"[{smtp_host}]:{self.smtp_port}" if ":" in smtp_host
+                       else f"{smtp_host}:{self.smtp_port}"),
+            "helo_name": "outpost.test",
+            "log_level": "detailed",
+        }
+        if self.as_root:
+            ensure_test_users()
+            p["user"] = MAIL_USER
+            p["queue_user"] = QUEUE_USER
+        p.update(params or {})
+        self.params = p
+        self.sections = sections or {}
+        self.routes = routes or {}
+        self.proc = None
+        self._logf = None
+        self.write_config()
+
+    # paths
+    @property
+    def queue_dir(self):
+        return self.state_dir / "queue"
+
+    @property
+    def submit_socket(self):
+        return self.queue_dir / "public" / "submit.sock"
+
+    @property
+    def empty_dir(self):
+        return self.state_dir / "empty"
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def write_config(self):
+        write_config(self.conf_path, self.params, self.sections, self.routes)
+
+    def log_text(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, n=40):
+        return "\n".join(self.log_text().splitlines()[-n:])
+
+    def wait_log(self, pattern, timeout=10.0, start=0):
+        """Wait until the log (from byte offset start) matches regex pattern; returns the match."""
+        rx = re.compile(pattern)
+
+        def look():
+            return rx.search(self.log_text()[start:])
+        try:
+            return wait_until(look, timeout, 0.1, what=f"log /{pattern}/")
+        except HarnessError:
+            raise HarnessError(f"log never matched /{pattern}/; tail:\n{self.log_tail()}")
+
+    def log_offset(self):
+        return len(self.log_text())
+
+    # life
+    def start(self, timeout=20.0, wait_ready=True, extra_args=()):
+        if self.proc is not None and self.proc.poll() is None:
+            raise HarnessError("already running")
+        self._logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([str(OUTPOST), "-d", "-f", str(self.conf_path), *extra_args],
+                                     stdin=subprocess.DEVNULL, stdout=self._logf,
+                                     stderr=subprocess.STDOUT, cwd=self.workdir,
+                                     start_new_session=True)
+        if wait_ready:
+            self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout=20.0):
+        """Ready: the submit socket exists and the SMTP listener greets."""
+        def ready():
+            if self.proc.poll() is not None:
+                raise HarnessError(f"outpost exited with {self.proc.returncode} during start; "
+                                   f"log:\n{self.log_tail()}")
+            return self.submit_socket.is_socket() and smtp_banner_ok(self.smtp_host, self.smtp_port)
+        try:
+            wait_until(ready, timeout, 0.1, what="outpost to be ready")
+        except HarnessError as e:
+            if "exited" in str(e):
+                raise
+            raise HarnessError(f"outpost not ready after {timeout}s (submit socket "
+                               f"{'present' if self.submit_socket.exists() else 'missing'}); "
+                               f"log:\n{self.log_tail()}") from None
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout=15.0):
+        """SIGTERM to the master, bounded wait, then SIGKILL to it and to any
+        child left behind. Returns the master's exit status (or None)."""
+        if self.proc is None:
+            return None
+        kids = []
+        try:
+            kids = [c.pid for c in children_of(self.proc.pid)]
+        except OSError:
+            pass
+        if self.proc.poll() is None:
+            stop_pid(self.proc.pid, timeout, popen=self.proc)
+        for k in kids:
+            if pid_alive(k):
+                try:
+                    os.kill(k, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        rc = self.proc.returncode
+        if self._logf:
+            self._logf.close()
+            self._logf = None
+        return rc
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+
+    # processes
+    def children(self):
+        return children_of(self.proc.pid) if self.running() else []
+
+    def child(self, title_part, timeout=10.0):
+        """The child whose title contains title_part (e.g. 'qmgr'); waits for it."""
+        def find():
+            for c in self.children():
+                if title_part in c.title:
+                    return c
+            return None
+        return wait_until(find, timeout, 0.1, what=f"child '{title_part}'")
+
+    def children_by_title(self, title_part):
+        return [c for c in self.children() if title_part in c.title]
+
+    # injection
+    def sendmail(self, args, data=b"", user=None, timeout=60, env=None, argv0=None,
+                 use_config_flag=True):
+        """Run outpost-sendmail (as user, a name or uid, if given) with args and
+        data on stdin. Returns CompletedProcess with bytes stdout/stderr."""
+        e = dict(os.environ)
+        e.pop("OUTPOST_CONFIG", None)
+        if env:
+            e.update(env)
+        cmd = [argv0 or str(SENDMAIL)]
+        if use_config_flag:
+            cmd += ["-C", str(self.conf_path)]
+        cmd += list(args)
+        kw = {}
+        if user is not None:
+            import pwd
+            pw = pwd.getpwnam(user) if isinstance(user, str) else pwd.getpwuid(user)
+            kw = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
+            e["HOME"] = "/"
+            e["USER"] = e["LOGNAME"] = pw.pw_name
+        return subprocess.run(cmd, input=data, capture_output=True, timeout=timeout, env=e,
+                              executable=str(SENDMAIL), **kw)
+
+    def mailq(self, user=None, timeout=30):
+        """outpost-sendmail -bp; stdout as text."""
+        r = self.sendmail(["-bp"], b"", user=user, timeout=timeout)
+        return r
+
+    def smtp_send(self, sender, rcpts, data, **kw):
+        return smtp_send(self.smtp_host, self.smtp_port, sender, rcpts, data, **kw)
+
+    def swaks(self, to, sender="sender@example.org", data=None, **kw):
+        return swaks(self.smtp_port, to, sender, data, host=self.smtp_host, **kw)
+
+    def smtp_source(self, count, **kw):
+        return smtp_source(self.smtp_port, count, host=self.smtp_host, **kw)
+
+    # queue
+    def queue_files(self, under=""):
+        """Every regular file below the queue directory (relative paths, sorted),
+        read as root; sockets and directories are left out."""
+        base = self.queue_dir / under if under else self.queue_dir
+        out = []
+        if not base.exists():
+            return out
+        for dirpath, _dirs, files in os.walk(base):
+            for f in files:
+                p = Path(dirpath) / f
+                try:
+                    if p.is_file() and not p.is_symlink():
+                        out.append(str(p.relative_to(self.queue_dir)))
+                except OSError:
+                    pass
+        return sorted(out)
+
+    def queue_tree(self):
+        """Every entry below the queue directory with its owner, group and mode:
+        [(relpath, uid, gid, mode, kind)] with kind in 'd', 'f', 's', 'l', '?'."""
+        out = []
+        for dirpath, dirs, files in os.walk(self.queue_dir):
+            for name in dirs + files:
+                p = Path(dirpath) / name
+                try:
+                    st = p.lstat()
+                except OSError:
+                    continue
+                import stat as _st
+                kind = ("d" if _st.S_ISDIR(st.st_mode) else "f" if _st.S_ISREG(st.st_mode)
+                        else "s" if _st.S_ISSOCK(st.st_mode) else "l" if _st.S_ISLNK(st.st_mode)
+                        else "?")
+                out.append((str(p.relative_to(self.queue_dir)), st.st_uid, st.st_gid,
+                            st.st_mode & 0o7777, kind))
+        return sorted(out)
+
+
+# ---------------------------------------------------------------- receivers
+
+class ReceivedMail:
+    def __init__(self, mail_from, rcpt_tos, data, peer, helo, path, mail_options):
+        self.mail_from = mail_from
+        self.rcpt_tos = list(rcpt_tos)
+        self.data = data            # bytes exactly as received, dot-unstuffed, CRLF
+        self.peer = peer
+        self.helo = helo
+        self.path = path
+        self.mail_options = list(mail_options)
+
+    def __repr__(self):
+        return f"ReceivedMail(from={self.mail_from!r}, to={self.rcpt_tos!r}, {len(self.data)} bytes)"
+
+
+class SmtpReceiver:
+    """A scriptable SMTP server (aiosmtpd, in a thread of the test process).
+
+    Each accepted mail is stored byte-exact under store_dir (one file per
+    mail) and kept in .messages. Replies are scripted per recipient address
+    (compared case-insensitively):
+
+        rx.tempfail('a@x.test', times=2)   # 451 the first 2 RCPTs, then 250
+        rx.reject('b@x.test')              # 550 always
+        rx.script_rcpt('c@x.test', lambda n: '452 4.2.2 full' if n < 3 else None)
+        rx.data_reply = lambda n: '451 4.3.0 later' if n == 1 else None
+
+    A script function gets the attempt number (1-based) and returns a reply
+    line or None for the default 250. rx.rcpt_attempts counts RCPTs per
+    address, rx.connections counts EHLO/HELO, rx.data_attempts counts DATA.
+    """
+
+    def __init__(self, store_dir, host="127.0.0.1", port=None, hostname="sink.test",
+                 data_size_limit=None, enable_smtputf8=True):
+        from aiosmtpd.controller import Controller  # noqa: F401 (fail early when missing)
+        self.store_dir = Path(store_dir)
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        self.host = host
+        self.port = port or free_port(host)
+        self.hostname = hostname
+        self.data_size_limit = data_size_limit
+        self.enable_smtputf8 = enable_smtputf8
+        self.lock = threading.Lock()
+        self.messages = []
+        self.rcpt_attempts = {}
+        self.mail_attempts = 0
+        self.data_attempts = 0
+        self.connections = 0
+        self.helos = []
+        self.rcpt_scripts = {}
+        self.mail_reply = None
+        self.data_reply = None
+        self.controller = None
+        self._seq = 0
+
+    # scripting
+    def script_rcpt(self, addr, fn):
+        with self.lock:
+            self.rcpt_scripts[addr.lower()] = fn
+
+    def tempfail(self, addr, times, reply="451 4.3.0 Try again later"):
+        self.script_rcpt(addr, lambda n: reply if n <= times else None)
+
+    def reject(self, addr, reply="550 5.1.1 No such user here"):
+        self.script_rcpt(addr, lambda n: reply)
+
+    def attempts(self, addr):
+        with self.lock:
+            return self.rcpt_attempts.get(addr.lower(), 0)
+
+    def delivered_to(self, addr):
+        """Mails accepted for addr."""
+        a = addr.lower()
+        with self.lock:
+            return [m for m in self.messages if a in (r.lower() for r in m.rcpt_tos)]
+
+    def count(self):
+        with self.lock:
+            return len(self.messages)
+
+    def wait_messages(self, n, timeout=30.0):
+        wait_until(lambda: self.count() >= n, timeout, 0.05, what=f"{n} mails at the receiver")
+        with self.lock:
+            return list(self.messages)
+
+    # aiosmtpd handler hooks
+    def _handler(self):
+        rx = self
+
+        class Handler:
+            async def handle_EHLO(self, server, session, envelope, hostname, responses):
+                with rx.lock:
+                    rx.connections += 1
+                    rx.helos.append(hostname)
+                session.host_name = hostname
+                return responses
+
+            async def handle_HELO(self, server, session, envelope, hostname):
+                with rx.lock:
+                    rx.connections += 1
+                    rx.helos.append(hostname)
+                session.host_name = hostname
+                return f"250 {server.hostname}"
+
+            async def handle_MAIL(self, server, session, envelope, address, mail_options):
+                with rx.lock:
+                    rx.mail_attempts += 1
+                    n = rx.mail_attempts
+                    fn = rx.mail_reply
+                r = fn(n) if fn else None
+                if r:
+                    return r
+                envelope.mail_from = address
+                envelope.mail_options.extend(mail_options)
+                return "250 2.1.0 OK"
+
+            async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+                key = address.lower()
+                with rx.lock:
+                    n = rx.rcpt_attempts.get(key, 0) + 1
+                    rx.rcpt_attempts[key] = n
+                    fn = rx.rcpt_scripts.get(key)
+                r = fn(n) if fn else None
+                if r:
+                    return r
+                envelope.rcpt_tos.append(address)
+                return "250 2.1.5 OK"
+
+            async def handle_DATA(self, server, session, envelope):
+                with rx.lock:
+                    rx.data_attempts += 1
+                    n = rx.data_attempts
+                    fn = rx.data_reply
+                r = fn(n) if fn else None
+                if r:
+                    return r
+                data = envelope.original_content
+                with rx.lock:
+                    rx._seq += 1
+                    path = rx.store_dir / f"mail-{rx._seq:06d}.eml"
+                    path.write_bytes(data)
+                    rx.messages.append(ReceivedMail(envelope.mail_from, envelope.rcpt_tos, data,
+                                                    session.peer, session.host_name, path,
+                                                    envelope.mail_options))
+                return "250 2.0.0 OK queued"
+        return Handler()
+
+    def start(self):
+        from aiosmtpd.controller import Controller
+        self.controller = Controller(self._handler(), hostname=self.host, port=self.port,
+                                     server_hostname=self.hostname,
+                                     data_size_limit=self.data_size_limit,
+                                     enable_SMTPUTF8=self.enable_smtputf8,
+                                     decode_data=False, ready_timeout=10.0)
+        self.controller.start()
+        return self
+
+    def stop(self):
+        if self.controller is not None:
+            try:
+                self.controller.stop()
+            except Exception:
+                pass
+            self.controller = None
+
+    @property
+    def hostport(self):
+        return f"[{self.host}]:{self.port}"
+
+
+class SmtpSink:
+    """Postfix's smtp-sink in a subprocess: counts mails (-c) and optionally
+    dumps each one to a file under dump_dir (-d)."""
+
+    def __init__(self, workdir, host="127.0.0.1", port=None, dump=False, extra=(),
+                 backlog=256):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.host = host
+        self.port = port or free_port(host)
+        self.dump_dir = self.workdir / "sink-dump" if dump else None
+        self.extra = list(extra)
+        self.backlog = backlog
+        self.out_path = self.workdir / "smtp-sink.out"
+        self.proc = None
+
+    def start(self, timeout=10.0):
+        args = [SMTP_SINK, "-c", "-h", "sink.test"]
+        if is_root():
+            args += ["-u", "nobody"]
+        if self.dump_dir is not None:
+            self.dump_dir.mkdir(exist_ok=True)
+            self.dump_dir.chmod(0o777)
+            args += ["-d", str(self.dump_dir) + "/%Y%m%d%H/%M."]
+        listen = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        args += self.extra + [listen, str(self.backlog)]
+        self._out = open(self.out_path, "wb")
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self._out,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+
+        def up():
+            if self.proc.poll() is not None:
+                raise HarnessError(f"smtp-sink exited: {self.out_path.read_text(errors='replace')}")
+            return smtp_banner_ok(self.host, self.port)
+        wait_until(up, timeout, 0.05, what="smtp-sink")
+        return self
+
+    def count(self):
+        """Mails completed so far (the last number smtp-sink -c printed)."""
+        try:
+            text = self.out_path.read_bytes().decode("ascii", "replace")
+        except FileNotFoundError:
+            return 0
+        nums = re.findall(r"(\d+)", text.replace("\r", "\n").strip().split("\n")[-1] if text.strip() else "")
+        return int(nums[0]) if nums else 0
+
+    def dumped(self):
+        if self.dump_dir is None:
+            return []
+        return sorted(p for p in self.dump_dir.rglob("*") if p.is_file())
+
+    def stop(self):
+        if self.proc is not None:
+            stop_pid(self.proc.pid, 5, popen=self.proc)
+            self.proc = None
+            self._out.close()
+
+    @property
+    def hostport(self):
+        return f"[{self.host}]:{self.port}"
