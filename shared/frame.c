@@ -78,6 +78,12 @@ void fbuf_add_u32(struct fbuf *fb, uint32_t v) { fbuf_put(fb, &v, 4); }
 void fbuf_add_u64(struct fbuf *fb, uint64_t v) { fbuf_put(fb, &v, 8); }
 
 void
+fbuf_add_raw(struct fbuf *fb, const void *p, size_t n)
+{
+	fbuf_put(fb, p, n);
+}
+
+void
 fbuf_add_bytes(struct fbuf *fb, const void *p, size_t n)
 {
 	if (n > FRAME_PAYLOAD_MAX) {
@@ -130,6 +136,12 @@ bool frame_get_u8(struct frame *f, uint8_t *v) { return frame_take(f, v, 1); }
 bool frame_get_u16(struct frame *f, uint16_t *v) { return frame_take(f, v, 2); }
 bool frame_get_u32(struct frame *f, uint32_t *v) { return frame_take(f, v, 4); }
 bool frame_get_u64(struct frame *f, uint64_t *v) { return frame_take(f, v, 8); }
+
+bool
+frame_get_raw(struct frame *f, void *out, size_t n)
+{
+	return frame_take(f, out, n);
+}
 
 bool
 frame_get_bytes(struct frame *f, const uint8_t **p, size_t *len)
@@ -225,6 +237,11 @@ frame_parse(const uint8_t *buf, size_t n, int fd, struct frame *f, const char **
 	f->p = buf + FRAME_HDR_LEN;
 	f->len = n - FRAME_HDR_LEN;
 	f->fd = fd;
+	/* The layout check of msg.c: no handler ever sees a frame of the wrong shape. */
+	if (!msg_validate(f, why)) {
+		f->fd = -1;
+		return -1;
+	}
 	return 0;
 }
 

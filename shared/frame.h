@@ -57,6 +57,8 @@ void		 fbuf_add_u32(struct fbuf *, uint32_t);
 void		 fbuf_add_u64(struct fbuf *, uint64_t);
 void		 fbuf_add_str(struct fbuf *, const char *);	/* NULL sends "" */
 void		 fbuf_add_bytes(struct fbuf *, const void *, size_t);
+/* Fixed-size raw bytes, no length prefix (the 16 bytes of an address). */
+void		 fbuf_add_raw(struct fbuf *, const void *, size_t);
 /* Attach a descriptor; the fbuf owns it from now on. */
 void		 fbuf_set_fd(struct fbuf *, int);
 /* Room left for payload before FRAME_MAX. */
@@ -82,6 +84,8 @@ bool	frame_get_str(struct frame *, char *buf, size_t bufsz);
 bool	frame_get_strdup(struct frame *, char **out, size_t maxlen);
 /* Zero-copy view of a byte run (length-prefixed). */
 bool	frame_get_bytes(struct frame *, const uint8_t **p, size_t *len);
+/* Exactly n raw bytes (no length prefix). */
+bool	frame_get_raw(struct frame *, void *out, size_t n);
 /* True when nothing failed and every payload byte was consumed. */
 bool	frame_end(struct frame *);
 

@@ -5,6 +5,8 @@
  * length-prefixed string (frame.h), addr is u8 family (4 or 6) followed by
  * 16 bytes (IPv4 in the first 4). Fields are read in the order listed.
  * Answers reuse the reqid of the request they answer.
+ * msg.c repeats every layout in a compact notation and frame_parse() rejects any
+ * received frame that does not match it: change both together.
  */
 #ifndef OUTPOST_MSG_H
 #define OUTPOST_MSG_H
@@ -167,7 +169,13 @@ enum dns_status {
 
 enum dns_sec { DNSSEC_INSECURE = 0, DNSSEC_SECURE = 1, DNSSEC_BOGUS = 2 };
 
+struct frame;
+
 const char	*msg_name(uint16_t type);
+/* The payload layout of a type in msg.c's notation, or NULL. */
+const char	*msg_schema_of(uint16_t type);
+/* Does a received frame match its type's layout exactly (chan checks every frame)? */
+bool		 msg_validate(const struct frame *, const char **why);
 bool		 msg_known(uint16_t type);
 const char	*rcpt_state_name(uint8_t state);
 
