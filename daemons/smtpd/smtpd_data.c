@@ -1,0 +1,153 @@
+/*
+ * smtpd_data.c - the message octets of a DATA command: find the end marker
+ * CRLF "." CRLF, remove dot-stuffing, and enforce the line and size limits.
+ *
+ * Runs in smtpd; called by smtpd_session.c with whatever the socket gave,
+ * in pieces of any size. Line endings are kept exactly as received. Only
+ * CRLF ends a line: a bare LF or CR is neither a line end nor allowed
+ * (RFC 5321 2.3.8), so "\n.\n" can never end a message here and be read
+ * differently by the next server ("SMTP smuggling"). Errors do not stop the
+ * scan: the end marker must still be found to answer the client in sync.
+ * Memory is constant whatever the input: overlong lines are counted, not kept.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "smtpd.h"
+
+enum {
+	D_BOL = 0,	/* at the start of a line */
+	D_DOT,		/* a '.' opened the line */
+	D_DOTCR,	/* ".\r" opened the line */
+	D_MID,		/* inside a line */
+	D_CR,		/* a '\r' inside a line, LF expected */
+};
+
+void
+data_init(struct data_state *d, uint64_t max_size)
+{
+	memset(d, 0, sizeof(*d));
+	d->st = D_BOL;
+	d->max_size = max_size;
+}
+
+static void
+set_error(struct data_state *d, enum data_error e)
+{
+	if (d->error == DATA_OK)
+		d->error = e;
+}
+
+static void
+emit(struct data_state *d, uint8_t c, uint8_t *out, size_t *outlen)
+{
+	if (d->error != DATA_OK)
+		return;
+	if (d->max_size != 0 && d->size >= d->max_size) {
+		set_error(d, DATA_TOO_BIG);
+		return;
+	}
+	d->size++;
+	out[(*outlen)++] = c;
+}
+
+/* One octet inside a line (not at its start). */
+static void
+mid(struct data_state *d, uint8_t c, uint8_t *out, size_t *outlen)
+{
+	if (c == '\r')
+		d->st = D_CR;
+	else {
+		if (c == '\n')
+			set_error(d, DATA_BARE_LF);
+		d->st = D_MID;
+	}
+	emit(d, c, out, outlen);
+}
+
+size_t
+data_feed(struct data_state *d, const uint8_t *in, size_t inlen, uint8_t *out,
+    size_t outcap, size_t *outlen)
+{
+	size_t	i;
+
+	for (i = 0; i < inlen && !d->done; i++) {
+		uint8_t c = in[i];
+
+		/* Every octet below writes at most two. */
+		if (outcap - *outlen < 2)
+			break;
+		if (++d->line_len > SMTPD_TEXT_MAX)
+			set_error(d, DATA_LINE_TOO_LONG);
+
+		switch (d->st) {
+		case D_BOL:
+			if (c == '.')
+				d->st = D_DOT;
+			else
+				mid(d, c, out, outlen);
+			break;
+		case D_DOT:
+			if (c == '\r')
+				d->st = D_DOTCR;
+			else
+				mid(d, c, out, outlen);	/* the stuffed dot is dropped */
+			break;
+		case D_DOTCR:
+			if (c == '\n') {
+				d->done = true;
+				d->line_len = 0;
+				break;
+			}
+			/* "." + bare CR: the dot was stuffing, the CR is an error */
+			set_error(d, DATA_BARE_LF);
+			emit(d, '\r', out, outlen);
+			mid(d, c, out, outlen);
+			break;
+		case D_MID:
+			mid(d, c, out, outlen);
+			break;
+		case D_CR:
+			if (c == '\n') {
+				emit(d, c, out, outlen);
+				d->st = D_BOL;
+				d->line_len = 0;
+			} else {
+				set_error(d, DATA_BARE_LF);
+				mid(d, c, out, outlen);
+			}
+			break;
+		}
+	}
+	return i;
+}
+
+void
+data_error_reply(enum data_error e, uint64_t max_size, struct smtp_reply *r)
+{
+	switch (e) {
+	case DATA_TOO_BIG:
+		r->code = 552;
+		r->dsn = "5.3.4";
+		(void)snprintf(r->text, sizeof(r->text),
+		    "Message too big (%llu octets max)", (unsigned long long)max_size);
+		break;
+	case DATA_LINE_TOO_LONG:
+		r->code = 554;
+		r->dsn = "5.6.0";
+		(void)snprintf(r->text, sizeof(r->text),
+		    "Message has a line longer than %d octets", SMTPD_TEXT_MAX);
+		break;
+	case DATA_BARE_LF:
+		r->code = 554;
+		r->dsn = "5.6.0";
+		(void)snprintf(r->text, sizeof(r->text),
+		    "Message has a bare CR or LF; lines must end with CRLF");
+		break;
+	default:
+		r->code = 250;
+		r->dsn = "2.0.0";
+		(void)snprintf(r->text, sizeof(r->text), "Ok");
+		break;
+	}
+}
