@@ -54,7 +54,7 @@ FUZZ_BIN	 = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
 PROGS		 = $(BUILD)/outpost $(BUILD)/outpost-sendmail $(BUILD)/outpostctl
 
-.PHONY: all deps test-deps run check unit integration asan fuzz fuzz-run install clean bench
+.PHONY: all deps test-deps run check unit integration asan fuzz fuzz-targets fuzz-run install clean bench
 
 all: $(PROGS)
 
@@ -107,10 +107,11 @@ test-deps: deps
 
 run: deps
 	$(MAKE) all
-	@mkdir -p var
+	@tools/ensure-users
 	./$(BUILD)/outpost -d -f etc/outpost.conf -o state_directory=$(CURDIR)/var
 
 check: all $(UNIT_BIN)
+	@tools/ensure-users
 	OUTPOST_BUILD=$(CURDIR)/$(BUILD) tests/run $(UNIT_BIN)
 
 unit: $(UNIT_BIN)
@@ -120,18 +121,28 @@ asan:
 	$(MAKE) BUILD=build-asan CC=clang CFLAGS="-O1 -g -fno-omit-frame-pointer" \
 	    SAN_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" check
 
-FUZZ_CFLAGS = -std=gnu11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) -Ishared -Idaemons
-fuzz: $(FUZZ_BIN)
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(SHARED_SRC) $(DAEMON_SRC)
+# Fuzz targets link the archives of a separate clang build with sanitizers.
+FUZZ_BUILD	 = build-fuzz
+FUZZ_SAN	 = -fsanitize=address,undefined -fno-sanitize-recover=undefined
+fuzz:
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang CFLAGS="-O1 -g -fno-omit-frame-pointer" \
+	    SAN_FLAGS="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" fuzz-targets
+fuzz-targets: $(FUZZ_BIN)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/libdaemons.a $(BUILD)/libshared.a
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(SHARED_SRC) $(DAEMON_SRC) $(PKG_LIBS)
+	clang $(ALL_CFLAGS) -Idaemons -fsanitize=fuzzer -o $@ $< $(BUILD)/libdaemons.a \
+	    $(BUILD)/libshared.a $(PKG_LIBS)
 
 FUZZ_SECONDS ?= 30
 fuzz-run: fuzz
-	@set -e; for f in $(FUZZ_BIN); do \
-	    echo "fuzz: $$f for $(FUZZ_SECONDS)s"; mkdir -p $(BUILD)/fuzz/corpus-$$(basename $$f); \
-	    $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/fuzz/corpus-$$(basename $$f) \
-	        tests/fuzz/seeds/$$(basename $$f) 2>&1 | tail -3; \
+	@for f in $(patsubst $(BUILD)/%,$(FUZZ_BUILD)/%,$(FUZZ_BIN)); do \
+	    n=$$(basename $$f); echo "fuzz: $$n for $(FUZZ_SECONDS)s"; mkdir -p $(FUZZ_BUILD)/corpus-$$n; \
+	    if $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -rss_limit_mb=2048 \
+	        $(FUZZ_BUILD)/corpus-$$n tests/fuzz/seeds/$$n > $(FUZZ_BUILD)/$$n.log 2>&1; then \
+	        grep -E '^(Done|stat::number_of_executed_units)' $(FUZZ_BUILD)/$$n.log | head -2; \
+	    else \
+	        tail -60 $(FUZZ_BUILD)/$$n.log; echo "fuzz: $$n FAILED"; exit 1; \
+	    fi; \
 	done
 
 bench: all
@@ -146,6 +157,6 @@ install: all
 	install -m 0644 etc/outpost.service $(DESTDIR)$(UNITDIR)/outpost.service
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
