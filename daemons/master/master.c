@@ -29,8 +29,9 @@ static void __attribute__((noreturn))
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: outpost [-dnR] [-f config] [-o name=value ...]\n"
+	    "usage: outpost [-dFnR] [-f config] [-o name=value ...]\n"
 	    "  -d             stay in the foreground and log to stderr\n"
+	    "  -F             stay in the foreground, log as configured (service managers)\n"
 	    "  -f config      configuration file (default " SYSCONFDIR "/outpost.conf)\n"
 	    "  -o name=value  override a parameter (after the file)\n"
 	    "  -n             check the configuration, print it, and exit\n"
@@ -92,15 +93,19 @@ main(int argc, char *argv[])
 	const char	*path = SYSCONFDIR "/outpost.conf";
 	const char	*overrides[OVERRIDES_MAX];
 	int		 noverrides = 0, ch, i;
-	bool		 check_only = false, as_root;
+	bool		 check_only = false, as_root, log_stderr = false;
 	char		 err[8192];
 	struct event	*ev;
 	const int	 sigs[] = { SIGTERM, SIGINT, SIGCHLD, SIGUSR1, SIGHUP };
 
 	setproctitle_init(argc, argv, environ);
-	while ((ch = getopt(argc, argv, "df:no:R")) != -1) {
+	while ((ch = getopt(argc, argv, "dFf:no:R")) != -1) {
 		switch (ch) {
 		case 'd':
+			m.foreground = true;
+			log_stderr = true;
+			break;
+		case 'F':
 			m.foreground = true;
 			break;
 		case 'f':
@@ -139,7 +144,7 @@ main(int argc, char *argv[])
 		return 0;
 	}
 
-	if (m.foreground)
+	if (log_stderr)
 		log_init("master", LOG_TO_STDERR, NULL);
 	else if (strcmp(m.conf.log, "syslog") == 0)
 		log_init("master", LOG_TO_SYSLOG, NULL);
