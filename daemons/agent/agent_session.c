@@ -1,0 +1,890 @@
+/*
+ * agent_session.c - one SMTP client connection of the delivery agent: the
+ * RFC 5321 state machine from connect to QUIT, run inside the agent's
+ * libevent loop (many sessions at once, nothing blocks).
+ *
+ *   CONNECT -> GREETING -> EHLO (-> HELO) -> [RSET] -> MAIL -> RCPT... -> DATA
+ *   -> BODY -> DOT -> IDLE (reusable) -> [next job: RSET ...] or QUIT
+ *
+ * With PIPELINING, MAIL and every RCPT go out in one write and DATA after
+ * their replies. A failure before the transaction (connect, greeting, EHLO)
+ * moves on to the job's next address; once MAIL is sent, failures become
+ * per-recipient results. A session whose server misbehaves (malformed or
+ * oversize replies, stalls, drops) is closed and its recipients deferred:
+ * it never costs more than that session.
+ *
+ * A session is freed only from a zero-delay event (sess_free_cb), so a
+ * callback that closes it never runs on freed memory; callers check s->dead.
+ * agent.c creates sessions (session_new), hands idle ones new jobs
+ * (session_take) and closes them at shutdown; the session owns the
+ * sessions list and counters of struct agent.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "config.h"
+#include "log.h"
+#include "proc.h"
+#include "xmalloc.h"
+
+#include "agent.h"
+
+#define DATA_HIWAT		(64 * 1024)	/* stop reading content above this much unsent output */
+#define DATA_LOWAT		(16 * 1024)	/* resume below this */
+#define READ_HIWAT		(4 * REPLY_LINE_MAX)
+#define CMD_MAX			(ADDR_MAX + 128)
+#define QUIT_STOP_TIMEOUT	5		/* seconds for QUIT while stopping */
+
+
+static void	sess_read_cb(struct bufferevent *, void *);
+static void	sess_write_cb(struct bufferevent *, void *);
+static void	sess_event_cb(struct bufferevent *, short, void *);
+static void	sess_timer_cb(evutil_socket_t, short, void *);
+static void	sess_free_cb(evutil_socket_t, short, void *);
+static void	sess_connect_next(struct agent_session *);
+static void	sess_begin(struct agent_session *);
+static void	sess_next(struct agent_session *);
+static void	sess_error(struct agent_session *, const char *dsn, const char *text);
+
+/* Messages are cut to their buffer on purpose: replies are bounded, not precious. */
+static void __attribute__((format(printf, 3, 4)))
+textf(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}
+
+static const char *
+sess_id(const struct agent_session *s)
+{
+	return s->job != NULL ? s->job->id : "-";
+}
+
+static void
+sess_timer(struct agent_session *s, enum agent_stage stage)
+{
+	struct timeval	 tv = { agent_timeout(stage), 0 };
+
+	if (stage == STAGE_QUIT && s->agent->stopping && tv.tv_sec > QUIT_STOP_TIMEOUT)
+		tv.tv_sec = QUIT_STOP_TIMEOUT;
+	s->stage = stage;
+	evtimer_add(s->timer, &tv);
+}
+
+/* Close the connection now; the memory goes in the next loop turn. */
+static void
+sess_close(struct agent_session *s)
+{
+	if (s->dead)
+		return;
+	s->dead = true;
+	if (s->bev != NULL) {
+		bufferevent_free(s->bev);
+		s->bev = NULL;
+	}
+	evtimer_del(s->timer);
+	event_active(s->ev_free, 0, 0);
+}
+
+static void
+sess_free_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct agent_session	*s = arg;
+	struct agent		*a = s->agent;
+
+	TAILQ_REMOVE(&a->sessions, s, entry);
+	if (s->state == S_QUIT)
+		a->nquitting--;
+	else
+		a->nsessions--;
+	event_free(s->timer);
+	event_free(s->ev_free);
+	reply_free(&s->reply);
+	free(s);
+	agent_session_gone(a);
+}
+
+/* The session is done with its job: answer the scheduler. */
+static void
+sess_job_done(struct agent_session *s)
+{
+	struct agent_job	*j = s->job;
+
+	if (j == NULL)
+		return;
+	s->job = NULL;
+	j->sess = NULL;
+	agent_job_done(s->agent, j);
+}
+
+/*
+ * Command lines are built here only, from validated addresses and numbers.
+ * The mask flag is the hook for AUTH (credentials are never logged).
+ */
+static void
+sess_cmd(struct agent_session *s, const char *fmt, ...)
+{
+	char		 buf[CMD_MAX];
+	va_list		 ap;
+	int		 n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(buf) - 2)
+		fatalx("agent: SMTP command too long");
+	if (log_detailed()) {
+		if (s->mask || strncasecmp(buf, "AUTH ", 5) == 0) {
+			const char *sp = strchr(buf + 5, ' ');
+			log_detail("%s: %s: > %.*s [credentials hidden]", sess_id(s), s->relay,
+			    sp != NULL ? (int)(sp - buf) : n, buf);
+		} else
+			log_detail("%s: %s: > %s", sess_id(s), s->relay, buf);
+	}
+	memcpy(buf + n, "\r\n", 2);
+	evbuffer_add(bufferevent_get_output(s->bev), buf, n + 2);
+}
+
+void
+session_new(struct agent *a, struct agent_job *j)
+{
+	struct agent_session	*s;
+
+	s = xcalloc(1, sizeof(*s));
+	s->agent = a;
+	s->sid = ++a->next_sid;
+	s->state = S_CONNECT;
+	reply_init(&s->reply);
+	if ((s->timer = evtimer_new(a->ctx->base, sess_timer_cb, s)) == NULL ||
+	    (s->ev_free = event_new(a->ctx->base, -1, 0, sess_free_cb, s)) == NULL)
+		fatalx("agent: event_new");
+	TAILQ_INSERT_TAIL(&a->sessions, s, entry);
+	a->nsessions++;
+	s->job = j;
+	j->sess = s;
+	sess_connect_next(s);
+}
+
+/* Every address failed, or none was given: the job is deferred. */
+static void
+sess_all_failed(struct agent_session *s)
+{
+	struct agent_job	*j = s->job;
+
+	if (j->last_err[0] == '\0')
+		strlcpy(j->last_err, j->naddr == 0 ? "no address to deliver to" :
+		    "no address could be tried", sizeof(j->last_err));
+	job_fail_rest(j, DELIVERY_TEMPFAIL, j->last_code,
+	    j->last_dsn[0] != '\0' ? j->last_dsn : "4.4.1", j->last_err);
+	sess_job_done(s);
+	sess_close(s);
+}
+
+static void
+sess_connect_next(struct agent_session *s)
+{
+	struct agent_job	*j = s->job;
+	struct agent_addr	*a;
+	int			 e;
+
+	if (s->bev != NULL) {
+		bufferevent_free(s->bev);
+		s->bev = NULL;
+	}
+	evtimer_del(s->timer);
+	memset(&s->caps, 0, sizeof(s->caps));
+	reply_reset(&s->reply);
+	s->used = s->reused = false;
+	s->nmails = 0;
+
+	for (;;) {
+		if (j == NULL || s->agent->stopping) {
+			if (j != NULL) {
+				job_fail_rest(j, DELIVERY_TEMPFAIL, 0, "4.3.2", "delivery agent shutting down");
+				sess_job_done(s);
+			}
+			sess_close(s);
+			return;
+		}
+		if (j->next_addr >= j->naddr || j->tries >= AGENT_MAX_TRIES) {
+			sess_all_failed(s);
+			return;
+		}
+		a = &j->addrs[j->next_addr++];
+		j->tries++;
+		s->addr = *a;
+		textf(s->relay, sizeof(s->relay), "%s[%s]:%u", a->host, a->ip, a->port);
+		s->state = S_CONNECT;
+		s->bev = bufferevent_socket_new(s->agent->ctx->base, -1, BEV_OPT_CLOSE_ON_FREE);
+		if (s->bev == NULL)
+			fatalx("agent: bufferevent_socket_new");
+		bufferevent_setcb(s->bev, sess_read_cb, sess_write_cb, sess_event_cb, s);
+		bufferevent_setwatermark(s->bev, EV_READ, 0, READ_HIWAT);
+		bufferevent_setwatermark(s->bev, EV_WRITE, DATA_LOWAT, 0);
+		log_detail("%s: connecting to %s", j->id, s->relay);
+		if (bufferevent_socket_connect(s->bev, (struct sockaddr *)&a->ss, a->sslen) == 0) {
+			sess_timer(s, STAGE_CONNECT);
+			return;
+		}
+		e = errno;
+		textf(j->last_err, sizeof(j->last_err), "connect to %s: %s", s->relay, strerror(e));
+		strlcpy(j->last_dsn, "4.4.1", sizeof(j->last_dsn));
+		j->last_code = 0;
+		log_info("%s: %s", j->id, j->last_err);
+		bufferevent_free(s->bev);
+		s->bev = NULL;
+	}
+}
+
+/* A failure before the transaction: record it, try the next address. */
+static void
+sess_conn_failed(struct agent_session *s, uint16_t code, const char *dsn, const char *text)
+{
+	struct agent_job	*j = s->job;
+
+	log_info("%s: %s", sess_id(s), text);
+	if (j == NULL) {
+		sess_close(s);
+		return;
+	}
+	strlcpy(j->last_err, text, sizeof(j->last_err));
+	strlcpy(j->last_dsn, dsn, sizeof(j->last_dsn));
+	j->last_code = code;
+	sess_connect_next(s);
+}
+
+/*
+ * Every failure that is not a server reply (drop, timeout, malformed reply,
+ * local error) lands here and is judged by where the session was.
+ */
+static void
+sess_error(struct agent_session *s, const char *dsn, const char *text)
+{
+	struct agent_job	*j = s->job;
+
+	switch (s->state) {
+	case S_CONNECT:
+	case S_GREETING:
+	case S_EHLO:
+	case S_HELO:
+		sess_conn_failed(s, 0, dsn, text);
+		return;
+	case S_IDLE:
+	case S_QUIT:
+		log_detail("%s: %s", sess_id(s), text);
+		sess_close(s);
+		return;
+	case S_RSET:
+	case S_MAIL:
+		/*
+		 * A connection kept open may have been closed by the server in
+		 * the meantime: nothing was accepted yet, so the job gets one
+		 * more chance on a new connection.
+		 */
+		if (j != NULL && s->reused && !s->mail_replied && !j->fresh_only) {
+			log_detail("%s: %s; retrying on a new connection", j->id, text);
+			j->fresh_only = true;
+			s->job = NULL;
+			j->sess = NULL;
+			sess_close(s);
+			agent_job_requeue(s->agent, j);
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	log_info("%s: %s", sess_id(s), text);
+	if (j != NULL) {
+		job_fail_rest(j, DELIVERY_TEMPFAIL, 0, dsn, text);
+		sess_job_done(s);
+	}
+	sess_close(s);
+}
+
+static void
+sess_protocol_error(struct agent_session *s, const char *why)
+{
+	char	 text[REPLY_MAX];
+
+	textf(text, sizeof(text), "%s sent a malformed reply (%s) while %s",
+	    s->relay, why, agent_stage_name(s->stage));
+	log_warnx("%s: %s", sess_id(s), text);
+	sess_error(s, "4.5.0", text);
+}
+
+static void
+sess_event_cb(struct bufferevent *bev, short events, void *arg)
+{
+	struct agent_session	*s = arg;
+	char			 text[REPLY_MAX];
+	int			 e;
+
+	if (events & BEV_EVENT_CONNECTED) {
+		log_detail("%s: connected to %s", sess_id(s), s->relay);
+		s->state = S_GREETING;
+		sess_timer(s, STAGE_GREETING);
+		bufferevent_enable(bev, EV_READ | EV_WRITE);
+		return;
+	}
+	if (!(events & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+		return;
+	if (s->state == S_CONNECT) {
+		e = EVUTIL_SOCKET_ERROR();
+		/* libevent reports an immediate refusal without errno. */
+		if (e == 0 || e == EINPROGRESS || e == EAGAIN)
+			e = ECONNREFUSED;
+		textf(text, sizeof(text), "connect to %s: %s", s->relay, strerror(e));
+		sess_error(s, "4.4.1", text);
+		return;
+	}
+	if (s->state == S_IDLE)
+		textf(text, sizeof(text), "%s closed the idle connection", s->relay);
+	else if (events & BEV_EVENT_ERROR)
+		textf(text, sizeof(text), "lost connection with %s while %s: %s", s->relay,
+		    agent_stage_name(s->stage), strerror(EVUTIL_SOCKET_ERROR()));
+	else
+		textf(text, sizeof(text), "lost connection with %s while %s", s->relay,
+		    agent_stage_name(s->stage));
+	sess_error(s, "4.4.2", text);
+}
+
+static void
+sess_timer_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct agent_session	*s = arg;
+	char			 text[REPLY_MAX];
+
+	switch (s->state) {
+	case S_IDLE:
+		log_detail("-: %s: idle for %us, closing", s->relay, s->agent->conf->connection_idle);
+		session_quit(s);
+		return;
+	case S_QUIT:
+		sess_close(s);
+		return;
+	case S_CONNECT:
+		textf(text, sizeof(text), "connect to %s: Connection timed out", s->relay);
+		sess_error(s, "4.4.1", text);
+		return;
+	default:
+		textf(text, sizeof(text), "conversation with %s timed out while %s", s->relay,
+		    agent_stage_name(s->stage));
+		sess_error(s, "4.4.2", text);
+		return;
+	}
+}
+
+static unsigned
+next_valid(const struct agent_job *j, unsigned i)
+{
+	while (i < j->nrcpt && !j->rcpts[i].valid)
+		i++;
+	return i;
+}
+
+static void
+sess_send_rcpt(struct agent_session *s)
+{
+	struct agent_job	*j = s->job;
+
+	s->rcpt_next = next_valid(j, s->rcpt_next);
+	sess_cmd(s, "RCPT TO:<%s>", j->rcpts[s->rcpt_next].addr);
+	s->rcpt_next = next_valid(j, s->rcpt_next + 1);
+	s->rcpt_sent++;
+}
+
+/* Checks that need no round trip, then MAIL (and the RCPTs when pipelining). */
+static void
+sess_send_mail(struct agent_session *s)
+{
+	struct agent_job	*j = s->job;
+	char			 text[REPLY_MAX], params[64];
+	unsigned		 i, nvalid = 0;
+
+	if (!j->sender_valid) {
+		job_fail_rest(j, DELIVERY_PERMFAIL, 0, "5.1.7", "bad sender address syntax");
+		sess_next(s);
+		return;
+	}
+	if (s->caps.size && s->caps.size_max > 0 && j->len > s->caps.size_max) {
+		textf(text, sizeof(text), "message size %llu exceeds size limit %llu of server %s",
+		    (unsigned long long)j->len, (unsigned long long)s->caps.size_max, s->relay);
+		log_info("%s: %s", j->id, text);
+		job_fail_rest(j, DELIVERY_PERMFAIL, 0, "5.3.4", text);
+		sess_next(s);
+		return;
+	}
+	if ((j->flags & MAIL_F_8BIT) && !s->caps.eightbitmime) {
+		textf(text, sizeof(text), "message has 8-bit content but server %s "
+		    "does not support 8BITMIME", s->relay);
+		log_info("%s: %s", j->id, text);
+		job_fail_rest(j, DELIVERY_PERMFAIL, 0, "5.6.3", text);
+		sess_next(s);
+		return;
+	}
+	for (i = 0; i < j->nrcpt; i++) {
+		if (j->rcpts[i].valid)
+			nvalid++;
+		else if (!j->rcpts[i].final)
+			job_rcpt_set(&j->rcpts[i], DELIVERY_PERMFAIL, 0, "5.1.3",
+			    "bad recipient address syntax");
+	}
+	if (nvalid == 0) {
+		job_fail_rest(j, DELIVERY_PERMFAIL, 0, "5.1.3", "no valid recipient");
+		sess_next(s);
+		return;
+	}
+
+	params[0] = '\0';
+	if (s->caps.size)
+		snprintf(params, sizeof(params), " SIZE=%llu", (unsigned long long)j->len);
+	if ((j->flags & MAIL_F_8BIT) && s->caps.eightbitmime)
+		strlcat(params, " BODY=8BITMIME", sizeof(params));
+	strlcpy(j->relay, s->relay, sizeof(j->relay));
+	s->used = true;
+	s->nmails++;
+	s->mail_replied = s->mail_ok = false;
+	s->rcpt_next = s->rcpt_rnext = 0;
+	s->rcpt_sent = s->rcpt_replied = s->naccepted = 0;
+	sess_cmd(s, "MAIL FROM:<%s>%s", j->sender, params);
+	if (s->caps.pipelining)
+		while (s->rcpt_sent < nvalid)
+			sess_send_rcpt(s);
+	s->state = S_MAIL;
+	sess_timer(s, STAGE_MAIL);
+}
+
+/* A transaction ended (with results or not): answer, then go idle or quit. */
+static void
+sess_transaction_end(struct agent_session *s)
+{
+	if (s->job != NULL) {
+		job_fail_rest(s->job, DELIVERY_TEMPFAIL, 0, "4.0.0", "transaction ended without a result");
+		sess_job_done(s);
+	}
+	sess_next(s);
+}
+
+static void
+sess_next(struct agent_session *s)
+{
+	const struct config	*conf = s->agent->conf;
+	struct timeval		 tv = { conf->connection_idle, 0 };
+
+	sess_job_done(s);
+	if (s->dead)
+		return;
+	if (s->agent->stopping || s->nmails >= conf->max_mails_per_connection ||
+	    conf->connection_idle == 0) {
+		session_quit(s);
+		return;
+	}
+	s->state = S_IDLE;
+	s->reused = false;
+	evtimer_add(s->timer, &tv);
+	agent_dispatch(s->agent);
+}
+
+/* Content in blocks, as fast as the server takes it, never all at once. */
+static void
+sess_push_body(struct agent_session *s)
+{
+	struct agent_job	*j = s->job;
+	struct evbuffer		*out = bufferevent_get_output(s->bev);
+	struct evbuffer_iovec	 vec;
+	uint8_t			 fin[DATA_ENC_FINISH_MAX];
+	char			 text[REPLY_MAX];
+	size_t			 want;
+	ssize_t			 n, m;
+
+	while (evbuffer_get_length(out) < DATA_HIWAT && s->data_off < j->len) {
+		want = j->len - s->data_off;
+		if (want > AGENT_BLOCK)
+			want = AGENT_BLOCK;
+		n = pread(j->fd, s->agent->rdbuf, want, j->off + s->data_off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			textf(text, sizeof(text), "cannot read the queued mail: %s",
+			    n == 0 ? "shorter than announced" : strerror(errno));
+			log_warnx("%s: %s", j->id, text);
+			/* Dropped before the final dot: the server discards it. */
+			job_fail_rest(j, DELIVERY_TEMPFAIL, 0, "4.3.0", text);
+			sess_job_done(s);
+			sess_close(s);
+			return;
+		}
+		if (evbuffer_reserve_space(out, DATA_ENC_OUTMAX(n), &vec, 1) != 1)
+			fatalx("agent: evbuffer_reserve_space");
+		m = data_enc_feed(&s->enc, s->agent->rdbuf, n, vec.iov_base);
+		if (m < 0) {
+			textf(text, sizeof(text), "%s", data_enc_strerror(m));
+			log_info("%s: %s; not delivered to %s", j->id, text, s->relay);
+			vec.iov_len = 0;
+			evbuffer_commit_space(out, &vec, 1);
+			job_fail_rest(j, DELIVERY_PERMFAIL, 0,
+			    m == DATA_ERR_8BIT ? "5.6.3" : "5.6.0", text);
+			sess_job_done(s);
+			sess_close(s);
+			return;
+		}
+		vec.iov_len = m;
+		evbuffer_commit_space(out, &vec, 1);
+		s->data_off += n;
+	}
+	if (s->data_off >= j->len) {
+		m = data_enc_finish(&s->enc, fin);
+		evbuffer_add(out, fin, m);
+		log_detail("%s: %s: > [%llu octets of content, %llu on the wire] .", j->id, s->relay,
+		    (unsigned long long)s->enc.in, (unsigned long long)s->enc.out);
+		s->state = S_DOT;
+		sess_timer(s, STAGE_DATA_END);
+		return;
+	}
+	sess_timer(s, STAGE_DATA_BLOCK);
+}
+
+static void
+sess_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct agent_session	*s = arg;
+
+	if (s->state == S_BODY && !s->dead)
+		sess_push_body(s);
+}
+
+static void
+sess_ready(struct agent_session *s)
+{
+	if (s->job == NULL) {
+		/* The job was dropped while connecting. */
+		sess_next(s);
+		return;
+	}
+	sess_begin(s);
+}
+
+static void
+sess_begin(struct agent_session *s)
+{
+	if (s->used) {
+		sess_cmd(s, "RSET");
+		s->state = S_RSET;
+		sess_timer(s, STAGE_RSET);
+		return;
+	}
+	sess_send_mail(s);
+}
+
+static void
+sess_reply_rcpt(struct agent_session *s, const struct reply *r)
+{
+	struct agent_job	*j = s->job;
+	struct agent_rcpt	*rc;
+
+	if (s->rcpt_rnext >= j->nrcpt || s->rcpt_replied >= s->rcpt_sent) {
+		sess_protocol_error(s, "more replies than commands");
+		return;
+	}
+	rc = &j->rcpts[s->rcpt_rnext];
+	s->rcpt_rnext = next_valid(j, s->rcpt_rnext + 1);
+	s->rcpt_replied++;
+	if (s->mail_ok && !rc->final) {
+		if (reply_class(r) == 2) {
+			rc->accepted = true;
+			s->naccepted++;
+		} else
+			job_rcpt_set(rc, job_class_of(r->code), r->code, r->dsn, r->text);
+	}
+	if (!s->caps.pipelining && s->mail_ok && s->rcpt_next < j->nrcpt) {
+		sess_send_rcpt(s);
+		sess_timer(s, STAGE_RCPT);
+		return;
+	}
+	if (s->rcpt_replied < s->rcpt_sent) {
+		sess_timer(s, STAGE_RCPT);
+		return;
+	}
+	if (!s->mail_ok || s->naccepted == 0) {
+		sess_transaction_end(s);
+		return;
+	}
+	sess_cmd(s, "DATA");
+	s->state = S_DATA;
+	sess_timer(s, STAGE_DATA_INIT);
+}
+
+/* A complete reply arrived. */
+static void
+sess_reply(struct agent_session *s)
+{
+	struct reply		*r = &s->reply;
+	struct agent_job	*j = s->job;
+	char			 text[REPLY_MAX];
+	int			 cls = reply_class(r);
+
+	evtimer_del(s->timer);
+	log_detail("%s: %s: < %s", sess_id(s), s->relay, r->text);
+
+	/* 421: the server is closing the channel, whatever we were doing. */
+	if (r->code == 421 && j != NULL && s->state >= S_RSET && s->state <= S_DOT) {
+		if (s->state == S_RSET || (s->state == S_MAIL && !s->mail_replied)) {
+			sess_error(s, r->dsn, r->text);
+			return;
+		}
+		log_info("%s: %s said: %s", j->id, s->relay, r->text);
+		job_fail_rest(j, DELIVERY_TEMPFAIL, r->code, r->dsn, r->text);
+		sess_job_done(s);
+		sess_close(s);
+		return;
+	}
+
+	switch (s->state) {
+	case S_GREETING:
+		if (cls == 2) {
+			sess_cmd(s, "EHLO %s", s->agent->conf->helo_name);
+			s->state = S_EHLO;
+			sess_timer(s, STAGE_EHLO);
+			return;
+		}
+		textf(text, sizeof(text), "host %s refused to talk to me: %s", s->relay, r->text);
+		sess_conn_failed(s, r->code, r->dsn, text);
+		return;
+	case S_EHLO:
+		if (cls == 2) {
+			ehlo_parse(r, &s->caps);
+			sess_ready(s);
+			return;
+		}
+		if (cls == 5) {
+			/* An old server: RFC 5321 §3.2 falls back to HELO. */
+			sess_cmd(s, "HELO %s", s->agent->conf->helo_name);
+			s->state = S_HELO;
+			sess_timer(s, STAGE_EHLO);
+			return;
+		}
+		textf(text, sizeof(text), "host %s refused EHLO: %s", s->relay, r->text);
+		sess_conn_failed(s, r->code, r->dsn, text);
+		return;
+	case S_HELO:
+		if (cls == 2) {
+			memset(&s->caps, 0, sizeof(s->caps));
+			sess_ready(s);
+			return;
+		}
+		textf(text, sizeof(text), "host %s refused HELO: %s", s->relay, r->text);
+		sess_conn_failed(s, r->code, r->dsn, text);
+		return;
+	case S_RSET:
+		if (cls == 2) {
+			sess_send_mail(s);
+			return;
+		}
+		textf(text, sizeof(text), "host %s refused RSET: %s", s->relay, r->text);
+		sess_error(s, r->dsn, text);
+		return;
+	case S_MAIL:
+		s->mail_replied = true;
+		if (cls == 2)
+			s->mail_ok = true;
+		else
+			job_fail_rest(j, job_class_of(r->code), r->code, r->dsn, r->text);
+		if (s->caps.pipelining) {
+			s->state = S_RCPT;
+			sess_timer(s, STAGE_RCPT);
+			return;
+		}
+		if (!s->mail_ok) {
+			sess_transaction_end(s);
+			return;
+		}
+		s->state = S_RCPT;
+		sess_send_rcpt(s);
+		sess_timer(s, STAGE_RCPT);
+		return;
+	case S_RCPT:
+		sess_reply_rcpt(s, r);
+		return;
+	case S_DATA:
+		if (r->code == 354) {
+			s->state = S_BODY;
+			data_enc_init(&s->enc, !s->caps.eightbitmime);
+			s->data_off = 0;
+			sess_push_body(s);
+			return;
+		}
+		if (cls == 4 || cls == 5) {
+			job_finish_accepted(j, job_class_of(r->code), r->code, r->dsn, r->text);
+			sess_transaction_end(s);
+			return;
+		}
+		sess_protocol_error(s, "unexpected reply to DATA");
+		return;
+	case S_DOT:
+		if (cls == 3) {
+			sess_protocol_error(s, "intermediate reply to the end of data");
+			return;
+		}
+		job_finish_accepted(j, job_class_of(r->code), r->code, r->dsn, r->text);
+		sess_transaction_end(s);
+		return;
+	case S_BODY:
+		/* The server spoke before the end of data: it refuses the mail. */
+		textf(text, sizeof(text), "%s answered before the end of data: %s", s->relay, r->text);
+		log_info("%s: %s", sess_id(s), text);
+		job_finish_accepted(j, cls == 5 ? DELIVERY_PERMFAIL : DELIVERY_TEMPFAIL, r->code,
+		    r->dsn, text);
+		sess_job_done(s);
+		sess_close(s);
+		return;
+	case S_QUIT:
+		sess_close(s);
+		return;
+	case S_IDLE:
+	case S_CONNECT:
+	default:
+		/* Typically a 421 on an idle connection. */
+		log_detail("-: %s: unexpected reply, closing: %s", s->relay, r->text);
+		sess_close(s);
+		return;
+	}
+}
+
+static void
+sess_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct agent_session	*s = arg;
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct evbuffer_ptr	 p;
+	size_t			 eol;
+	const char		*line;
+	int			 st;
+
+	while (!s->dead && s->bev == bev) {
+		p = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_LF);
+		if (p.pos == -1) {
+			if (evbuffer_get_length(in) > REPLY_LINE_MAX + 1)
+				sess_protocol_error(s, "reply line too long");
+			return;
+		}
+		if ((size_t)p.pos > REPLY_LINE_MAX + 1) {
+			sess_protocol_error(s, "reply line too long");
+			return;
+		}
+		line = (const char *)evbuffer_pullup(in, p.pos + eol);
+		st = reply_feed_line(&s->reply, line, p.pos);
+		evbuffer_drain(in, p.pos + eol);
+		if (st == REPLY_ERROR) {
+			sess_protocol_error(s, s->reply.error);
+			return;
+		}
+		if (st == REPLY_DONE) {
+			sess_reply(s);
+			if (!s->dead && s->bev == bev)
+				reply_reset(&s->reply);
+		}
+	}
+}
+
+void
+session_take(struct agent_session *s, struct agent_job *j)
+{
+	evtimer_del(s->timer);
+	s->job = j;
+	j->sess = s;
+	s->reused = true;
+	log_detail("%s: reusing the connection to %s", j->id, s->relay);
+	sess_begin(s);
+}
+
+bool
+session_matches(const struct agent_session *s, const struct agent_job *j)
+{
+	unsigned	 i;
+
+	if (s->dead || s->state != S_IDLE || j->fresh_only)
+		return false;
+	for (i = 0; i < j->naddr; i++) {
+		const struct agent_addr *a = &j->addrs[i];
+
+		if (a->port == s->addr.port && a->sslen == s->addr.sslen &&
+		    a->ss.ss_family == s->addr.ss.ss_family &&
+		    memcmp(&a->ss, &s->addr.ss, a->sslen) == 0)
+			return true;
+	}
+	return false;
+}
+
+bool
+session_idle(const struct agent_session *s)
+{
+	return !s->dead && s->state == S_IDLE;
+}
+
+bool
+session_in_transaction(const struct agent_session *s)
+{
+	return !s->dead && s->job != NULL && s->state >= S_RSET && s->state <= S_DOT;
+}
+
+void
+session_quit(struct agent_session *s)
+{
+	if (s->dead || s->state == S_QUIT)
+		return;
+	if (s->job != NULL || s->bev == NULL || s->state < S_IDLE) {
+		sess_close(s);
+		return;
+	}
+	evtimer_del(s->timer);
+	sess_cmd(s, "QUIT");
+	s->state = S_QUIT;
+	s->agent->nsessions--;
+	s->agent->nquitting++;
+	sess_timer(s, STAGE_QUIT);
+}
+
+bool
+session_drop_job(struct agent_session *s)
+{
+	struct agent_job	*j = s->job;
+
+	if (j == NULL)
+		return false;
+	if (s->state == S_DOT) {
+		/* Past the final dot the server decides; the answer goes nowhere. */
+		return true;
+	}
+	log_info("%s: scheduler link lost, abandoning the delivery to %s", j->id, s->relay);
+	s->job = NULL;
+	j->sess = NULL;
+	sess_close(s);
+	return false;
+}
+
+void
+session_abort(struct agent_session *s, const char *why)
+{
+	if (s->job != NULL) {
+		log_info("%s: %s: %s", s->job->id, s->relay, why);
+		job_fail_rest(s->job, DELIVERY_TEMPFAIL, 0, "4.3.2", why);
+		sess_job_done(s);
+	}
+	sess_close(s);
+}

@@ -1,0 +1,172 @@
+/*
+ * test_agent_data.c - the delivery agent's DATA encoding
+ * (daemons/agent/agent_data.c): CRLF line ends from LF, CR or CRLF input,
+ * dot-stuffing, the final dot, the 998-character line limit and 8-bit
+ * content for servers without 8BITMIME. Every case is also run split into
+ * blocks at every possible offset, as the agent reads content in blocks.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agent.h"
+
+struct data_case {
+	const char	*in;
+	const char	*out;		/* NULL: refused with err */
+	bool		 reject_8bit;
+	int		 err;
+};
+
+static const struct data_case cases[] = {
+	{ "", ".\r\n", false, 0 },
+	{ "a\r\n", "a\r\n.\r\n", false, 0 },
+	{ "a\n", "a\r\n.\r\n", false, 0 },
+	{ "a", "a\r\n.\r\n", false, 0 },
+	{ "a\nb\nc", "a\r\nb\r\nc\r\n.\r\n", false, 0 },
+	{ "a\r\nb\nc\r\n", "a\r\nb\r\nc\r\n.\r\n", false, 0 },
+	{ "\n\n", "\r\n\r\n.\r\n", false, 0 },
+	{ "\r\n\r\n", "\r\n\r\n.\r\n", false, 0 },
+	/* a bare CR is a line end too: never put a lone CR on the wire */
+	{ "a\rb", "a\r\nb\r\n.\r\n", false, 0 },
+	{ "a\r", "a\r\n.\r\n", false, 0 },
+	{ "a\r\r\nb", "a\r\n\r\nb\r\n.\r\n", false, 0 },
+	/* dot-stuffing: only at the start of a line */
+	{ ".", "..\r\n.\r\n", false, 0 },
+	{ ".\n", "..\r\n.\r\n", false, 0 },
+	{ "a\n.\nb", "a\r\n..\r\nb\r\n.\r\n", false, 0 },
+	{ "a\r\n.\r\n", "a\r\n..\r\n.\r\n", false, 0 },
+	{ "..x\n", "...x\r\n.\r\n", false, 0 },
+	{ "a.b\n.c.\n", "a.b\r\n..c.\r\n.\r\n", false, 0 },
+	{ "a\r.b", "a\r\n..b\r\n.\r\n", false, 0 },
+	{ "\n.", "\r\n..\r\n.\r\n", false, 0 },
+	/* 8-bit and NUL bytes pass when the server takes them */
+	{ "caf\xc3\xa9\n", "caf\xc3\xa9\r\n.\r\n", false, 0 },
+	{ "caf\xc3\xa9\n", NULL, true, DATA_ERR_8BIT },
+	{ "plain\n", "plain\r\n.\r\n", true, 0 },
+};
+
+static size_t
+encode(const char *in, size_t len, bool reject_8bit, size_t split, uint8_t *out, int *err)
+{
+	struct data_enc	 e;
+	size_t		 off = 0, n;
+	ssize_t		 m;
+
+	*err = 0;
+	data_enc_init(&e, reject_8bit);
+	while (off < len) {
+		n = len - off;
+		if (split > 0 && n > split)
+			n = split;
+		m = data_enc_feed(&e, (const uint8_t *)in + off, n, out + (e.out));
+		if (m < 0) {
+			*err = (int)m;
+			return 0;
+		}
+		ck_assert_uint_le((size_t)m, DATA_ENC_OUTMAX(n));
+		off += n;
+	}
+	n = data_enc_finish(&e, out + e.out);
+	ck_assert_uint_le(n, DATA_ENC_FINISH_MAX);
+	return e.out;
+}
+
+START_TEST(content_is_encoded_for_the_wire)
+{
+	const struct data_case	*c = &cases[_i];
+	size_t			 len = strlen(c->in), split, n;
+	uint8_t			 out[256];
+	int			 err;
+
+	for (split = 0; split <= len; split++) {
+		n = encode(c->in, len, c->reject_8bit, split, out, &err);
+		if (c->out == NULL) {
+			ck_assert_int_eq(err, c->err);
+			continue;
+		}
+		ck_assert_int_eq(err, 0);
+		ck_assert_msg(n == strlen(c->out) && memcmp(out, c->out, n) == 0,
+		    "case %d split %zu: got \"%.*s\"", _i, split, (int)n, out);
+	}
+}
+END_TEST
+
+/* 998 characters pass (with a leading dot too), 999 do not, wherever the line is. */
+START_TEST(line_limit_is_998)
+{
+	static const size_t	 lens[] = { 998, 999, 5000 };
+	static const char	*pre[] = { "", "head\n", "head\r\n" };
+	char			*in;
+	uint8_t			*out;
+	size_t			 i, k, len, n, split;
+	int			 err;
+
+	in = malloc(8000);
+	out = malloc(DATA_ENC_OUTMAX(8000) + DATA_ENC_FINISH_MAX);
+	for (i = 0; i < 3; i++) {
+		for (k = 0; k < 3; k++) {
+			len = strlen(pre[k]);
+			memcpy(in, pre[k], len);
+			memset(in + len, _i == 0 ? 'x' : '.', lens[i]);
+			len += lens[i];
+			memcpy(in + len, "\nend\n", 5);
+			len += 5;
+			for (split = 0; split < 4; split++) {
+				n = encode(in, len, false, split == 0 ? 0 : 997 + split, out, &err);
+				if (lens[i] <= DATA_LINE_MAX) {
+					ck_assert_int_eq(err, 0);
+					ck_assert_uint_eq(n, len + 2 + 3 + (k == 1) + (_i == 1));
+				} else
+					ck_assert_int_eq(err, DATA_ERR_LONGLINE);
+			}
+		}
+	}
+	free(in);
+	free(out);
+}
+END_TEST
+
+/* The worst case for output growth stays inside DATA_ENC_OUTMAX. */
+START_TEST(output_bound_holds)
+{
+	static const char	*pat[] = { "\n", "\r", ".\n", "\r.", "\n." };
+	char			 in[1024];
+	uint8_t			 out[DATA_ENC_OUTMAX(1024) + DATA_ENC_FINISH_MAX];
+	size_t			 i, plen = strlen(pat[_i]), n;
+	int			 err;
+
+	for (i = 0; i < sizeof(in); i++)
+		in[i] = pat[_i][i % plen];
+	n = encode(in, sizeof(in), false, 0, out, &err);
+	ck_assert_int_eq(err, 0);
+	ck_assert_uint_le(n, DATA_ENC_OUTMAX(sizeof(in)) + DATA_ENC_FINISH_MAX);
+	ck_assert_int_eq(memcmp(out + n - 5, "\r\n.\r\n", 5), 0);
+}
+END_TEST
+
+static Suite *
+agent_data_suite(void)
+{
+	Suite	*s = suite_create("agent_data");
+	TCase	*tc = tcase_create("data");
+
+	tcase_add_loop_test(tc, content_is_encoded_for_the_wire, 0, sizeof(cases) / sizeof(cases[0]));
+	tcase_add_loop_test(tc, line_limit_is_998, 0, 2);
+	tcase_add_loop_test(tc, output_bound_holds, 0, 5);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(agent_data_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
