@@ -157,6 +157,8 @@ enum delivery_class {
 
 #define DNS_FAM_V4	0x01
 #define DNS_FAM_V6	0x02
+#define DNS_FAM_MXTARGET 0x04	/* the name is an MX target: a CNAME there is refused
+				   (RFC 2181 section 10.3), answered DNS_PERMFAIL */
 
 enum dns_status {
 	DNS_OK = 0,

@@ -1,0 +1,334 @@
+/*
+ * sched_mail.c - the mails the scheduler knows, as the queue manager lists
+ * them (SCHED_MAIL, SCHED_RCPT..., SCHED_MAIL_END), and when each recipient
+ * is due. Run by the scheduler; called from the queue manager link
+ * (scheduler.c), and by sched_job.c when outcomes are recorded.
+ *
+ * Nothing here is durable: when the queue manager link dies every mail is
+ * dropped and the new queue manager lists them again.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "frame.h"
+#include "log.h"
+#include "scheduler.h"
+#include "xmalloc.h"
+
+int
+sched_mail_cmp(const struct mail *a, const struct mail *b)
+{
+	return strcmp(a->id, b->id);
+}
+
+RB_GENERATE(sched_mail_tree, mail, entry, sched_mail_cmp)
+
+struct mail *
+sched_mail_find(struct sched *s, const char *id)
+{
+	struct mail	key;
+
+	if (strlcpy(key.id, id, sizeof(key.id)) >= sizeof(key.id))
+		return NULL;
+	return RB_FIND(sched_mail_tree, &s->mails, &key);
+}
+
+const char *
+sched_rcpt_domain(const char *addr)
+{
+	const char	*at = strrchr(addr, '@');
+
+	if (at == NULL || at[1] == '\0' || at == addr)
+		return NULL;
+	return at + 1;
+}
+
+void
+sched_mail_free(struct sched *s, struct mail *m, bool gone)
+{
+	uint32_t	 i;
+
+	sched_job_mail_detach(s, m, gone);
+	if (m->on_due)
+		TAILQ_REMOVE(&s->due, m, due_entry);
+	if (m->wake != NULL)
+		event_free(m->wake);
+	RB_REMOVE(sched_mail_tree, &s->mails, m);
+	s->nmails--;
+	for (i = 0; i < m->nrcpt; i++)
+		free(m->rcpts[i].addr);
+	free(m->rcpts);
+	free(m->sender);
+	free(m);
+}
+
+void
+sched_mail_drop_all(struct sched *s)
+{
+	struct mail	*m;
+
+	while ((m = RB_MIN(sched_mail_tree, &s->mails)) != NULL)
+		sched_mail_free(s, m, false);
+}
+
+/*
+ * Put the mail on the due list when a recipient is due now, and arm its timer
+ * for the earliest later one.
+ */
+void
+sched_mail_check(struct sched *s, struct mail *m)
+{
+	uint64_t	 now = s->now(), first = 0;
+	bool		 due = false;
+	uint32_t	 i;
+	struct timeval	 tv;
+
+	if (!m->complete || (m->flags & MAIL_F_HELD) || s->stopping)
+		return;
+	for (i = 0; i < m->nrcpt; i++) {
+		struct srcpt *r = &m->rcpts[i];
+
+		if (r->busy || r->state == RCPT_DELIVERED || r->state == RCPT_FAILED)
+			continue;
+		if (r->next <= now)
+			due = true;
+		else if (first == 0 || r->next < first)
+			first = r->next;
+	}
+	if (due && !m->on_due) {
+		TAILQ_INSERT_TAIL(&s->due, m, due_entry);
+		m->on_due = true;
+		event_active(s->due_ev, EV_TIMEOUT, 0);
+	}
+	if (first != 0) {
+		tv.tv_sec = (time_t)(first - now);
+		tv.tv_usec = 0;
+		evtimer_add(m->wake, &tv);
+	} else
+		evtimer_del(m->wake);
+}
+
+static void
+mail_wake_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct mail	*m = arg;
+
+	sched_mail_check(m->s, m);
+}
+
+/* A recipient of the mail being listed. */
+static int
+rcpt_frame(struct sched *s, struct frame *f)
+{
+	char		 id[QUEUE_ID_MAX];
+	struct mail	*m;
+	uint32_t	 index, attempts;
+	uint8_t		 state;
+	uint64_t	 next;
+	char		*addr = NULL;
+	struct srcpt	*r;
+
+	if (!frame_get_str(f, id, sizeof(id)) || !frame_get_u32(f, &index) ||
+	    !frame_get_u8(f, &state) || !frame_get_u32(f, &attempts) ||
+	    !frame_get_u64(f, &next) || !frame_get_strdup(f, &addr, ADDR_MAX) ||
+	    !frame_end(f))
+		goto bad;
+	if ((m = sched_mail_find(s, id)) == NULL || m->complete) {
+		log_warnx("qmgr: recipient of %s outside a listing", id);
+		goto bad;
+	}
+	if (index >= m->nrcpt || state >= RCPT_STATE_MAX || m->rcpts[index].loaded) {
+		log_warnx("%s: bad recipient record %u", id, index);
+		goto bad;
+	}
+	r = &m->rcpts[index];
+	r->addr = addr;
+	r->state = state;
+	r->attempts = attempts;
+	r->next = next;
+	r->loaded = true;
+	return 0;
+ bad:
+	free(addr);
+	return -1;
+}
+
+static int
+mail_begin(struct sched *s, struct frame *f)
+{
+	struct mail	*m, *old;
+	uint32_t	 nrcpt;
+
+	m = xcalloc(1, sizeof(*m));
+	m->s = s;
+	TAILQ_INIT(&m->jobs);
+	if (!frame_get_str(f, m->id, sizeof(m->id)) || !frame_get_u64(f, &m->arrival) ||
+	    !frame_get_u64(f, &m->size) || !frame_get_u32(f, &m->flags) ||
+	    !frame_get_strdup(f, &m->sender, ADDR_MAX) || !frame_get_u32(f, &nrcpt) ||
+	    !frame_end(f) || m->id[0] == '\0' || nrcpt == 0 || nrcpt > SCHED_RCPT_MAX) {
+		log_warnx("qmgr: bad mail record");
+		free(m->sender);
+		free(m);
+		return -1;
+	}
+	/* Listed again: the new listing is the truth. */
+	if ((old = sched_mail_find(s, m->id)) != NULL)
+		sched_mail_free(s, old, false);
+	m->nrcpt = nrcpt;
+	m->rcpts = xcalloc(nrcpt, sizeof(*m->rcpts));
+	m->wake = evtimer_new(s->base, mail_wake_cb, m);
+	if (m->wake == NULL)
+		fatalx("evtimer_new");
+	RB_INSERT(sched_mail_tree, &s->mails, m);
+	s->nmails++;
+	return 0;
+}
+
+static int
+mail_end(struct sched *s, struct frame *f)
+{
+	char		 id[QUEUE_ID_MAX];
+	struct mail	*m;
+	uint32_t	 i;
+
+	if (!frame_get_str(f, id, sizeof(id)) || !frame_end(f))
+		return -1;
+	if ((m = sched_mail_find(s, id)) == NULL || m->complete) {
+		log_warnx("qmgr: end of %s outside a listing", id);
+		return -1;
+	}
+	for (i = 0; i < m->nrcpt; i++) {
+		if (!m->rcpts[i].loaded) {
+			log_warnx("%s: recipient %u missing from the listing", id, i);
+			return -1;
+		}
+	}
+	m->complete = true;
+	log_debug("%s: scheduled, %u recipients", m->id, m->nrcpt);
+	sched_job_mail_loaded(s, m);
+	sched_mail_check(s, m);
+	return 0;
+}
+
+static int
+mail_removed(struct sched *s, struct frame *f)
+{
+	char		 id[QUEUE_ID_MAX];
+	struct mail	*m;
+
+	if (!frame_get_str(f, id, sizeof(id)) || !frame_end(f))
+		return -1;
+	if ((m = sched_mail_find(s, id)) != NULL)
+		sched_mail_free(s, m, true);
+	return 0;
+}
+
+int
+sched_mail_frame(struct sched *s, struct frame *f)
+{
+	switch (f->hdr.type) {
+	case MSG_SCHED_MAIL:
+		return mail_begin(s, f);
+	case MSG_SCHED_RCPT:
+		return rcpt_frame(s, f);
+	case MSG_SCHED_MAIL_END:
+		return mail_end(s, f);
+	case MSG_SCHED_REMOVED:
+		return mail_removed(s, f);
+	case MSG_SCHED_LOAD_DONE:
+		if (!frame_end(f))
+			return -1;
+		s->loaded = true;
+		log_info("queue loaded: %u mails", s->nmails);
+		sched_job_load_done(s);
+		return 0;
+	}
+	return -1;
+}
+
+/* Order a mail's due recipients by destination so that each group becomes
+ * one or more transactions. */
+struct due_rcpt {
+	struct dest	*dest;
+	uint32_t	 index;
+};
+
+static int
+due_cmp(const void *a, const void *b)
+{
+	const struct due_rcpt	*x = a, *y = b;
+
+	if (x->dest != y->dest)
+		return (uintptr_t)x->dest < (uintptr_t)y->dest ? -1 : 1;
+	return (x->index > y->index) - (x->index < y->index);
+}
+
+static void
+mail_schedule(struct sched *s, struct mail *m)
+{
+	struct due_rcpt	*d;
+	size_t		 n = 0, i;
+	uint64_t	 now = s->now();
+	unsigned	 max = s->conf->max_rcpt_per_transaction;
+	struct job	*j = NULL;
+
+	if (max == 0 || max > UINT16_MAX)
+		max = UINT16_MAX;
+	d = xreallocarray(NULL, m->nrcpt, sizeof(*d));
+	for (i = 0; i < m->nrcpt; i++) {
+		struct srcpt	*r = &m->rcpts[i];
+		const char	*domain;
+
+		if (r->busy || r->state == RCPT_DELIVERED || r->state == RCPT_FAILED ||
+		    r->next > now)
+			continue;
+		if ((domain = sched_rcpt_domain(r->addr)) == NULL) {
+			j = sched_job_new(s, m, NULL);
+			sched_job_add_rcpt(j, m, (uint32_t)i);
+			sched_job_fail(s, j, DELIVERY_PERMFAIL, 0, "5.1.3",
+			    "bad recipient address syntax");
+			continue;
+		}
+		d[n].dest = sched_dest_get(s, domain);
+		d[n].index = (uint32_t)i;
+		n++;
+	}
+	qsort(d, n, sizeof(*d), due_cmp);
+	j = NULL;
+	for (i = 0; i < n; i++) {
+		if (j != NULL && (d[i].dest != j->dest || j->nrcpt >= max ||
+		    j->bytes >= SCHED_JOB_BYTES)) {
+			sched_dest_enqueue(s, j->dest, j);
+			j = NULL;
+		}
+		if (j == NULL)
+			j = sched_job_new(s, m, d[i].dest);
+		sched_job_add_rcpt(j, m, d[i].index);
+	}
+	if (j != NULL)
+		sched_dest_enqueue(s, j->dest, j);
+	free(d);
+}
+
+void
+sched_mail_run_due(struct sched *s)
+{
+	struct mail	*m;
+	unsigned	 n = 0;
+
+	while ((m = TAILQ_FIRST(&s->due)) != NULL && !s->stopping) {
+		if (s->nwaiting >= SCHED_WAITING_MAX)
+			return;		/* resumed by sched_job_dispatch() */
+		if (n++ >= SCHED_DUE_BATCH) {
+			event_active(s->due_ev, EV_TIMEOUT, 0);
+			return;
+		}
+		TAILQ_REMOVE(&s->due, m, due_entry);
+		m->on_due = false;
+		mail_schedule(s, m);
+		sched_mail_check(s, m);
+	}
+}
