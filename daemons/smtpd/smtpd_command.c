@@ -152,6 +152,9 @@ session_command(struct smtpd_session *s, char *line, size_t len)
 			smtpd_sanitize(safe, sizeof(safe), line);
 			log_detail("%s: < %s", s->id, safe);
 		}
+		/* A refused recipient makes a later DATA "no valid recipients". */
+		if (cmd.verb == CMD_RCPT && (s->state == SS_MAIL || s->state == SS_RCPT))
+			s->rcpt_tried++;
 		/* Address errors are rejects worth the basic log. */
 		if (cmd.verb == CMD_MAIL || cmd.verb == CMD_RCPT)
 			session_reject(s, cmd.name, err.code, err.dsn, "%s", err.text);
