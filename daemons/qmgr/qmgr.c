@@ -1,0 +1,176 @@
+/*
+ * qmgr.c - the queue manager process: entry point (qmgr_main, called by the
+ * child prologue in shared/proc.c once it runs as the queue user inside the
+ * queue directory), links from the master, and shutdown.
+ *
+ * Start: directories, recovery of the queue (every file verified before
+ * anything is accepted), the commit thread, the public socket. Links to the
+ * smtpd and the scheduler arrive later through on_peer, and again whenever
+ * one of them was restarted; each new scheduler link gets the whole queue.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "chan.h"
+#include "config.h"
+#include "daemons.h"
+#include "frame.h"
+#include "log.h"
+#include "proc.h"
+#include "qmgr.h"
+#include "xmalloc.h"
+
+void
+qmgr_link_unref(struct qlink *l)
+{
+	if (--l->refs > 0)
+		return;
+	if (l->resume != NULL)
+		event_free(l->resume);
+	free(l);
+}
+
+static int
+link_cb(struct chan *c, struct frame *f, void *arg)
+{
+	struct qlink *l = arg;
+	struct qmgr *q = l->q;
+
+	if (f == NULL) {
+		l->chan = NULL;
+		l->streaming = false;
+		if (l->resume != NULL)
+			evtimer_del(l->resume);
+		submit_link_closed(l);
+		if (l->kind == QLINK_PUBLIC)
+			q->npublic--;
+		if (q->sched == l)
+			q->sched = NULL;
+		TAILQ_REMOVE(&q->links, l, entry);
+		qmgr_link_unref(l);
+		return 0;
+	}
+	switch (l->kind) {
+	case QLINK_SCHED:
+		return sched_dispatch(l, f);
+	case QLINK_PUBLIC:
+		if (f->hdr.type == MSG_QUEUE_LIST) {
+			if (!frame_end(f) || l->streaming)
+				return -1;
+			stream_start(l, f->hdr.reqid);
+			return 0;
+		}
+		return submit_dispatch(l, f);
+	case QLINK_SMTPD:
+		return submit_dispatch(l, f);
+	}
+	return -1;
+}
+
+struct qlink *
+qmgr_link_new(struct qmgr *q, int fd, enum qlink_kind kind, const char *name)
+{
+	struct qlink *l;
+
+	l = xcalloc(1, sizeof(*l));
+	l->q = q;
+	l->kind = kind;
+	l->refs = 1;
+	l->uid = UINT32_MAX;
+	RB_INIT(&l->txs);
+	TAILQ_INSERT_TAIL(&q->links, l, entry);
+	l->chan = chan_new(q->base, fd, name, link_cb, l);
+	return l;
+}
+
+static void
+qmgr_on_peer(struct proc_ctx *ctx, int kind, unsigned instance, int fd)
+{
+	struct qmgr *q = ctx->arg;
+	struct qlink *l;
+	unsigned s;
+
+	switch (kind) {
+	case PROC_SMTPD:
+		l = qmgr_link_new(q, fd, QLINK_SMTPD, "smtpd");
+		s = q->conf->limits[PROC_SMTPD].max_sessions;
+		l->maxtx = (s ? s : 1000) * 2 + 16;
+		break;
+	case PROC_SCHEDULER:
+		/* A new scheduler knows nothing: the old link is dead or dying. */
+		if (q->sched != NULL && q->sched->chan != NULL)
+			chan_close(q->sched->chan, "replaced by a new scheduler link");
+		l = qmgr_link_new(q, fd, QLINK_SCHED, "scheduler");
+		q->sched = l;
+		l->gen = ++q->sched_gen;
+		stream_start(l, 0);
+		break;
+	default:
+		log_warnx("unexpected link to %s", proc_kind_name(kind));
+		close(fd);
+		break;
+	}
+}
+
+void
+qmgr_maybe_exit(struct qmgr *q)
+{
+	if (!q->stopping || q->jobs_inflight > 0)
+		return;
+	qmgr_commit_stop(q->commit);
+	log_info("stopped: %u mails queued", q->nmails);
+	proc_exit_loop(q->ctx);
+}
+
+static void
+qmgr_on_shutdown(struct proc_ctx *ctx)
+{
+	struct qmgr *q = ctx->arg;
+	struct qlink *l, *next;
+
+	if (q->stopping)
+		return;
+	q->stopping = true;
+	public_stop(q);
+	/* Unfinished submissions were never acknowledged: drop them now. */
+	TAILQ_FOREACH_SAFE(l, &q->links, entry, next)
+		submit_link_closed(l);
+	/* Commits in flight still finish and are answered. */
+	qmgr_maybe_exit(q);
+}
+
+void
+qmgr_main(struct proc_ctx *ctx)
+{
+	struct qmgr *q;
+
+	if (sodium_init() < 0)
+		fatalx("sodium_init");
+	q = xcalloc(1, sizeof(*q));
+	q->ctx = ctx;
+	q->conf = ctx->conf;
+	q->base = ctx->base;
+	q->myuid = getuid();
+	q->listen_fd = -1;
+	RB_INIT(&q->mails);
+	TAILQ_INIT(&q->links);
+
+	if (spool_open_dirs(q) == -1)
+		fatalx("cannot set up the queue directories");
+	if (spool_recover(q) == -1)
+		fatalx("queue recovery failed");
+	q->commit = qmgr_commit_start(q);
+	if (public_listen(q) == -1)
+		fatalx("cannot listen on %s", QMGR_SUBMIT_SOCK);
+
+	ctx->arg = q;
+	ctx->on_peer = qmgr_on_peer;
+	ctx->on_shutdown = qmgr_on_shutdown;
+	log_info("started: %u mails in the queue%s", q->nmails,
+	    ctx->privileged ? "" : " (not root: no chroot)");
+}

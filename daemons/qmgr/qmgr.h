@@ -1,0 +1,225 @@
+/*
+ * qmgr.h - private header of the queue manager, the sole owner of the queue.
+ *
+ * The qmgr runs as the queue user with the queue directory as its working
+ * directory (chrooted there when started as root) and uses relative paths:
+ *
+ *   incoming/  0700  mails being received; never acknowledged; removed at start
+ *   queue/     0700  accepted mails, one file each (shared/queue_file.h)
+ *   corrupt/   0700  files that failed their integrity check, kept for a human
+ *   public/    0711  submit.sock (0666): local submissions and queue listings
+ *
+ * Files:
+ *   qmgr.c          entry point, directories, links from the master, shutdown
+ *   qmgr_commit.c   the commit thread: group commit of new mails and state
+ *   qmgr_spool.c    queue file I/O: writing a mail, state appends, recovery
+ *   qmgr_index.c    the in-memory index of queued mails
+ *   qmgr_submit.c   SUBMIT_* transactions (smtpd link and public socket)
+ *   qmgr_public.c   the public socket: accepting clients, QUEUE_LIST
+ *   qmgr_sched.c    the scheduler link: announcing mails, OPEN, UPDATE
+ *   qmgr_bounce.c   the minimal bounce for failed recipients
+ *
+ * Durability: a mail is acknowledged only after its file was fdatasync'd,
+ * renamed from incoming/ into queue/, and queue/ was fsync'd. The commit
+ * thread takes every job queued since its last round as one batch, so
+ * mails finishing while a round runs share the next directory fsync.
+ * State updates are appended and fdatasync'd by the same thread and only
+ * then answered.
+ */
+#ifndef OUTPOST_QMGR_H
+#define OUTPOST_QMGR_H
+
+#include <sys/types.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <sodium.h>
+#include <sys/queue.h>
+#include <sys/tree.h>
+
+#include "msg.h"
+#include "queue_file.h"
+
+struct chan;
+struct event;
+struct event_base;
+struct frame;
+struct proc_ctx;
+struct config;
+struct qmgr;
+struct qcommit;
+
+#define QMGR_DIR_INCOMING	"incoming"
+#define QMGR_DIR_QUEUE		"queue"
+#define QMGR_DIR_CORRUPT	"corrupt"
+#define QMGR_DIR_PUBLIC		"public"
+#define QMGR_SUBMIT_SOCK	"public/submit.sock"
+
+#define QMGR_PUBLIC_MAX		256	/* concurrent public socket clients */
+#define QMGR_PUBLIC_TX_MAX	8	/* transactions per public client */
+#define QMGR_STREAM_HIGH	(1024 * 1024)	/* pause a stream above this backlog */
+
+/* One recipient of a queued mail, as the index knows it. */
+struct qrcpt {
+	char		*addr;
+	uint8_t		 state;
+	uint32_t	 attempts;
+	uint64_t	 next;
+	uint16_t	 code;
+	char		*reply;		/* last reply or NULL */
+};
+
+/* One queued mail. */
+struct qmail {
+	RB_ENTRY(qmail)	 entry;
+	char		 id[QUEUE_ID_MAX];
+	uint64_t	 arrival;
+	uint64_t	 content_off;
+	uint64_t	 content_len;
+	uint64_t	 file_len;	/* where the next state record goes */
+	uint32_t	 flags;
+	uint32_t	 uid;
+	char		*sender;
+	uint8_t		 hash[QF_HASH_LEN];
+	uint32_t	 nrcpt;
+	struct qrcpt	*rcpt;
+	unsigned	 announced;	/* scheduler link generation it was sent on */
+	unsigned	 inflight;	/* state updates not yet durable */
+};
+RB_HEAD(qmail_tree, qmail);
+
+enum qlink_kind { QLINK_SMTPD, QLINK_PUBLIC, QLINK_SCHED };
+
+struct qtx;
+RB_HEAD(qtx_tree, qtx);
+
+/* A link: the smtpd, a public socket client, or the scheduler. */
+struct qlink {
+	struct qmgr		*q;
+	struct chan		*chan;		/* NULL once closed */
+	enum qlink_kind		 kind;
+	uint32_t		 uid;		/* public clients: SO_PEERCRED */
+	unsigned		 refs;		/* the link itself + pending work */
+	struct qtx_tree		 txs;
+	unsigned		 ntx;
+	unsigned		 maxtx;
+	TAILQ_ENTRY(qlink)	 entry;
+
+	/* A running stream of the whole index (announce or listing). */
+	bool			 streaming;
+	uint32_t		 stream_reqid;
+	char			 cursor[QUEUE_ID_MAX];	/* "" = from the start */
+	uint32_t		 streamed;
+	struct event		*resume;
+	unsigned		 gen;		/* scheduler: link generation */
+};
+TAILQ_HEAD(qlink_list, qlink);
+
+/* A submission transaction (or a bounce being written). */
+struct qtx {
+	RB_ENTRY(qtx)		 entry;
+	uint32_t		 reqid;
+	struct qlink		*link;		/* NULL for bounces */
+	struct qf_envelope	 env;
+	uint32_t		 rcpt_cap;
+	uint32_t		 submit_flags;
+	int			 fd;		/* incoming/<id>, -1 before the first write */
+	bool			 prefix_written;
+	bool			 committing;
+	bool			 crlf;		/* line ending for headers we add */
+	uint64_t		 prefix_len;
+	uint64_t		 content_len;	/* bytes written after the prefix */
+	uint64_t		 client_bytes;	/* bytes the submitter sent */
+	crypto_generichash_state hst;
+	uint8_t			 hash[QF_HASH_LEN];
+	/* The first error decides the answer to COMMIT. */
+	uint16_t		 err_code;
+	const char		*err_dsn;
+	const char		*err_text;
+	/* Bounces: called on the main thread once the commit is over. */
+	void			(*done)(struct qmgr *, struct qtx *, bool ok);
+	void			*done_arg;
+};
+
+/* A job for the commit thread. */
+enum qjob_kind { QJOB_COMMIT, QJOB_SYNC };
+struct qjob {
+	enum qjob_kind		 kind;
+	int			 fd;
+	char			 id[QUEUE_ID_MAX];
+	int			 error;		/* errno, 0 when durable */
+	void			(*done)(struct qmgr *, struct qjob *);
+	void			*arg;
+	struct qjob		*next;
+};
+
+struct qmgr {
+	struct proc_ctx		*ctx;
+	const struct config	*conf;
+	struct event_base	*base;
+	int			 incoming_fd, queue_fd, corrupt_fd;
+	struct qmail_tree	 mails;
+	unsigned		 nmails;
+	struct qcommit		*commit;
+	unsigned		 jobs_inflight;
+	struct qlink_list	 links;
+	struct qlink		*sched;		/* current scheduler link or NULL */
+	unsigned		 sched_gen;
+	int			 listen_fd;
+	struct event		*ev_listen;
+	unsigned		 npublic;
+	bool			 stopping;
+	uint32_t		 myuid;
+};
+
+/* qmgr.c */
+struct qlink *qmgr_link_new(struct qmgr *, int fd, enum qlink_kind, const char *name);
+void	qmgr_link_unref(struct qlink *);
+void	qmgr_maybe_exit(struct qmgr *);
+
+/* qmgr_commit.c */
+struct qcommit *qmgr_commit_start(struct qmgr *);
+void	qmgr_commit_push(struct qmgr *, struct qjob *);
+void	qmgr_commit_stop(struct qcommit *);
+
+/* qmgr_index.c */
+RB_PROTOTYPE(qmail_tree, qmail, entry, qmail_cmp);
+struct qmail *qmail_find(struct qmgr *, const char *id);
+struct qmail *qmail_from_file(const struct qf_mail *, uint64_t file_len);
+void	qmail_insert(struct qmgr *, struct qmail *);
+void	qmail_remove(struct qmgr *, struct qmail *);
+void	qmail_free(struct qmail *);
+bool	qmail_final(const struct qmail *);
+
+/* qmgr_spool.c */
+int	spool_open_dirs(struct qmgr *);
+int	spool_tx_create(struct qmgr *, struct qtx *);
+int	spool_tx_write(struct qtx *, const void *, size_t);
+int	spool_tx_finish(struct qtx *);
+void	spool_tx_discard(struct qmgr *, struct qtx *);
+int	spool_state_append(struct qmgr *, struct qmail *, const struct qf_state *, unsigned n);
+int	spool_open_ro(struct qmgr *, const char *id);
+void	spool_remove(struct qmgr *, struct qmail *);
+int	spool_recover(struct qmgr *);
+
+/* qmgr_submit.c */
+RB_PROTOTYPE(qtx_tree, qtx, entry, qtx_cmp);
+int	submit_dispatch(struct qlink *, struct frame *);
+void	submit_link_closed(struct qlink *);
+void	submit_commit(struct qmgr *, struct qtx *);
+void	qtx_free(struct qtx *);
+void	rfc5322_date(uint64_t t, char *buf, size_t len);
+
+/* qmgr_public.c */
+int	public_listen(struct qmgr *);
+void	public_stop(struct qmgr *);
+
+/* qmgr_sched.c */
+int	sched_dispatch(struct qlink *, struct frame *);
+void	sched_announce(struct qmgr *, struct qmail *);
+void	stream_start(struct qlink *, uint32_t reqid);
+
+/* qmgr_bounce.c */
+struct qtx *bounce_make(struct qmgr *, const struct qmail *, const uint32_t *failed, unsigned n);
+
+#endif

@@ -1,0 +1,189 @@
+/*
+ * qmgr_commit.c - the commit thread of the queue manager: group commit.
+ *
+ * The event loop never waits for the disk. It writes a new mail into
+ * incoming/ (or appends state records) and pushes a job here. The thread
+ * takes every job queued so far as one batch:
+ *   1. starts write-back of every file at once (sync_file_range), then
+ *      fdatasync()s each, so their waits overlap;
+ *   2. renames each new mail from incoming/ into queue/;
+ *   3. fsync()s queue/ once for the whole batch;
+ * then hands the batch back to the loop through an eventfd. While a round
+ * runs, the next batch accumulates, so N concurrent submissions cost about
+ * one directory fsync, not N.
+ *
+ * The thread touches only descriptors and the two directory fds; every
+ * other structure (index, links, libevent) stays on the loop thread.
+ */
+#include <sys/eventfd.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "log.h"
+#include "qmgr.h"
+#include "xmalloc.h"
+
+struct qcommit {
+	struct qmgr	*q;
+	pthread_t	 thread;
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 cond;
+	struct qjob	*todo, *todo_tail;	/* loop -> thread */
+	struct qjob	*done, *done_tail;	/* thread -> loop */
+	bool		 stop;
+	int		 efd;
+	struct event	*ev;
+	int		 incoming_fd, queue_fd;
+	/* statistics, written by the thread under lock */
+	unsigned long	 rounds, jobs;
+};
+
+static void
+run_batch(struct qcommit *c, struct qjob *batch)
+{
+	struct qjob *j;
+	bool renamed = false;
+	int err;
+
+	for (j = batch; j != NULL; j = j->next)
+		(void)sync_file_range(j->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	for (j = batch; j != NULL; j = j->next)
+		if (fdatasync(j->fd) == -1)
+			j->error = errno;
+	for (j = batch; j != NULL; j = j->next) {
+		if (j->kind != QJOB_COMMIT || j->error != 0)
+			continue;
+		/* NOREPLACE: a colliding id must never overwrite a queued mail. */
+		if (renameat2(c->incoming_fd, j->id, c->queue_fd, j->id, RENAME_NOREPLACE) == -1)
+			j->error = errno;
+		else
+			renamed = true;
+	}
+	if (renamed && fsync(c->queue_fd) == -1) {
+		err = errno;
+		for (j = batch; j != NULL; j = j->next)
+			if (j->kind == QJOB_COMMIT && j->error == 0)
+				j->error = err;
+	}
+}
+
+static void *
+commit_thread(void *arg)
+{
+	struct qcommit *c = arg;
+	struct qjob *batch, *tail;
+	uint64_t one = 1;
+	unsigned n;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		while (c->todo == NULL && !c->stop)
+			pthread_cond_wait(&c->cond, &c->lock);
+		if (c->todo == NULL && c->stop)
+			break;
+		batch = c->todo;
+		tail = c->todo_tail;
+		c->todo = c->todo_tail = NULL;
+		pthread_mutex_unlock(&c->lock);
+
+		run_batch(c, batch);
+
+		for (n = 0, tail = batch; tail->next != NULL; tail = tail->next)
+			n++;
+		pthread_mutex_lock(&c->lock);
+		c->rounds++;
+		c->jobs += n + 1;
+		if (c->done_tail != NULL)
+			c->done_tail->next = batch;
+		else
+			c->done = batch;
+		c->done_tail = tail;
+		if (write(c->efd, &one, sizeof(one)) == -1 && errno != EAGAIN)
+			log_warn("commit thread: eventfd");
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+/* Loop side: run the completion of each finished job. */
+static void
+commit_done_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct qcommit *c = arg;
+	struct qjob *j, *next;
+	uint64_t n;
+
+	if (read(c->efd, &n, sizeof(n)) == -1 && errno != EAGAIN)
+		log_warn("commit: eventfd read");
+	pthread_mutex_lock(&c->lock);
+	j = c->done;
+	c->done = c->done_tail = NULL;
+	pthread_mutex_unlock(&c->lock);
+	for (; j != NULL; j = next) {
+		next = j->next;
+		c->q->jobs_inflight--;
+		j->done(c->q, j);	/* frees j */
+	}
+	qmgr_maybe_exit(c->q);
+}
+
+struct qcommit *
+qmgr_commit_start(struct qmgr *q)
+{
+	struct qcommit *c;
+	pthread_attr_t attr;
+
+	c = xcalloc(1, sizeof(*c));
+	c->q = q;
+	c->incoming_fd = q->incoming_fd;
+	c->queue_fd = q->queue_fd;
+	if ((c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
+		fatal("eventfd");
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->cond, NULL);
+	c->ev = event_new(q->base, c->efd, EV_READ | EV_PERSIST, commit_done_cb, c);
+	event_add(c->ev, NULL);
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	if ((errno = pthread_create(&c->thread, &attr, commit_thread, c)) != 0)
+		fatal("pthread_create");
+	pthread_attr_destroy(&attr);
+	return c;
+}
+
+void
+qmgr_commit_push(struct qmgr *q, struct qjob *j)
+{
+	struct qcommit *c = q->commit;
+
+	j->next = NULL;
+	j->error = 0;
+	q->jobs_inflight++;
+	pthread_mutex_lock(&c->lock);
+	if (c->todo_tail != NULL)
+		c->todo_tail->next = j;
+	else
+		c->todo = j;
+	c->todo_tail = j;
+	pthread_cond_signal(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void
+qmgr_commit_stop(struct qcommit *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->stop = true;
+	pthread_cond_signal(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(c->thread, NULL);
+	log_info("commit: %lu jobs in %lu rounds", c->jobs, c->rounds);
+}

@@ -1,0 +1,395 @@
+/*
+ * qmgr_sched.c - the queue manager's side of the scheduler link, and the
+ * resumable streams over the index (announcing the queue to a new
+ * scheduler link, listing it to a public client).
+ *
+ * Announce: each mail is sent as SCHED_MAIL, SCHED_RCPT..., SCHED_MAIL_END,
+ * once per scheduler link (generation), then SCHED_LOAD_DONE. New mails are
+ * announced as they are committed. A stream pauses while the link has more
+ * than QMGR_STREAM_HIGH bytes waiting and resumes from the last id sent.
+ *
+ * QMGR_OPEN answers with a read-only descriptor of the queue file.
+ * QMGR_UPDATE applies recipient states: a bounce for new FAILED recipients
+ * is committed first, then the state records are appended and made durable
+ * by the commit thread, then QMGR_UPDATED is sent; a mail whose recipients
+ * are all final is removed.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "chan.h"
+#include "frame.h"
+#include "log.h"
+#include "qmgr.h"
+#include "xmalloc.h"
+
+/* One QMGR_UPDATE on its way to the disk. */
+struct qupdate {
+	struct qlink	*link;
+	uint32_t	 reqid;
+	struct qmail	*mail;
+	struct qf_state	*st;
+	unsigned	 n;
+};
+
+static void
+announce(struct qlink *l, struct qmail *m)
+{
+	struct fbuf *fb;
+	uint32_t i;
+
+	if (m->announced == l->gen)
+		return;
+	m->announced = l->gen;
+	fb = fbuf_new(MSG_SCHED_MAIL, 0);
+	fbuf_add_str(fb, m->id);
+	fbuf_add_u64(fb, m->arrival);
+	fbuf_add_u64(fb, m->content_len);
+	fbuf_add_u32(fb, m->flags);
+	fbuf_add_str(fb, m->sender);
+	fbuf_add_u32(fb, m->nrcpt);
+	chan_send(l->chan, fb);
+	for (i = 0; i < m->nrcpt && l->chan != NULL; i++) {
+		fb = fbuf_new(MSG_SCHED_RCPT, 0);
+		fbuf_add_str(fb, m->id);
+		fbuf_add_u32(fb, i);
+		fbuf_add_u8(fb, m->rcpt[i].state);
+		fbuf_add_u32(fb, m->rcpt[i].attempts);
+		fbuf_add_u64(fb, m->rcpt[i].next);
+		fbuf_add_str(fb, m->rcpt[i].addr);
+		chan_send(l->chan, fb);
+	}
+	fb = fbuf_new(MSG_SCHED_MAIL_END, 0);
+	fbuf_add_str(fb, m->id);
+	chan_send(l->chan, fb);
+}
+
+void
+sched_announce(struct qmgr *q, struct qmail *m)
+{
+	if (q->sched != NULL && q->sched->chan != NULL)
+		announce(q->sched, m);
+}
+
+/* One QUEUE_ENTRY: as many recipients as fit in a frame. */
+static void
+list_entry(struct qlink *l, struct qmail *m)
+{
+	struct fbuf *fb;
+	size_t room, need;
+	uint32_t i, n;
+
+	fb = fbuf_new(MSG_QUEUE_ENTRY, l->stream_reqid);
+	fbuf_add_str(fb, m->id);
+	fbuf_add_u64(fb, m->arrival);
+	fbuf_add_u64(fb, m->content_len);
+	fbuf_add_u32(fb, m->flags);
+	fbuf_add_str(fb, m->sender);
+	fbuf_add_u32(fb, m->nrcpt);
+	room = fbuf_room(fb) - 2;
+	for (n = 0; n < m->nrcpt && n < UINT16_MAX; n++) {
+		need = 4 + strlen(m->rcpt[n].addr) + 1 + 4 + 8 + 4 +
+		    (m->rcpt[n].reply ? strlen(m->rcpt[n].reply) : 0);
+		if (need > room)
+			break;
+		room -= need;
+	}
+	fbuf_add_u16(fb, n);
+	for (i = 0; i < n; i++) {
+		fbuf_add_str(fb, m->rcpt[i].addr);
+		fbuf_add_u8(fb, m->rcpt[i].state);
+		fbuf_add_u32(fb, m->rcpt[i].attempts);
+		fbuf_add_u64(fb, m->rcpt[i].next);
+		fbuf_add_str(fb, m->rcpt[i].reply);
+	}
+	chan_send(l->chan, fb);
+}
+
+static void
+stream_step(evutil_socket_t fd, short ev, void *arg)
+{
+	struct qlink *l = arg;
+	struct qmgr *q = l->q;
+	struct qmail key, *m;
+	struct fbuf *fb;
+	struct timeval tv = { 0, 5000 };
+
+	if (l->chan == NULL || !l->streaming)
+		return;
+	if (l->cursor[0] == '\0')
+		m = RB_MIN(qmail_tree, &q->mails);
+	else {
+		strlcpy(key.id, l->cursor, sizeof(key.id));
+		m = RB_NFIND(qmail_tree, &q->mails, &key);
+		if (m != NULL && strcmp(m->id, l->cursor) == 0)
+			m = RB_NEXT(qmail_tree, &q->mails, m);
+	}
+	for (; m != NULL && l->chan != NULL; m = RB_NEXT(qmail_tree, &q->mails, m)) {
+		if (chan_pending(l->chan) > QMGR_STREAM_HIGH) {
+			evtimer_add(l->resume, &tv);
+			return;
+		}
+		if (l->kind == QLINK_SCHED)
+			announce(l, m);
+		else
+			list_entry(l, m);
+		strlcpy(l->cursor, m->id, sizeof(l->cursor));
+		l->streamed++;
+	}
+	if (l->chan == NULL)
+		return;
+	l->streaming = false;
+	if (l->kind == QLINK_SCHED) {
+		chan_send(l->chan, fbuf_new(MSG_SCHED_LOAD_DONE, 0));
+		log_info("scheduler link %u: %u mails announced", l->gen, l->streamed);
+	} else {
+		fb = fbuf_new(MSG_QUEUE_LIST_END, l->stream_reqid);
+		fbuf_add_u32(fb, l->streamed);
+		chan_send(l->chan, fb);
+	}
+}
+
+void
+stream_start(struct qlink *l, uint32_t reqid)
+{
+	l->streaming = true;
+	l->stream_reqid = reqid;
+	l->cursor[0] = '\0';
+	l->streamed = 0;
+	if (l->resume == NULL)
+		l->resume = evtimer_new(l->q->base, stream_step, l);
+	stream_step(-1, 0, l);
+}
+
+static int
+do_open(struct qlink *l, struct frame *f)
+{
+	struct qmgr *q = l->q;
+	char id[QUEUE_ID_MAX];
+	struct qmail *m;
+	struct fbuf *fb;
+	int fd;
+
+	if (!frame_get_str(f, id, sizeof(id)) || !frame_end(f))
+		return -1;
+	if (!qf_id_valid(id)) {
+		log_warnx("scheduler: open of a malformed queue id");
+		return -1;
+	}
+	if ((m = qmail_find(q, id)) == NULL || (fd = spool_open_ro(q, id)) == -1) {
+		fb = fbuf_new(MSG_QMGR_OPEN_FAIL, f->hdr.reqid);
+		fbuf_add_str(fb, m == NULL ? "no such mail in the queue" : strerror(errno));
+		if (m != NULL)
+			log_warn("%s: open for delivery", id);
+		chan_send(l->chan, fb);
+		return 0;
+	}
+	fb = fbuf_new(MSG_QMGR_OPENED, f->hdr.reqid);
+	fbuf_add_u64(fb, m->content_off);
+	fbuf_add_u64(fb, m->content_len);
+	fbuf_add_u32(fb, m->flags);
+	fbuf_set_fd(fb, fd);
+	chan_send(l->chan, fb);
+	return 0;
+}
+
+static void
+answer_updated(struct qlink *l, uint32_t reqid, const char *id, bool removed)
+{
+	struct fbuf *fb;
+
+	if (l == NULL || l->chan == NULL)
+		return;
+	fb = fbuf_new(MSG_QMGR_UPDATED, reqid);
+	fbuf_add_str(fb, id);
+	fbuf_add_u8(fb, removed);
+	chan_send(l->chan, fb);
+}
+
+static void
+update_finish(struct qmgr *q, struct qupdate *u)
+{
+	struct qmail *m = u->mail;
+	char id[QUEUE_ID_MAX];
+	bool removed = false;
+
+	strlcpy(id, m->id, sizeof(id));
+	if (--m->inflight == 0 && qmail_final(m)) {
+		spool_remove(q, m);
+		qmail_remove(q, m);
+		qmail_free(m);
+		removed = true;
+	}
+	answer_updated(u->link, u->reqid, id, removed);
+	qmgr_link_unref(u->link);
+	free(u->st);
+	free(u);
+}
+
+static void
+update_synced(struct qmgr *q, struct qjob *j)
+{
+	struct qupdate *u = j->arg;
+
+	close(j->fd);
+	if (j->error != 0) {
+		errno = j->error;
+		log_warn("%s: state update not durable", u->mail->id);
+	}
+	free(j);
+	update_finish(q, u);
+}
+
+static void
+update_write(struct qmgr *q, struct qupdate *u)
+{
+	struct qjob *j;
+	int fd;
+
+	if ((fd = spool_state_append(q, u->mail, u->st, u->n)) == -1) {
+		log_warnx("%s: state update kept in memory only", u->mail->id);
+		update_finish(q, u);
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->kind = QJOB_SYNC;
+	j->fd = fd;
+	strlcpy(j->id, u->mail->id, sizeof(j->id));
+	j->done = update_synced;
+	j->arg = u;
+	qmgr_commit_push(q, j);
+}
+
+static void
+update_bounced(struct qmgr *q, struct qtx *tx, bool ok)
+{
+	struct qupdate *u = tx->done_arg;
+
+	if (ok)
+		log_info("%s: sender non-delivery notification: %s", u->mail->id, tx->env.id);
+	else
+		log_warnx("%s: the bounce could not be queued", u->mail->id);
+	update_write(q, u);
+}
+
+static void
+sanitize(char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = ' ';
+}
+
+static int
+do_update(struct qlink *l, struct frame *f)
+{
+	struct qmgr *q = l->q;
+	char id[QUEUE_ID_MAX], relay[HOSTNAME_MAX + 64];
+	struct qf_state *st = NULL;
+	struct qupdate *u;
+	struct qmail *m;
+	struct qrcpt *rc;
+	struct qtx *tx;
+	uint32_t n, i, k, nfailed = 0, *failed = NULL;
+
+	if (!frame_get_str(f, id, sizeof(id)) || !frame_get_u32(f, &n) || n == 0 ||
+	    n > QF_RCPT_MAX || n > f->len / 31)
+		return -1;
+	st = xcalloc(n, sizeof(*st));
+	for (i = 0; i < n; i++) {
+		if (!frame_get_u32(f, &st[i].index) || !frame_get_u8(f, &st[i].state) ||
+		    !frame_get_u32(f, &st[i].attempts) || !frame_get_u64(f, &st[i].next) ||
+		    !frame_get_u16(f, &st[i].code) ||
+		    !frame_get_str(f, st[i].dsn, sizeof(st[i].dsn)) ||
+		    !frame_get_str(f, st[i].reply, sizeof(st[i].reply)) ||
+		    !frame_get_str(f, relay, sizeof(relay)) || st[i].state >= RCPT_STATE_MAX)
+			goto bad;
+		strlcpy(st[i].relay, relay, sizeof(st[i].relay));
+		sanitize(st[i].dsn);
+		sanitize(st[i].reply);
+		sanitize(st[i].relay);
+		st[i].when = time(NULL);
+	}
+	if (!frame_end(f))
+		goto bad;
+	if ((m = qmail_find(q, id)) == NULL) {
+		log_warnx("scheduler: update of %s, which is not queued", id);
+		answer_updated(l, f->hdr.reqid, id, true);
+		free(st);
+		return 0;
+	}
+	for (i = 0; i < n; i++)
+		if (st[i].index >= m->nrcpt)
+			goto bad;
+
+	/* Apply in memory; final recipients stay final. */
+	failed = xcalloc(n, sizeof(*failed));
+	for (i = 0, k = 0; i < n; i++) {
+		rc = &m->rcpt[st[i].index];
+		if (rc->state == RCPT_DELIVERED || rc->state == RCPT_FAILED) {
+			log_detail("%s: recipient %u is final already: update ignored",
+			    m->id, st[i].index);
+			continue;
+		}
+		if (st[i].state == RCPT_FAILED)
+			failed[nfailed++] = st[i].index;
+		rc->state = st[i].state;
+		rc->attempts = st[i].attempts;
+		rc->next = st[i].next;
+		rc->code = st[i].code;
+		free(rc->reply);
+		rc->reply = st[i].reply[0] ? xstrdup(st[i].reply) : NULL;
+		if (k != i)
+			st[k] = st[i];
+		k++;
+	}
+
+	u = xcalloc(1, sizeof(*u));
+	u->link = l;
+	l->refs++;
+	u->reqid = f->hdr.reqid;
+	u->mail = m;
+	u->st = st;
+	u->n = k;
+	m->inflight++;
+	if (k == 0) {
+		free(failed);
+		update_finish(q, u);
+		return 0;
+	}
+	if (nfailed > 0 && m->sender[0] != '\0' && !(m->flags & MAIL_F_BOUNCE) &&
+	    (tx = bounce_make(q, m, failed, nfailed)) != NULL) {
+		tx->done = update_bounced;
+		tx->done_arg = u;
+		free(failed);
+		submit_commit(q, tx);
+		return 0;
+	}
+	free(failed);
+	update_write(q, u);
+	return 0;
+
+bad:
+	free(st);
+	free(failed);
+	return -1;
+}
+
+int
+sched_dispatch(struct qlink *l, struct frame *f)
+{
+	switch (f->hdr.type) {
+	case MSG_QMGR_OPEN:
+		return do_open(l, f);
+	case MSG_QMGR_UPDATE:
+		return do_update(l, f);
+	default:
+		log_warnx("scheduler: unexpected %s", msg_name(f->hdr.type));
+		return -1;
+	}
+}

@@ -1,0 +1,359 @@
+/*
+ * qmgr_spool.c - the queue manager's file I/O on the queue directory.
+ *
+ * Writing a mail: the file is created in incoming/ with O_EXCL when its
+ * first byte arrives; a provisional prefix (header, envelope, recipients,
+ * content record header) is written, then the content as it streams in,
+ * hashed on the way. At commit the final prefix (8-bit flag, content
+ * length) is written over the provisional one (same length) and the trailer
+ * appended; the commit thread (qmgr_commit.c) then makes it durable and
+ * renames it into queue/. Nothing in incoming/ was ever acknowledged.
+ *
+ * State: records are appended after the trailer (one pwrite per update of a
+ * mail) and made durable by the commit thread before the update is answered.
+ *
+ * Recovery at start: incoming/ is emptied; each file in queue/ is verified
+ * (queue_file.c) and indexed; a torn state tail is cut off; a corrupt file
+ * goes to corrupt/; a mail whose recipients are all final is removed.
+ */
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "qmgr.h"
+#include "xmalloc.h"
+
+static int
+open_dir(const char *name, mode_t mode)
+{
+	int fd;
+
+	if (mkdir(name, mode) == -1 && errno != EEXIST) {
+		log_warn("mkdir %s", name);
+		return -1;
+	}
+	if ((fd = open(name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		log_warn("open %s", name);
+		return -1;
+	}
+	/* A directory left with other modes by hand is brought back in line. */
+	if (fchmod(fd, mode) == -1)
+		log_warn("chmod %s", name);
+	return fd;
+}
+
+int
+spool_open_dirs(struct qmgr *q)
+{
+	int fd;
+
+	q->incoming_fd = open_dir(QMGR_DIR_INCOMING, 0700);
+	q->queue_fd = open_dir(QMGR_DIR_QUEUE, 0700);
+	q->corrupt_fd = open_dir(QMGR_DIR_CORRUPT, 0700);
+	fd = open_dir(QMGR_DIR_PUBLIC, 0711);
+	if (q->incoming_fd == -1 || q->queue_fd == -1 || q->corrupt_fd == -1 || fd == -1)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+static int
+write_full(int fd, const void *p, size_t n, off_t off)
+{
+	const uint8_t *b = p;
+	ssize_t r;
+
+	while (n > 0) {
+		r = off >= 0 ? pwrite(fd, b, n, off) : write(fd, b, n);
+		if (r == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0) {
+			errno = EIO;
+			return -1;
+		}
+		b += r;
+		n -= r;
+		if (off >= 0)
+			off += r;
+	}
+	return 0;
+}
+
+static int
+tx_write_prefix(struct qtx *tx, off_t off)
+{
+	uint8_t *prefix;
+	size_t len;
+	int r;
+
+	if ((len = qf_prefix_encode(&tx->env, tx->content_len, &prefix)) == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (tx->prefix_written && len != tx->prefix_len) {
+		free(prefix);
+		errno = EINVAL;
+		return -1;
+	}
+	r = write_full(tx->fd, prefix, len, off);
+	if (r == 0 && !tx->prefix_written) {
+		/* Kept until commit: the final prefix is hashed then. */
+		tx->prefix_len = len;
+		tx->prefix_written = true;
+	}
+	free(prefix);
+	return r;
+}
+
+int
+spool_tx_create(struct qmgr *q, struct qtx *tx)
+{
+	int tries;
+
+	for (tries = 0; tries < 8; tries++) {
+		if (tries > 0 || tx->env.id[0] == '\0')
+			qf_id_new(tx->env.id);
+		if (qmail_find(q, tx->env.id) != NULL)
+			continue;
+		tx->fd = openat(q->incoming_fd, tx->env.id,
+		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (tx->fd != -1)
+			break;
+		if (errno != EEXIST) {
+			log_warn("create incoming/%s", tx->env.id);
+			return -1;
+		}
+	}
+	if (tx->fd == -1) {
+		log_warnx("no free queue id after %d tries", tries);
+		return -1;
+	}
+	qf_content_hash_init(&tx->hst);
+	if (tx_write_prefix(tx, -1) == -1) {
+		log_warn("%s: write", tx->env.id);
+		return -1;
+	}
+	return 0;
+}
+
+int
+spool_tx_write(struct qtx *tx, const void *p, size_t n)
+{
+	if (write_full(tx->fd, p, n, -1) == -1)
+		return -1;
+	qf_content_hash_update(&tx->hst, p, n);
+	tx->content_len += n;
+	return 0;
+}
+
+int
+spool_tx_finish(struct qtx *tx)
+{
+	uint8_t trailer[QF_TRAILER_LEN], *prefix;
+	size_t len;
+
+	if (tx_write_prefix(tx, 0) == -1)
+		return -1;
+	if ((len = qf_prefix_encode(&tx->env, tx->content_len, &prefix)) == 0)
+		return -1;
+	qf_trailer_encode(prefix, len, &tx->hst, trailer, tx->hash);
+	free(prefix);
+	return write_full(tx->fd, trailer, sizeof(trailer), tx->prefix_len + tx->content_len);
+}
+
+void
+spool_tx_discard(struct qmgr *q, struct qtx *tx)
+{
+	if (tx->fd == -1)
+		return;
+	close(tx->fd);
+	tx->fd = -1;
+	if (unlinkat(q->incoming_fd, tx->env.id, 0) == -1 && errno != ENOENT)
+		log_warn("unlink incoming/%s", tx->env.id);
+}
+
+int
+spool_state_append(struct qmgr *q, struct qmail *m, const struct qf_state *st, unsigned n)
+{
+	uint8_t *buf;
+	unsigned i;
+	int fd;
+
+	if ((fd = openat(q->queue_fd, m->id, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		log_warn("%s: open for state", m->id);
+		return -1;
+	}
+	buf = xreallocarray(NULL, n, QF_STATE_SIZE);
+	for (i = 0; i < n; i++)
+		qf_state_encode(&st[i], m->hash, buf + (size_t)i * QF_STATE_SIZE);
+	/*
+	 * pwrite at the end of the last good record: anything a failed write
+	 * left beyond it was never durable and is overwritten or, at load,
+	 * recognised as a torn tail.
+	 */
+	if (write_full(fd, buf, (size_t)n * QF_STATE_SIZE, m->file_len) == -1) {
+		log_warn("%s: append state", m->id);
+		free(buf);
+		close(fd);
+		return -1;
+	}
+	m->file_len += (uint64_t)n * QF_STATE_SIZE;
+	free(buf);
+	return fd;
+}
+
+int
+spool_open_ro(struct qmgr *q, const char *id)
+{
+	return openat(q->queue_fd, id, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+}
+
+void
+spool_remove(struct qmgr *q, struct qmail *m)
+{
+	/*
+	 * No directory fsync: should the unlink be lost in a crash, the file
+	 * comes back with every recipient final and recovery removes it.
+	 */
+	if (unlinkat(q->queue_fd, m->id, 0) == -1 && errno != ENOENT)
+		log_warn("%s: unlink", m->id);
+	else
+		log_info("%s: removed", m->id);
+}
+
+/* Keep a bad file for a human: queue/<name> -> corrupt/<name>[.N]. */
+static void
+move_corrupt(struct qmgr *q, const char *name, const char *why)
+{
+	char dst[NAME_MAX + 16];
+	int i;
+
+	strlcpy(dst, name, sizeof(dst));
+	for (i = 1; i < 1000; i++) {
+		if (renameat2(q->queue_fd, name, q->corrupt_fd, dst, RENAME_NOREPLACE) == 0) {
+			log_warnx("queue/%s: corrupt (%s): moved to corrupt/%s, not delivered",
+			    name, why, dst);
+			(void)fsync(q->corrupt_fd);
+			(void)fsync(q->queue_fd);
+			return;
+		}
+		if (errno != EEXIST)
+			break;
+		snprintf(dst, sizeof(dst), "%s.%d", name, i);
+	}
+	log_warn("queue/%s: corrupt (%s) and cannot be moved to corrupt/", name, why);
+}
+
+/* Verify one queue file and index it. */
+static void
+recover_one(struct qmgr *q, const char *name, unsigned *nok, unsigned *nbad)
+{
+	struct qf_mail m;
+	struct qmail *e;
+	struct stat sb;
+	enum qf_result r;
+	const char *why;
+	void *map;
+	int fd;
+
+	if (!qf_id_valid(name)) {
+		move_corrupt(q, name, "not a queue id");
+		(*nbad)++;
+		return;
+	}
+	if ((fd = openat(q->queue_fd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		log_warn("queue/%s: open", name);
+		move_corrupt(q, name, "cannot be opened");
+		(*nbad)++;
+		return;
+	}
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) || sb.st_size == 0) {
+		close(fd);
+		move_corrupt(q, name, "empty or not a regular file");
+		(*nbad)++;
+		return;
+	}
+	map = mmap(NULL, sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (map == MAP_FAILED) {
+		log_warn("queue/%s: mmap", name);
+		close(fd);
+		/* Unreadable now is not proof of corruption: keep it where it is. */
+		return;
+	}
+	r = qf_parse(map, sb.st_size, &m, &why);
+	munmap(map, sb.st_size);
+	if (r == QF_CORRUPT || strcmp(m.env.id, name) != 0) {
+		close(fd);
+		if (r != QF_CORRUPT)
+			qf_mail_free(&m);
+		move_corrupt(q, name, r == QF_CORRUPT ? why : "queue id does not match file name");
+		(*nbad)++;
+		return;
+	}
+	if (r == QF_TORN) {
+		log_warnx("%s: %s ignored: that state update never became durable", name, why);
+		if (ftruncate(fd, m.valid_len) == -1 || fdatasync(fd) == -1)
+			log_warn("%s: cutting the torn tail", name);
+	}
+	close(fd);
+	e = qmail_from_file(&m, m.valid_len);
+	qf_mail_free(&m);
+	if (qmail_final(e)) {
+		spool_remove(q, e);
+		qmail_free(e);
+		return;
+	}
+	qmail_insert(q, e);
+	(*nok)++;
+}
+
+int
+spool_recover(struct qmgr *q)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd;
+	unsigned nok = 0, nbad = 0, nin = 0;
+
+	if ((fd = dup(q->incoming_fd)) == -1 || (d = fdopendir(fd)) == NULL) {
+		log_warn("incoming/");
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (unlinkat(q->incoming_fd, de->d_name, 0) == -1)
+			log_warn("incoming/%s: unlink", de->d_name);
+		else {
+			log_info("incoming/%s: never acknowledged: removed", de->d_name);
+			nin++;
+		}
+	}
+	closedir(d);
+
+	if ((fd = dup(q->queue_fd)) == -1 || (d = fdopendir(fd)) == NULL) {
+		log_warn("queue/");
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		recover_one(q, de->d_name, &nok, &nbad);
+	}
+	closedir(d);
+	log_info("recovery: %u mails queued, %u corrupt moved aside, %u unfinished removed",
+	    nok, nbad, nin);
+	return 0;
+}

@@ -1,0 +1,691 @@
+/*
+ * test_qmgr.c - the queue manager in-process: a real event loop, real
+ * socketpairs for the smtpd and scheduler links, the public socket, and a
+ * queue directory under /tmp. Proves: a mail is answered QUEUED only once
+ * its file is in queue/ and verifies; limits give one SUBMIT_ERROR per
+ * COMMIT; a malformed frame closes the link and discards its unfinished
+ * transaction; recovery sorts good, torn, corrupt, unfinished and finished
+ * files; the scheduler gets the whole queue on every new link, can open a
+ * read-only descriptor, and its updates are durable, remove finished mails
+ * and bounce failed recipients; local submissions carry the submitter's uid.
+ * Also measures the group commit rate with concurrent transactions.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "daemons.h"
+#include "frame.h"
+#include "msg.h"
+#include "proc.h"
+#include "qmgr/qmgr.h"
+#include "queue_file.h"
+#include "xmalloc.h"
+
+static struct config conf;
+static struct proc_ctx ctx;
+static uint8_t rbuf[FRAME_MAX];
+
+static void
+setup_dir(void)
+{
+	char dir[] = "/tmp/test_qmgr.XXXXXX";
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(chdir(dir), 0);
+}
+
+static void
+start(void)
+{
+	config_defaults(&conf);
+	strlcpy(conf.helo_name, "test.example", sizeof(conf.helo_name));
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.conf = &conf;
+	ctx.kind = PROC_QMGR;
+	ctx.base = event_base_new();
+	qmgr_main(&ctx);
+}
+
+static int
+link_peer(int kind)
+{
+	int sv[2];
+
+	ck_assert_int_eq(frame_socketpair(sv), 0);
+	ctx.on_peer(&ctx, kind, 0, sv[0]);
+	return sv[1];
+}
+
+static void
+pump(void)
+{
+	event_base_loop(ctx.base, EVLOOP_NONBLOCK);
+}
+
+static void
+xsend(int fd, struct fbuf *fb)
+{
+	int tries;
+
+	for (tries = 0; tries < 10000; tries++) {
+		if (frame_send(fd, fb) == 0) {
+			fbuf_free(fb);
+			return;
+		}
+		ck_assert_msg(errno == EAGAIN || errno == ENOBUFS, "send: %s", strerror(errno));
+		pump();
+	}
+	ck_abort_msg("send: peer does not read");
+}
+
+/* Run the loop until a frame arrives on fd: 1 frame, 0 EOF. */
+static int
+xrecv(int fd, struct frame *f)
+{
+	const char *why;
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	int r, i;
+
+	for (i = 0; i < 20000; i++) {
+		r = frame_recv(fd, rbuf, f, &why);
+		if (r == 1 || r == 0)
+			return r;
+		if (r == -1 && errno == ECONNRESET)
+			return 0;	/* the other end closed the link */
+		ck_assert_msg(r == -1 && errno == EAGAIN, "recv failed");
+		pump();
+		(void)poll(&pfd, 1, 1);
+	}
+	ck_abort_msg("no answer");
+	return -1;
+}
+
+static void
+begin(int fd, uint32_t reqid, const char *sender, const char *const *rcpt)
+{
+	struct fbuf *fb;
+
+	fb = fbuf_new(MSG_SUBMIT_BEGIN, reqid);
+	fbuf_add_u32(fb, 0);
+	fbuf_add_str(fb, sender);
+	fbuf_add_str(fb, "test");
+	xsend(fd, fb);
+	for (; *rcpt != NULL; rcpt++) {
+		fb = fbuf_new(MSG_SUBMIT_RCPT, reqid);
+		fbuf_add_str(fb, *rcpt);
+		xsend(fd, fb);
+	}
+}
+
+static void
+data(int fd, uint32_t reqid, const void *p, size_t n)
+{
+	struct fbuf *fb = fbuf_new(MSG_SUBMIT_DATA, reqid);
+
+	fbuf_add_bytes(fb, p, n);
+	xsend(fd, fb);
+}
+
+static void
+commit(int fd, uint32_t reqid)
+{
+	xsend(fd, fbuf_new(MSG_SUBMIT_COMMIT, reqid));
+}
+
+/* Submit one mail and return the answer: queued (id set) or the error code. */
+static int
+submit(int fd, const char *sender, const char *const *rcpt, const char *body, char id[QUEUE_ID_MAX])
+{
+	struct frame f;
+	uint16_t code;
+
+	begin(fd, 7, sender, rcpt);
+	if (body != NULL)
+		data(fd, 7, body, strlen(body));
+	commit(fd, 7);
+	ck_assert_int_eq(xrecv(fd, &f), 1);
+	ck_assert_uint_eq(f.hdr.reqid, 7);
+	if (f.hdr.type == MSG_SUBMIT_QUEUED) {
+		ck_assert(frame_get_str(&f, id, QUEUE_ID_MAX));
+		return 0;
+	}
+	ck_assert_uint_eq(f.hdr.type, MSG_SUBMIT_ERROR);
+	ck_assert(frame_get_u16(&f, &code));
+	return code;
+}
+
+static uint8_t *
+slurp(const char *path, size_t *len)
+{
+	struct stat sb;
+	uint8_t *p;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY)) == -1)
+		return NULL;
+	ck_assert_int_eq(fstat(fd, &sb), 0);
+	p = xmalloc(sb.st_size + 1);
+	ck_assert_int_eq(read(fd, p, sb.st_size), sb.st_size);
+	close(fd);
+	*len = sb.st_size;
+	return p;
+}
+
+/* Parse queue/<id> and return its decoded form. */
+static enum qf_result
+load(const char *id, struct qf_mail *m)
+{
+	char path[128];
+	const char *why;
+	uint8_t *p;
+	size_t len;
+	enum qf_result r;
+
+	snprintf(path, sizeof(path), "queue/%s", id);
+	p = slurp(path, &len);
+	ck_assert_msg(p != NULL, "%s missing", path);
+	r = qf_parse(p, len, m, &why);
+	free(p);
+	return r;
+}
+
+static int
+count_dir(const char *name)
+{
+	DIR *d = opendir(name);
+	struct dirent *de;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+static const char *const two[] = { "a@example.net", "b@example.org", NULL };
+static const char body[] = "Subject: t\r\n\r\nhello\r\n";
+
+START_TEST(smtpd_mail_is_queued_verified)
+{
+	struct qf_mail m;
+	char id[QUEUE_ID_MAX];
+	int fd;
+
+	setup_dir();
+	start();
+	fd = link_peer(PROC_SMTPD);
+	ck_assert_int_eq(submit(fd, "s@example.com", two, body, id), 0);
+	ck_assert(qf_id_valid(id));
+	ck_assert_int_eq(load(id, &m), QF_OK);
+	ck_assert_str_eq(m.env.sender, "s@example.com");
+	ck_assert_uint_eq(m.env.nrcpt, 2);
+	ck_assert_str_eq(m.env.rcpt[1], "b@example.org");
+	ck_assert_uint_eq(m.content_len, strlen(body));
+	ck_assert_uint_eq(m.env.flags & MAIL_F_8BIT, 0);
+	ck_assert_uint_eq(m.env.uid, UINT32_MAX);
+	qf_mail_free(&m);
+	ck_assert_int_eq(count_dir("incoming"), 0);
+	ck_assert_int_eq(count_dir("queue"), 1);
+}
+END_TEST
+
+START_TEST(eight_bit_content_is_flagged)
+{
+	struct qf_mail m;
+	char id[QUEUE_ID_MAX];
+	int fd;
+
+	setup_dir();
+	start();
+	fd = link_peer(PROC_SMTPD);
+	ck_assert_int_eq(submit(fd, "", two, "Subject: x\r\n\r\ncaf\xc3\xa9\r\n", id), 0);
+	ck_assert_int_eq(load(id, &m), QF_OK);
+	ck_assert_uint_eq(m.env.flags & MAIL_F_8BIT, MAIL_F_8BIT);
+	ck_assert_str_eq(m.env.sender, "");
+	qf_mail_free(&m);
+}
+END_TEST
+
+START_TEST(limits_answer_errors_at_commit)
+{
+	static const char *const none[] = { NULL };
+	static const char *const bad[] = { "a\r\nb@example.net", NULL };
+	const char *many[12];
+	char id[QUEUE_ID_MAX], *big;
+	int fd, i;
+
+	setup_dir();
+	start();
+	conf.max_message_size = 1000;
+	conf.max_recipients = 10;
+	fd = link_peer(PROC_SMTPD);
+	big = xmalloc(2000);
+	memset(big, 'x', 1999);
+	big[1999] = '\0';
+	ck_assert_int_eq(submit(fd, "s@example.com", two, big, id), 552);
+	for (i = 0; i < 11; i++)
+		many[i] = "r@example.net";
+	many[11] = NULL;
+	ck_assert_int_eq(submit(fd, "s@example.com", many, body, id), 452);
+	ck_assert_int_eq(submit(fd, "s@example.com", none, body, id), 503);
+	ck_assert_int_eq(submit(fd, "s@example.com", bad, body, id), 553);
+	/* the link still works after errors */
+	ck_assert_int_eq(submit(fd, "s@example.com", two, body, id), 0);
+	ck_assert_int_eq(count_dir("incoming"), 0);
+	ck_assert_int_eq(count_dir("queue"), 1);
+	free(big);
+}
+END_TEST
+
+START_TEST(malformed_frame_closes_link_and_discards)
+{
+	struct frame f;
+	int fd;
+
+	setup_dir();
+	start();
+	fd = link_peer(PROC_SMTPD);
+	begin(fd, 1, "s@example.com", two);
+	data(fd, 1, body, strlen(body));
+	pump();
+	ck_assert_int_eq(count_dir("incoming"), 1);
+	/* RCPT after DATA breaks the protocol */
+	begin(fd, 1, "s@example.com", two + 1);	/* BEGIN twice for reqid 1 */
+	ck_assert_int_eq(xrecv(fd, &f), 0);
+	pump();
+	pump();
+	ck_assert_int_eq(count_dir("incoming"), 0);
+	ck_assert_int_eq(count_dir("queue"), 0);
+}
+END_TEST
+
+START_TEST(closed_link_discards_unfinished)
+{
+	int fd;
+
+	setup_dir();
+	start();
+	fd = link_peer(PROC_SMTPD);
+	begin(fd, 3, "s@example.com", two);
+	data(fd, 3, body, strlen(body));
+	pump();
+	ck_assert_int_eq(count_dir("incoming"), 1);
+	close(fd);
+	pump();
+	pump();
+	ck_assert_int_eq(count_dir("incoming"), 0);
+}
+END_TEST
+
+/* Read one announce: SCHED_MAIL, n RCPT, MAIL_END. Returns false at LOAD_DONE. */
+static bool
+read_announce(int fd, char id[QUEUE_ID_MAX], uint32_t *flags, char *sender, uint32_t *nrcpt)
+{
+	struct frame f;
+	uint64_t arrival, size;
+	uint32_t i;
+
+	ck_assert_int_eq(xrecv(fd, &f), 1);
+	if (f.hdr.type == MSG_SCHED_LOAD_DONE)
+		return false;
+	ck_assert_uint_eq(f.hdr.type, MSG_SCHED_MAIL);
+	ck_assert(frame_get_str(&f, id, QUEUE_ID_MAX));
+	ck_assert(frame_get_u64(&f, &arrival) && frame_get_u64(&f, &size));
+	ck_assert(frame_get_u32(&f, flags));
+	ck_assert(frame_get_str(&f, sender, ADDR_MAX));
+	ck_assert(frame_get_u32(&f, nrcpt));
+	for (i = 0; i < *nrcpt; i++) {
+		ck_assert_int_eq(xrecv(fd, &f), 1);
+		ck_assert_uint_eq(f.hdr.type, MSG_SCHED_RCPT);
+	}
+	ck_assert_int_eq(xrecv(fd, &f), 1);
+	ck_assert_uint_eq(f.hdr.type, MSG_SCHED_MAIL_END);
+	return true;
+}
+
+static void
+send_update(int fd, const char *id, uint32_t n, const uint32_t *idx, uint8_t state)
+{
+	struct fbuf *fb = fbuf_new(MSG_QMGR_UPDATE, 99);
+	uint32_t i;
+
+	fbuf_add_str(fb, id);
+	fbuf_add_u32(fb, n);
+	for (i = 0; i < n; i++) {
+		fbuf_add_u32(fb, idx[i]);
+		fbuf_add_u8(fb, state);
+		fbuf_add_u32(fb, 1);
+		fbuf_add_u64(fb, 0);
+		fbuf_add_u16(fb, state == RCPT_FAILED ? 550 : 250);
+		fbuf_add_str(fb, state == RCPT_FAILED ? "5.1.1" : "2.0.0");
+		fbuf_add_str(fb, state == RCPT_FAILED ? "550 5.1.1 no such user" : "250 ok");
+		fbuf_add_str(fb, "sink[127.0.0.1]:25");
+	}
+	xsend(fd, fb);
+}
+
+static uint8_t
+read_updated(int fd, const char *id)
+{
+	struct frame f;
+	char got[QUEUE_ID_MAX];
+	uint8_t removed;
+
+	ck_assert_int_eq(xrecv(fd, &f), 1);
+	ck_assert_uint_eq(f.hdr.type, MSG_QMGR_UPDATED);
+	ck_assert_uint_eq(f.hdr.reqid, 99);
+	ck_assert(frame_get_str(&f, got, sizeof(got)) && frame_get_u8(&f, &removed));
+	ck_assert_str_eq(got, id);
+	return removed;
+}
+
+START_TEST(scheduler_open_update_remove)
+{
+	char id[QUEUE_ID_MAX], aid[QUEUE_ID_MAX], sender[ADDR_MAX], buf[256];
+	static const uint32_t i0[] = { 0 }, i1[] = { 1 };
+	struct qf_mail m;
+	struct frame f;
+	uint64_t off, len;
+	uint32_t flags, nrcpt;
+	int sfd, fd, cfd;
+
+	setup_dir();
+	start();
+	fd = link_peer(PROC_SMTPD);
+	ck_assert_int_eq(submit(fd, "s@example.com", two, body, id), 0);
+	sfd = link_peer(PROC_SCHEDULER);
+	ck_assert(read_announce(sfd, aid, &flags, sender, &nrcpt));
+	ck_assert_str_eq(aid, id);
+	ck_assert_uint_eq(nrcpt, 2);
+	ck_assert(!read_announce(sfd, aid, &flags, sender, &nrcpt));
+
+	/* open: a read-only descriptor and the content's place in it */
+	xsend(sfd, ({ struct fbuf *fb = fbuf_new(MSG_QMGR_OPEN, 5); fbuf_add_str(fb, id); fb; }));
+	ck_assert_int_eq(xrecv(sfd, &f), 1);
+	ck_assert_uint_eq(f.hdr.type, MSG_QMGR_OPENED);
+	ck_assert_int_ne(f.fd, -1);
+	cfd = f.fd;
+	ck_assert(frame_get_u64(&f, &off) && frame_get_u64(&f, &len));
+	ck_assert_uint_eq(len, strlen(body));
+	ck_assert_int_eq(pread(cfd, buf, len, off), (ssize_t)len);
+	ck_assert_mem_eq(buf, body, len);
+	ck_assert_int_eq(fcntl(cfd, F_GETFL) & O_ACCMODE, O_RDONLY);
+	ck_assert_int_eq(write(cfd, "x", 1), -1);
+	close(cfd);
+
+	/* an unknown id: OPEN_FAIL, the link stays */
+	xsend(sfd, ({ struct fbuf *fb = fbuf_new(MSG_QMGR_OPEN, 6);
+	    fbuf_add_str(fb, "0000000000000000000000AA"); fb; }));
+	ck_assert_int_eq(xrecv(sfd, &f), 1);
+	ck_assert_uint_eq(f.hdr.type, MSG_QMGR_OPEN_FAIL);
+
+	send_update(sfd, id, 1, i0, RCPT_DELIVERED);
+	ck_assert_uint_eq(read_updated(sfd, id), 0);
+	ck_assert_int_eq(load(id, &m), QF_OK);
+	ck_assert_uint_eq(m.nstates, 1);
+	ck_assert_uint_eq(m.rcpt_state[0].state, RCPT_DELIVERED);
+	ck_assert_str_eq(m.rcpt_state[0].reply, "250 ok");
+	qf_mail_free(&m);
+	send_update(sfd, id, 1, i1, RCPT_DELIVERED);
+	ck_assert_uint_eq(read_updated(sfd, id), 1);
+	ck_assert_int_eq(count_dir("queue"), 0);
+
+	/* a second scheduler link gets the queue again (now empty) */
+	close(sfd);
+	sfd = link_peer(PROC_SCHEDULER);
+	ck_assert(!read_announce(sfd, aid, &flags, sender, &nrcpt));
+}
+END_TEST
+
+START_TEST(failed_recipient_bounces_once)
+{
+	char id[QUEUE_ID_MAX], bid[QUEUE_ID_MAX], sender[ADDR_MAX], path[64];
+	static const uint32_t both[] = { 0, 1 };
+	struct qf_mail m;
+	uint32_t flags, nrcpt;
+	uint8_t *p;
+	size_t len;
+	int sfd, fd;
+
+	setup_dir();
+	start();
+	fd = link_peer(PROC_SMTPD);
+	sfd = link_peer(PROC_SCHEDULER);
+	ck_assert(!read_announce(sfd, bid, &flags, sender, &nrcpt));
+	ck_assert_int_eq(submit(fd, "s@example.com", two, body, id), 0);
+	ck_assert(read_announce(sfd, bid, &flags, sender, &nrcpt));
+	send_update(sfd, id, 2, both, RCPT_FAILED);
+	/* the bounce is committed and announced before the update is answered */
+	ck_assert(read_announce(sfd, bid, &flags, sender, &nrcpt));
+	ck_assert_str_ne(bid, id);
+	ck_assert_str_eq(sender, "");
+	ck_assert_uint_eq(flags & MAIL_F_BOUNCE, MAIL_F_BOUNCE);
+	ck_assert_uint_eq(nrcpt, 1);
+	ck_assert_uint_eq(read_updated(sfd, id), 1);
+	ck_assert_int_eq(load(bid, &m), QF_OK);
+	ck_assert_str_eq(m.env.rcpt[0], "s@example.com");
+	snprintf(path, sizeof(path), "queue/%s", bid);
+	p = slurp(path, &len);
+	p[len] = '\0';
+	ck_assert_ptr_nonnull(strstr((char *)p + m.content_off, "<b@example.org>: 550 5.1.1 no such user"));
+	free(p);
+	qf_mail_free(&m);
+	/* the bounce failing too makes no second bounce */
+	send_update(sfd, bid, 1, both, RCPT_FAILED);
+	ck_assert_uint_eq(read_updated(sfd, bid), 1);
+	ck_assert_int_eq(count_dir("queue"), 0);
+}
+END_TEST
+
+START_TEST(public_socket_records_uid)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char id[QUEUE_ID_MAX], want[160], path[64];
+	struct qf_mail m;
+	struct frame f;
+	struct stat sb;
+	uint8_t *p;
+	size_t len;
+	uint32_t n;
+	int fd;
+
+	setup_dir();
+	start();
+	ck_assert_int_eq(stat("public/submit.sock", &sb), 0);
+	ck_assert_uint_eq(sb.st_mode & 0777, 0666);
+	ck_assert_int_eq(stat("queue", &sb), 0);
+	ck_assert_uint_eq(sb.st_mode & 0777, 0700);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0);
+	strlcpy(sun.sun_path, "public/submit.sock", sizeof(sun.sun_path));
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	ck_assert_int_eq(submit(fd, "me@example.com", two, "Subject: l\n\nlocal\n", id), 0);
+	ck_assert_int_eq(load(id, &m), QF_OK);
+	ck_assert_uint_eq(m.env.uid, getuid());
+	snprintf(path, sizeof(path), "queue/%s", id);
+	p = slurp(path, &len);
+	p[m.content_off + m.content_len] = '\0';
+	snprintf(want, sizeof(want), "Received: by test.example (outpost, from userid %u)\n\tid %s; ",
+	    (unsigned)getuid(), id);
+	ck_assert_int_eq(strncmp((char *)p + m.content_off, want, strlen(want)), 0);
+	ck_assert_ptr_nonnull(strstr((char *)p + m.content_off, "+0000\nSubject: l\n"));
+	free(p);
+	qf_mail_free(&m);
+
+	/* the listing shows it */
+	xsend(fd, fbuf_new(MSG_QUEUE_LIST, 11));
+	ck_assert_int_eq(xrecv(fd, &f), 1);
+	ck_assert_uint_eq(f.hdr.type, MSG_QUEUE_ENTRY);
+	ck_assert(frame_get_str(&f, want, sizeof(want)));
+	ck_assert_str_eq(want, id);
+	ck_assert_int_eq(xrecv(fd, &f), 1);
+	ck_assert_uint_eq(f.hdr.type, MSG_QUEUE_LIST_END);
+	ck_assert(frame_get_u32(&f, &n));
+	ck_assert_uint_eq(n, 1);
+	close(fd);
+}
+END_TEST
+
+/* Write a queue file by hand for the recovery test. */
+static char *
+make_file(const char *dir, int nstates_delivered, int damage)
+{
+	static char id[QUEUE_ID_MAX];
+	static char *rc[] = { (char *)"a@example.net", (char *)"b@example.net" };
+	struct qf_envelope e = { .origin = (char *)"t", .sender = (char *)"s@example.com",
+	    .nrcpt = 2, .rcpt = rc };
+	crypto_generichash_state st;
+	uint8_t *prefix, trailer[QF_TRAILER_LEN], hash[QF_HASH_LEN], rec[QF_STATE_SIZE];
+	struct qf_state s = { 0 };
+	char path[128];
+	size_t plen;
+	int fd, i;
+
+	qf_id_new(e.id);
+	strlcpy(id, e.id, sizeof(id));
+	plen = qf_prefix_encode(&e, strlen(body), &prefix);
+	qf_content_hash_init(&st);
+	qf_content_hash_update(&st, body, strlen(body));
+	qf_trailer_encode(prefix, plen, &st, trailer, hash);
+	snprintf(path, sizeof(path), "%s/%s", dir, id);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(write(fd, prefix, plen), (ssize_t)plen);
+	if (damage == 1)
+		ck_assert_int_eq(write(fd, "jello\r\n", 7), 7);
+	ck_assert_int_eq(write(fd, body, strlen(body)), (ssize_t)strlen(body));
+	ck_assert_int_eq(write(fd, trailer, sizeof(trailer)), (ssize_t)sizeof(trailer));
+	for (i = 0; i < nstates_delivered; i++) {
+		s.index = i;
+		s.state = RCPT_DELIVERED;
+		qf_state_encode(&s, hash, rec);
+		ck_assert_int_eq(write(fd, rec, sizeof(rec)), (ssize_t)sizeof(rec));
+	}
+	if (damage == 2)	/* a torn last append */
+		ck_assert_int_eq(write(fd, rec, 100), 100);
+	close(fd);
+	free(prefix);
+	return id;
+}
+
+START_TEST(recovery_sorts_every_case)
+{
+	char good[QUEUE_ID_MAX], torn[QUEUE_ID_MAX], bad[QUEUE_ID_MAX], done[QUEUE_ID_MAX];
+	char sender[ADDR_MAX], aid[QUEUE_ID_MAX];
+	struct qf_mail m;
+	struct stat sb;
+	uint32_t flags, nrcpt;
+	int sfd, n = 0;
+
+	setup_dir();
+	ck_assert_int_eq(mkdir("queue", 0700), 0);
+	ck_assert_int_eq(mkdir("incoming", 0700), 0);
+	strlcpy(good, make_file("queue", 0, 0), sizeof(good));
+	strlcpy(torn, make_file("queue", 1, 2), sizeof(torn));
+	strlcpy(bad, make_file("queue", 0, 1), sizeof(bad));
+	strlcpy(done, make_file("queue", 2, 0), sizeof(done));
+	make_file("incoming", 0, 0);
+	ck_assert_int_eq(close(open("queue/garbage", O_WRONLY | O_CREAT, 0600)), 0);
+	start();
+	ck_assert_int_eq(count_dir("incoming"), 0);
+	ck_assert_int_eq(count_dir("queue"), 2);
+	ck_assert_int_eq(count_dir("corrupt"), 2);
+	ck_assert_int_eq(stat("corrupt/garbage", &sb), 0);
+	ck_assert_int_eq(load(good, &m), QF_OK);
+	qf_mail_free(&m);
+	ck_assert_int_eq(load(torn, &m), QF_OK);	/* the tail was cut */
+	ck_assert_uint_eq(m.rcpt_state[0].state, RCPT_DELIVERED);
+	qf_mail_free(&m);
+	sfd = link_peer(PROC_SCHEDULER);
+	while (read_announce(sfd, aid, &flags, sender, &nrcpt)) {
+		ck_assert(strcmp(aid, good) == 0 || strcmp(aid, torn) == 0);
+		n++;
+	}
+	ck_assert_int_eq(n, 2);
+}
+END_TEST
+
+/* Many concurrent transactions: measures what group commit gives. */
+START_TEST(group_commit_rate)
+{
+	enum { CONC = 50, TOTAL = 1000 };
+	struct timespec t0, t1;
+	struct frame f;
+	char tmpl[4096];
+	int fd, sent = 0, done = 0, i;
+	double secs;
+
+	setup_dir();
+	start();
+	fd = link_peer(PROC_SMTPD);
+	memset(tmpl, 'x', sizeof(tmpl));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (done < TOTAL) {
+		for (i = 0; sent < TOTAL && sent - done < CONC; i++, sent++) {
+			begin(fd, sent + 1, "s@example.com", two);
+			data(fd, sent + 1, tmpl, sizeof(tmpl));
+			commit(fd, sent + 1);
+		}
+		ck_assert_int_eq(xrecv(fd, &f), 1);
+		ck_assert_uint_eq(f.hdr.type, MSG_SUBMIT_QUEUED);
+		done++;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	fprintf(stderr, "group commit: %d mails of 4 KiB, %d concurrent: %.2f s, %.0f mails/s\n",
+	    TOTAL, CONC, secs, TOTAL / secs);
+	ck_assert_int_eq(count_dir("queue"), TOTAL);
+}
+END_TEST
+
+static Suite *
+suite(void)
+{
+	Suite *s = suite_create("qmgr");
+	TCase *tc = tcase_create("qmgr");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, smtpd_mail_is_queued_verified);
+	tcase_add_test(tc, eight_bit_content_is_flagged);
+	tcase_add_test(tc, limits_answer_errors_at_commit);
+	tcase_add_test(tc, malformed_frame_closes_link_and_discards);
+	tcase_add_test(tc, closed_link_discards_unfinished);
+	tcase_add_test(tc, scheduler_open_update_remove);
+	tcase_add_test(tc, failed_recipient_bounces_once);
+	tcase_add_test(tc, public_socket_records_uid);
+	tcase_add_test(tc, recovery_sorts_every_case);
+	tcase_add_test(tc, group_commit_rate);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	if (sodium_init() < 0)
+		return 1;
+	sr = srunner_create(suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
