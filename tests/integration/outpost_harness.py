@@ -755,6 +755,14 @@ class Outpost:
                     pass
         return sorted(out)
 
+    def queued_mails(self):
+        """Every mail in queue/, decoded and verified independently of the C
+        code: {id: QueuedMail}. A corrupt file raises QueueFileError."""
+        return queued_mails_in(self.queue_dir)
+
+    def corrupt_files(self):
+        return self.queue_files("corrupt")
+
     def queue_tree(self):
         """Every entry below the queue directory with its owner, group and mode:
         [(relpath, uid, gid, mode, kind)] with kind in 'd', 'f', 's', 'l', '?'."""
@@ -1006,3 +1014,155 @@ class SmtpSink:
     @property
     def hostport(self):
         return f"[{self.host}]:{self.port}"
+
+
+# ---------------------------------------------------------------- queue files
+
+QF_MAGIC = b"OUTPOSTQ"
+QF_VERSION = 1
+QF_STATE_SIZE = 1536
+RCPT_STATES = {0: "pending", 1: "deferred", 2: "delivered", 3: "failed"}
+
+
+class QueueFileError(Exception):
+    pass
+
+
+class QueuedMail:
+    """A queue file decoded independently of the C code (shared/queue_file.h):
+    id, arrival, uid, flags, origin, sender, rcpts, content (bytes), states
+    ({index: dict}, the latest good state record of each recipient), torn
+    (a bad tail after the last good state record was ignored)."""
+
+    def __repr__(self):
+        return (f"QueuedMail(id={self.id}, sender={self.sender!r}, rcpts={self.rcpts!r}, "
+                f"{len(self.content)} bytes, uid={self.uid})")
+
+    def rcpt_state(self, i):
+        s = self.states.get(i)
+        return RCPT_STATES[s["state"]] if s else "pending"
+
+
+def parse_queue_file(buf):
+    """Decode and verify one queue file image; QueueFileError when corrupt."""
+    import hashlib
+    import struct
+
+    def need(off, n):
+        if off + n > len(buf):
+            raise QueueFileError(f"truncated at {off}")
+
+    need(0, 16)
+    if buf[:8] != QF_MAGIC:
+        raise QueueFileError("bad magic")
+    ver, zero = struct.unpack_from("<II", buf, 8)
+    if ver != QF_VERSION:
+        raise QueueFileError(f"version {ver}")
+    off = 16
+
+    def rec(off, want):
+        need(off, 9)
+        t, n = struct.unpack_from("<BQ", buf, off)
+        if t != want:
+            raise QueueFileError(f"record type {t} at {off}, expected {want}")
+        return off + 9, n
+
+    def get_str(off, end):
+        if off + 4 > end:
+            raise QueueFileError("string past record")
+        (n,) = struct.unpack_from("<I", buf, off)
+        if off + 4 + n > end:
+            raise QueueFileError("string past record")
+        return off + 4 + n, bytes(buf[off + 4:off + 4 + n]).decode("utf-8", "surrogateescape")
+
+    m = QueuedMail()
+    p, n = rec(off, 1)
+    end = p + n
+    need(p, n)
+    m.arrival, m.uid, m.flags, nrcpt = struct.unpack_from("<QIII", buf, p)
+    p += 20
+    p, m.id = get_str(p, end)
+    p, m.origin = get_str(p, end)
+    p, m.sender = get_str(p, end)
+    if p != end:
+        raise QueueFileError("trailing bytes in envelope")
+    off = end
+    m.rcpts = []
+    for _ in range(nrcpt):
+        p, n = rec(off, 2)
+        end = p + n
+        need(p, n)
+        p, r = get_str(p, end)
+        if p != end:
+            raise QueueFileError("trailing bytes in recipient")
+        m.rcpts.append(r)
+        off = end
+    p, clen = rec(off, 3)
+    need(p, clen)
+    m.content_off = p
+    m.content = bytes(buf[p:p + clen])
+    off = p + clen
+    p, n = rec(off, 4)
+    if n != 32:
+        raise QueueFileError("trailer length")
+    need(p, 32)
+    chash = hashlib.blake2b(m.content, digest_size=32).digest()
+    fhash = hashlib.blake2b(bytes(buf[:m.content_off]) + chash, digest_size=32).digest()
+    if fhash != bytes(buf[p:p + 32]):
+        raise QueueFileError("trailer hash mismatch")
+    m.hash = fhash
+    off = p + 32
+    m.states = {}
+    m.torn = False
+    while off < len(buf):
+        r = bytes(buf[off:off + QF_STATE_SIZE])
+        good = (len(r) == QF_STATE_SIZE and r[:4] == b"QST1" and
+                hashlib.blake2b(r[:-16], digest_size=16, key=fhash).digest() == r[-16:])
+        if not good:
+            # Only a bad run reaching the end is a torn tail (queue_file.h).
+            m.torn = True
+            rest = len(buf) - off
+            k = off + QF_STATE_SIZE
+            while k + QF_STATE_SIZE <= len(buf):
+                r2 = bytes(buf[k:k + QF_STATE_SIZE])
+                if r2[:4] == b"QST1" and hashlib.blake2b(r2[:-16], digest_size=16,
+                                                         key=fhash).digest() == r2[-16:]:
+                    raise QueueFileError("bad state record followed by a good one")
+                k += QF_STATE_SIZE
+            del rest
+            break
+        idx, state, dl, code, attempts, nxt, when, rl, pl = struct.unpack_from(
+            "<IBBHIQQHH", r, 4)
+        body = r[36:]
+        st = {"state": state, "code": code, "attempts": attempts, "next": nxt, "when": when,
+              "dsn": body[:dl].decode("ascii", "replace"),
+              "relay": body[dl:dl + rl].decode("utf-8", "replace"),
+              "reply": body[dl + rl:dl + rl + pl].decode("utf-8", "replace")}
+        if idx >= nrcpt:
+            raise QueueFileError(f"state record for recipient {idx} of {nrcpt}")
+        m.states[idx] = st
+        off += QF_STATE_SIZE
+    return m
+
+
+def queued_mails_in(queue_dir):
+    """{id: QueuedMail} of every file in <queue>/queue/; corrupt ones raise."""
+    d = Path(queue_dir) / "queue"
+    out = {}
+    if not d.is_dir():
+        return out
+    for name in sorted(os.listdir(d)):
+        p = d / name
+        try:
+            data = p.read_bytes()
+        except FileNotFoundError:
+            continue        # delivered and removed meanwhile
+        try:
+            m = parse_queue_file(data)
+        except QueueFileError as e:
+            raise QueueFileError(f"{p}: {e}") from None
+        if m.id != name:
+            raise QueueFileError(f"{p}: id {m.id} in file named {name}")
+        out[name] = m
+    return out
+
