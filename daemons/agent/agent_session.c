@@ -21,6 +21,8 @@
  */
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <stdarg.h>
@@ -57,6 +59,7 @@ static void	sess_connect_next(struct agent_session *);
 static void	sess_begin(struct agent_session *);
 static void	sess_next(struct agent_session *);
 static void	sess_error(struct agent_session *, const char *dsn, const char *text);
+static void	sess_fail(struct agent_session *, const char *dsn, const char *text, bool warn);
 
 /* Messages are cut to their buffer on purpose: replies are bounded, not precious. */
 static void __attribute__((format(printf, 3, 4)))
@@ -253,11 +256,15 @@ sess_connect_next(struct agent_session *s)
 
 /* A failure before the transaction: record it, try the next address. */
 static void
-sess_conn_failed(struct agent_session *s, uint16_t code, const char *dsn, const char *text)
+sess_conn_failed(struct agent_session *s, uint16_t code, const char *dsn, const char *text,
+    bool warn)
 {
 	struct agent_job	*j = s->job;
 
-	log_info("%s: %s", sess_id(s), text);
+	if (warn)
+		log_warnx("%s: %s", sess_id(s), text);
+	else
+		log_info("%s: %s", sess_id(s), text);
 	if (j == NULL) {
 		sess_close(s);
 		return;
@@ -275,6 +282,13 @@ sess_conn_failed(struct agent_session *s, uint16_t code, const char *dsn, const 
 static void
 sess_error(struct agent_session *s, const char *dsn, const char *text)
 {
+	sess_fail(s, dsn, text, false);
+}
+
+/* warn: the server broke the protocol (logged at warning level). */
+static void
+sess_fail(struct agent_session *s, const char *dsn, const char *text, bool warn)
+{
 	struct agent_job	*j = s->job;
 
 	switch (s->state) {
@@ -282,7 +296,7 @@ sess_error(struct agent_session *s, const char *dsn, const char *text)
 	case S_GREETING:
 	case S_EHLO:
 	case S_HELO:
-		sess_conn_failed(s, 0, dsn, text);
+		sess_conn_failed(s, 0, dsn, text, warn);
 		return;
 	case S_IDLE:
 	case S_QUIT:
@@ -309,7 +323,10 @@ sess_error(struct agent_session *s, const char *dsn, const char *text)
 	default:
 		break;
 	}
-	log_info("%s: %s", sess_id(s), text);
+	if (warn)
+		log_warnx("%s: %s", sess_id(s), text);
+	else
+		log_info("%s: %s", sess_id(s), text);
 	if (j != NULL) {
 		job_fail_rest(j, DELIVERY_TEMPFAIL, 0, dsn, text);
 		sess_job_done(s);
@@ -324,8 +341,7 @@ sess_protocol_error(struct agent_session *s, const char *why)
 
 	textf(text, sizeof(text), "%s sent a malformed reply (%s) while %s",
 	    s->relay, why, agent_stage_name(s->stage));
-	log_warnx("%s: %s", sess_id(s), text);
-	sess_error(s, "4.5.0", text);
+	sess_fail(s, "4.5.0", text, true);
 }
 
 static void
@@ -336,6 +352,12 @@ sess_event_cb(struct bufferevent *bev, short events, void *arg)
 	int			 e;
 
 	if (events & BEV_EVENT_CONNECTED) {
+		/*
+		 * Whole commands and large blocks are written at once: Nagle
+		 * would only hold back the last segment of each (the final dot).
+		 */
+		e = 1;
+		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &e, sizeof(e));
 		log_detail("%s: connected to %s", sess_id(s), s->relay);
 		s->state = S_GREETING;
 		sess_timer(s, STAGE_GREETING);
@@ -664,7 +686,7 @@ sess_reply(struct agent_session *s)
 			return;
 		}
 		textf(text, sizeof(text), "host %s refused to talk to me: %s", s->relay, r->text);
-		sess_conn_failed(s, r->code, r->dsn, text);
+		sess_conn_failed(s, r->code, r->dsn, text, false);
 		return;
 	case S_EHLO:
 		if (cls == 2) {
@@ -680,7 +702,7 @@ sess_reply(struct agent_session *s)
 			return;
 		}
 		textf(text, sizeof(text), "host %s refused EHLO: %s", s->relay, r->text);
-		sess_conn_failed(s, r->code, r->dsn, text);
+		sess_conn_failed(s, r->code, r->dsn, text, false);
 		return;
 	case S_HELO:
 		if (cls == 2) {
@@ -689,7 +711,7 @@ sess_reply(struct agent_session *s)
 			return;
 		}
 		textf(text, sizeof(text), "host %s refused HELO: %s", s->relay, r->text);
-		sess_conn_failed(s, r->code, r->dsn, text);
+		sess_conn_failed(s, r->code, r->dsn, text, false);
 		return;
 	case S_RSET:
 		if (cls == 2) {
