@@ -1,0 +1,759 @@
+/*
+ * test_sched_flow.c - the scheduler against scripted peers over real
+ * SEQPACKET links: a mail listed by the queue manager is opened, handed to
+ * an agent with its descriptor, and its outcomes recorded (250 delivered,
+ * 451 deferred then re-sent, 550 bounced); a dead agent's transaction is
+ * retried without counting an attempt; MX answers become the agent's address
+ * list in preference order; null MX, NXDOMAIN and DNS failures are recorded
+ * without any transaction; a new queue manager link gets the outcome of a
+ * transaction that was running when the old one died; agents are never
+ * given more than max_sessions; a lying agent loses its link.
+ */
+#include <sys/socket.h>
+
+#include <check.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "chan.h"
+#include "config.h"
+#include "frame.h"
+#include "log.h"
+#include "msg.h"
+#include "proc.h"
+#include "scheduler/scheduler.h"
+
+static struct event_base	*base;
+static struct config		 conf;
+static struct proc_ctx		 ctx;
+static struct sched		*S;
+static uint8_t			 rbuf[FRAME_MAX];
+
+static void
+setup_conf(enum delivery_mode mode)
+{
+	config_defaults(&conf);
+	conf.mode = mode;
+	conf.resend_attempts = 5;
+	conf.resend_interval = 1;
+	strlcpy(conf.helo_name, "me.example", sizeof(conf.helo_name));
+	if (mode == MODE_RELAY) {
+		ck_assert_int_eq(hostport_parse("127.0.0.1:2526", 25, &conf.relay_host), 0);
+		conf.relay_host_set = true;
+	}
+}
+
+static void
+start(enum delivery_mode mode)
+{
+	log_init("test", LOG_TO_STDERR, NULL);
+	setup_conf(mode);
+	base = event_base_new();
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.conf = &conf;
+	ctx.kind = PROC_SCHEDULER;
+	ctx.base = base;
+	scheduler_main(&ctx);
+	S = ctx.arg;
+}
+
+/* Link a scripted peer; returns our end. */
+static int
+link_peer(int kind, unsigned instance)
+{
+	int	sv[2];
+
+	ck_assert_int_eq(frame_socketpair(sv), 0);
+	ctx.on_peer(&ctx, kind, instance, sv[1]);
+	return sv[0];
+}
+
+static void
+pump(void)
+{
+	int	i;
+
+	for (i = 0; i < 20; i++)
+		event_base_loop(base, EVLOOP_NONBLOCK);
+}
+
+static void
+send_fb(int fd, struct fbuf *fb)
+{
+	ck_assert_int_eq(frame_send(fd, fb), 0);
+	fbuf_free(fb);
+	pump();
+}
+
+/* The next frame on a peer, waiting up to ms (the loop runs meanwhile). */
+static bool
+recv_within(int fd, struct frame *f, int ms)
+{
+	const char	*why;
+	int		 rc, i;
+
+	for (i = 0; i <= ms / 10; i++) {
+		pump();
+		rc = frame_recv(fd, rbuf, f, &why);
+		if (rc == 1)
+			return true;
+		ck_assert_msg(rc == -1, "link closed or bad frame (%d)", rc);
+		usleep(10000);
+	}
+	return false;
+}
+
+static void
+expect(int fd, struct frame *f, uint16_t type)
+{
+	ck_assert_msg(recv_within(fd, f, 3000), "no %s", msg_name(type));
+	ck_assert_msg(f->hdr.type == type, "got %s, wanted %s", msg_name(f->hdr.type),
+	    msg_name(type));
+}
+
+static void
+nothing(int fd, int ms)
+{
+	struct frame	f;
+
+	ck_assert_msg(!recv_within(fd, &f, ms), "unexpected frame");
+}
+
+static bool
+closed(int fd)
+{
+	char	c;
+	int	i;
+
+	for (i = 0; i < 100; i++) {
+		pump();
+		if (recv(fd, &c, 1, MSG_DONTWAIT) == 0)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+static void
+list_mail(int q, const char *id, unsigned nrcpt, const char **rcpts, uint32_t attempts)
+{
+	struct fbuf	*fb;
+	unsigned	 i;
+
+	fb = fbuf_new(MSG_SCHED_MAIL, 0);
+	fbuf_add_str(fb, id);
+	fbuf_add_u64(fb, (uint64_t)time(NULL));
+	fbuf_add_u64(fb, 100);
+	fbuf_add_u32(fb, 0);
+	fbuf_add_str(fb, "sender@example.net");
+	fbuf_add_u32(fb, nrcpt);
+	send_fb(q, fb);
+	for (i = 0; i < nrcpt; i++) {
+		fb = fbuf_new(MSG_SCHED_RCPT, 0);
+		fbuf_add_str(fb, id);
+		fbuf_add_u32(fb, i);
+		fbuf_add_u8(fb, attempts ? RCPT_DEFERRED : RCPT_PENDING);
+		fbuf_add_u32(fb, attempts);
+		fbuf_add_u64(fb, 0);
+		fbuf_add_str(fb, rcpts[i]);
+		send_fb(q, fb);
+	}
+	fb = fbuf_new(MSG_SCHED_MAIL_END, 0);
+	fbuf_add_str(fb, id);
+	send_fb(q, fb);
+}
+
+static void
+load_done(int q)
+{
+	send_fb(q, fbuf_new(MSG_SCHED_LOAD_DONE, 0));
+}
+
+/* Answer a QMGR_OPEN with a descriptor. */
+static void
+opened(int q, struct frame *req)
+{
+	struct fbuf	*fb;
+	char		 id[QUEUE_ID_MAX];
+
+	ck_assert(frame_get_str(req, id, sizeof(id)) && frame_end(req));
+	fb = fbuf_new(MSG_QMGR_OPENED, req->hdr.reqid);
+	fbuf_set_fd(fb, open("/dev/null", O_RDONLY | O_CLOEXEC));
+	fbuf_add_u64(fb, 10);
+	fbuf_add_u64(fb, 90);
+	fbuf_add_u32(fb, 0);
+	send_fb(q, fb);
+}
+
+struct deliver {
+	uint32_t	 reqid;
+	char		 id[QUEUE_ID_MAX];
+	char		 dest[HOSTNAME_MAX];
+	unsigned	 naddr;
+	uint8_t		 fam[16];
+	uint8_t		 addr[16][16];
+	uint16_t	 port[16];
+	char		 host[16][HOSTNAME_MAX];
+	unsigned	 nrcpt;
+	uint32_t	 index[64];
+	char		 rcpt[64][ADDR_MAX];
+};
+
+static void
+get_deliver(int a, struct deliver *d)
+{
+	struct frame	 f;
+	char		 sender[ADDR_MAX];
+	uint64_t	 off, len;
+	uint32_t	 flags;
+	uint16_t	 n, i;
+
+	expect(a, &f, MSG_AGENT_DELIVER);
+	ck_assert(f.fd != -1);
+	close(f.fd);
+	memset(d, 0, sizeof(*d));
+	d->reqid = f.hdr.reqid;
+	ck_assert(frame_get_str(&f, d->id, sizeof(d->id)));
+	ck_assert(frame_get_str(&f, sender, sizeof(sender)));
+	ck_assert_str_eq(sender, "sender@example.net");
+	ck_assert(frame_get_u64(&f, &off) && off == 10);
+	ck_assert(frame_get_u64(&f, &len) && len == 90);
+	ck_assert(frame_get_u32(&f, &flags));
+	ck_assert(frame_get_str(&f, d->dest, sizeof(d->dest)));
+	ck_assert(frame_get_u16(&f, &n) && n <= 16);
+	d->naddr = n;
+	for (i = 0; i < n; i++) {
+		ck_assert(frame_get_u8(&f, &d->fam[i]));
+		ck_assert(frame_get_raw(&f, d->addr[i], 16));
+		ck_assert(frame_get_u16(&f, &d->port[i]));
+		ck_assert(frame_get_str(&f, d->host[i], sizeof(d->host[i])));
+	}
+	ck_assert(frame_get_u16(&f, &n) && n <= 64);
+	d->nrcpt = n;
+	for (i = 0; i < n; i++) {
+		ck_assert(frame_get_u32(&f, &d->index[i]));
+		ck_assert(frame_get_str(&f, d->rcpt[i], sizeof(d->rcpt[i])));
+	}
+	ck_assert(frame_end(&f));
+}
+
+static void
+result(int a, const struct deliver *d, const uint8_t *cls, const uint16_t *codes)
+{
+	struct fbuf	*fb;
+	unsigned	 i;
+
+	fb = fbuf_new(MSG_AGENT_RESULT, d->reqid);
+	fbuf_add_str(fb, "relay.example[127.0.0.1]:2526");
+	fbuf_add_u16(fb, (uint16_t)d->nrcpt);
+	for (i = 0; i < d->nrcpt; i++) {
+		fbuf_add_u32(fb, d->index[i]);
+		fbuf_add_u8(fb, cls[i]);
+		fbuf_add_u16(fb, codes[i]);
+		fbuf_add_str(fb, codes[i] >= 500 ? "5.1.1" : codes[i] >= 400 ? "4.2.0" : "2.0.0");
+		fbuf_add_str(fb, "reply text");
+	}
+	send_fb(a, fb);
+}
+
+struct update {
+	uint32_t	 reqid;
+	char		 id[QUEUE_ID_MAX];
+	uint32_t	 n;
+	uint32_t	 index[64];
+	uint8_t		 state[64];
+	uint32_t	 attempts[64];
+	uint64_t	 next[64];
+	uint16_t	 code[64];
+	char		 dsn[64][DSN_MAX];
+};
+
+static void
+get_update(int q, struct update *u)
+{
+	struct frame	 f;
+	char		 reply[REPLY_MAX], relay[512];
+	uint32_t	 i;
+
+	expect(q, &f, MSG_QMGR_UPDATE);
+	memset(u, 0, sizeof(*u));
+	u->reqid = f.hdr.reqid;
+	ck_assert(frame_get_str(&f, u->id, sizeof(u->id)));
+	ck_assert(frame_get_u32(&f, &u->n) && u->n <= 64);
+	for (i = 0; i < u->n; i++) {
+		ck_assert(frame_get_u32(&f, &u->index[i]));
+		ck_assert(frame_get_u8(&f, &u->state[i]));
+		ck_assert(frame_get_u32(&f, &u->attempts[i]));
+		ck_assert(frame_get_u64(&f, &u->next[i]));
+		ck_assert(frame_get_u16(&f, &u->code[i]));
+		ck_assert(frame_get_str(&f, u->dsn[i], sizeof(u->dsn[i])));
+		ck_assert(frame_get_str(&f, reply, sizeof(reply)));
+		ck_assert(frame_get_str(&f, relay, sizeof(relay)));
+	}
+	ck_assert(frame_end(&f));
+}
+
+static void
+updated(int q, const struct update *u, bool removed)
+{
+	struct fbuf	*fb;
+
+	fb = fbuf_new(MSG_QMGR_UPDATED, u->reqid);
+	fbuf_add_str(fb, u->id);
+	fbuf_add_u8(fb, removed);
+	send_fb(q, fb);
+}
+
+/* 250 for one recipient, 451 for the other: the 451 one is re-sent alone. */
+START_TEST(relay_deliver_defer_resend)
+{
+	const char	*rcpts[] = { "a@example.org", "b@example.org" };
+	int		 q, a;
+	struct frame	 f;
+	struct deliver	 d;
+	struct update	 u;
+	uint8_t		 cls[] = { DELIVERY_OK, DELIVERY_TEMPFAIL };
+	uint16_t	 codes[] = { 250, 451 };
+	uint8_t		 ok[] = { DELIVERY_OK };
+	uint16_t	 ok250[] = { 250 };
+
+	start(MODE_RELAY);
+	a = link_peer(PROC_AGENT, 0);
+	q = link_peer(PROC_QMGR, 0);
+	list_mail(q, "M1", 2, rcpts, 0);
+	load_done(q);
+
+	expect(q, &f, MSG_QMGR_OPEN);
+	opened(q, &f);
+	get_deliver(a, &d);
+	ck_assert_str_eq(d.id, "M1");
+	ck_assert_uint_eq(d.naddr, 1);
+	ck_assert_uint_eq(d.fam[0], 4);
+	ck_assert_uint_eq(d.addr[0][0], 127);
+	ck_assert_uint_eq(d.port[0], 2526);
+	ck_assert_uint_eq(d.nrcpt, 2);
+	ck_assert_str_eq(d.rcpt[1], "b@example.org");
+
+	result(a, &d, cls, codes);
+	get_update(q, &u);
+	ck_assert_uint_eq(u.n, 2);
+	ck_assert_uint_eq(u.state[0], RCPT_DELIVERED);
+	ck_assert_uint_eq(u.attempts[0], 1);
+	ck_assert_uint_eq(u.state[1], RCPT_DEFERRED);
+	ck_assert_uint_eq(u.attempts[1], 1);
+	ck_assert(u.next[1] >= (uint64_t)time(NULL));
+	ck_assert_uint_eq(u.code[1], 451);
+	updated(q, &u, false);
+
+	/* nothing before resend_interval, then the deferred recipient alone */
+	nothing(q, 300);
+	expect(q, &f, MSG_QMGR_OPEN);
+	opened(q, &f);
+	get_deliver(a, &d);
+	ck_assert_uint_eq(d.nrcpt, 1);
+	ck_assert_uint_eq(d.index[0], 1);
+	result(a, &d, ok, ok250);
+	get_update(q, &u);
+	ck_assert_uint_eq(u.n, 1);
+	ck_assert_uint_eq(u.state[0], RCPT_DELIVERED);
+	ck_assert_uint_eq(u.attempts[0], 2);
+	updated(q, &u, true);
+	ck_assert_uint_eq(S->nmails, 0);
+}
+END_TEST
+
+/* Always 451: exactly 1 + resend_attempts transactions, then FAILED. */
+START_TEST(relay_tempfail_until_bounce)
+{
+	const char	*rcpts[] = { "a@example.org" };
+	int		 q, a, n = 0;
+	struct frame	 f;
+	struct deliver	 d;
+	struct update	 u;
+	uint8_t		 cls[] = { DELIVERY_TEMPFAIL };
+	uint16_t	 codes[] = { 451 };
+
+	start(MODE_RELAY);
+	conf.resend_attempts = 2;
+	a = link_peer(PROC_AGENT, 0);
+	q = link_peer(PROC_QMGR, 0);
+	list_mail(q, "M2", 1, rcpts, 0);
+	for (;;) {
+		expect(q, &f, MSG_QMGR_OPEN);
+		opened(q, &f);
+		get_deliver(a, &d);
+		n++;
+		result(a, &d, cls, codes);
+		get_update(q, &u);
+		ck_assert_uint_eq(u.attempts[0], (uint32_t)n);
+		if (u.state[0] == RCPT_FAILED)
+			break;
+		ck_assert_uint_eq(u.state[0], RCPT_DEFERRED);
+		updated(q, &u, false);
+		ck_assert_int_lt(n, 10);
+	}
+	ck_assert_int_eq(n, 3);
+	updated(q, &u, true);
+	nothing(q, 1500);
+}
+END_TEST
+
+/* 550: recorded as failed, no second transaction. */
+START_TEST(relay_permfail_once)
+{
+	const char	*rcpts[] = { "a@example.org" };
+	int		 q, a;
+	struct frame	 f;
+	struct deliver	 d;
+	struct update	 u;
+	uint8_t		 cls[] = { DELIVERY_PERMFAIL };
+	uint16_t	 codes[] = { 550 };
+
+	start(MODE_RELAY);
+	a = link_peer(PROC_AGENT, 0);
+	q = link_peer(PROC_QMGR, 0);
+	list_mail(q, "M3", 1, rcpts, 0);
+	expect(q, &f, MSG_QMGR_OPEN);
+	opened(q, &f);
+	get_deliver(a, &d);
+	result(a, &d, cls, codes);
+	get_update(q, &u);
+	ck_assert_uint_eq(u.state[0], RCPT_FAILED);
+	ck_assert_uint_eq(u.attempts[0], 1);
+	ck_assert_str_eq(u.dsn[0], "5.1.1");
+	updated(q, &u, true);
+	nothing(q, 1500);
+}
+END_TEST
+
+/* A dead agent: retried on another agent, the attempt not counted. */
+START_TEST(agent_death_retried)
+{
+	const char	*rcpts[] = { "a@example.org" };
+	int		 q, a0, a1;
+	struct frame	 f;
+	struct deliver	 d;
+	struct update	 u;
+	uint8_t		 cls[] = { DELIVERY_OK };
+	uint16_t	 codes[] = { 250 };
+
+	start(MODE_RELAY);
+	a0 = link_peer(PROC_AGENT, 0);
+	q = link_peer(PROC_QMGR, 0);
+	list_mail(q, "M4", 1, rcpts, 0);
+	expect(q, &f, MSG_QMGR_OPEN);
+	opened(q, &f);
+	get_deliver(a0, &d);
+	close(a0);
+	pump();
+	nothing(q, 200);		/* nothing recorded for an interruption */
+	a1 = link_peer(PROC_AGENT, 1);
+	expect(q, &f, MSG_QMGR_OPEN);
+	opened(q, &f);
+	get_deliver(a1, &d);
+	result(a1, &d, cls, codes);
+	get_update(q, &u);
+	ck_assert_uint_eq(u.state[0], RCPT_DELIVERED);
+	ck_assert_uint_eq(u.attempts[0], 1);
+}
+END_TEST
+
+/* The queue manager dies while an agent works: the new one gets the outcome. */
+START_TEST(qmgr_restart_keeps_outcome)
+{
+	const char	*rcpts[] = { "a@example.org" };
+	int		 q, q2, a;
+	struct frame	 f;
+	struct deliver	 d;
+	struct update	 u;
+	uint8_t		 cls[] = { DELIVERY_OK };
+	uint16_t	 codes[] = { 250 };
+
+	start(MODE_RELAY);
+	a = link_peer(PROC_AGENT, 0);
+	q = link_peer(PROC_QMGR, 0);
+	list_mail(q, "M5", 1, rcpts, 0);
+	expect(q, &f, MSG_QMGR_OPEN);
+	opened(q, &f);
+	get_deliver(a, &d);
+	close(q);
+	pump();
+	ck_assert_uint_eq(S->nmails, 0);
+	result(a, &d, cls, codes);	/* held: no queue manager */
+	q2 = link_peer(PROC_QMGR, 0);
+	list_mail(q2, "M5", 1, rcpts, 0);
+	/* the running transaction keeps the recipient: no second open */
+	get_update(q2, &u);
+	ck_assert_str_eq(u.id, "M5");
+	ck_assert_uint_eq(u.state[0], RCPT_DELIVERED);
+	updated(q2, &u, true);
+	load_done(q2);
+	nothing(q2, 300);
+}
+END_TEST
+
+/* Agents get at most max_sessions transactions; the rest wait. */
+START_TEST(agent_sessions_bounded)
+{
+	const char	*r1[] = { "a@one.example" };
+	char		 id[8];
+	int		 q, a, i;
+	struct frame	 f;
+
+	start(MODE_RELAY);
+	S->max_sessions = 3;
+	a = link_peer(PROC_AGENT, 0);
+	q = link_peer(PROC_QMGR, 0);
+	for (i = 0; i < 6; i++) {
+		snprintf(id, sizeof(id), "B%d", i);
+		list_mail(q, id, 1, r1, 0);
+	}
+	for (i = 0; i < 3; i++)
+		expect(q, &f, MSG_QMGR_OPEN);
+	nothing(q, 200);
+	(void)a;
+}
+END_TEST
+
+static void
+dns_answer_mx(int r, uint32_t reqid, uint8_t status, unsigned n, const uint16_t *pref,
+    const char **hosts)
+{
+	struct fbuf	*fb;
+	unsigned	 i;
+
+	fb = fbuf_new(MSG_DNS_MX, reqid);
+	fbuf_add_u8(fb, status);
+	fbuf_add_u8(fb, DNSSEC_INSECURE);
+	fbuf_add_u32(fb, 300);
+	fbuf_add_u16(fb, (uint16_t)n);
+	for (i = 0; i < n; i++) {
+		fbuf_add_u16(fb, pref[i]);
+		fbuf_add_str(fb, hosts[i]);
+	}
+	send_fb(r, fb);
+}
+
+static void
+dns_answer_a(int r, uint32_t reqid, uint8_t status, uint8_t last)
+{
+	struct fbuf	*fb;
+	uint8_t		 addr[16] = { 127, 0, 0, 0 };
+
+	addr[3] = last;
+	fb = fbuf_new(MSG_DNS_ADDRS, reqid);
+	fbuf_add_u8(fb, status);
+	fbuf_add_u8(fb, DNSSEC_INSECURE);
+	fbuf_add_u32(fb, 300);
+	fbuf_add_u16(fb, status == DNS_OK ? 1 : 0);
+	if (status == DNS_OK) {
+		fbuf_add_u8(fb, 4);
+		fbuf_add_raw(fb, addr, 16);
+	}
+	send_fb(r, fb);
+}
+
+static void
+expect_query(int r, struct frame *f, uint16_t type, char *name, uint8_t *fams)
+{
+	expect(r, f, type);
+	ck_assert(frame_get_str(f, name, HOSTNAME_MAX));
+	if (type == MSG_DNS_QUERY_ADDR)
+		ck_assert(frame_get_u8(f, fams));
+	ck_assert(frame_end(f));
+}
+
+/* MX 20 and MX 10: addresses in preference order; a host without address skipped. */
+START_TEST(mx_routing)
+{
+	const char	*rcpts[] = { "u@example.org", "v@EXAMPLE.org" };
+	const char	*hosts[] = { "mx2.example.org", "mx1.example.org", "mx3.example.org" };
+	uint16_t	 pref[] = { 20, 10, 30 };
+	int		 q, a, r, i;
+	struct frame	 f;
+	struct deliver	 d;
+	char		 name[HOSTNAME_MAX];
+	uint8_t		 fams;
+	uint32_t	 ids[3];
+	char		 names[3][HOSTNAME_MAX];
+
+	start(MODE_INDEPENDENT);
+	a = link_peer(PROC_AGENT, 0);
+	r = link_peer(PROC_RESOLVER, 0);
+	q = link_peer(PROC_QMGR, 0);
+	list_mail(q, "M6", 2, rcpts, 0);
+	expect_query(r, &f, MSG_DNS_QUERY_MX, name, NULL);
+	ck_assert_str_eq(name, "example.org");
+	dns_answer_mx(r, f.hdr.reqid, DNS_OK, 3, pref, hosts);
+	for (i = 0; i < 3; i++) {
+		expect_query(r, &f, MSG_DNS_QUERY_ADDR, names[i], &fams);
+		ck_assert(fams & DNS_FAM_MXTARGET);
+		ck_assert(fams & DNS_FAM_V4);
+		ids[i] = f.hdr.reqid;
+	}
+	/* answer out of order: mx3 first, mx1 has no address */
+	for (i = 2; i >= 0; i--) {
+		if (strcmp(names[i], "mx1.example.org") == 0)
+			dns_answer_a(r, ids[i], DNS_NODATA, 0);
+		else
+			dns_answer_a(r, ids[i], DNS_OK, names[i][2] - '0');
+	}
+	expect(q, &f, MSG_QMGR_OPEN);
+	opened(q, &f);
+	get_deliver(a, &d);
+	ck_assert_uint_eq(d.nrcpt, 2);		/* one transaction for both */
+	ck_assert_uint_eq(d.naddr, 2);
+	ck_assert_str_eq(d.host[0], "mx2.example.org");
+	ck_assert_uint_eq(d.addr[0][3], 2);
+	ck_assert_uint_eq(d.port[0], 25);
+	ck_assert_str_eq(d.host[1], "mx3.example.org");
+	ck_assert_str_eq(d.dest, "example.org");
+}
+END_TEST
+
+/* Null MX, NXDOMAIN, loop: bounced without a transaction; DNS failure: deferred. */
+START_TEST(mx_failures)
+{
+	const char	*r_null[] = { "u@null.example" };
+	const char	*r_nx[] = { "u@nx.example" };
+	const char	*r_tmp[] = { "u@tmp.example" };
+	const char	*r_loop[] = { "u@loop.example" };
+	const char	*self[] = { "ME.example" };
+	uint16_t	 pref[] = { 10 };
+	int		 q, r;
+	struct frame	 f;
+	struct update	 u;
+	char		 name[HOSTNAME_MAX];
+
+	start(MODE_INDEPENDENT);
+	(void)link_peer(PROC_AGENT, 0);
+	r = link_peer(PROC_RESOLVER, 0);
+	q = link_peer(PROC_QMGR, 0);
+
+	list_mail(q, "N1", 1, r_null, 0);
+	expect_query(r, &f, MSG_DNS_QUERY_MX, name, NULL);
+	dns_answer_mx(r, f.hdr.reqid, DNS_NULLMX, 0, NULL, NULL);
+	get_update(q, &u);
+	ck_assert_uint_eq(u.state[0], RCPT_FAILED);
+	ck_assert_str_eq(u.dsn[0], "5.1.10");
+	updated(q, &u, true);
+
+	list_mail(q, "N2", 1, r_nx, 0);
+	expect_query(r, &f, MSG_DNS_QUERY_MX, name, NULL);
+	dns_answer_mx(r, f.hdr.reqid, DNS_NXDOMAIN, 0, NULL, NULL);
+	get_update(q, &u);
+	ck_assert_uint_eq(u.state[0], RCPT_FAILED);
+	ck_assert_str_eq(u.dsn[0], "5.1.2");
+	updated(q, &u, true);
+
+	list_mail(q, "N3", 1, r_tmp, 0);
+	expect_query(r, &f, MSG_DNS_QUERY_MX, name, NULL);
+	dns_answer_mx(r, f.hdr.reqid, DNS_TEMPFAIL, 0, NULL, NULL);
+	get_update(q, &u);
+	ck_assert_uint_eq(u.state[0], RCPT_DEFERRED);
+	ck_assert_uint_eq(u.attempts[0], 1);
+	ck_assert_str_eq(u.dsn[0], "4.4.3");
+	updated(q, &u, false);
+	/* not cached: asked again at the next attempt */
+	expect_query(r, &f, MSG_DNS_QUERY_MX, name, NULL);
+	ck_assert_str_eq(name, "tmp.example");
+
+	list_mail(q, "N4", 1, r_loop, 0);
+	expect_query(r, &f, MSG_DNS_QUERY_MX, name, NULL);
+	ck_assert_str_eq(name, "loop.example");
+	dns_answer_mx(r, f.hdr.reqid, DNS_OK, 1, pref, self);
+	get_update(q, &u);
+	ck_assert_str_eq(u.id, "N4");
+	ck_assert_uint_eq(u.state[0], RCPT_FAILED);
+	ck_assert_str_eq(u.dsn[0], "5.4.6");
+}
+END_TEST
+
+/* No MX record: the domain's own address (implicit MX), cached afterwards. */
+START_TEST(mx_implicit_and_cache)
+{
+	const char	*r1[] = { "u@plain.example" };
+	int		 q, a, r;
+	struct frame	 f;
+	struct deliver	 d;
+	char		 name[HOSTNAME_MAX];
+	uint8_t		 fams;
+
+	start(MODE_INDEPENDENT);
+	a = link_peer(PROC_AGENT, 0);
+	r = link_peer(PROC_RESOLVER, 0);
+	q = link_peer(PROC_QMGR, 0);
+	list_mail(q, "I1", 1, r1, 0);
+	expect_query(r, &f, MSG_DNS_QUERY_MX, name, NULL);
+	dns_answer_mx(r, f.hdr.reqid, DNS_NODATA, 0, NULL, NULL);
+	expect_query(r, &f, MSG_DNS_QUERY_ADDR, name, &fams);
+	ck_assert_str_eq(name, "plain.example");
+	ck_assert(!(fams & DNS_FAM_MXTARGET));
+	dns_answer_a(r, f.hdr.reqid, DNS_OK, 9);
+	expect(q, &f, MSG_QMGR_OPEN);
+	opened(q, &f);
+	get_deliver(a, &d);
+	ck_assert_uint_eq(d.addr[0][3], 9);
+
+	/* a second mail to the same domain: no DNS query */
+	list_mail(q, "I2", 1, r1, 0);
+	expect(q, &f, MSG_QMGR_OPEN);
+	nothing(r, 100);
+}
+END_TEST
+
+/* An agent answering for a recipient it was not given loses its link. */
+START_TEST(agent_lies)
+{
+	const char	*rcpts[] = { "a@example.org" };
+	int		 q, a;
+	struct frame	 f;
+	struct deliver	 d;
+	uint8_t		 cls[] = { DELIVERY_OK };
+	uint16_t	 codes[] = { 250 };
+
+	start(MODE_RELAY);
+	a = link_peer(PROC_AGENT, 0);
+	q = link_peer(PROC_QMGR, 0);
+	list_mail(q, "L1", 1, rcpts, 0);
+	expect(q, &f, MSG_QMGR_OPEN);
+	opened(q, &f);
+	get_deliver(a, &d);
+	d.index[0] = 7;
+	result(a, &d, cls, codes);
+	ck_assert(closed(a));
+	nothing(q, 200);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite	*s = suite_create("sched_flow");
+	TCase	*tc = tcase_create("flow");
+	SRunner	*sr;
+	int	 nf;
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, relay_deliver_defer_resend);
+	tcase_add_test(tc, relay_tempfail_until_bounce);
+	tcase_add_test(tc, relay_permfail_once);
+	tcase_add_test(tc, agent_death_retried);
+	tcase_add_test(tc, qmgr_restart_keeps_outcome);
+	tcase_add_test(tc, agent_sessions_bounded);
+	tcase_add_test(tc, mx_routing);
+	tcase_add_test(tc, mx_failures);
+	tcase_add_test(tc, mx_implicit_and_cache);
+	tcase_add_test(tc, agent_lies);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	nf = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return nf == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
