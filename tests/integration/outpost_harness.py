@@ -527,10 +527,17 @@ def swaks(port, to, sender="sender@example.org", data=None, host="127.0.0.1",
 
 
 def smtp_source(port, count, sessions=1, length=1024, sender="source@example.org",
-                to="sink@example.net", rcpts=1, host="127.0.0.1", extra=(), timeout=300):
-    """Postfix's smtp-source: count mails over sessions parallel sessions."""
-    args = [SMTP_SOURCE, "-s", str(sessions), "-m", str(count), "-l", str(length),
+                to="sink@example.net", rcpts=1, host="127.0.0.1", extra=(), timeout=300,
+                message_file=None):
+    """Postfix's smtp-source: count mails over sessions parallel sessions.
+    With message_file, each mail is that file's content exactly (smtp-source
+    -F: its lines get CRLF and dot-stuffing on the wire; nothing is added)."""
+    args = [SMTP_SOURCE, "-s", str(sessions), "-m", str(count),
             "-f", sender, "-t", to, "-M", "source.test"]
+    if message_file is not None:
+        args += ["-F", str(message_file)]
+    else:
+        args += ["-l", str(length)]
     if rcpts > 1:
         args += ["-r", str(rcpts)]
     args += list(extra) + [f"{host}:{port}"]
@@ -625,14 +632,25 @@ class Outpost:
         return len(self.log_text())
 
     # life
-    def start(self, timeout=20.0, wait_ready=True, extra_args=()):
+    def start(self, timeout=20.0, wait_ready=True, extra_args=(), user=None):
+        """Start the master in the foreground (-d: log to stderr, captured in
+        log_path). user (name): start it as that user instead of the caller;
+        the state directory is handed to that user first."""
         if self.proc is not None and self.proc.poll() is None:
             raise HarnessError("already running")
+        kw = {}
+        if user is not None:
+            uid, gid = user_ids(user)
+            for dirpath, _dirs, files in os.walk(self.state_dir):
+                os.chown(dirpath, uid, gid)
+                for f in files:
+                    os.chown(os.path.join(dirpath, f), uid, gid)
+            kw = {"user": uid, "group": gid, "extra_groups": []}
         self._logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen([str(OUTPOST), "-d", "-f", str(self.conf_path), *extra_args],
                                      stdin=subprocess.DEVNULL, stdout=self._logf,
                                      stderr=subprocess.STDOUT, cwd=self.workdir,
-                                     start_new_session=True)
+                                     start_new_session=True, **kw)
         if wait_ready:
             self.wait_ready(timeout)
         return self
@@ -1014,6 +1032,40 @@ class SmtpSink:
     @property
     def hostport(self):
         return f"[{self.host}]:{self.port}"
+
+
+# ---------------------------------------------------------------- content helpers
+
+def split_first_field(content):
+    """(first header field with its folding and line ending, rest) of content."""
+    i = 0
+    while True:
+        nl = content.find(b"\n", i)
+        if nl == -1:
+            return content, b""
+        i = nl + 1
+        if i >= len(content) or content[i:i + 1] not in (b" ", b"\t"):
+            return content[:i], content[i:]
+
+
+def strip_trace(content):
+    """Content as the submitter sent it: outpost puts exactly one Received:
+    field on top of every mail (smtpd for SMTP, the qmgr for local mail).
+    Raises HarnessError when that field is missing."""
+    first, rest = split_first_field(content)
+    if not first.lower().startswith(b"received:"):
+        raise HarnessError(f"no Received: field on top: {content[:120]!r}")
+    return rest
+
+
+def smtp_source_wire(file_bytes):
+    """What smtp-source -F FILE delivers: the file's lines with CRLF endings,
+    then one more CRLF (observed with Postfix 3.7; tests/integration/
+    test_harness.py checks it)."""
+    lines = file_bytes.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    return b"".join(line + b"\r\n" for line in lines) + b"\r\n"
 
 
 # ---------------------------------------------------------------- queue files

@@ -54,3 +54,18 @@ def test_config_text_format():
     assert "relay_host" not in text
     assert "[agent]\ncount = 2\n" in text
     assert "[routes]\nexample.com = [127.0.0.1]:25\n" in text
+
+
+def test_smtp_source_file_wire_format(receiver, workdir):
+    f = workdir / "msg.eml"
+    f.write_bytes(b"From: a@b.test\nSubject: src\n\n.dot line\nbody\n")
+    r = H.smtp_source(receiver.port, 2, sessions=1, message_file=f)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for m in receiver.wait_messages(2, timeout=10):
+        assert m.data == H.smtp_source_wire(f.read_bytes())
+
+
+def test_strip_trace():
+    c = b"Received: from x\r\n\tby y; date\r\nSubject: s\r\n\r\nb"
+    assert H.strip_trace(c) == b"Subject: s\r\n\r\nb"
+    assert H.strip_trace(b"Received: a\nb: c\n") == b"b: c\n"

@@ -10,10 +10,10 @@
  * believes a mail was queued when it was not.
  */
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/un.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +48,6 @@ static int
 connect_qmgr(const char *path)
 {
 	struct sockaddr_un sun;
-	struct timeval tv = { IO_TIMEOUT, 0 };
 	int s, sz = FRAME_MAX * 2;
 
 	memset(&sun, 0, sizeof(sun));
@@ -63,8 +62,6 @@ connect_qmgr(const char *path)
 	}
 	(void)setsockopt(s, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	(void)setsockopt(s, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-	(void)setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	(void)setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (connect(s, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
 		fprintf(stderr, "%s: cannot reach the outpost queue manager at %s: %s%s\n",
 		    getprogname(), path, strerror(errno),
@@ -73,6 +70,24 @@ connect_qmgr(const char *path)
 		return -1;
 	}
 	return s;
+}
+
+/*
+ * Wait until s is ready for events (frame.c never blocks: it uses
+ * MSG_DONTWAIT). Returns 0, or -1 with errno (EAGAIN after IO_TIMEOUT).
+ */
+static int
+wait_ready(int s, short events)
+{
+	struct pollfd pfd = { s, events, 0 };
+	int r;
+
+	do
+		r = poll(&pfd, 1, IO_TIMEOUT * 1000);
+	while (r == -1 && errno == EINTR);
+	if (r == 0)
+		errno = EAGAIN;
+	return r > 0 ? 0 : -1;
 }
 
 /* Send one frame; takes fb. Returns 0, or -1 with errno. */
@@ -86,9 +101,9 @@ send_frame(int s, struct fbuf *fb)
 		errno = EMSGSIZE;
 		return -1;
 	}
-	do
-		r = frame_send(s, fb);
-	while (r == -1 && errno == EINTR);
+	while ((r = frame_send(s, fb)) == -1 && (errno == EAGAIN || errno == EINTR))
+		if (errno == EAGAIN && wait_ready(s, POLLOUT) == -1)
+			break;
 	fbuf_free(fb);
 	return r;
 }
@@ -100,9 +115,9 @@ recv_frame(int s, uint8_t *buf, struct frame *f, const char *what)
 	const char *why = NULL;
 	int r;
 
-	do
-		r = frame_recv(s, buf, f, &why);
-	while (r == -1 && errno == EINTR);
+	while ((r = frame_recv(s, buf, f, &why)) == -1 && (errno == EAGAIN || errno == EINTR))
+		if (errno == EAGAIN && wait_ready(s, POLLIN) == -1)
+			break;
 	if (r == 1 && f->fd != -1) {
 		close(f->fd);	/* nobody passes us descriptors */
 		f->fd = -1;
