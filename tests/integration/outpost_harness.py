@@ -226,13 +226,15 @@ def pid_alive(pid):
 
 
 def proc_cmdline(pid):
-    """The process title: setproctitle() rewrites argv, so NULs and padding are trimmed."""
+    """The process title (argv[0], or what setproctitle() wrote there)."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             raw = f.read()
     except (FileNotFoundError, ProcessLookupError):
         return None
-    return raw.replace(b"\0", b" ").decode("utf-8", "replace").strip()
+    # A title set with setproctitle() is the first string; what follows is
+    # the padding of the old argv area.
+    return raw.split(b"\0", 1)[0].decode("utf-8", "replace").strip()
 
 
 class ProcInfo:
