@@ -328,8 +328,10 @@ addr_parse_path(const char *s, int flags, struct addr_path *out, const char **er
 	p = dom + dlen + 1;
 
  params:
-	if (*p == '\0')
+	if (*p == '\0') {
+		out->params = p;
 		return 0;
+	}
 	if (*p != ' ') {
 		*err = "junk after '>'";
 		return -1;
