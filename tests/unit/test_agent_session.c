@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 
 #include <check.h>
@@ -68,6 +69,9 @@ struct srv {
 
 static const char *default_ehlo =
     "250-mx.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SIZE 100000000\r\n250 ENHANCEDSTATUSCODES\r\n";
+
+static char	*slurped[16];
+static unsigned	 nslurped;
 
 struct conn {
 	int	 fd;
@@ -250,7 +254,7 @@ srv_start(struct srv *s, const struct srv_opts *o)
 {
 	struct sockaddr_in	 sin;
 	socklen_t		 sl = sizeof(sin);
-	int			 lfd, tfd, fd;
+	int			 lfd, tfd, fd, one = 1;
 	unsigned		 nmail = 0;
 	char			 path[128];
 	struct conn		*c;
@@ -274,6 +278,7 @@ srv_start(struct srv *s, const struct srv_opts *o)
 		/* One connection at a time is enough for these scripts. */
 		while ((fd = accept(lfd, NULL, NULL)) != -1) {
 			note(tfd, "ACCEPT\n", NULL);
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 			c->fd = fd;
 			c->len = 0;
 			srv_session(c, o, s->dir, tfd, &nmail);
@@ -288,10 +293,18 @@ srv_start(struct srv *s, const struct srv_opts *o)
 static void
 srv_stop(struct srv *s)
 {
+	char	 cmd[128];
+
 	kill(s->pid, SIGKILL);
 	waitpid(s->pid, NULL, 0);
+	while (nslurped > 0)
+		free(slurped[--nslurped]);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->dir);
+	if (system(cmd) != 0)
+		ck_abort_msg("cannot remove %s", s->dir);
 }
 
+/* A file the server wrote; freed with the server (srv_stop). */
 static char *
 slurp(const char *dir, const char *name, size_t *len)
 {
@@ -301,16 +314,17 @@ slurp(const char *dir, const char *name, size_t *len)
 	int		 fd;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	ck_assert_uint_lt(nslurped, 16);
 	if ((fd = open(path, O_RDONLY)) == -1) {
 		*len = 0;
-		return strdup("");
+		return slurped[nslurped++] = strdup("");
 	}
 	fstat(fd, &st);
 	p = malloc(st.st_size + 1);
 	*len = read(fd, p, st.st_size);
 	p[*len] = '\0';
 	close(fd);
-	return p;
+	return slurped[nslurped++] = p;
 }
 
 static unsigned
@@ -564,6 +578,8 @@ START_TEST(delivers_with_pipelining_byte_exact)
 	ck_assert_ptr_nonnull(strstr(t, "BODY=8BITMIME"));
 	ck_assert_ptr_nonnull(strstr(t, " SIZE="));
 	ck_assert_ptr_nonnull(strstr(t, "C: RCPT TO:<b@mx.test>\r\n"));
+	free(content);
+	free(expect);
 	srv_stop(&s);
 }
 END_TEST
@@ -701,6 +717,7 @@ START_TEST(long_line_fails_without_delivery)
 	t = slurp(s.dir, "transcript", &tl);
 	ck_assert_ptr_nonnull(strstr(t, "EOF in DATA"));
 	ck_assert_ptr_null(strstr(t, "END OF DATA"));
+	free(big);
 	srv_stop(&s);
 }
 END_TEST
@@ -899,7 +916,6 @@ START_TEST(large_mail_is_streamed)
 		ck_assert_int_eq(memcmp(m + line * 78, big + line * 77, 76), 0);
 		ck_assert_int_eq(memcmp(m + line * 78 + 76, "\r\n", 2), 0);
 	}
-	free(m);
 	free(big);
 	srv_stop(&s);
 }
