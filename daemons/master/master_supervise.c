@@ -178,6 +178,14 @@ child_start(struct child *c)
 	case 0:
 		/* Child: keep only the control link, the log and (smtpd) the listeners. */
 		close(sv[0]);
+		/*
+		 * Give the master's loop a private epoll instance first, so that
+		 * freeing it cannot touch the master's registrations, then free it:
+		 * the child builds its own loop and signal handling.
+		 */
+		if (event_reinit(m->base) == 0)
+			event_base_free(m->base);
+		m->base = NULL;
 		close_all_but(sv[1], c->desc->kind == PROC_SMTPD ? m->listen_fds : NULL,
 		    c->desc->kind == PROC_SMTPD ? m->nlisten : 0);
 		log_after_fork();
@@ -189,8 +197,10 @@ child_start(struct child *c)
 	c->pid = pid;
 	c->started = time(NULL);
 	c->chan = chan_new(m->base, sv[0], c->desc->name, child_chan_cb, c);
-	log_info("started %s%s (pid %ld)", c->desc->name,
-	    c->desc->kind == PROC_AGENT ? (c->instance == 0 ? " 0" : "") : "", (long)pid);
+	if (c->desc->kind == PROC_AGENT)
+		log_info("started %s %u (pid %ld)", c->desc->name, c->instance, (long)pid);
+	else
+		log_info("started %s (pid %ld)", c->desc->name, (long)pid);
 	/* Say the level before any work: detailed logging must hold from the start. */
 	{
 		struct fbuf *fb = fbuf_new(MSG_CTL_LOGLEVEL, 0);
