@@ -1,0 +1,98 @@
+"""
+dns_servers left empty: outpost takes its DNS servers from /etc/resolv.conf,
+read by the resolver before it is chrooted. Tested inside a network
+namespace created here, whose resolv.conf (bound by `ip netns exec` from
+/etc/netns/NAME/resolv.conf) names an nsd serving the test zone on the
+namespace's own loopback; the receiving server (Postfix's smtp-sink) runs in
+the namespace too. Mail is injected through the submit socket, which is a
+file and so reachable from outside the namespace.
+"""
+
+import os
+import random
+import shutil
+import subprocess
+
+import pytest
+
+import outpost_harness as H
+from test_dns import NSD, ZONE, Nsd
+
+MSG = b"Subject: resolv.conf test\n\nbody\n"
+
+
+@pytest.fixture
+def netns(root):
+    if not shutil.which("ip"):
+        pytest.skip("iproute2 missing")
+    name = f"outpost-dns-{os.getpid()}-{random.randint(0, 99999)}"
+    etc = f"/etc/netns/{name}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"],
+                       check=True)
+        os.makedirs(etc, exist_ok=True)
+        with open(f"{etc}/resolv.conf", "w") as f:
+            f.write("# test namespace\nnameserver 127.0.0.1\n")
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], check=False)
+        shutil.rmtree(etc, ignore_errors=True)
+
+
+class NsNsd(Nsd):
+    """The test zone's nsd, started inside the namespace on 127.0.0.1:53."""
+
+    def __init__(self, workdir, netns, zone_text):
+        super().__init__(workdir, "127.0.0.1", zone_text, port=53)
+        self.netns = netns
+
+    def start(self):
+        self.proc = subprocess.Popen(["ip", "netns", "exec", self.netns, NSD, "-d", "-c",
+                                      str(self.dir / "nsd.conf")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        # no query from outside the namespace: wait for nsd's pid file instead
+        H.wait_until(lambda: (self.dir / "nsd.pid").exists() or self.proc.poll() is not None,
+                     10, 0.1, what="nsd to start")
+        assert self.proc.poll() is None, "nsd exited"
+        return self
+
+
+def test_dns_servers_from_resolv_conf(workdir, netns, outpost_binaries):
+    if not os.path.exists(NSD) or not os.path.exists(H.SMTP_SINK):
+        pytest.skip("nsd or smtp-sink missing")
+    zone = f"""$ORIGIN {ZONE}.
+$TTL 30
+@     SOA ns hostmaster 1 3600 600 86400 30
+@     NS ns
+ns    A 127.0.0.1
+dom   MX 10 mx
+mx    A 127.0.0.1
+"""
+    nsd = NsNsd(workdir, netns, zone).start()
+    sink = subprocess.Popen(["ip", "netns", "exec", netns, H.SMTP_SINK, "-u", "nobody",
+                             "127.0.0.1:25", "64"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    wrapper = workdir / "outpost-in-netns"
+    wrapper.write_text(f"#!/bin/sh\nexec ip netns exec {netns} {H.OUTPOST} \"$@\"\n")
+    wrapper.chmod(0o755)
+    op = H.Outpost(workdir / "op", params={"delivery_mode": "independent",
+                                           "resend_interval": "2"})
+    saved = H.OUTPOST
+    try:
+        H.OUTPOST = wrapper
+        op.start(wait_ready=False)
+        H.wait_until(lambda: op.submit_socket.is_socket(), 20, 0.1, what="submit socket")
+        op.wait_log(r"resolver: DNS server 127\.0\.0\.1 \(from /etc/resolv\.conf\)", timeout=10)
+        r = op.sendmail(["-f", "sender@src.test", f"u@dom.{ZONE}"], MSG)
+        assert r.returncode == 0, r.stderr
+        op.wait_log(rf"MX lookup for dom\.{ZONE}: 10 mx\.{ZONE}", timeout=20)
+        op.wait_log(rf"to=<u@dom\.{ZONE}>, relay=mx\.{ZONE}\[127\.0\.0\.1\]:25.*status=sent",
+                    timeout=30)
+    finally:
+        H.OUTPOST = saved
+        op.stop()
+        H.stop_pid(sink.pid, 5, popen=sink)
+        nsd.stop()
