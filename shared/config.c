@@ -78,6 +78,8 @@ static const struct param params[] = {
 	  "unprivileged user of the scheduler, resolver, smtpd and agents" },
 	{ "queue_user", P_STR, C(queue_user), sizeof(((struct config *)0)->queue_user), 0, 0, "outpostq",
 	  "owner of the queue, user of the queue manager" },
+	{ "admin_group", P_STR, C(admin_group), sizeof(((struct config *)0)->admin_group), 0, 0, "",
+	  "group whose members may use outpostctl besides root (empty: root only)" },
 	{ "log", P_STR, C(log), sizeof(((struct config *)0)->log), 0, 0, "syslog",
 	  "syslog (facility mail), stderr, or the absolute path of a log file" },
 	{ "log_level", P_LOGLEVEL, C(log_level), 0, 0, 0, "basic",
@@ -899,8 +901,8 @@ config_print(const struct config *c, FILE *fp)
 		fprintf(fp, "%s [%s]:%u", i ? "," : "", c->listen[i].host, c->listen[i].port);
 	fprintf(fp, "\nmax_message_size = %llu\nmax_recipients = %u\n",
 	    (unsigned long long)c->max_message_size, c->max_recipients);
-	fprintf(fp, "state_directory = %s\nuser = %s\nqueue_user = %s\nlog = %s\nlog_level = %s\n",
-	    c->state_directory, c->user, c->queue_user, c->log,
+	fprintf(fp, "state_directory = %s\nuser = %s\nqueue_user = %s\nadmin_group = %s\n"
+	    "log = %s\nlog_level = %s\n", c->state_directory, c->user, c->queue_user, c->admin_group, c->log,
 	    c->log_level == LOGLEVEL_DETAILED ? "detailed" : "basic");
 	for (int k = PROC_QMGR; k < PROC_KIND_MAX; k++) {
 		const struct proc_limits *l = &c->limits[k];

@@ -83,6 +83,7 @@ struct config {
 	char		state_directory[1024];	/* queue/, empty/, outpost.pid */
 	char		user[64];		/* scheduler, resolver, smtpd, agents */
 	char		queue_user[64];		/* the queue manager */
+	char		admin_group[64];	/* may use outpostctl besides root; "" = root only */
 	char		log[1024];		/* "syslog", "stderr" or a file path */
 	int		log_level;		/* enum log_level */
 

@@ -42,6 +42,9 @@ static const char *const msg_names[MSG_TYPE_MAX] = {
 	[MSG_QUEUE_LIST] = "QUEUE_LIST",
 	[MSG_QUEUE_ENTRY] = "QUEUE_ENTRY",
 	[MSG_QUEUE_LIST_END] = "QUEUE_LIST_END",
+	[MSG_CONTROL_REQUEST] = "CONTROL_REQUEST",
+	[MSG_CONTROL_REPLY] = "CONTROL_REPLY",
+	[MSG_CONTROL_END] = "CONTROL_END",
 };
 
 /*
@@ -84,6 +87,9 @@ static const char *const msg_schema[MSG_TYPE_MAX] = {
 	[MSG_QUEUE_LIST] = "",
 	[MSG_QUEUE_ENTRY] = "s u64 u64 u32 s u32 n16{ s u8 u32 u64 s }",
 	[MSG_QUEUE_LIST_END] = "u32",
+	[MSG_CONTROL_REQUEST] = "s n32{ s }",
+	[MSG_CONTROL_REPLY] = "s",
+	[MSG_CONTROL_END] = "u8 s",
 };
 
 const char *

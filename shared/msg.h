@@ -129,6 +129,18 @@ enum msg_type {
 	/* u32 number of mails */
 	MSG_QUEUE_LIST_END,
 
+	/*
+	 * control: outpostctl <-> master (control socket), and master <-> the
+	 * child that carries a command out (qmgr for queue commands). The master
+	 * routes a child's answer frames back to the client by reqid, unread.
+	 */
+	/* str command, n32{ str argument } */
+	MSG_CONTROL_REQUEST = 112,
+	/* str one line of output (text, or one JSON object per line) */
+	MSG_CONTROL_REPLY,
+	/* u8 status (0 done, 1 failed), str message for the user */
+	MSG_CONTROL_END,
+
 	MSG_TYPE_MAX
 };
 

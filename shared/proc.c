@@ -89,6 +89,17 @@ proc_master_cb(struct chan *c, struct frame *f, void *arg)
 		log_set_file_fd(f->fd);
 		f->fd = -1;
 		return 0;
+	case MSG_CONTROL_REQUEST:
+		if (ctx->on_master != NULL)
+			return ctx->on_master(ctx, f);
+		/* A process without control commands says so instead of failing. */
+		{
+			struct fbuf *fb = fbuf_new(MSG_CONTROL_END, f->hdr.reqid);
+			fbuf_add_u8(fb, 1);
+			fbuf_add_str(fb, "this process takes no control commands");
+			chan_send(c, fb);
+		}
+		return 0;
 	default:
 		if (ctx->on_master != NULL)
 			return ctx->on_master(ctx, f);

@@ -37,7 +37,9 @@ struct proc_ctx {
 	void	(*on_peer)(struct proc_ctx *, int kind, unsigned instance, int fd);
 	/* Graceful stop: finish or hand back work, then call proc_exit_loop(). */
 	void	(*on_shutdown)(struct proc_ctx *);
-	/* Other frames from the master (none yet); return -1 if malformed. */
+	/* MSG_CONTROL_REQUEST from the master (outpostctl commands routed to this
+	 * process): answer on ctx->master with CONTROL_REPLY frames and one
+	 * CONTROL_END, same reqid. Return -1 if malformed. */
 	int	(*on_master)(struct proc_ctx *, struct frame *);
 	void	*arg;
 };

@@ -56,9 +56,12 @@ signal_cb(evutil_socket_t sig, short ev, void *arg)
 		log_info("reopening the log file");
 		supervise_reopen_logs(m);
 		break;
-	case SIGHUP:
-		log_info("SIGHUP: reloading the configuration is not supported yet; ignored");
+	case SIGHUP: {
+		char err[8192];
+		log_info("SIGHUP: reloading the configuration");
+		(void)master_reload(m, err, sizeof(err));
 		break;
+	}
 	}
 }
 
@@ -91,8 +94,7 @@ main(int argc, char *argv[])
 {
 	static struct master m;
 	const char	*path = SYSCONFDIR "/outpost.conf";
-	const char	*overrides[OVERRIDES_MAX];
-	int		 noverrides = 0, ch, i;
+	int		 ch, i;
 	bool		 check_only = false, as_root, log_stderr = false;
 	char		 err[8192];
 	struct event	*ev;
@@ -115,9 +117,9 @@ main(int argc, char *argv[])
 			check_only = true;
 			break;
 		case 'o':
-			if (noverrides == OVERRIDES_MAX)
+			if (m.noverrides == OVERRIDES_MAX)
 				usage();
-			overrides[noverrides++] = optarg;
+			m.overrides[m.noverrides++] = optarg;
 			break;
 		case 'R':
 			config_print_reference(stdout);
@@ -134,8 +136,8 @@ main(int argc, char *argv[])
 		fprintf(stderr, "outpost: configuration %s is invalid\n", path);
 		return 1;
 	}
-	for (i = 0; i < noverrides; i++)
-		if (config_override(&m.conf, overrides[i], err, sizeof(err)) == -1) {
+	for (i = 0; i < m.noverrides; i++)
+		if (config_override(&m.conf, m.overrides[i], err, sizeof(err)) == -1) {
 			fprintf(stderr, "%s", err);
 			return 1;
 		}
@@ -179,6 +181,7 @@ main(int argc, char *argv[])
 	    m.conf.resend_attempts, m.conf.resend_interval, path);
 	if (m.conf.mode == MODE_RELAY && m.conf.nroutes > 0)
 		log_info("relay mode: the %zu [routes] entries are ignored", m.conf.nroutes);
+	control_init(&m);
 	supervise_init(&m);
 	supervise_start_all(&m);
 	event_base_dispatch(m.base);

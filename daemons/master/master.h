@@ -13,6 +13,7 @@
 
 struct event_base;
 struct chan;
+struct frame;
 
 #define MASTER_MAX_CHILDREN	(PROC_KIND_MAX + 64)
 
@@ -25,6 +26,7 @@ struct child {
 	unsigned		 backoff;	/* seconds before the next restart */
 	struct event		*ev_restart;
 	struct master		*m;
+	bool			 reload_restart;	/* stopped for a reload: start again at once */
 };
 
 struct master {
@@ -38,6 +40,9 @@ struct master {
 	int			 stop_phase;
 	struct event		*ev_stop_timeout;
 	bool			 foreground;
+	int			 control_fd;
+	const char		*overrides[32];	/* -o, applied again on reload */
+	int			 noverrides;
 };
 
 /* master_supervise.c */
@@ -47,6 +52,14 @@ void	supervise_reap(struct master *);
 void	supervise_stop(struct master *);
 void	supervise_set_loglevel(struct master *, int level);
 void	supervise_reopen_logs(struct master *);
+
+/* master_control.c */
+void	control_init(struct master *);
+int	control_route_answer(struct master *, struct frame *);
+void	control_child_gone(struct master *);
+
+/* master_reload.c */
+int	master_reload(struct master *, char *err, size_t errlen);
 
 /* master_setup.c */
 void	setup_directories(const struct config *, bool as_root);

@@ -141,7 +141,11 @@ child_chan_cb(struct chan *ch, struct frame *f, void *arg)
 			c->chan = NULL;
 		return 0;
 	}
-	/* Children have nothing to tell the master yet: anything is misbehaviour. */
+	/* The queue manager answers control commands; the master routes them. */
+	if (c->desc->kind == PROC_QMGR && (f->hdr.type == MSG_CONTROL_REPLY ||
+	    f->hdr.type == MSG_CONTROL_END) && control_route_answer(c->m, f) == 0)
+		return 0;
+	/* Anything else from a child is misbehaviour. */
 	log_warnx("%s (pid %ld) sent an unexpected %s frame: killing it", c->desc->name,
 	    (long)c->pid, msg_name(f->hdr.type));
 	if (c->pid > 0)
@@ -277,8 +281,17 @@ supervise_reap(struct master *m)
 			chan_close(c->chan, NULL);
 			c->chan = NULL;
 		}
+		if (c->desc->kind == PROC_QMGR)
+			control_child_gone(m);
 		if (m->stopping) {
 			log_info("%s (pid %ld) %s", c->desc->name, (long)pid, how);
+			continue;
+		}
+		if (c->reload_restart) {
+			c->reload_restart = false;
+			log_info("%s (pid %ld) %s; starting it with the new configuration",
+			    c->desc->name, (long)pid, how);
+			child_start(c);
 			continue;
 		}
 		if (time(NULL) - c->started >= STABLE_AFTER)
