@@ -26,7 +26,8 @@ struct addr_path {
 	bool		 null;		/* the null path <> */
 	bool		 literal;	/* the domain is an address literal [..] */
 	/* Points into the parsed string: the ESMTP parameters after the
-	 * path and its separating spaces, "" when there are none. */
+	 * path and its separating spaces, "" when there are none (and a
+	 * valid "" after a failed parse too). */
 	const char	*params;
 };
 

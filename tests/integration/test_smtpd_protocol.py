@@ -290,3 +290,35 @@ def test_logs(outpost_factory, refused_port):
     op.wait_log(r"smtpd: [\w.]+: queued as [0-9A-F]{24}, from=<a@example\.org>, nrcpt=1",
                 start=off)
     op.wait_log(r"smtpd: \w+: reject: MAIL from \[127\.0\.0\.1\]: 501 5\.1\.7", start=off)
+
+
+def test_graceful_stop(outpost_factory, refused_port):
+    """SIGTERM: idle sessions hear 421 at once; a transaction under way may
+    finish (the queue manager stops only after smtpd), then 421."""
+    import os
+    op = outpost_factory(params=holding(refused_port))
+    idle, busy = conn(op, timeout=20), conn(op, timeout=20)
+    try:
+        for c in (idle, busy):
+            assert c.reply()[0] == 220
+            assert c.cmd("EHLO client.test")[0] == 250
+        assert busy.cmd("MAIL FROM:<a@example.org>")[0] == 250
+        assert busy.cmd("RCPT TO:<b@example.net>")[0] == 250
+        os.kill(op.pid, signal.SIGTERM)
+        code, text = idle.reply()
+        assert (code, text[4:9]) == (421, "4.3.2"), text
+        assert idle.closed_by_peer()
+        assert busy.cmd("DATA")[0] == 354
+        busy.send(b"Subject: last one\r\n\r\nx\r\n.\r\n")
+        code, text = busy.reply()
+        assert code == 250, text
+        qid = QUEUED_AS.search(text).group(1)
+        code, text = busy.reply()
+        assert (code, text[4:9]) == (421, "4.3.2"), text
+        assert busy.closed_by_peer()
+    finally:
+        idle.close()
+        busy.close()
+    H.wait_until(lambda: op.proc.poll() is not None, 30, what="outpost to stop")
+    assert op.proc.returncode == 0
+    assert list(op.queued_mails()) == [qid]

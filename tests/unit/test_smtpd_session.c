@@ -230,6 +230,25 @@ connect_from(struct env *e, const char *ip)
 }
 
 static void
+connect_from6(struct env *e, const char *ip)
+{
+	struct sockaddr_in6	sin6;
+	int			sv[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	sin6.sin6_port = htons(40000);
+	ck_assert_int_eq(inet_pton(AF_INET6, ip, &sin6.sin6_addr), 1);
+	e->client = sv[1];
+	free(e->in);
+	e->in = NULL;
+	e->inlen = e->incap = e->seen = 0;
+	e->eof = false;
+	session_accept(&e->sd, sv[0], (struct sockaddr *)&sin6, sizeof(sin6));
+}
+
+static void
 qmgr_up(struct env *e)
 {
 	int	qv[2];
@@ -614,6 +633,33 @@ START_TEST(clients_outside_the_allowed_networks_are_refused)
 }
 END_TEST
 
+START_TEST(ipv6_clients)
+{
+	struct env	e;
+
+	setup(&e, NULL);
+	close(e.client);
+	connect_from6(&e, "::1");
+	expect(&e, "220 ");
+	say(&e, "EHLO v6\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@y.test>\r\nDATA\r\n");
+	expect(&e, "354 ");
+	say(&e, "x\r\n.\r\n");
+	expect(&e, "250 2.0.0 Ok: queued as Q1\r\n");
+	ck_assert(strstr(e.q.origin, "[::1]") != NULL);
+	ck_assert(memmem(e.q.data, e.q.datalen, "from v6 ([IPv6:::1])\r\n", 22) != NULL);
+	/* an IPv4-mapped client is an IPv4 client */
+	connect_from6(&e, "::ffff:127.0.0.1");
+	expect(&e, "220 ");
+	say(&e, "EHLO v4\r\n");
+	expect(&e, "250-mx.test Hello v4 [127.0.0.1]\r\n");
+	/* outside the allowed networks */
+	connect_from6(&e, "2001:db8::1");
+	expect(&e, "554 5.7.1 ");
+	expect_eof(&e);
+	teardown(&e);
+}
+END_TEST
+
 static void
 one_session(struct config *c)
 {
@@ -740,6 +786,7 @@ session_suite(void)
 	tcase_add_test(tc, qmgr_lost_during_data_then_back);
 	tcase_add_test(tc, qmgr_lost_while_committing);
 	tcase_add_test(tc, clients_outside_the_allowed_networks_are_refused);
+	tcase_add_test(tc, ipv6_clients);
 	tcase_add_test(tc, session_limit);
 	tcase_add_test(tc, slow_qmgr_throttles_the_client);
 	tcase_add_test(tc, garbage_gets_errors_then_the_door);
