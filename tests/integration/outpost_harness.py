@@ -1220,3 +1220,142 @@ def queued_mails_in(queue_dir):
         out[name] = m
     return out
 
+
+
+# ---------------------------------------------------------------- raw frames (shared/frame.h)
+
+def _msg_types():
+    """{name: number} of enum msg_type, read from shared/msg.h so the tests
+    follow the header rather than a copy of it."""
+    text = (REPO / "shared" / "msg.h").read_text()
+    body = text[text.index("enum msg_type"):]
+    body = body[:body.index("};")]
+    body = re.sub(r"/\*.*?\*/", "", body, flags=re.S)
+    out, n = {}, -1
+    for m in re.finditer(r"\b(MSG_[A-Z0-9_]+)\s*(?:=\s*(\d+))?\s*,", body):
+        n = int(m.group(2)) if m.group(2) else n + 1
+        out[m.group(1)] = n
+    return out
+
+
+MSG = _msg_types()
+FRAME_HDR_LEN = 12
+FRAME_MAX = 128 * 1024
+FRAME_F_FD = 1
+
+
+def frame(mtype, payload=b"", reqid=1, flags=0, length=None):
+    """One frame: u32 len, u16 type, u16 flags, u32 reqid (host order), payload.
+    mtype is a number or a MSG_ name; length overrides the length field."""
+    import struct
+    if isinstance(mtype, str):
+        mtype = MSG[mtype]
+    n = FRAME_HDR_LEN + len(payload) if length is None else length
+    return struct.pack("=IHHI", n, mtype, flags, reqid) + payload
+
+
+def p_u8(v):
+    import struct
+    return struct.pack("=B", v)
+
+
+def p_u16(v):
+    import struct
+    return struct.pack("=H", v)
+
+
+def p_u32(v):
+    import struct
+    return struct.pack("=I", v)
+
+
+def p_u64(v):
+    import struct
+    return struct.pack("=Q", v)
+
+
+def p_str(s):
+    """A length-prefixed string or byte run (frame.h)."""
+    if isinstance(s, str):
+        s = s.encode()
+    return p_u32(len(s)) + s
+
+
+class Decoded:
+    def __init__(self, raw):
+        import struct
+        self.raw = raw
+        self.len, self.type, self.flags, self.reqid = struct.unpack_from("=IHHI", raw, 0)
+        self.payload = raw[FRAME_HDR_LEN:]
+        self.name = next((k for k, v in MSG.items() if v == self.type), str(self.type))
+        self.off = 0
+
+    def u16(self):
+        import struct
+        v = struct.unpack_from("=H", self.payload, self.off)[0]
+        self.off += 2
+        return v
+
+    def u32(self):
+        import struct
+        v = struct.unpack_from("=I", self.payload, self.off)[0]
+        self.off += 4
+        return v
+
+    def str(self):
+        n = self.u32()
+        v = self.payload[self.off:self.off + n]
+        self.off += n
+        return v.decode("utf-8", "replace")
+
+    def __repr__(self):
+        return f"Frame({self.name}, reqid={self.reqid}, {len(self.payload)} bytes)"
+
+
+class SubmitClient:
+    """A raw client of the public submit socket, for exact control of frames."""
+
+    def __init__(self, path, timeout=10.0):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.sock.settimeout(timeout)
+        self.sock.connect(str(path))
+
+    def send(self, data, fds=None):
+        if fds:
+            import array
+            return self.sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                               array.array("i", fds))])
+        return self.sock.send(data)
+
+    def recv(self, timeout=10.0):
+        """The next frame (Decoded), None at EOF (the qmgr closed the link),
+        or 'timeout'."""
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(FRAME_MAX)
+        except (socket.timeout, TimeoutError):
+            return "timeout"
+        except ConnectionResetError:
+            return None
+        if not data:
+            return None
+        return Decoded(data)
+
+    def submit(self, sender, rcpts, data, reqid=1, flags=0, origin="test"):
+        """A whole transaction; returns the answer (Decoded/None/'timeout')."""
+        self.send(frame("MSG_SUBMIT_BEGIN", p_u32(flags) + p_str(sender) + p_str(origin), reqid))
+        for r in rcpts:
+            self.send(frame("MSG_SUBMIT_RCPT", p_str(r), reqid))
+        for i in range(0, len(data), 60000):
+            self.send(frame("MSG_SUBMIT_DATA", p_str(data[i:i + 60000]), reqid))
+        self.send(frame("MSG_SUBMIT_COMMIT", b"", reqid))
+        return self.recv()
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
