@@ -343,6 +343,35 @@ addr_parse_path(const char *s, int flags, struct addr_path *out, const char **er
 }
 
 int
+addr_check_mailbox(const char *s, bool null_ok, const char **err)
+{
+	struct addr_path	p;
+	char			buf[ADDR_PATH_MAX + 1];
+	size_t			n = strlen(s);
+
+	if (n + 2 > ADDR_PATH_MAX) {
+		*err = "address too long (256 octets max)";
+		return -1;
+	}
+	if (s[0] == '@' || s[0] == '<') {
+		*err = s[0] == '@' ? "invalid character in local part" :
+		    "address must not be enclosed in <> here";
+		return -1;
+	}
+	buf[0] = '<';
+	memcpy(buf + 1, s, n);
+	buf[n + 1] = '>';
+	buf[n + 2] = '\0';
+	if (addr_parse_path(buf, null_ok ? ADDR_F_NULL_OK : 0, &p, err) == -1)
+		return -1;
+	if (p.params[0] != '\0' || strcmp(p.mailbox, s) != 0) {
+		*err = "junk after the address";
+		return -1;
+	}
+	return 0;
+}
+
+int
 addr_domain(const char *mailbox, char *buf, size_t len)
 {
 	const char	*at;

@@ -39,6 +39,14 @@ struct addr_path {
  */
 int	addr_parse_path(const char *s, int flags, struct addr_path *out, const char **err);
 
+/*
+ * Check a bare mailbox as frames carry it ("local@domain", no brackets, no
+ * route, no parameters; "" is the null sender when null_ok). For receivers
+ * of SUBMIT_BEGIN/SUBMIT_RCPT, which must not trust the submitter.
+ * Returns 0 or -1 with *err set.
+ */
+int	addr_check_mailbox(const char *s, bool null_ok, const char **err);
+
 /* Check a domain (labels) or an address literal ("[192.0.2.1]",
  * "[IPv6:2001:db8::1]") of len octets. Returns 0 or -1 with *err set. */
 int	addr_check_domain(const char *s, size_t len, const char **err);

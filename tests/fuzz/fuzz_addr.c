@@ -61,6 +61,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check(s, 0);
 	check(s, ADDR_F_NULL_OK);
 	(void)addr_check_domain((const char *)data, size, &err);
+	if (addr_check_mailbox(s, true, &err) == 0 && s[0] != '\0' &&
+	    addr_domain(s, dom, sizeof(dom)) == -1 && strlen(s) < sizeof(dom))
+		abort();
 	(void)addr_domain(s, dom, sizeof(dom));
 	free(s);
 	return 0;

@@ -292,6 +292,26 @@ START_TEST(domain_that_does_not_fit_is_refused)
 }
 END_TEST
 
+START_TEST(bare_mailboxes_as_frames_carry_them)
+{
+	const char	*err;
+
+	ck_assert_int_eq(addr_check_mailbox("a@b.example", false, &err), 0);
+	ck_assert_int_eq(addr_check_mailbox("\"x y\"@[IPv6:::1]", false, &err), 0);
+	ck_assert_int_eq(addr_check_mailbox("", true, &err), 0);
+	ck_assert_int_eq(addr_check_mailbox("", false, &err), -1);
+	ck_assert_int_eq(addr_check_mailbox("user", false, &err), -1);
+	ck_assert_int_eq(addr_check_mailbox("<a@b.example>", false, &err), -1);
+	ck_assert_int_eq(addr_check_mailbox("<>", true, &err), -1);
+	ck_assert_int_eq(addr_check_mailbox("a@b.example> SIZE=1", false, &err), -1);
+	ck_assert_int_eq(addr_check_mailbox("a@b.example>", false, &err), -1);
+	ck_assert_int_eq(addr_check_mailbox("@r.example:a@b.example", false, &err), -1);
+	ck_assert_int_eq(addr_check_mailbox("x\x01@y.example", false, &err), -1);
+	ck_assert_int_eq(addr_check_mailbox("a b@c.example", false, &err), -1);
+	ck_assert_int_eq(addr_check_mailbox("a@b.example\r\nRCPT", false, &err), -1);
+}
+END_TEST
+
 static Suite *
 addr_suite(void)
 {
@@ -309,6 +329,7 @@ addr_suite(void)
 	tcase_add_loop_test(tc, domain_is_extracted_in_lower_case, 0,
 	    sizeof(domains) / sizeof(domains[0]));
 	tcase_add_test(tc, domain_that_does_not_fit_is_refused);
+	tcase_add_test(tc, bare_mailboxes_as_frames_carry_them);
 	suite_add_tcase(s, tc);
 	return s;
 }
