@@ -158,7 +158,8 @@ const char	*agent_stage_name(enum agent_stage);
 
 #define AGENT_MAX_ADDRS		32	/* addresses accepted per job */
 #define AGENT_MAX_TRIES		10	/* addresses tried per job */
-#define AGENT_MAX_RCPTS		5000
+/* The config allows 100 per transaction; the answer must fit one frame (~31 octets each at least). */
+#define AGENT_MAX_RCPTS		1000
 #define RELAY_MAX		(HOSTNAME_MAX + 64)
 
 struct agent_addr {

@@ -59,6 +59,7 @@ struct srv_opts {
 	const char	*data_reply;	/* default "354 go ahead" */
 	const char	*dot_reply;	/* default "250 2.0.0 Ok: queued" */
 	const char	*rcpt_421;	/* RCPT containing this gets 421 */
+	unsigned	 dot_delay_ms;	/* wait before answering the final dot */
 };
 
 struct srv {
@@ -238,6 +239,8 @@ srv_session(struct conn *c, const struct srv_opts *o, const char *dir, int tfd, 
 			}
 			close(mfd);
 			note(tfd, "END OF DATA\n", NULL);
+			if (o->dot_delay_ms)
+				usleep(o->dot_delay_ms * 1000);
 			say(c, o->dot_reply ? o->dot_reply : "250 2.0.0 Ok: queued");
 		} else if (strncasecmp(l, "RSET", 4) == 0)
 			say(c, "250 2.0.0 Ok");
@@ -821,6 +824,32 @@ START_TEST(shutdown_quits_idle_sessions)
 }
 END_TEST
 
+/* Stopping lets a transaction in flight finish, answers it, then QUITs. */
+START_TEST(shutdown_lets_transaction_finish)
+{
+	struct srv_opts	 o = { .mode = SRV_NORMAL, .dot_delay_ms = 700 };
+	struct srv	 s;
+	struct result	 res;
+	struct job_spec	 j;
+	size_t		 tl;
+	char		*t;
+
+	srv_start(&s, &o);
+	agent_setup();
+	j = simple_job(s.port, "a@mx.test");
+	send_job(1, &j);
+	run_for(300);		/* now waiting for the reply to the final dot */
+	ctx.on_shutdown(&ctx);
+	wait_result(&res, 10);
+	ck_assert_uint_eq(res.r[0].class, DELIVERY_OK);
+	run_for(3000);
+	t = slurp(s.dir, "transcript", &tl);
+	ck_assert_uint_eq(count(t, "END OF DATA"), 1);
+	ck_assert_uint_eq(count(t, "C: QUIT"), 1);
+	srv_stop(&s);
+}
+END_TEST
+
 struct hostile_case {
 	struct srv_opts	 o;
 	const char	*why;		/* part of the deferral reason */
@@ -967,6 +996,7 @@ agent_session_suite(void)
 	tcase_add_test(tc, next_address_after_failures);
 	tcase_add_test(tc, connection_is_reused_with_rset);
 	tcase_add_test(tc, shutdown_quits_idle_sessions);
+	tcase_add_test(tc, shutdown_lets_transaction_finish);
 	tcase_add_loop_test(tc, hostile_server_costs_one_session, 0,
 	    sizeof(hostile) / sizeof(hostile[0]));
 	tcase_add_test(tc, large_mail_is_streamed);
