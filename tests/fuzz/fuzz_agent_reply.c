@@ -11,6 +11,8 @@
 
 #include "agent/agent.h"
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 static void
 check_reply(const struct reply *r)
 {
@@ -36,6 +38,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct reply	 r;
 	size_t		 off = 0, used;
+	const uint8_t	*nl;
 	int		 st;
 
 	reply_init(&r);
@@ -46,7 +49,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 			reply_reset(&r);
 			/* Resynchronise after the next line, as a fresh reply. */
-			const uint8_t *nl = memchr(data + off, '\n', size - off);
+			nl = memchr(data + off, '\n', size - off);
 			if (nl == NULL)
 				break;
 			off = nl - data + 1;
