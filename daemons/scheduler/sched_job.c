@@ -188,6 +188,7 @@ sched_job_fail(struct sched *s, struct job *j, int cls, uint16_t code, const cha
 		if (!j->rcpts[i].done)
 			rcpt_outcome(s, &j->rcpts[i], cls, code, dsn, reply);
 	job_release(s, j);
+	j->dest = NULL;		/* never queued, or released: nothing ties it to a destination */
 	job_record(s, j);
 }
 
