@@ -482,7 +482,8 @@ sess_send_mail(struct agent_session *s)
 	s->used = true;
 	s->nmails++;
 	s->mail_replied = s->mail_ok = false;
-	s->rcpt_next = s->rcpt_rnext = 0;
+	s->rcpt_next = 0;
+	s->rcpt_rnext = next_valid(j, 0);
 	s->rcpt_sent = s->rcpt_replied = s->naccepted = 0;
 	sess_cmd(s, "MAIL FROM:<%s>%s", j->sender, params);
 	if (s->caps.pipelining)

@@ -599,25 +599,29 @@ START_TEST(per_recipient_results)
 		o.ehlo = "250-mx.test\r\n250 8BITMIME\r\n";
 	srv_start(&s, &o);
 	agent_setup();
-	j.rcpts[0] = "ok@mx.test";
-	j.rcpts[1] = "perm@mx.test";
-	j.rcpts[2] = "temp@mx.test";
-	j.rcpts[3] = "bad\r\nRSET@mx.test";
+	/* an address that would inject a command never reaches the wire */
+	j.rcpts[0] = "bad\r\nRSET@mx.test";
+	j.rcpts[1] = "ok@mx.test";
+	j.rcpts[2] = "perm@mx.test";
+	j.rcpts[3] = "x<y>@mx.test";
+	j.rcpts[4] = "temp@mx.test";
 	j.ports[0] = s.port;
 	send_job(1, &j);
 	wait_result(&res, 10);
-	ck_assert_uint_eq(res.n, 4);
-	ck_assert_uint_eq(res.r[0].class, DELIVERY_OK);
-	ck_assert_uint_eq(res.r[1].class, DELIVERY_PERMFAIL);
-	ck_assert_uint_eq(res.r[1].code, 550);
-	ck_assert_str_eq(res.r[1].dsn, "5.1.1");
-	ck_assert_str_eq(res.r[1].reply, "550 5.1.1 no such user");
-	ck_assert_uint_eq(res.r[2].class, DELIVERY_TEMPFAIL);
-	ck_assert_uint_eq(res.r[2].code, 451);
-	ck_assert_str_eq(res.r[2].dsn, "4.2.0");
-	/* an address that would inject a command never reaches the wire */
+	ck_assert_uint_eq(res.n, 5);
+	ck_assert_uint_eq(res.r[0].class, DELIVERY_PERMFAIL);
+	ck_assert_str_eq(res.r[0].dsn, "5.1.3");
+	ck_assert_uint_eq(res.r[1].class, DELIVERY_OK);
+	ck_assert_str_eq(res.r[1].reply, "250 2.0.0 Ok: queued");
+	ck_assert_uint_eq(res.r[2].class, DELIVERY_PERMFAIL);
+	ck_assert_uint_eq(res.r[2].code, 550);
+	ck_assert_str_eq(res.r[2].dsn, "5.1.1");
+	ck_assert_str_eq(res.r[2].reply, "550 5.1.1 no such user");
 	ck_assert_uint_eq(res.r[3].class, DELIVERY_PERMFAIL);
 	ck_assert_str_eq(res.r[3].dsn, "5.1.3");
+	ck_assert_uint_eq(res.r[4].class, DELIVERY_TEMPFAIL);
+	ck_assert_uint_eq(res.r[4].code, 451);
+	ck_assert_str_eq(res.r[4].dsn, "4.2.0");
 	{
 		size_t	 tl;
 		char	*t = slurp(s.dir, "transcript", &tl);
