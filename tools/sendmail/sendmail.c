@@ -198,7 +198,7 @@ main(int argc, char **argv)
 	char login[256], unique[25];
 	unsigned char rnd[8];
 	const char *base, *path;
-	char *msg, *content;
+	char *msg = NULL, *content = NULL;
 	size_t len, clen;
 	int i, rc;
 
@@ -217,6 +217,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s: configuration %s:\n%s", getprogname(), path, errbuf);
 		if (errbuf[0] != '\0' && errbuf[strlen(errbuf) - 1] != '\n')
 			fputc('\n', stderr);
+		config_free(&conf);
 		return EX_CONFIG;
 	}
 	config_submit_socket(&conf, sockpath, sizeof(sockpath));
@@ -224,30 +225,35 @@ main(int argc, char **argv)
 	if (o.mode == MODE_LIST) {
 		if (optind < argc)
 			usage("-bp takes no recipients", NULL);
-		return submit_list_queue(sockpath);
+		rc = submit_list_queue(sockpath);
+		goto done;
 	}
 
 	if (sodium_init() == -1) {
 		fprintf(stderr, "%s: libsodium failed to start\n", getprogname());
-		return EX_SOFTWARE;
+		rc = EX_SOFTWARE;
+		goto done;
 	}
 	if ((pw = getpwuid(getuid())) == NULL) {
 		fprintf(stderr, "%s: who are you? user id %u has no passwd entry\n",
 		    getprogname(), (unsigned)getuid());
-		return EX_NOUSER;
+		rc = EX_NOUSER;
+		goto done;
 	}
 	strlcpy(login, pw->pw_name, sizeof(login));
 	if (localmail_sender(login, conf.helo_name, from_addr, sizeof(from_addr), errbuf,
 	    sizeof(errbuf)) == -1) {
 		fprintf(stderr, "%s: cannot make an address of login \"%s\": %s\n",
 		    getprogname(), login, errbuf);
-		return EX_NOUSER;
+		rc = EX_NOUSER;
+		goto done;
 	}
 	if (o.sender != NULL) {
 		if (localmail_sender(o.sender, conf.helo_name, sender, sizeof(sender), errbuf,
 		    sizeof(errbuf)) == -1) {
 			fprintf(stderr, "%s: %s\n", getprogname(), errbuf);
-			return EX_DATAERR;
+			rc = EX_DATAERR;
+			goto done;
 		}
 	} else
 		strlcpy(sender, from_addr, sizeof(sender));
@@ -259,7 +265,8 @@ main(int argc, char **argv)
 		if (rcptlist_add_list(&rl, argv[i], strlen(argv[i]), conf.helo_name, errbuf,
 		    sizeof(errbuf)) == -1) {
 			fprintf(stderr, "%s: recipient: %s\n", getprogname(), errbuf);
-			return EX_DATAERR;
+			rc = EX_DATAERR;
+			goto done;
 		}
 	if (rl.n == 0 && !o.extract)
 		usage("no recipients given (name them, or use -t to take them from the header)",
@@ -283,17 +290,20 @@ main(int argc, char **argv)
 	lo.now = time(NULL);
 	if (localmail_prepare(&lo, msg, len, &rl, &content, &clen, errbuf, sizeof(errbuf)) == -1) {
 		fprintf(stderr, "%s: %s\n", getprogname(), errbuf);
-		return EX_DATAERR;
+		rc = EX_DATAERR;
+		goto done;
 	}
 	if (rl.n == 0) {
 		fprintf(stderr, "%s: no recipient addresses found in the message header\n",
 		    getprogname());
-		return EX_DATAERR;
+		rc = EX_DATAERR;
+		goto done;
 	}
 	if (clen > conf.max_message_size) {
 		fprintf(stderr, "%s: message too large (%zu bytes, at most %llu)\n",
 		    getprogname(), clen, (unsigned long long)conf.max_message_size);
-		return EX_DATAERR;
+		rc = EX_DATAERR;
+		goto done;
 	}
 
 	memset(&sub, 0, sizeof(sub));
@@ -307,6 +317,7 @@ main(int argc, char **argv)
 		sub.flags |= SUBMIT_F_8BITMIME;
 	rc = submit_mail(sockpath, &sub);
 
+done:
 	free(content);
 	free(msg);
 	rcptlist_free(&rl);
