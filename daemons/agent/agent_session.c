@@ -89,12 +89,22 @@ sess_timer(struct agent_session *s, enum agent_stage stage)
 	evtimer_add(s->timer, &tv);
 }
 
-/* Close the connection now; the memory goes in the next loop turn. */
+static void	sess_job_done(struct agent_session *);
+
+/*
+ * Close the connection now; the memory goes in the next loop turn. Callers
+ * answer the job first; one still attached is deferred here, so every job
+ * gets its one answer whatever path closed the session.
+ */
 static void
 sess_close(struct agent_session *s)
 {
 	if (s->dead)
 		return;
+	if (s->job != NULL) {
+		job_fail_rest(s->job, DELIVERY_TEMPFAIL, 0, "4.3.0", "delivery interrupted");
+		sess_job_done(s);
+	}
 	s->dead = true;
 	if (s->bev != NULL) {
 		bufferevent_free(s->bev);
@@ -152,8 +162,13 @@ sess_cmd(struct agent_session *s, const char *fmt, ...)
 	if (n < 0 || (size_t)n >= sizeof(buf) - 2)
 		fatalx("agent: SMTP command too long");
 	if (log_detailed()) {
-		if (s->mask || strncasecmp(buf, "AUTH ", 5) == 0) {
-			const char *sp = strchr(buf + 5, ' ');
+		const char *sp = NULL;
+
+		if (s->mask)
+			log_detail("%s: %s: > [credentials hidden]", sess_id(s), s->relay);
+		else if (strncasecmp(buf, "AUTH ", 5) == 0) {
+			/* "AUTH <mechanism>" only: an initial response is a credential. */
+			sp = strchr(buf + 5, ' ');
 			log_detail("%s: %s: > %.*s [credentials hidden]", sess_id(s), s->relay,
 			    sp != NULL ? (int)(sp - buf) : n, buf);
 		} else
@@ -872,7 +887,7 @@ session_quit(struct agent_session *s)
 	if (s->dead || s->state == S_QUIT)
 		return;
 	if (s->job != NULL || s->bev == NULL || s->state < S_IDLE) {
-		sess_close(s);
+		session_abort(s, "connection closed");
 		return;
 	}
 	evtimer_del(s->timer);
