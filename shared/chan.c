@@ -36,6 +36,7 @@ struct chan {
 	bool		 closed;
 	bool		 in_cb;
 	uint8_t		*rbuf;
+	void		(*drain_cb)(struct chan *, void *);
 };
 
 static void chan_read_cb(evutil_socket_t, short, void *);
@@ -67,6 +68,7 @@ const char *chan_peer(const struct chan *c) { return c->peer; }
 void *chan_arg(const struct chan *c) { return c->arg; }
 void chan_set_arg(struct chan *c, void *arg) { c->arg = arg; }
 size_t chan_pending(const struct chan *c) { return c->qbytes; }
+void chan_set_drain_cb(struct chan *c, void (*cb)(struct chan *, void *)) { c->drain_cb = cb; }
 
 static void
 chan_drop_queue(struct chan *c)
@@ -172,6 +174,8 @@ chan_write_cb(evutil_socket_t fd, short ev, void *arg)
 		c->qbytes -= fb->len;
 		fbuf_free(fb);
 	}
+	if (c->drain_cb != NULL && !c->closed)
+		c->drain_cb(c, c->arg);
 }
 
 static void

@@ -31,5 +31,7 @@ void		*chan_arg(const struct chan *);
 void		 chan_set_arg(struct chan *, void *);
 /* Bytes waiting in the send queue (flow control for bulk senders). */
 size_t		 chan_pending(const struct chan *);
+/* Called once each time a non-empty send queue has drained completely. */
+void		 chan_set_drain_cb(struct chan *, void (*)(struct chan *, void *));
 
 #endif
