@@ -310,7 +310,7 @@ def seqpacket_fds(pid):
     return out
 
 
-@pytest.mark.parametrize("victim", ["smtpd", "agent 0", "scheduler"])
+@pytest.mark.parametrize("victim", ["smtpd", "agent 0", "scheduler", "resolver", "qmgr"])
 def test_ipc_garbage_as_if_from_a_child(root, op, victim):
     """Garbage written into every IPC link of one child, as if that child
     were compromised: its peers close those links and log it; nothing that
