@@ -307,6 +307,23 @@ def children_of(pid):
     return sorted(out, key=lambda p: p.pid)
 
 
+def session_members(sid):
+    """PIDs of live processes in session sid (outpost is started with
+    start_new_session, so its session id is the master's pid)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            out.append(int(d))
+    return sorted(out)
+
+
 def stop_pid(pid, timeout=10.0, sig=signal.SIGTERM, popen=None):
     """Send sig, wait up to timeout for the process to end, then SIGKILL.
     Returns True if it ended on sig, False if it had to be killed."""
@@ -688,12 +705,19 @@ class Outpost:
             pass
         if self.proc.poll() is None:
             stop_pid(self.proc.pid, timeout, popen=self.proc)
-        for k in kids:
+        # Children left behind (the master was killed, or did not wait for
+        # them): every process of the session the master was started in.
+        for k in set(kids) | set(session_members(self.proc.pid)):
             if pid_alive(k):
                 try:
                     os.kill(k, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+        for k in set(kids) | set(session_members(self.proc.pid)):
+            try:
+                wait_until(lambda: not pid_alive(k), 10, what=f"pid {k} to die")
+            except HarnessError:
+                pass
         rc = self.proc.returncode
         if self._logf:
             self._logf.close()
@@ -701,8 +725,20 @@ class Outpost:
         return rc
 
     def kill(self, sig=signal.SIGKILL):
+        """Signal the master (SIGKILL by default: a crash)."""
         if self.proc is not None and self.proc.poll() is None:
             os.kill(self.proc.pid, sig)
+
+    def kill_child(self, title_part, sig=signal.SIGKILL):
+        """Signal the child whose title contains title_part; returns its pid."""
+        c = self.child(title_part)
+        os.kill(c.pid, sig)
+        return c.pid
+
+    def session(self):
+        """Every live process of the master's session (it and its children,
+        also children orphaned by a killed master)."""
+        return session_members(self.proc.pid) if self.proc else []
 
     # processes
     def children(self):
