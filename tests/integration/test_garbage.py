@@ -257,6 +257,7 @@ def test_submit_socket_refuses_invalid_addresses(op):
         "recipient without domain": ("a@b.example", ["user"]),
         "bad sender": ("a b@c.example", ["x@y.example"]),
         "control character": ("a@b.example", ["x\x01@y.example"]),
+        "local part over 64 octets": ("a@b.example", ["x" * 65 + "@y.example"]),
     }
     for name, (sender, rcpts) in cases.items():
         with H.SubmitClient(op.submit_socket) as c:
