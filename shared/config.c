@@ -23,7 +23,7 @@
 
 enum ptype {
 	P_STR, P_UINT, P_INT, P_DURATION, P_SIZE, P_MODE, P_INET, P_LOGLEVEL,
-	P_HOSTPORT, P_LISTEN, P_NETWORKS, P_DNS
+	P_HOSTPORT, P_LISTEN, P_NETWORKS, P_DNS, P_TLS, P_BOOL
 };
 
 struct param {
@@ -58,6 +58,25 @@ static const struct param params[] = {
 	  "how long an idle outgoing connection is kept for reuse" },
 	{ "connect_timeout", P_DURATION, C(connect_timeout), 0, 1, 600, "30s",
 	  "timeout of one outgoing connection attempt" },
+	{ "smtp_command_timeout", P_DURATION, C(smtp_command_timeout), 0, 1, 3600, "5m",
+	  "wait for the greeting and the replies to EHLO, MAIL, RCPT, RSET (RFC 5321: 5m)" },
+	{ "smtp_data_timeout", P_DURATION, C(smtp_data_timeout), 0, 1, 3600, "3m",
+	  "wait for the reply to DATA (at most 2m) and for each block of content to go out" },
+	{ "smtp_final_timeout", P_DURATION, C(smtp_final_timeout), 0, 1, 3600, "10m",
+	  "wait for the reply to the final dot (RFC 5321: 10m)" },
+	{ "tls_policy", P_TLS, C(tls_policy), 0, 0, 0, "may",
+	  "TLS towards MX hosts and routes: none, may (use it when offered), encrypt, verify" },
+	{ "relay_tls_policy", P_TLS, C(relay_tls_policy), 0, 0, 0, "verify",
+	  "TLS towards relay_host: none, may, encrypt, verify (certificate and host name)" },
+	{ "tls_ca_file", P_STR, C(tls_ca_file), sizeof(((struct config *)0)->tls_ca_file), 0, 0, "",
+	  "CA certificates for verify (PEM file); empty: the system store" },
+	{ "relay_auth_user", P_STR, C(relay_auth_user), sizeof(((struct config *)0)->relay_auth_user),
+	  0, 0, "", "user name for SMTP AUTH at relay_host (empty: no AUTH)" },
+	{ "relay_auth_password_file", P_STR, C(relay_auth_password_file),
+	  sizeof(((struct config *)0)->relay_auth_password_file), 0, 0, "",
+	  "file holding the AUTH password, readable by root only; read by the master" },
+	{ "relay_auth_plaintext", P_BOOL, C(relay_auth_plaintext), 0, 0, 0, "no",
+	  "allow AUTH without TLS, and only to a loopback relay_host" },
 	{ "helo_name", P_STR, C(helo_name), sizeof(((struct config *)0)->helo_name), 0, 0, "",
 	  "name used in EHLO and Received headers (default: the host name)" },
 	{ "inet_protocols", P_INET, C(inet_protocols), 0, 0, 0, "all",
@@ -203,6 +222,25 @@ valid_hostname(const char *h)
 }
 
 int
+tls_policy_parse(const char *s)
+{
+	static const char *const names[] = { "none", "may", "encrypt", "verify" };
+
+	for (int i = 0; i < 4; i++)
+		if (strcmp(s, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+const char *
+tls_policy_name(int policy)
+{
+	static const char *const names[] = { "none", "may", "encrypt", "verify" };
+
+	return policy >= 0 && policy < 4 ? names[policy] : "inherit";
+}
+
+int
 hostport_parse(const char *s, uint16_t defport, struct hostport *out)
 {
 	const char	*p, *portstr = NULL;
@@ -210,8 +248,15 @@ hostport_parse(const char *s, uint16_t defport, struct hostport *out)
 	size_t		 hlen;
 	const char	*errstr;
 	unsigned char	 tmp[16];
+	bool		 smtps = false;
 
+	if (strncmp(s, "smtps://", 8) == 0) {
+		smtps = true;
+		s += 8;
+		defport = 465;
+	}
 	memset(out, 0, sizeof(*out));
+	out->smtps = smtps;
 	out->port = defport;
 	if (*s == '[') {
 		if ((p = strchr(s, ']')) == NULL)
@@ -489,6 +534,19 @@ param_set(const struct param *p, void *base, const char *value, char *err, size_
 		else
 			return "log_level must be basic or detailed";
 		return NULL;
+	case P_TLS:
+		if ((n = tls_policy_parse(value)) < 0)
+			return "expected none, may, encrypt or verify";
+		*(uint8_t *)dst = (uint8_t)n;
+		return NULL;
+	case P_BOOL:
+		if (strcmp(value, "yes") == 0)
+			*(bool *)dst = true;
+		else if (strcmp(value, "no") == 0)
+			*(bool *)dst = false;
+		else
+			return "expected yes or no";
+		return NULL;
 	case P_HOSTPORT:
 		if (*value == '\0') {
 			c->relay_host_set = false;
@@ -606,6 +664,29 @@ add_route(struct config *c, const char *name, const char *value, int line,
 	strlcpy(r.domain, d, sizeof(r.domain));
 	for (char *q = r.domain; *q; q++)
 		*q = tolower((unsigned char)*q);
+	r.tls = TLS_INHERIT;
+	/* "host[:port] tls=verify": the policy for this route only. */
+	char	 hostpart[512];
+	const char *sp = strpbrk(value, " \t");
+	if (sp != NULL) {
+		const char *opt = sp;
+		while (*opt == ' ' || *opt == '\t')
+			opt++;
+		int pol = strncmp(opt, "tls=", 4) == 0 ? tls_policy_parse(opt + 4) : -1;
+		if (pol < 0) {
+			cerr(e, file, line, "route for %s: expected \"host[:port] tls=none|may|encrypt|"
+			    "verify\", got \"%s\"", name, value);
+			return;
+		}
+		r.tls = (uint8_t)pol;
+		if ((size_t)(sp - value) >= sizeof(hostpart)) {
+			cerr(e, file, line, "route for %s: host too long", name);
+			return;
+		}
+		memcpy(hostpart, value, sp - value);
+		hostpart[sp - value] = '\0';
+		value = hostpart;
+	}
 	if (hostport_parse(value, 25, &r.via) == -1) {
 		cerr(e, file, line, "route for %s: expected host, host:port or [address]:port, got \"%s\"",
 		    name, value);
@@ -632,6 +713,10 @@ config_check(struct config *c, const char *file, struct errs *e)
 		cerr(e, file, 0, "log must be syslog, stderr or an absolute file path");
 	if (!valid_hostname(c->helo_name))
 		cerr(e, file, 0, "helo_name \"%s\" is not a valid host name", c->helo_name);
+	if (c->relay_auth_user[0] != '\0' && c->relay_auth_password_file[0] != '/')
+		cerr(e, file, 0, "relay_auth_user needs relay_auth_password_file (an absolute path)");
+	if (c->tls_ca_file[0] != '\0' && c->tls_ca_file[0] != '/')
+		cerr(e, file, 0, "tls_ca_file must be an absolute path");
 	for (int k = PROC_QMGR; k < PROC_KIND_MAX; k++)
 		if (k != PROC_AGENT && c->limits[k].count != 1)
 			cerr(e, file, 0, "[%s] count must be 1: only agents run several instances",
@@ -856,6 +941,8 @@ type_name(enum ptype t)
 	case P_LISTEN: return "address:port list";
 	case P_NETWORKS: return "CIDR list";
 	case P_DNS: return "address[@port] list";
+	case P_TLS: return "none|may|encrypt|verify";
+	case P_BOOL: return "yes|no";
 	}
 	return "?";
 }
@@ -872,8 +959,8 @@ config_print_reference(FILE *fp)
 	for (i = 0; i < NLIMITS; i++)
 		fprintf(fp, "%s (%s, default \"%s\")\n    %s\n", limit_params[i].name,
 		    type_name(limit_params[i].type), limit_params[i].def, limit_params[i].desc);
-	fprintf(fp, "\nSection [routes]: \"domain = host[:port]\" or \".domain = [address]:port\"\n"
-	    "    static routes (\"Via SMTP\"), obeyed in independent mode only\n");
+	fprintf(fp, "\nSection [routes]: \"domain = host[:port] [tls=POLICY]\" or \".domain = [address]:port\"\n"
+	    "    static routes (\"Via SMTP\"), obeyed in independent mode only; .domain covers subdomains\n");
 }
 
 void
@@ -883,8 +970,15 @@ config_print(const struct config *c, FILE *fp)
 
 	fprintf(fp, "delivery_mode = %s\n", c->mode == MODE_RELAY ? "relay" : "independent");
 	if (c->relay_host_set)
-		fprintf(fp, "relay_host = %s%s%s:%u\n", c->relay_host.literal ? "[" : "",
+		fprintf(fp, "relay_host = %s%s%s%s:%u\n", c->relay_host.smtps ? "smtps://" : "",
+		    c->relay_host.literal ? "[" : "",
 		    c->relay_host.host, c->relay_host.literal ? "]" : "", c->relay_host.port);
+	fprintf(fp, "tls_policy = %s\nrelay_tls_policy = %s\ntls_ca_file = %s\n",
+	    tls_policy_name(c->tls_policy), tls_policy_name(c->relay_tls_policy), c->tls_ca_file);
+	fprintf(fp, "relay_auth_user = %s\nrelay_auth_password_file = %s\nrelay_auth_plaintext = %s\n",
+	    c->relay_auth_user, c->relay_auth_password_file, c->relay_auth_plaintext ? "yes" : "no");
+	fprintf(fp, "smtp_command_timeout = %us\nsmtp_data_timeout = %us\nsmtp_final_timeout = %us\n",
+	    c->smtp_command_timeout, c->smtp_data_timeout, c->smtp_final_timeout);
 	fprintf(fp, "resend_attempts = %u\nresend_interval = %us\n", c->resend_attempts,
 	    c->resend_interval);
 	fprintf(fp, "destination_concurrency = %u\nmax_rcpt_per_transaction = %u\n",
@@ -913,7 +1007,9 @@ config_print(const struct config *c, FILE *fp)
 	if (c->nroutes > 0)
 		fprintf(fp, "[routes]\n");
 	for (size_t r = 0; r < c->nroutes; r++)
-		fprintf(fp, "%s%s = %s%s%s:%u\n", c->routes[r].subdomains ? "." : "", c->routes[r].domain,
+		fprintf(fp, "%s%s = %s%s%s:%u%s%s\n", c->routes[r].subdomains ? "." : "", c->routes[r].domain,
 		    c->routes[r].via.literal ? "[" : "", c->routes[r].via.host,
-		    c->routes[r].via.literal ? "]" : "", c->routes[r].via.port);
+		    c->routes[r].via.literal ? "]" : "", c->routes[r].via.port,
+		    c->routes[r].tls != TLS_INHERIT ? " tls=" : "",
+		    c->routes[r].tls != TLS_INHERIT ? tls_policy_name(c->routes[r].tls) : "");
 }

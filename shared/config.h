@@ -20,6 +20,9 @@
 
 enum delivery_mode { MODE_INDEPENDENT = 0, MODE_RELAY = 1 };
 enum inet_protocols { INET_ALL = 0, INET_IPV4 = 1, INET_IPV6 = 2 };
+/* TLS for a delivery: none; may (opportunistic); encrypt (TLS or no delivery);
+ * verify (TLS, certificate chained to the CA store and matching the host name). */
+enum tls_policy { TLS_NONE = 0, TLS_MAY = 1, TLS_ENCRYPT = 2, TLS_VERIFY = 3, TLS_INHERIT = 255 };
 
 struct proc_limits {
 	unsigned	count;		/* instances (agents; 1 for the others) */
@@ -34,12 +37,14 @@ struct hostport {
 	char		host[256];	/* name or address, without brackets */
 	uint16_t	port;
 	bool		literal;	/* [addr] or [name]: no MX lookup */
+	bool		smtps;		/* smtps://host[:port]: TLS from the first byte (port 465) */
 };
 
 struct route {
 	char		domain[256];	/* lower case, without the leading dot */
 	bool		subdomains;	/* ".example.com": every subdomain */
 	struct hostport	via;
+	uint8_t		tls;		/* enum tls_policy; TLS_INHERIT: tls_policy */
 };
 
 struct cidr {
@@ -66,6 +71,15 @@ struct config {
 	unsigned	max_mails_per_connection;
 	unsigned	connection_idle;	/* seconds a reusable connection stays open */
 	unsigned	connect_timeout;	/* seconds */
+	unsigned	smtp_command_timeout;	/* greeting, EHLO, MAIL, RCPT, RSET */
+	unsigned	smtp_data_timeout;	/* DATA and each block of content */
+	unsigned	smtp_final_timeout;	/* the reply to the final dot */
+	uint8_t		tls_policy;		/* enum tls_policy, independent deliveries */
+	uint8_t		relay_tls_policy;	/* enum tls_policy, the relay host */
+	char		tls_ca_file[1024];	/* "" = the system CA store */
+	char		relay_auth_user[256];	/* "" = no AUTH */
+	char		relay_auth_password_file[1024];
+	bool		relay_auth_plaintext;	/* AUTH without TLS, loopback relay only */
 	char		helo_name[256];	/* EHLO/Received name; default: hostname */
 	enum inet_protocols inet_protocols;
 	struct hostport	dns_servers[CONFIG_MAX_DNS];
@@ -110,6 +124,9 @@ const struct route *config_route(const struct config *, const char *domain);
 bool	config_network_allowed(const struct config *, const struct sockaddr *);
 /* Parse "host", "host:port", "[addr]:port", "[v6]:port" (port defaults to defport). */
 int	hostport_parse(const char *s, uint16_t defport, struct hostport *out);
+/* "none|may|encrypt|verify" -> enum tls_policy, or -1. */
+int	tls_policy_parse(const char *);
+const char *tls_policy_name(int);
 /* Parse a duration ("300", "5m", "2h", "1d") into seconds; -1 when invalid. */
 int64_t	config_parse_duration(const char *s, uint64_t max);
 /* Parse a size ("1024", "10k", "35M", "1G") in bytes; -1 when invalid. */

@@ -11,6 +11,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "frame.h"
 #include "msg.h"
 #include "xmalloc.h"
@@ -44,6 +46,8 @@ fbuf_free(struct fbuf *fb)
 		return;
 	if (fb->fd != -1)
 		close(fb->fd);
+	if (fb->wipe)
+		sodium_memzero(fb->data, fb->cap);
 	free(fb->data);
 	free(fb);
 }
@@ -63,7 +67,15 @@ fbuf_put(struct fbuf *fb, const void *p, size_t n)
 			ncap *= 2;
 		if (ncap > FRAME_MAX)
 			ncap = FRAME_MAX;
-		fb->data = xreallocarray(fb->data, ncap, 1);
+		if (fb->wipe) {
+			/* No stale copy of a secret may stay behind in freed memory. */
+			uint8_t *nd = xmalloc(ncap);
+			memcpy(nd, fb->data, fb->len);
+			sodium_memzero(fb->data, fb->cap);
+			free(fb->data);
+			fb->data = nd;
+		} else
+			fb->data = xreallocarray(fb->data, ncap, 1);
 		fb->cap = ncap;
 	}
 	memcpy(fb->data + fb->len, p, n);

@@ -46,6 +46,7 @@ struct fbuf {
 	size_t		 cap;
 	int		 fd;		/* -1, or a descriptor owned by the fbuf */
 	bool		 overflow;
+	bool		 wipe;		/* holds a secret: zero the buffer when freed */
 	struct fbuf	*next;		/* send queue of a chan */
 };
 

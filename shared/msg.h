@@ -37,6 +37,10 @@ enum msg_type {
 	MSG_CTL_LOGLEVEL,
 	/* master -> child: FD is the reopened log file.  (empty) */
 	MSG_CTL_LOGFILE,
+	/* master -> agent: the relay AUTH credentials read by the master from
+	 * relay_auth_password_file.  str user, str password.  The receiver
+	 * wipes the frame buffer's copy and keeps its own in wiped memory. */
+	MSG_CTL_RELAY_AUTH,
 
 	/*
 	 * submitter (smtpd, outpost-sendmail over the public socket) -> qmgr.

@@ -53,6 +53,16 @@ agent_main(struct proc_ctx *ctx)
 	if ((a->stop_timer = evtimer_new(ctx->base, agent_stop_cb, a)) == NULL)
 		fatalx("agent: evtimer_new");
 	agent_timeout_set(STAGE_CONNECT, a->conf->connect_timeout);
+	agent_timeout_set(STAGE_GREETING, a->conf->smtp_command_timeout);
+	agent_timeout_set(STAGE_EHLO, a->conf->smtp_command_timeout);
+	agent_timeout_set(STAGE_MAIL, a->conf->smtp_command_timeout);
+	agent_timeout_set(STAGE_RCPT, a->conf->smtp_command_timeout);
+	agent_timeout_set(STAGE_RSET, a->conf->smtp_command_timeout);
+	/* RFC 5321 gives the DATA command 2 minutes and each block 3. */
+	agent_timeout_set(STAGE_DATA_INIT, a->conf->smtp_data_timeout < 120 ?
+	    a->conf->smtp_data_timeout : 120);
+	agent_timeout_set(STAGE_DATA_BLOCK, a->conf->smtp_data_timeout);
+	agent_timeout_set(STAGE_DATA_END, a->conf->smtp_final_timeout);
 	ctx->arg = a;
 	ctx->on_peer = agent_on_peer;
 	ctx->on_shutdown = agent_on_shutdown;

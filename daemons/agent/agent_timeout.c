@@ -2,9 +2,9 @@
  * agent_timeout.c - how long the delivery agent waits at each stage of an
  * SMTP session, in one table (RFC 5321 §4.5.3.2 for the SMTP stages).
  *
- * agent.c sets the connect timeout from the config at start; the other
- * values are the RFC's until they become configuration. The unit tests
- * shorten them to provoke timeouts.
+ * agent.c sets them from the config at start (connect_timeout,
+ * smtp_command_timeout, smtp_data_timeout, smtp_final_timeout); the values
+ * below are the RFC's, used until then. The unit tests shorten them.
  */
 #include "agent.h"
 

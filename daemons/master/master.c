@@ -141,6 +141,11 @@ main(int argc, char *argv[])
 			fprintf(stderr, "%s", err);
 			return 1;
 		}
+	if (secrets_load(&m.conf, m.relay_password, sizeof(m.relay_password), err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "outpost: relay_auth_password_file: %s\n", err);
+		return 1;
+	}
 	if (check_only) {
 		config_print(&m.conf, stdout);
 		return 0;

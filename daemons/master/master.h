@@ -42,6 +42,7 @@ struct master {
 	bool			 foreground;
 	int			 control_fd;
 	const char		*overrides[32];	/* -o, applied again on reload */
+	char			 relay_password[512];	/* wiped when replaced */
 	int			 noverrides;
 };
 
@@ -60,6 +61,10 @@ void	control_child_gone(struct master *);
 
 /* master_reload.c */
 int	master_reload(struct master *, char *err, size_t errlen);
+
+/* master_secrets.c */
+int	secrets_load(const struct config *, char *password, size_t len, char *err, size_t errlen);
+void	secrets_send(struct master *, struct child *);
 
 /* master_setup.c */
 void	setup_directories(const struct config *, bool as_root);

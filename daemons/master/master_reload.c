@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "chan.h"
 #include "frame.h"
 #include "log.h"
@@ -78,6 +80,7 @@ master_reload(struct master *m, char *err, size_t errlen)
 	struct config	 n;
 	struct config	*o = &m->conf;
 	int		 nfds[CONFIG_MAX_LISTEN], restarted = 0;
+	char		 password[sizeof(m->relay_password)];
 	unsigned	 i;
 	bool		 listeners_changed;
 
@@ -94,6 +97,8 @@ master_reload(struct master *m, char *err, size_t errlen)
 		    "change only with a restart");
 		goto refuse;
 	}
+	if (secrets_load(&n, password, sizeof(password), err, errlen) == -1)
+		goto refuse;
 	listeners_changed = n.nlisten != o->nlisten || memcmp(n.listen, o->listen, sizeof(n.listen)) != 0;
 	if (listeners_changed) {
 		/* Bind the new listeners before letting the old ones go. */
@@ -118,12 +123,19 @@ master_reload(struct master *m, char *err, size_t errlen)
 	}
 	config_free(o);
 	*o = n;
+	/* New credentials reach the running agents; restarted ones get them at start. */
+	memcpy(m->relay_password, password, sizeof(password));
+	sodium_memzero(password, sizeof(password));
+	for (i = 0; i < m->nchildren; i++)
+		if (!m->children[i].reload_restart)
+			secrets_send(m, &m->children[i]);
 	log_info("configuration reloaded from %s: %d process%s restarting", o->path, restarted,
 	    restarted == 1 ? "" : "es");
 	if (o->mode == MODE_RELAY && o->nroutes > 0)
 		log_info("relay mode: the %zu [routes] entries are ignored", o->nroutes);
 	return 0;
 refuse:
+	sodium_memzero(password, sizeof(password));
 	config_free(&n);
 	/* One log line per problem found, then the verdict. */
 	for (char *line = err, *nl; *line; line = nl + 1) {

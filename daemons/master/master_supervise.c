@@ -211,6 +211,7 @@ child_start(struct child *c)
 		fbuf_add_u8(fb, (uint8_t)log_getlevel());
 		chan_send(c->chan, fb);
 	}
+	secrets_send(m, c);
 	wire_child(m, c);
 	return;
 retry:

@@ -106,6 +106,11 @@ static const struct {
 	{ "state_directory = relative/dir\n", "state_directory must be an absolute path" },
 	{ "log = somewhere\n", "log must be syslog, stderr or an absolute file path" },
 	{ "user = outpost\0evil\n", "NUL byte" },
+	{ "tls_policy = sometimes\n", "test.conf:1: tls_policy" },
+	{ "relay_auth_plaintext = maybe\n", "test.conf:1: relay_auth_plaintext" },
+	{ "relay_auth_user = me\n", "relay_auth_user needs relay_auth_password_file" },
+	{ "[routes]\na.org = h1 tls=always\n", "test.conf:2: route for a.org" },
+	{ "[routes]\na.org = h1 verify\n", "test.conf:2: route for a.org" },
 };
 
 START_TEST(mistakes_are_reported_with_line)
@@ -119,6 +124,40 @@ START_TEST(mistakes_are_reported_with_line)
 	ck_assert_int_eq(config_parse(&c, "test.conf", bad[_i].text, len, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, bad[_i].expect) != NULL, "expected \"%s\" in \"%s\"",
 	    bad[_i].expect, err);
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(tls_relay_and_routes)
+{
+	struct config		 c;
+	char			 err[1024];
+	const struct route	*r;
+
+	ck_assert_msg(parse(&c, "relay_host = smtps://smtp.example.net\n"
+	    "relay_tls_policy = encrypt\nrelay_auth_user = me\n"
+	    "relay_auth_password_file = /etc/outpost/relay-password\n"
+	    "smtp_command_timeout = 20s\n"
+	    "[routes]\na.org = [192.0.2.1]:2525 tls=verify\nb.org = mx.b.org\n",
+	    err, sizeof(err)) == 0, "%s", err);
+	ck_assert(c.relay_host.smtps);
+	ck_assert_uint_eq(c.relay_host.port, 465);
+	ck_assert_uint_eq(c.relay_tls_policy, TLS_ENCRYPT);
+	ck_assert_uint_eq(c.tls_policy, TLS_MAY);
+	ck_assert_uint_eq(c.smtp_command_timeout, 20);
+	ck_assert_uint_eq(c.smtp_final_timeout, 600);
+	ck_assert_str_eq(c.relay_auth_user, "me");
+	ck_assert(!c.relay_auth_plaintext);
+	r = config_route(&c, "a.org");
+	ck_assert_ptr_nonnull(r);
+	ck_assert_uint_eq(r->tls, TLS_VERIFY);
+	ck_assert_uint_eq(r->via.port, 2525);
+	r = config_route(&c, "b.org");
+	ck_assert_uint_eq(r->tls, TLS_INHERIT);
+	config_free(&c);
+	/* The relay host defaults to verify, independent deliveries to may. */
+	ck_assert_int_eq(parse(&c, "", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.relay_tls_policy, TLS_VERIFY);
 	config_free(&c);
 }
 END_TEST
@@ -228,6 +267,7 @@ config_suite(void)
 	tcase_add_test(tc, values_of_every_type);
 	tcase_add_loop_test(tc, mistakes_are_reported_with_line, 0, sizeof(bad) / sizeof(bad[0]));
 	tcase_add_test(tc, every_mistake_is_reported);
+	tcase_add_test(tc, tls_relay_and_routes);
 	tcase_add_test(tc, routes_match_domain_and_subdomains);
 	tcase_add_test(tc, networks_allow_and_deny);
 	tcase_add_test(tc, durations_and_sizes);
