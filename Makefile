@@ -54,7 +54,7 @@ FUZZ_BIN	 = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
 PROGS		 = $(BUILD)/outpost $(BUILD)/outpost-sendmail $(BUILD)/outpostctl
 
-.PHONY: all deps test-deps run check unit integration asan fuzz fuzz-targets fuzz-run install clean bench
+.PHONY: all deps test-deps run check check-run unit integration asan fuzz fuzz-targets fuzz-run install clean bench
 
 all: $(PROGS)
 
@@ -110,15 +110,21 @@ run: deps
 	@tools/ensure-users
 	./$(BUILD)/outpost -d -f etc/outpost.conf -o state_directory=$(CURDIR)/var
 
-check: all $(UNIT_BIN)
+# Packages first, in a make of their own: pkg-config flags are read when make starts.
+check: test-deps
+	@$(MAKE) --no-print-directory check-run
+
+check-run: all $(UNIT_BIN)
 	@tools/ensure-users
 	OUTPOST_BUILD=$(CURDIR)/$(BUILD) tests/run $(UNIT_BIN)
 
 unit: $(UNIT_BIN)
 	OUTPOST_BUILD=$(CURDIR)/$(BUILD) tests/run --unit-only $(UNIT_BIN)
 
+# Leak checking stays off: chrooted daemons cannot run LeakSanitizer's /proc walk.
 asan:
-	$(MAKE) BUILD=build-asan CC=clang CFLAGS="-O1 -g -fno-omit-frame-pointer" \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    $(MAKE) BUILD=build-asan CC=clang CFLAGS="-O1 -g -fno-omit-frame-pointer" \
 	    SAN_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" check
 
 # Fuzz targets link the archives of a separate clang build with sanitizers.
