@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "chan.h"
 #include "config.h"
 #include "frame.h"
@@ -133,6 +134,7 @@ static int
 do_begin(struct qlink *l, struct frame *f)
 {
 	struct qtx *tx, key;
+	const char *err = NULL;
 	char sender[ADDR_MAX];
 	char *origin = NULL, *p;
 	uint32_t flags;
@@ -168,8 +170,9 @@ do_begin(struct qlink *l, struct frame *f)
 	tx->env.origin = origin;
 	tx->env.sender = xstrdup(sender);
 	qf_id_new(tx->env.id);
-	if (!qf_str_valid(sender, ADDR_MAX - 1))
-		tx_error(tx, 553, "5.1.7", "Bad sender address syntax");
+	/* Never trust the submitter's syntax checks: the public socket is open to all. */
+	if (addr_check_mailbox(sender, true, &err) == -1 || !qf_str_valid(sender, ADDR_MAX - 1))
+		tx_error(tx, 553, "5.1.7", err != NULL ? err : "Bad sender address syntax");
 	RB_INSERT(qtx_tree, &l->txs, tx);
 	l->ntx++;
 	return 0;
@@ -195,6 +198,7 @@ do_rcpt(struct qlink *l, struct frame *f)
 {
 	struct qmgr *q = l->q;
 	struct qtx *tx;
+	const char *err = NULL;
 	char rcpt[ADDR_MAX];
 
 	if (!frame_get_str(f, rcpt, sizeof(rcpt)) || !frame_end(f))
@@ -205,8 +209,9 @@ do_rcpt(struct qlink *l, struct frame *f)
 		log_warnx("%s: recipient after data in transaction %u", chan_peer(l->chan), tx->reqid);
 		return -1;
 	}
-	if (rcpt[0] == '\0' || !qf_str_valid(rcpt, ADDR_MAX - 1)) {
-		tx_error(tx, 553, "5.1.3", "Bad recipient address syntax");
+	if (addr_check_mailbox(rcpt, false, &err) == -1 || rcpt[0] == '\0' ||
+	    !qf_str_valid(rcpt, ADDR_MAX - 1)) {
+		tx_error(tx, 553, "5.1.3", err != NULL ? err : "Bad recipient address syntax");
 		return 0;
 	}
 	if (tx->env.nrcpt >= q->conf->max_recipients || tx->env.nrcpt >= QF_RCPT_MAX) {
