@@ -355,7 +355,8 @@ struct orig {
 	struct sbuf	 part;
 	enum dsn_orig	 kind;
 	bool		 eightbit;
-	const char	*why;		/* why only the headers, for the explanation */
+	bool		 too_large;	/* only the headers because of its size ... */
+	const char	*why;		/* ... or for this reason */
 };
 
 static int
@@ -402,7 +403,7 @@ build_orig(const struct dsn_mail *m, const struct dsn_opts *o, struct orig *og,
 		conv = (struct sbuf){ 0 };
 		sc = (struct scan){ 0 };
 	} else {
-		og->why = "it is too large";
+		og->too_large = true;
 		/* A header section cut short by the read limit ends at a whole line. */
 		if (len < m->content_len) {
 			while (len > 0 && src[len - 1] != '\n')
@@ -521,7 +522,7 @@ build_text(struct sbuf *b, const struct dsn_mail *m, const struct dsn_rcpt *r, s
 	if (og->kind == DSN_ORIG_WHOLE)
 		para(b, "", "Your original message is attached below.");
 	else {
-		if (strcmp(og->why, "it is too large") == 0)
+		if (og->too_large)
 			xasprintf(&s, "The header section of your original message is "
 			    "attached below; the whole message is not returned because it "
 			    "is larger than %zu bytes.", whole_max);
@@ -606,6 +607,11 @@ choose_boundary(char *bnd, size_t len, const struct dsn_mail *m, const struct ds
 	snprintf(base, sizeof(base), "=_%s.%llu/%s", qid[0] ? qid : "dsn",
 	    (unsigned long long)o->now, host);
 	free(qid);
+	/* Host names may hold '[' and ']' (address literals): not bchars. */
+	for (i = 0, k = 0; base[i] != '\0'; i++)
+		if (base[i] != '[' && base[i] != ']')
+			base[k++] = base[i];
+	base[k] = '\0';
 	for (i = 0; i < 100000; i++) {
 		if (i == 0)
 			snprintf(bnd, len, "%s", base);

@@ -216,6 +216,11 @@ static const struct dsn_case cases[] = {
 	  .unwanted = { "Remote-MTA", "Diagnostic-Code", "Last-Attempt-Date",
 	    "Will-Retry-Until" } },
 
+	{ "address literal as host name: boundary keeps bchars only", C_SMALL,
+	  .helo = "[192.0.2.1]", .rcpt = { R550 }, .n = 1, .orig = DSN_ORIG_WHOLE,
+	  .want = { "boundary=\"=_" QID ".1700000000/192.0.2.1\"",
+	    "Reporting-MTA: dns; [192.0.2.1]\r\n" } },
+
 	{ "envelope id, message id, no host name", C_SMALL, .envid = "client-id-42",
 	  .helo = "", .msgid = "FEDCBA9876543210FEDCBA98", .rcpt = { R550 }, .n = 1,
 	  .orig = DSN_ORIG_WHOLE,
