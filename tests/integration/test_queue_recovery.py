@@ -83,3 +83,28 @@ def test_recovery_sorts_damaged_files(outpost_factory, refused_port):
     for qid in ids[1:]:
         assert qid in out
     assert ids[0] not in out
+
+
+def test_restarted_scheduler_gets_the_whole_queue(outpost_factory, refused_port):
+    """A scheduler killed and restarted knows nothing: the queue manager
+    announces every queued mail again on the new link."""
+    import os
+    import signal
+
+    op = outpost_factory(params={
+        "delivery_mode": "relay",
+        "relay_host": f"[127.0.0.1]:{refused_port}",
+        "resend_interval": "1h",
+        "connect_timeout": "2s",
+    })
+    for i in range(5):
+        r = op.sendmail(["-i", "-f", f"s{i}@example.org", "--", f"r{i}@example.net"],
+                        b"Subject: again %d\n\nbody\n" % i)
+        assert r.returncode == 0, r.stderr
+    sched = op.child("scheduler")
+    off = op.log_offset()
+    os.kill(sched.pid, signal.SIGKILL)
+    m = op.wait_log(r"qmgr: scheduler link (\d+): (\d+) mails announced", start=off, timeout=30)
+    assert int(m.group(1)) >= 2
+    assert int(m.group(2)) == 5
+    assert len(op.queued_mails()) == 5
