@@ -113,7 +113,8 @@ enum msg_type {
 	 *   str queue id, str sender, u64 content offset, u64 content length,
 	 *   u32 flags (MAIL_F_*), str destination (for logs),
 	 *   u16 naddr, naddr times: addr, u16 port, str host name;
-	 *   u16 nrcpt, nrcpt times: u32 index, str address */
+	 *   u16 nrcpt, nrcpt times: u32 index, str address,
+	 *   u8 tls (enum tls_policy of config.h, never TLS_INHERIT), u8 dflags (DELIVER_F_*) */
 	MSG_AGENT_DELIVER = 80,
 	/* agent -> scheduler, same reqid:
 	 *   str relay ("host[ip]:port" that took the transaction, or "none"),
@@ -156,6 +157,10 @@ enum msg_type {
 #define MAIL_F_8BIT		0x0001	/* content holds bytes >= 0x80 */
 #define MAIL_F_BOUNCE		0x0002	/* a DSN we generated (sender <>) */
 #define MAIL_F_HELD		0x0004
+
+/* AGENT_DELIVER dflags */
+#define DELIVER_F_RELAY		0x01	/* the relay host: the only one AUTH goes to */
+#define DELIVER_F_SMTPS		0x02	/* implicit TLS from the first byte (smtps://) */
 
 enum rcpt_state {
 	RCPT_PENDING = 0,	/* never tried */

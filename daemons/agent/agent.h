@@ -198,6 +198,9 @@ struct agent_job {
 	uint64_t		 off;
 	uint64_t		 len;
 	uint32_t		 flags;
+	uint8_t			 tls;		/* enum tls_policy */
+	uint8_t			 dflags;	/* DELIVER_F_* */
+	bool			 retry_clear;	/* TLS failed under "may": same address again, in clear */
 	char			 dest[HOSTNAME_MAX];
 	struct agent_addr	*addrs;
 	unsigned		 naddr;

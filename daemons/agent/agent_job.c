@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "frame.h"
 #include "msg.h"
 #include "xmalloc.h"
@@ -134,8 +135,12 @@ job_decode(struct frame *f, struct agent_job **out, const char **why)
 		j->rcpts[i].valid = j->rcpts[i].addr[0] != '\0' &&
 		    agent_addr_safe(j->rcpts[i].addr);
 	}
-	if (!frame_end(f))
+	if (!frame_get_u8(f, &j->tls) || !frame_get_u8(f, &j->dflags) || !frame_end(f))
 		goto bad;
+	if (j->tls > TLS_VERIFY) {
+		*why = "unknown TLS policy";
+		goto bad;
+	}
 	if (j->len > UINT64_MAX - j->off) {
 		*why = "content range overflows";
 		goto bad;

@@ -105,6 +105,7 @@ dest_create(struct sched *s, const char *key, const char *name, const char *look
 	d->use_mx = use_mx;
 	d->res = RES_NONE;
 	d->last_agent = -1;
+	d->tls = s->conf->tls_policy;
 	TAILQ_INIT(&d->waiting);
 	if (!dest_literal(d) && d->lookup[0] == '\0') {
 		/* relay mode without a relay_host: nothing can be sent */
@@ -135,6 +136,8 @@ sched_dest_get(struct sched *s, const char *domain)
 		if ((d = dest_lookup(s, "relay")) == NULL)
 			d = dest_create(s, "relay", c->relay_host_set ? hp->host : "none",
 			    c->relay_host_set ? hp->host : "", hp->port, !hp->literal);
+		d->tls = c->relay_tls_policy;
+		d->dflags = DELIVER_F_RELAY | (hp->smtps ? DELIVER_F_SMTPS : 0);
 		return d;
 	}
 
@@ -169,10 +172,13 @@ sched_dest_get(struct sched *s, const char *domain)
 
 	if ((rt = config_route(c, dom)) != NULL) {
 		hp = &rt->via;
-		snprintf(key, sizeof(key), "route:%s%s:%u", hp->literal ? "=" : "",
-		    hp->host, hp->port);
+		/* Two routes to one host under different TLS settings are two destinations. */
+		snprintf(key, sizeof(key), "route:%s%s%s:%u/%u", hp->smtps ? "smtps://" : "",
+		    hp->literal ? "=" : "", hp->host, hp->port, rt->tls);
 		if ((d = dest_lookup(s, key)) == NULL)
 			d = dest_create(s, key, hp->host, hp->host, hp->port, !hp->literal);
+		d->tls = rt->tls != TLS_INHERIT ? rt->tls : c->tls_policy;
+		d->dflags = hp->smtps ? DELIVER_F_SMTPS : 0;
 		return d;
 	}
 

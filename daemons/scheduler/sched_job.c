@@ -541,6 +541,8 @@ sched_job_opened(struct sched *s, struct frame *f, bool ok)
 		fbuf_add_u32(fb, j->rcpts[i].index);
 		fbuf_add_str(fb, j->rcpts[i].addr);
 	}
+	fbuf_add_u8(fb, d->tls);
+	fbuf_add_u8(fb, d->dflags);
 	j->state = JOB_AT_AGENT;
 	if (chan_send(s->agents[j->agent].chan, fb) == -1) {
 		log_warnx("%s: cannot hand the mail to agent %d", j->id, j->agent);

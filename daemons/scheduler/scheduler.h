@@ -212,6 +212,8 @@ struct dest {
 	bool		 use_mx;	/* MX lookup, else addresses of lookup */
 	bool		 is_ip;		/* lookup is an address: nothing to resolve */
 	bool		 implicit;	/* no MX record: the domain's own addresses */
+	uint8_t		 tls;		/* enum tls_policy for its deliveries (never TLS_INHERIT) */
+	uint8_t		 dflags;	/* DELIVER_F_*: relay host, implicit TLS */
 
 	enum dest_res	 res;
 	uint64_t	 res_started;

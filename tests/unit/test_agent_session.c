@@ -410,6 +410,8 @@ struct job_spec {
 	const char	*sender;
 	const char	*rcpts[8];
 	uint16_t	 ports[4];	/* addresses to try, all 127.0.0.1 */
+	uint8_t		 tls;		/* enum tls_policy; 0: none */
+	uint8_t		 dflags;	/* DELIVER_F_* */
 };
 
 static void
@@ -457,6 +459,8 @@ send_job(uint32_t reqid, const struct job_spec *j)
 		fbuf_add_u32(fb, 100 + i);
 		fbuf_add_str(fb, j->rcpts[i]);
 	}
+	fbuf_add_u8(fb, j->tls);
+	fbuf_add_u8(fb, j->dflags);
 	ck_assert(!fb->overflow);
 	ck_assert_int_eq(frame_send(sched_fd, fb), 0);
 	fbuf_free(fb);

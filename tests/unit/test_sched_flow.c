@@ -202,6 +202,8 @@ struct deliver {
 	unsigned	 nrcpt;
 	uint32_t	 index[64];
 	char		 rcpt[64][ADDR_MAX];
+	uint8_t		 tls;
+	uint8_t		 dflags;
 };
 
 static void
@@ -239,6 +241,8 @@ get_deliver(int a, struct deliver *d)
 		ck_assert(frame_get_u32(&f, &d->index[i]));
 		ck_assert(frame_get_str(&f, d->rcpt[i], sizeof(d->rcpt[i])));
 	}
+	ck_assert(frame_get_u8(&f, &d->tls));
+	ck_assert(frame_get_u8(&f, &d->dflags));
 	ck_assert(frame_end(&f));
 }
 
@@ -338,6 +342,9 @@ START_TEST(relay_deliver_defer_resend)
 	ck_assert_uint_eq(d.port[0], 2526);
 	ck_assert_uint_eq(d.nrcpt, 2);
 	ck_assert_str_eq(d.rcpt[1], "b@example.org");
+	/* The relay host: its own TLS policy (default verify), AUTH allowed, no implicit TLS. */
+	ck_assert_uint_eq(d.tls, TLS_VERIFY);
+	ck_assert_uint_eq(d.dflags, DELIVER_F_RELAY);
 
 	result(a, &d, cls, codes);
 	get_update(q, &u);
@@ -613,6 +620,9 @@ START_TEST(mx_routing)
 	ck_assert_uint_eq(d.port[0], 25);
 	ck_assert_str_eq(d.host[1], "mx3.example.org");
 	ck_assert_str_eq(d.dest, "example.org");
+	/* MX deliveries: tls_policy (default may), neither relay nor implicit TLS. */
+	ck_assert_uint_eq(d.tls, TLS_MAY);
+	ck_assert_uint_eq(d.dflags, 0);
 }
 END_TEST
 
