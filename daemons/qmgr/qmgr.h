@@ -58,6 +58,7 @@ struct qcommit;
 #define QMGR_PUBLIC_MAX		256	/* concurrent public socket clients */
 #define QMGR_PUBLIC_TX_MAX	8	/* transactions per public client */
 #define QMGR_STREAM_HIGH	(1024 * 1024)	/* pause a stream above this backlog */
+#define QMGR_WFD_MAX		256	/* write descriptors kept open for state appends */
 
 /* One recipient of a queued mail, as the index knows it. */
 struct qrcpt {
@@ -83,6 +84,7 @@ struct qmail {
 	uint8_t		 hash[QF_HASH_LEN];
 	uint32_t	 nrcpt;
 	struct qrcpt	*rcpt;
+	int		 wfd;		/* kept write descriptor for state appends, or -1 */
 	unsigned	 announced;	/* scheduler link generation it was sent on */
 	unsigned	 inflight;	/* state updates not yet durable */
 };
@@ -160,6 +162,7 @@ struct qmgr {
 	int			 incoming_fd, queue_fd, corrupt_fd;
 	struct qmail_tree	 mails;
 	unsigned		 nmails;
+	unsigned		 nwfd;		/* qmail.wfd kept open */
 	struct qcommit		*commit;
 	unsigned		 jobs_inflight;
 	struct qlink_list	 links;
@@ -188,7 +191,7 @@ struct qmail *qmail_find(struct qmgr *, const char *id);
 struct qmail *qmail_from_file(const struct qf_mail *, uint64_t file_len);
 void	qmail_insert(struct qmgr *, struct qmail *);
 void	qmail_remove(struct qmgr *, struct qmail *);
-void	qmail_free(struct qmail *);
+void	qmail_free(struct qmgr *, struct qmail *);
 bool	qmail_final(const struct qmail *);
 
 /* qmgr_spool.c */

@@ -7,6 +7,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "qmgr.h"
 #include "xmalloc.h"
@@ -36,6 +37,7 @@ qmail_from_file(const struct qf_mail *m, uint64_t file_len)
 	uint32_t i;
 
 	e = xcalloc(1, sizeof(*e));
+	e->wfd = -1;
 	strlcpy(e->id, m->env.id, sizeof(e->id));
 	e->arrival = m->env.arrival;
 	e->content_off = m->content_off;
@@ -78,10 +80,14 @@ qmail_remove(struct qmgr *q, struct qmail *m)
 }
 
 void
-qmail_free(struct qmail *m)
+qmail_free(struct qmgr *q, struct qmail *m)
 {
 	uint32_t i;
 
+	if (m->wfd != -1) {
+		close(m->wfd);
+		q->nwfd--;
+	}
 	for (i = 0; i < m->nrcpt; i++) {
 		free(m->rcpt[i].addr);
 		free(m->rcpt[i].reply);

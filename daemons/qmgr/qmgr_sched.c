@@ -222,7 +222,7 @@ update_finish(struct qmgr *q, struct qupdate *u)
 	if (--m->inflight == 0 && qmail_final(m)) {
 		spool_remove(q, m);
 		qmail_remove(q, m);
-		qmail_free(m);
+		qmail_free(q, m);
 		removed = true;
 	}
 	answer_updated(u->link, u->reqid, id, removed);

@@ -191,7 +191,9 @@ spool_state_append(struct qmgr *q, struct qmail *m, const struct qf_state *st, u
 	unsigned i;
 	int fd;
 
-	if ((fd = openat(q->queue_fd, m->id, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+	/* The descriptor kept since the commit saves a path lookup per update. */
+	fd = m->wfd != -1 ? dup(m->wfd) : openat(q->queue_fd, m->id, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd == -1) {
 		log_warn("%s: open for state", m->id);
 		return -1;
 	}
@@ -312,7 +314,7 @@ recover_one(struct qmgr *q, const char *name, unsigned *nok, unsigned *nbad)
 	qf_mail_free(&m);
 	if (qmail_final(e)) {
 		spool_remove(q, e);
-		qmail_free(e);
+		qmail_free(q, e);
 		return;
 	}
 	qmail_insert(q, e);

@@ -275,9 +275,9 @@ commit_done(struct qmgr *q, struct qjob *j)
 	struct fbuf *fb;
 	bool ok = j->error == 0;
 
-	close(j->fd);
 	tx->fd = -1;
 	if (!ok) {
+		close(j->fd);
 		errno = j->error;
 		log_warn("%s: commit failed", tx->env.id);
 		/* Never acknowledged: it must not be delivered later either. */
@@ -291,6 +291,12 @@ commit_done(struct qmgr *q, struct qjob *j)
 		m.content_len = tx->content_len;
 		memcpy(m.hash, tx->hash, sizeof(m.hash));
 		e = qmail_from_file(&m, tx->prefix_len + tx->content_len + QF_TRAILER_LEN);
+		/* Keep the descriptor for the state appends to come, within bounds. */
+		if (q->nwfd < QMGR_WFD_MAX) {
+			e->wfd = j->fd;
+			q->nwfd++;
+		} else
+			close(j->fd);
 		qmail_insert(q, e);
 		log_info("%s: from=<%s>, size=%llu, nrcpt=%u (queue active)", e->id, e->sender,
 		    (unsigned long long)e->content_len, e->nrcpt);
