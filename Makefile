@@ -25,7 +25,7 @@ TEST_DEB_PKGS	 = postfix swaks python3 python3-aiosmtpd python3-pytest nsd iprou
 		   libclang-rt-14-dev
 
 PKG_CFLAGS	:= $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS	:= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -levent_pthreads -lpthread
+PKG_LIBS	:= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -levent_openssl -levent_pthreads -lpthread
 CHECK_CFLAGS	:= $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS	:= $(shell pkg-config --libs check 2>/dev/null)
 

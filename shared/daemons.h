@@ -13,5 +13,6 @@ void	resolver_main(struct proc_ctx *);
 void	resolver_prepare(struct proc_ctx *);	/* before chroot: system resolver settings */
 void	smtpd_main(struct proc_ctx *);
 void	agent_main(struct proc_ctx *);
+void	agent_prepare(struct proc_ctx *);	/* before chroot: TLS context, CA certificates */
 
 #endif

@@ -37,6 +37,7 @@ static void	agent_on_shutdown(struct proc_ctx *);
 static int	agent_sched_cb(struct chan *, struct frame *, void *);
 static void	agent_stop_cb(evutil_socket_t, short, void *);
 static void	agent_check_exit(struct agent *);
+static int	agent_master_cb(struct proc_ctx *, struct frame *);
 
 void
 agent_main(struct proc_ctx *ctx)
@@ -63,11 +64,35 @@ agent_main(struct proc_ctx *ctx)
 	    a->conf->smtp_data_timeout : 120);
 	agent_timeout_set(STAGE_DATA_BLOCK, a->conf->smtp_data_timeout);
 	agent_timeout_set(STAGE_DATA_END, a->conf->smtp_final_timeout);
+	agent_timeout_set(STAGE_STARTTLS, a->conf->smtp_command_timeout);
+	agent_timeout_set(STAGE_TLS, a->conf->smtp_command_timeout);
+	agent_timeout_set(STAGE_AUTH, a->conf->smtp_command_timeout);
+	/* Normally made by agent_prepare() before the chroot; a test run makes it here. */
+	tls_init(a->conf);
 	ctx->arg = a;
 	ctx->on_peer = agent_on_peer;
 	ctx->on_shutdown = agent_on_shutdown;
+	ctx->on_master = agent_master_cb;
 	log_detail("agent %u ready, at most %u sessions", ctx->instance,
 	    a->conf->limits[PROC_AGENT].max_sessions);
+}
+
+/* Control frames for this process beyond proc.c's: the relay credentials. */
+static int
+agent_master_cb(struct proc_ctx *ctx, struct frame *f)
+{
+	if (f->hdr.type == MSG_CTL_RELAY_AUTH)
+		return auth_ctl_frame(f);
+	return -1;
+}
+
+/* Leaving the loop: nothing secret stays mapped. */
+static void
+agent_exit(struct agent *a)
+{
+	auth_clear();
+	tls_shutdown();
+	proc_exit_loop(a->ctx);
 }
 
 static void
@@ -285,7 +310,7 @@ agent_check_exit(struct agent *a)
 		return;
 	log_info("agent %u stopped", a->ctx->instance);
 	evtimer_del(a->stop_timer);
-	proc_exit_loop(a->ctx);
+	agent_exit(a);
 }
 
 static void
@@ -302,7 +327,7 @@ agent_stop_cb(evutil_socket_t fd, short ev, void *arg)
 	}
 	if (a->stop_ticks >= AGENT_STOP_GRACE + STOP_EXTRA) {
 		log_warnx("agent %u: could not stop cleanly, leaving", a->ctx->instance);
-		proc_exit_loop(a->ctx);
+		agent_exit(a);
 		return;
 	}
 	evtimer_add(a->stop_timer, &tv);

@@ -14,6 +14,9 @@
  *   agent_ehlo.c     EHLO capability parsing (pure)
  *   agent_data.c     DATA encoding: CRLF, dot-stuffing, line limits (pure)
  *   agent_timeout.c  the RFC 5321 §4.5.3.2 timeouts, one table
+ *   agent_tls.c      OpenSSL: the client context (made before chroot), SSL per
+ *                    connection, session resumption cache, log summaries
+ *   agent_auth.c     SMTP AUTH credentials (wiped memory), PLAIN/LOGIN, masking
  */
 #ifndef OUTPOST_AGENT_H
 #define OUTPOST_AGENT_H
@@ -36,6 +39,7 @@ struct event;
 struct bufferevent;
 struct frame;
 struct fbuf;
+struct config;
 
 /* ------------------------------------------------------------------ */
 /* agent_reply.c: SMTP replies, RFC 5321 §4.2                          */
@@ -146,6 +150,9 @@ enum agent_stage {
 	STAGE_DATA_END,
 	STAGE_RSET,
 	STAGE_QUIT,
+	STAGE_STARTTLS,
+	STAGE_TLS,
+	STAGE_AUTH,
 	STAGE_MAX
 };
 
@@ -234,6 +241,54 @@ const char	*delivery_class_name(int class);
 bool		 agent_addr_safe(const char *);
 
 /* ------------------------------------------------------------------ */
+/* agent_tls.c                                                         */
+
+#define TLS_KEY_MAX		(RELAY_MAX + 16)
+
+struct ssl_st;
+struct proc_ctx;
+
+/* Make the client context (also called by agent_prepare before chroot). */
+void		 tls_init(const struct config *);
+void		 tls_shutdown(void);
+bool		 tls_host_is_ip(const char *);
+/* An SSL for a connection to a (SNI and the name/address to match from a->host). */
+struct ssl_st	*tls_ssl_new(const struct agent_addr *a, int policy, const char *key,
+		    char *err, size_t errlen);
+void		 tls_forget(const char *key);
+/* "TLS TLSv1.3, cipher X (256 bits), peer verified" */
+void		 tls_describe(struct ssl_st *, char *buf, size_t len, bool *verified);
+/* Why a handshake failed (e: an OpenSSL error code, or 0). */
+void		 tls_failure(struct ssl_st *, unsigned long e, char *buf, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* agent_auth.c                                                        */
+
+#define AUTH_USER_MAX		256
+#define AUTH_PASS_MAX		1024
+/* The longest AUTH line: "AUTH PLAIN " and base64 of NUL user NUL password, CRLF. */
+#define AUTH_LINE_MAX		(16 + 4 * ((AUTH_USER_MAX + AUTH_PASS_MAX + 2) / 3 + 1))
+
+enum auth_mech { AUTH_MECH_NONE = 0, AUTH_MECH_PLAIN, AUTH_MECH_LOGIN };
+
+/* MSG_CTL_RELAY_AUTH from the master: keep the credentials, wipe the frame. */
+int		 auth_ctl_frame(struct frame *);
+bool		 auth_have(void);
+void		 auth_clear(void);
+const char	*auth_user(void);
+/* The mechanism to use among those offered (space separated), or AUTH_MECH_NONE. */
+int		 auth_choose(const char *offered);
+const char	*auth_mech_name(int);
+/* Base64 responses; length written, or -1 when out is too small. */
+int		 auth_plain_response(const char *user, const char *pass, char *out, size_t outlen);
+int		 auth_login_response(const char *text, char *out, size_t outlen);
+/* The response for step n of mech with the stored credentials. */
+int		 auth_response(int mech, unsigned step, char *out, size_t outlen);
+/* A command line as it may be logged: "AUTH PLAIN ****"; secret: the whole line is "****". */
+void		 auth_mask(const char *line, bool secret, char *out, size_t outlen);
+bool		 agent_addr_loopback(const struct agent_addr *);
+
+/* ------------------------------------------------------------------ */
 /* agent_session.c                                                     */
 
 enum session_state {
@@ -241,6 +296,9 @@ enum session_state {
 	S_GREETING,
 	S_EHLO,
 	S_HELO,
+	S_STARTTLS,	/* STARTTLS sent, its 220 awaited */
+	S_TLS,		/* TLS handshake (after STARTTLS, or smtps from the connect) */
+	S_AUTH,		/* AUTH exchange with the relay host */
 	S_IDLE,
 	S_RSET,
 	S_MAIL,
@@ -281,7 +339,16 @@ struct agent_session {
 	unsigned		 naccepted;
 	struct data_enc		 enc;
 	uint64_t		 data_off;	/* content bytes read so far */
-	bool			 mask;		/* hook: the next lines carry credentials (AUTH) */
+	uint8_t			 tls_policy;	/* enum tls_policy of the jobs this connection carries */
+	uint8_t			 dflags;	/* DELIVER_F_* of those jobs */
+	bool			 tls;		/* TLS is up */
+	bool			 tls_verified;
+	bool			 no_starttls;	/* a "may" handshake failed: this connection stays clear */
+	char			 tls_info[192];	/* for the log line of each delivery */
+	char			 tls_key[TLS_KEY_MAX];	/* session cache key */
+	bool			 authed;
+	int			 auth_mech;	/* enum auth_mech */
+	unsigned		 auth_step;
 };
 
 /* Open a new connection for job (to its next address). */

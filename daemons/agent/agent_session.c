@@ -34,7 +34,13 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <sodium.h>
 
 #include "config.h"
 #include "log.h"
@@ -60,6 +66,14 @@ static void	sess_begin(struct agent_session *);
 static void	sess_next(struct agent_session *);
 static void	sess_error(struct agent_session *, const char *dsn, const char *text);
 static void	sess_fail(struct agent_session *, const char *dsn, const char *text, bool warn);
+static void	sess_after_ehlo(struct agent_session *);
+static void	sess_tls_start(struct agent_session *);
+static void	sess_tls_failed(struct agent_session *, const char *why);
+static void	sess_tls_up(struct agent_session *);
+static void	sess_ready(struct agent_session *);
+static void	sess_auth_start(struct agent_session *);
+static void	sess_conn_failed(struct agent_session *, uint16_t code, const char *dsn,
+		    const char *text, bool warn);
 
 /* Messages are cut to their buffer on purpose: replies are bounded, not precious. */
 static void __attribute__((format(printf, 3, 4)))
@@ -162,20 +176,52 @@ sess_cmd(struct agent_session *s, const char *fmt, ...)
 	if (n < 0 || (size_t)n >= sizeof(buf) - 2)
 		fatalx("agent: SMTP command too long");
 	if (log_detailed()) {
-		const char *sp = NULL;
+		char	 shown[CMD_MAX];
 
-		if (s->mask)
-			log_detail("%s: %s: > [credentials hidden]", sess_id(s), s->relay);
-		else if (strncasecmp(buf, "AUTH ", 5) == 0) {
-			/* "AUTH <mechanism>" only: an initial response is a credential. */
-			sp = strchr(buf + 5, ' ');
-			log_detail("%s: %s: > %.*s [credentials hidden]", sess_id(s), s->relay,
-			    sp != NULL ? (int)(sp - buf) : n, buf);
-		} else
-			log_detail("%s: %s: > %s", sess_id(s), s->relay, buf);
+		/* "AUTH <mechanism>" only: an initial response is a credential. */
+		auth_mask(buf, false, shown, sizeof(shown));
+		log_detail("%s: %s: > %s", sess_id(s), s->relay, shown);
 	}
 	memcpy(buf + n, "\r\n", 2);
 	evbuffer_add(bufferevent_get_output(s->bev), buf, n + 2);
+}
+
+static void
+secret_free_cb(const void *data, size_t len, void *arg)
+{
+	sodium_free((void *)(uintptr_t)data);
+}
+
+/*
+ * An AUTH line carrying credentials: prefix ("AUTH PLAIN " or "") and the
+ * base64 response of this step. The bytes live in guarded memory handed to
+ * the output buffer by reference and wiped (sodium_free) once written; the
+ * log shows only the mask.
+ */
+static bool
+sess_cmd_secret(struct agent_session *s, const char *prefix)
+{
+	char	*buf;
+	size_t	 pl = strlen(prefix);
+	int	 n;
+
+	if ((buf = sodium_malloc(AUTH_LINE_MAX)) == NULL)
+		fatalx("agent: sodium_malloc");
+	memcpy(buf, prefix, pl);
+	n = auth_response(s->auth_mech, s->auth_step, buf + pl, AUTH_LINE_MAX - pl - 2);
+	if (n < 0) {
+		sodium_free(buf);
+		return false;
+	}
+	memcpy(buf + pl + n, "\r\n", 2);
+	if (log_detailed())
+		log_detail("%s: %s: > %s%s", sess_id(s), s->relay, prefix, "****");
+	if (evbuffer_add_reference(bufferevent_get_output(s->bev), buf, pl + n + 2,
+	    secret_free_cb, NULL) == -1) {
+		sodium_free(buf);
+		return false;
+	}
+	return true;
 }
 
 void
@@ -229,6 +275,11 @@ sess_connect_next(struct agent_session *s)
 	reply_reset(&s->reply);
 	s->used = s->reused = false;
 	s->nmails = 0;
+	s->tls = s->tls_verified = s->authed = false;
+	s->no_starttls = false;
+	s->auth_mech = AUTH_MECH_NONE;
+	s->auth_step = 0;
+	s->tls_info[0] = '\0';
 
 	for (;;) {
 		if (j == NULL || s->agent->stopping) {
@@ -239,6 +290,13 @@ sess_connect_next(struct agent_session *s)
 			sess_close(s);
 			return;
 		}
+		if (j->retry_clear && j->next_addr > 0 && j->tries < AGENT_MAX_TRIES) {
+			/* The TLS handshake failed under "may": the same host, in clear. */
+			j->retry_clear = false;
+			s->no_starttls = true;
+			j->next_addr--;
+		} else
+			j->retry_clear = false;
 		if (j->next_addr >= j->naddr || j->tries >= AGENT_MAX_TRIES) {
 			sess_all_failed(s);
 			return;
@@ -246,7 +304,10 @@ sess_connect_next(struct agent_session *s)
 		a = &j->addrs[j->next_addr++];
 		j->tries++;
 		s->addr = *a;
+		s->tls_policy = j->tls;
+		s->dflags = j->dflags;
 		textf(s->relay, sizeof(s->relay), "%s[%s]:%u", a->host, a->ip, a->port);
+		textf(s->tls_key, sizeof(s->tls_key), "%u/%s", j->tls, s->relay);
 		s->state = S_CONNECT;
 		s->bev = bufferevent_socket_new(s->agent->ctx->base, -1, BEV_OPT_CLOSE_ON_FREE);
 		if (s->bev == NULL)
@@ -311,7 +372,12 @@ sess_fail(struct agent_session *s, const char *dsn, const char *text, bool warn)
 	case S_GREETING:
 	case S_EHLO:
 	case S_HELO:
+	case S_STARTTLS:
+	case S_AUTH:
 		sess_conn_failed(s, 0, dsn, text, warn);
+		return;
+	case S_TLS:
+		sess_tls_failed(s, text);
 		return;
 	case S_IDLE:
 	case S_QUIT:
@@ -366,6 +432,21 @@ sess_event_cb(struct bufferevent *bev, short events, void *arg)
 	char			 text[REPLY_MAX];
 	int			 e;
 
+	if ((events & BEV_EVENT_CONNECTED) && s->state == S_TLS) {
+		sess_tls_up(s);
+		return;
+	}
+	if ((events & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) && s->state == S_TLS) {
+		unsigned long	 err = 0, oe;
+
+		/* The first error says why; the rest are consequences. */
+		while ((oe = bufferevent_get_openssl_error(bev)) != 0)
+			if (err == 0)
+				err = oe;
+		tls_failure(bufferevent_openssl_get_ssl(bev), err, text, sizeof(text));
+		sess_tls_failed(s, text);
+		return;
+	}
 	if (events & BEV_EVENT_CONNECTED) {
 		/*
 		 * Whole commands and large blocks are written at once: Nagle
@@ -374,6 +455,11 @@ sess_event_cb(struct bufferevent *bev, short events, void *arg)
 		e = 1;
 		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &e, sizeof(e));
 		log_detail("%s: connected to %s", sess_id(s), s->relay);
+		if (s->dflags & DELIVER_F_SMTPS) {
+			/* Implicit TLS: the handshake comes before the greeting. */
+			sess_tls_start(s);
+			return;
+		}
 		s->state = S_GREETING;
 		sess_timer(s, STAGE_GREETING);
 		bufferevent_enable(bev, EV_READ | EV_WRITE);
@@ -418,6 +504,9 @@ sess_timer_cb(evutil_socket_t fd, short ev, void *arg)
 	case S_CONNECT:
 		textf(text, sizeof(text), "connect to %s: Connection timed out", s->relay);
 		sess_error(s, "4.4.1", text);
+		return;
+	case S_TLS:
+		sess_tls_failed(s, "the handshake timed out");
 		return;
 	default:
 		textf(text, sizeof(text), "conversation with %s timed out while %s", s->relay,
@@ -494,6 +583,8 @@ sess_send_mail(struct agent_session *s)
 	if ((j->flags & MAIL_F_8BIT) && s->caps.eightbitmime)
 		strlcat(params, " BODY=8BITMIME", sizeof(params));
 	strlcpy(j->relay, s->relay, sizeof(j->relay));
+	log_info("%s: relay=%s, %s", j->id, s->relay, s->tls ? s->tls_info :
+	    s->tls_info[0] != '\0' ? s->tls_info : "no TLS");
 	s->used = true;
 	s->nmails++;
 	s->mail_replied = s->mail_ok = false;
@@ -630,6 +721,249 @@ sess_begin(struct agent_session *s)
 	sess_send_mail(s);
 }
 
+/* ------------------------------------------------------------------ */
+/* STARTTLS, implicit TLS and AUTH: between EHLO and the first MAIL    */
+
+static const char *
+policy_name(int p)
+{
+	return tls_policy_name(p);
+}
+
+/* After EHLO (or HELO): TLS first, then AUTH, then the transaction. */
+static void
+sess_after_ehlo(struct agent_session *s)
+{
+	char	 text[REPLY_MAX];
+
+	if (!s->tls && s->tls_policy != TLS_NONE && !s->no_starttls && s->caps.starttls) {
+		sess_cmd(s, "STARTTLS");
+		s->state = S_STARTTLS;
+		sess_timer(s, STAGE_STARTTLS);
+		return;
+	}
+	if (!s->tls && s->tls_policy >= TLS_ENCRYPT) {
+		/* Nothing goes in clear: the greeting and EHLO were all. */
+		textf(text, sizeof(text), "TLS is required (tls=%s), but host %s %s",
+		    policy_name(s->tls_policy), s->relay, s->caps.starttls ?
+		    "could not start it" : "does not offer STARTTLS");
+		sess_conn_failed(s, 0, "4.7.4", text, false);
+		return;
+	}
+	if (!s->tls && s->tls_info[0] == '\0')
+		textf(s->tls_info, sizeof(s->tls_info), "no TLS (%s)",
+		    s->tls_policy == TLS_NONE ? "tls=none" : s->no_starttls ?
+		    "handshake failed, sent in clear" : "not offered");
+	if ((s->dflags & DELIVER_F_RELAY) && auth_have() && !s->authed) {
+		sess_auth_start(s);
+		return;
+	}
+	sess_ready(s);
+}
+
+static void
+sess_reply_starttls(struct agent_session *s, const struct reply *r)
+{
+	char	 text[REPLY_MAX];
+
+	if (r->code == 220) {
+		/*
+		 * Anything the server sent after its 220 came in clear and would
+		 * be read as if it were protected (CVE-2011-0411 in reverse).
+		 */
+		if (evbuffer_get_length(bufferevent_get_input(s->bev)) > 0) {
+			sess_protocol_error(s, "data after the reply to STARTTLS");
+			return;
+		}
+		sess_tls_start(s);
+		return;
+	}
+	textf(text, sizeof(text), "host %s refused STARTTLS: %s", s->relay, r->text);
+	if (s->tls_policy == TLS_MAY) {
+		log_info("%s: %s; continuing without TLS", sess_id(s), text);
+		s->no_starttls = true;
+		textf(s->tls_info, sizeof(s->tls_info), "no TLS (STARTTLS refused)");
+		sess_after_ehlo(s);
+		return;
+	}
+	sess_conn_failed(s, r->code, "4.7.4", text, false);
+}
+
+static void
+sess_tls_start(struct agent_session *s)
+{
+	struct bufferevent	*under = s->bev, *bev;
+	SSL			*ssl;
+	char			 err[256], text[REPLY_MAX];
+
+	if ((ssl = tls_ssl_new(&s->addr, s->tls_policy, s->tls_key, err, sizeof(err))) == NULL) {
+		textf(text, sizeof(text), "cannot start TLS with %s: %s", s->relay, err);
+		sess_fail(s, "4.7.5", text, false);
+		return;
+	}
+	/* The filter owns the SSL and the socket's bufferevent from now on. */
+	bufferevent_setwatermark(under, EV_READ, 0, 0);
+	bufferevent_setwatermark(under, EV_WRITE, 0, 0);
+	bev = bufferevent_openssl_filter_new(s->agent->ctx->base, under, ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		SSL_free(ssl);
+		textf(text, sizeof(text), "cannot start TLS with %s", s->relay);
+		sess_fail(s, "4.7.5", text, false);
+		return;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	s->bev = bev;
+	bufferevent_setcb(bev, sess_read_cb, sess_write_cb, sess_event_cb, s);
+	bufferevent_setwatermark(bev, EV_READ, 0, READ_HIWAT);
+	bufferevent_setwatermark(bev, EV_WRITE, DATA_LOWAT, 0);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	reply_reset(&s->reply);
+	s->state = S_TLS;
+	log_detail("%s: %s: TLS handshake (tls=%s%s)", sess_id(s), s->relay,
+	    policy_name(s->tls_policy), (s->dflags & DELIVER_F_SMTPS) ? ", implicit" : "");
+	sess_timer(s, STAGE_TLS);
+}
+
+static void
+sess_tls_up(struct agent_session *s)
+{
+	SSL	*ssl = bufferevent_openssl_get_ssl(s->bev);
+	char	 text[REPLY_MAX];
+
+	evtimer_del(s->timer);
+	tls_describe(ssl, s->tls_info, sizeof(s->tls_info), &s->tls_verified);
+	if (s->tls_policy == TLS_VERIFY && !s->tls_verified) {
+		/* SSL_VERIFY_PEER refuses this already; a resumed session is checked here. */
+		tls_forget(s->tls_key);
+		textf(text, sizeof(text), "TLS with %s: %s", s->relay, s->tls_info);
+		sess_conn_failed(s, 0, "4.7.5", text, false);
+		return;
+	}
+	s->tls = true;
+	log_detail("%s: %s: %s", sess_id(s), s->relay, s->tls_info);
+	/* RFC 3207 section 4.2: forget what was said in clear, greet again. */
+	memset(&s->caps, 0, sizeof(s->caps));
+	if (s->dflags & DELIVER_F_SMTPS) {
+		s->state = S_GREETING;
+		sess_timer(s, STAGE_GREETING);
+		return;
+	}
+	sess_cmd(s, "EHLO %s", s->agent->conf->helo_name);
+	s->state = S_EHLO;
+	sess_timer(s, STAGE_EHLO);
+}
+
+/*
+ * The handshake failed or stalled. Under "may" the same host gets a new
+ * connection in clear (as Postfix does); otherwise the next address.
+ */
+static void
+sess_tls_failed(struct agent_session *s, const char *why)
+{
+	struct agent_job	*j = s->job;
+	char			 text[REPLY_MAX];
+
+	tls_forget(s->tls_key);
+	textf(text, sizeof(text), "TLS handshake with %s failed: %s", s->relay, why);
+	if (j != NULL && s->tls_policy == TLS_MAY && !(s->dflags & DELIVER_F_SMTPS)) {
+		log_info("%s: %s; retrying without TLS", j->id, text);
+		strlcpy(j->last_err, text, sizeof(j->last_err));
+		strlcpy(j->last_dsn, "4.7.5", sizeof(j->last_dsn));
+		j->last_code = 0;
+		j->retry_clear = true;
+		sess_connect_next(s);
+		return;
+	}
+	sess_conn_failed(s, 0, "4.7.5", text, false);
+}
+
+static void
+sess_auth_start(struct agent_session *s)
+{
+	char	 text[REPLY_MAX];
+
+	if (s->caps.auth[0] == '\0') {
+		log_detail("%s: %s offers no AUTH; sending without authentication", sess_id(s),
+		    s->relay);
+		sess_ready(s);
+		return;
+	}
+	if (!s->tls && !(s->agent->conf->relay_auth_plaintext && agent_addr_loopback(&s->addr))) {
+		textf(text, sizeof(text), "not sending the relay credentials to %s "
+		    "without TLS", s->relay);
+		sess_conn_failed(s, 0, "4.7.0", text, true);
+		return;
+	}
+	s->auth_mech = auth_choose(s->caps.auth);
+	s->auth_step = 0;
+	if (s->auth_mech == AUTH_MECH_NONE) {
+		textf(text, sizeof(text), "relay %s offers no AUTH mechanism outpost supports "
+		    "(offered: %s; supported: PLAIN LOGIN)", s->relay, s->caps.auth);
+		sess_conn_failed(s, 0, "4.7.0", text, true);
+		return;
+	}
+	s->state = S_AUTH;
+	sess_timer(s, STAGE_AUTH);
+	if (s->auth_mech == AUTH_MECH_PLAIN) {
+		/* RFC 4954 initial response: one round trip. */
+		if (!sess_cmd_secret(s, "AUTH PLAIN ")) {
+			sess_conn_failed(s, 0, "4.7.0", "relay credentials too long", true);
+			return;
+		}
+		s->auth_step = 1;
+		return;
+	}
+	sess_cmd(s, "AUTH LOGIN");
+}
+
+static void
+sess_reply_auth(struct agent_session *s, const struct reply *r)
+{
+	struct agent_job	*j = s->job;
+	char			 text[REPLY_MAX];
+
+	if (r->code == 235) {
+		s->authed = true;
+		log_detail("%s: %s: authenticated (%s)", sess_id(s), s->relay,
+		    auth_mech_name(s->auth_mech));
+		sess_ready(s);
+		return;
+	}
+	if (r->code == 334 && s->auth_mech == AUTH_MECH_LOGIN && s->auth_step < 2) {
+		/* Username:, then Password: (the prompts are not checked: servers vary). */
+		if (!sess_cmd_secret(s, "")) {
+			sess_conn_failed(s, 0, "4.7.0", "relay credentials too long", true);
+			return;
+		}
+		s->auth_step++;
+		sess_timer(s, STAGE_AUTH);
+		return;
+	}
+	if (r->code == 334) {
+		/* A challenge we did not expect: cancel the exchange (RFC 4954 section 4). */
+		sess_cmd(s, "*");
+		sess_timer(s, STAGE_AUTH);
+		s->auth_step = 99;
+		return;
+	}
+	/*
+	 * 535 and every other refusal: this attempt only. The mail stays
+	 * queued; trying the relay's other addresses with the same
+	 * credentials would only be refused again.
+	 */
+	textf(text, sizeof(text), "relay %s refused the credentials (AUTH %s): %s", s->relay,
+	    auth_mech_name(s->auth_mech), r->text);
+	log_warnx("%s: %s", sess_id(s), text);
+	if (j != NULL) {
+		job_fail_rest(j, DELIVERY_TEMPFAIL, r->code, "4.7.8", text);
+		sess_job_done(s);
+	}
+	/* Polite QUIT: the connection is not reused. */
+	s->state = S_IDLE;
+	session_quit(s);
+}
+
 static void
 sess_reply_rcpt(struct agent_session *s, const struct reply *r)
 {
@@ -707,7 +1041,7 @@ sess_reply(struct agent_session *s)
 	case S_EHLO:
 		if (cls == 2) {
 			ehlo_parse(r, &s->caps);
-			sess_ready(s);
+			sess_after_ehlo(s);
 			return;
 		}
 		if (cls == 5) {
@@ -723,11 +1057,17 @@ sess_reply(struct agent_session *s)
 	case S_HELO:
 		if (cls == 2) {
 			memset(&s->caps, 0, sizeof(s->caps));
-			sess_ready(s);
+			sess_after_ehlo(s);
 			return;
 		}
 		textf(text, sizeof(text), "host %s refused HELO: %s", s->relay, r->text);
 		sess_conn_failed(s, r->code, r->dsn, text, false);
+		return;
+	case S_STARTTLS:
+		sess_reply_starttls(s, r);
+		return;
+	case S_AUTH:
+		sess_reply_auth(s, r);
 		return;
 	case S_RSET:
 		if (cls == 2) {
@@ -857,6 +1197,9 @@ session_matches(const struct agent_session *s, const struct agent_job *j)
 	unsigned	 i;
 
 	if (s->dead || s->state != S_IDLE || j->fresh_only)
+		return false;
+	/* A connection is set up for one TLS policy, and AUTH only for the relay. */
+	if (s->tls_policy != j->tls || s->dflags != j->dflags)
 		return false;
 	for (i = 0; i < j->naddr; i++) {
 		const struct agent_addr *a = &j->addrs[i];

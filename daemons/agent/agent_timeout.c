@@ -22,6 +22,9 @@ static struct {
 	[STAGE_DATA_END] =	{ "sending end of data -- message may be sent more than once", 600 },
 	[STAGE_RSET] =		{ "sending RSET", 120 },
 	[STAGE_QUIT] =		{ "sending QUIT", 30 },
+	[STAGE_STARTTLS] =	{ "sending STARTTLS", 300 },
+	[STAGE_TLS] =		{ "performing the TLS handshake", 300 },
+	[STAGE_AUTH] =		{ "authenticating", 300 },
 };
 
 unsigned

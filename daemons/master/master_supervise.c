@@ -31,7 +31,7 @@ static const struct proc_desc procs[] = {
 	{ PROC_SCHEDULER, "scheduler", USER_MAIL,  ROOT_EMPTY, scheduler_main, NULL },
 	{ PROC_RESOLVER,  "resolver",  USER_MAIL,  ROOT_EMPTY, resolver_main,  resolver_prepare },
 	{ PROC_SMTPD,     "smtpd",     USER_MAIL,  ROOT_EMPTY, smtpd_main,     NULL },
-	{ PROC_AGENT,     "agent",     USER_MAIL,  ROOT_EMPTY, agent_main,     NULL },
+	{ PROC_AGENT,     "agent",     USER_MAIL,  ROOT_EMPTY, agent_main,     agent_prepare },
 };
 
 /* Which kinds of process are linked; the master alone wires them. */

@@ -594,6 +594,9 @@ class Outpost:
                        else f"{smtp_host}:{self.smtp_port}"),
             "helo_name": "outpost.test",
             "log_level": "detailed",
+            # The test receivers offer no STARTTLS; the relay host's default
+            # (verify) would defer everything. TLS tests set their own.
+            "relay_tls_policy": "may",
         }
         if self.as_root:
             ensure_test_users()
