@@ -12,6 +12,7 @@
 PREFIX		?= /usr/local
 SBINDIR		?= $(PREFIX)/sbin
 BINDIR		?= $(PREFIX)/bin
+MANDIR		?= $(PREFIX)/share/man
 SYSCONFDIR	?= /etc/outpost
 UNITDIR		?= /lib/systemd/system
 DESTDIR		?=
@@ -161,6 +162,9 @@ install: all
 	install -m 0755 $(BUILD)/outpost-sendmail $(DESTDIR)$(SBINDIR)/outpost-sendmail
 	install -m 0644 etc/outpost.conf $(DESTDIR)$(SYSCONFDIR)/outpost.conf
 	install -m 0644 etc/outpost.service $(DESTDIR)$(UNITDIR)/outpost.service
+	install -d $(DESTDIR)$(MANDIR)/man8
+	install -m 0644 tools/sendmail/outpost-sendmail.8 $(DESTDIR)$(MANDIR)/man8/outpost-sendmail.8
+	ln -sf $(SBINDIR)/outpost-sendmail $(DESTDIR)$(BINDIR)/mailq
 
 clean:
 	rm -rf build build-asan build-fuzz
