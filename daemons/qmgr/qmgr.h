@@ -24,7 +24,9 @@
  * thread takes every job queued since its last round as one batch, so
  * mails finishing while a round runs share the next directory fsync.
  * State updates are appended and fdatasync'd by the same thread and only
- * then answered.
+ * then answered. An update that makes every recipient final is not written
+ * at all: the file is unlinked and the removal shares the batch's one
+ * directory fsync, which costs far less than an fdatasync per mail.
  */
 #ifndef OUTPOST_QMGR_H
 #define OUTPOST_QMGR_H
@@ -144,7 +146,12 @@ struct qtx {
 };
 
 /* A job for the commit thread. */
-enum qjob_kind { QJOB_COMMIT, QJOB_SYNC };
+/*
+ * COMMIT: fdatasync, rename incoming/ -> queue/, fsync queue/.
+ * SYNC: fdatasync appended state records.
+ * REMOVE: unlink queue/<id> (every recipient final), fsync queue/.
+ */
+enum qjob_kind { QJOB_COMMIT, QJOB_SYNC, QJOB_REMOVE };
 struct qjob {
 	enum qjob_kind		 kind;
 	int			 fd;

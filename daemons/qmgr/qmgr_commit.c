@@ -6,7 +6,8 @@
  * takes every job queued so far as one batch:
  *   1. starts write-back of every file at once (sync_file_range), then
  *      fdatasync()s each, so their waits overlap;
- *   2. renames each new mail from incoming/ into queue/;
+ *   2. renames each new mail from incoming/ into queue/, unlinks each
+ *      finished mail;
  *   3. fsync()s queue/ once for the whole batch;
  * then hands the batch back to the loop through an eventfd. While a round
  * runs, the next batch accumulates, so N concurrent submissions cost about
@@ -50,27 +51,36 @@ static void
 run_batch(struct qcommit *c, struct qjob *batch)
 {
 	struct qjob *j;
-	bool renamed = false;
+	bool dirty = false;
 	int err;
 
 	for (j = batch; j != NULL; j = j->next)
-		(void)sync_file_range(j->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		if (j->fd != -1)
+			(void)sync_file_range(j->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	for (j = batch; j != NULL; j = j->next)
-		if (fdatasync(j->fd) == -1)
+		if (j->fd != -1 && fdatasync(j->fd) == -1)
 			j->error = errno;
 	for (j = batch; j != NULL; j = j->next) {
-		if (j->kind != QJOB_COMMIT || j->error != 0)
+		if (j->error != 0)
 			continue;
-		/* NOREPLACE: a colliding id must never overwrite a queued mail. */
-		if (renameat2(c->incoming_fd, j->id, c->queue_fd, j->id, RENAME_NOREPLACE) == -1)
-			j->error = errno;
-		else
-			renamed = true;
+		if (j->kind == QJOB_COMMIT) {
+			/* NOREPLACE: a colliding id must never overwrite a queued mail. */
+			if (renameat2(c->incoming_fd, j->id, c->queue_fd, j->id,
+			    RENAME_NOREPLACE) == -1)
+				j->error = errno;
+			else
+				dirty = true;
+		} else if (j->kind == QJOB_REMOVE) {
+			if (unlinkat(c->queue_fd, j->id, 0) == -1 && errno != ENOENT)
+				j->error = errno;
+			else
+				dirty = true;
+		}
 	}
-	if (renamed && fsync(c->queue_fd) == -1) {
+	if (dirty && fsync(c->queue_fd) == -1) {
 		err = errno;
 		for (j = batch; j != NULL; j = j->next)
-			if (j->kind == QJOB_COMMIT && j->error == 0)
+			if (j->kind != QJOB_SYNC && j->error == 0)
 				j->error = err;
 	}
 }

@@ -35,6 +35,7 @@ struct qupdate {
 	struct qmail	*mail;
 	struct qf_state	*st;
 	unsigned	 n;
+	bool		 unlinked;	/* removed by a REMOVE job */
 };
 
 static void
@@ -220,7 +221,10 @@ update_finish(struct qmgr *q, struct qupdate *u)
 
 	strlcpy(id, m->id, sizeof(id));
 	if (--m->inflight == 0 && qmail_final(m)) {
-		spool_remove(q, m);
+		if (u->unlinked)
+			log_info("%s: removed", m->id);
+		else
+			spool_remove(q, m);
 		qmail_remove(q, m);
 		qmail_free(q, m);
 		removed = true;
@@ -236,10 +240,12 @@ update_synced(struct qmgr *q, struct qjob *j)
 {
 	struct qupdate *u = j->arg;
 
-	close(j->fd);
+	if (j->fd != -1)
+		close(j->fd);
 	if (j->error != 0) {
 		errno = j->error;
-		log_warn("%s: state update not durable", u->mail->id);
+		log_warn("%s: %s not durable", u->mail->id,
+		    j->kind == QJOB_REMOVE ? "removal" : "state update");
 	}
 	free(j);
 	update_finish(q, u);
@@ -251,6 +257,18 @@ update_write(struct qmgr *q, struct qupdate *u)
 	struct qjob *j;
 	int fd;
 
+	if (u->mail->inflight == 1 && qmail_final(u->mail)) {
+		/* Finished: the removal itself is the durable record. */
+		j = xcalloc(1, sizeof(*j));
+		j->kind = QJOB_REMOVE;
+		j->fd = -1;
+		strlcpy(j->id, u->mail->id, sizeof(j->id));
+		j->done = update_synced;
+		j->arg = u;
+		u->unlinked = true;
+		qmgr_commit_push(q, j);
+		return;
+	}
 	if ((fd = spool_state_append(q, u->mail, u->st, u->n)) == -1) {
 		log_warnx("%s: state update kept in memory only", u->mail->id);
 		update_finish(q, u);
