@@ -69,7 +69,9 @@ struct qrcpt {
 	uint32_t	 attempts;
 	uint64_t	 next;
 	uint16_t	 code;
+	char		 dsn[DSN_MAX];	/* last enhanced status or "" */
 	char		*reply;		/* last reply or NULL */
+	char		*relay;		/* server of the last reply or NULL */
 };
 
 /* One queued mail. */

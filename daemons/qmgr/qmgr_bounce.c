@@ -1,12 +1,15 @@
 /*
- * qmgr_bounce.c - the minimal bounce (non-delivery notice) of the queue
- * manager, written when recipients of a mail become FAILED.
+ * qmgr_bounce.c - the bounce (non-delivery notice) of the queue manager,
+ * written when recipients of a mail become FAILED.
  *
- * Plain text, sender <>, MAIL_F_BOUNCE, one line per failed recipient with
- * the last reply. Never for a mail whose sender is <> or that is itself a
- * bounce (the caller checks). The bounce is written like a submission
- * (qmgr_submit.c) and committed before the FAILED state is recorded, so a
- * crash can at worst repeat a bounce, never lose one.
+ * An RFC 3464 delivery status notification built by shared/dsn.c from the
+ * recipients' last replies and the original content (read through a
+ * read-only descriptor of its queue file); should that fail, a plain text
+ * notice with one line per failed recipient. Sender <>, MAIL_F_BOUNCE.
+ * Never for a mail whose sender is <> or that is itself a bounce (the
+ * caller checks). The bounce is written like a submission (qmgr_submit.c)
+ * and committed before the FAILED state is recorded, so a crash can at
+ * worst repeat a bounce, never lose one.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,7 +17,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <unistd.h>
+
 #include "config.h"
+#include "dsn.h"
 #include "log.h"
 #include "qmgr.h"
 #include "xmalloc.h"
@@ -42,6 +48,76 @@ add(struct qtx *tx, const char *fmt, ...)
 	return r;
 }
 
+/* The original content, read from its queue file. */
+struct orig {
+	int		fd;
+	uint64_t	off;
+};
+
+static ssize_t
+orig_read(void *arg, uint64_t off, void *buf, size_t len)
+{
+	struct orig *o = arg;
+
+	return pread(o->fd, buf, len, (off_t)(o->off + off));
+}
+
+/* The DSN; -1 when it cannot be built (the caller writes plain text). */
+static int
+bounce_dsn(struct qmgr *q, struct qtx *tx, const struct qmail *m, const uint32_t *failed,
+    unsigned n)
+{
+	struct dsn_mail dm;
+	struct dsn_rcpt *dr;
+	struct dsn_opts opts;
+	struct dsn_out out;
+	struct orig o;
+	unsigned i;
+	int r;
+
+	if ((o.fd = spool_open_ro(q, m->id)) == -1) {
+		log_warn("%s: open for the bounce", m->id);
+		return -1;
+	}
+	o.off = m->content_off;
+	memset(&dm, 0, sizeof(dm));
+	dm.queue_id = m->id;
+	dm.sender = m->sender;
+	dm.arrival = m->arrival;
+	dm.eightbit = (m->flags & MAIL_F_8BIT) != 0;
+	dm.read = orig_read;
+	dm.read_arg = &o;
+	dm.content_len = m->content_len;
+	dr = xcalloc(n, sizeof(*dr));
+	for (i = 0; i < n; i++) {
+		const struct qrcpt *rc = &m->rcpt[failed[i]];
+
+		dr[i].addr = rc->addr;
+		dr[i].action = DSN_ACTION_FAILED;
+		dr[i].status = rc->dsn[0] ? rc->dsn : NULL;
+		dr[i].remote_mta = rc->relay;
+		dr[i].diag = rc->reply;
+		dr[i].diag_remote = rc->relay != NULL && strcmp(rc->relay, "none") != 0;
+		dr[i].last_attempt = tx->env.arrival;
+	}
+	memset(&opts, 0, sizeof(opts));
+	opts.helo_name = q->conf->helo_name;
+	opts.now = tx->env.arrival;
+	opts.msgid = tx->env.id;
+	r = dsn_build(&dm, dr, n, &opts, &out);
+	close(o.fd);
+	free(dr);
+	if (r == -1) {
+		log_warnx("%s: cannot build the DSN (%s): plain text bounce", m->id, out.err);
+		return -1;
+	}
+	if (out.eightbit)
+		tx->env.flags |= MAIL_F_8BIT;
+	r = spool_tx_write(tx, out.buf, out.len);
+	dsn_out_free(&out);
+	return r;
+}
+
 struct qtx *
 bounce_make(struct qmgr *q, const struct qmail *m, const uint32_t *failed, unsigned n)
 {
@@ -64,6 +140,10 @@ bounce_make(struct qmgr *q, const struct qmail *m, const uint32_t *failed, unsig
 	qf_id_new(tx->env.id);
 	if (spool_tx_create(q, tx) == -1)
 		goto fail;
+	if (bounce_dsn(q, tx, m, failed, n) == 0)
+		return tx;
+	if (tx->content_len > 0)
+		goto fail;	/* a write failed half-way: no second body after it */
 
 	rfc5322_date(tx->env.arrival, now, sizeof(now));
 	rfc5322_date(m->arrival, arrived, sizeof(arrived));

@@ -59,8 +59,11 @@ qmail_from_file(const struct qf_mail *m, uint64_t file_len)
 		e->rcpt[i].attempts = s->attempts;
 		e->rcpt[i].next = s->next;
 		e->rcpt[i].code = s->code;
+		strlcpy(e->rcpt[i].dsn, s->dsn, sizeof(e->rcpt[i].dsn));
 		if (s->reply[0] != '\0')
 			e->rcpt[i].reply = xstrdup(s->reply);
+		if (s->relay[0] != '\0')
+			e->rcpt[i].relay = xstrdup(s->relay);
 	}
 	return e;
 }
@@ -91,6 +94,7 @@ qmail_free(struct qmgr *q, struct qmail *m)
 	for (i = 0; i < m->nrcpt; i++) {
 		free(m->rcpt[i].addr);
 		free(m->rcpt[i].reply);
+		free(m->rcpt[i].relay);
 	}
 	free(m->rcpt);
 	free(m->sender);

@@ -362,6 +362,9 @@ do_update(struct qlink *l, struct frame *f)
 		rc->code = st[i].code;
 		free(rc->reply);
 		rc->reply = st[i].reply[0] ? xstrdup(st[i].reply) : NULL;
+		free(rc->relay);
+		rc->relay = st[i].relay[0] ? xstrdup(st[i].relay) : NULL;
+		strlcpy(rc->dsn, st[i].dsn, sizeof(rc->dsn));
 		if (k != i)
 			st[k] = st[i];
 		k++;
