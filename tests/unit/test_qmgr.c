@@ -336,6 +336,53 @@ START_TEST(closed_link_discards_unfinished)
 }
 END_TEST
 
+START_TEST(abort_removes_the_file)
+{
+	char id[QUEUE_ID_MAX];
+	int fd;
+
+	setup_dir();
+	start();
+	fd = link_peer(PROC_SMTPD);
+	begin(fd, 4, "s@example.com", two);
+	data(fd, 4, body, strlen(body));
+	pump();
+	ck_assert_int_eq(count_dir("incoming"), 1);
+	xsend(fd, fbuf_new(MSG_SUBMIT_ABORT, 4));
+	pump();
+	ck_assert_int_eq(count_dir("incoming"), 0);
+	/* the reqid is free again and the link still works */
+	ck_assert_int_eq(submit(fd, "s@example.com", two, body, id), 0);
+}
+END_TEST
+
+/* A public client may not open more than QMGR_PUBLIC_TX_MAX transactions. */
+START_TEST(public_transactions_are_bounded)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct frame f;
+	int fd, i;
+
+	setup_dir();
+	start();
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0);
+	strlcpy(sun.sun_path, "public/submit.sock", sizeof(sun.sun_path));
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	for (i = 0; i < QMGR_PUBLIC_TX_MAX; i++) {
+		begin(fd, 100 + i, "s@example.com", two);
+		data(fd, 100 + i, body, strlen(body));
+	}
+	pump();
+	ck_assert_int_eq(count_dir("incoming"), QMGR_PUBLIC_TX_MAX);
+	begin(fd, 999, "s@example.com", two);
+	ck_assert_int_eq(xrecv(fd, &f), 0);	/* closed */
+	pump();
+	pump();
+	ck_assert_int_eq(count_dir("incoming"), 0);
+	close(fd);
+}
+END_TEST
+
 /* Read one announce: SCHED_MAIL, n RCPT, MAIL_END. Returns false at LOAD_DONE. */
 static bool
 read_announce(int fd, char id[QUEUE_ID_MAX], uint32_t *flags, char *sender, uint32_t *nrcpt)
@@ -707,6 +754,8 @@ suite(void)
 	tcase_add_test(tc, limits_answer_errors_at_commit);
 	tcase_add_test(tc, malformed_frame_closes_link_and_discards);
 	tcase_add_test(tc, closed_link_discards_unfinished);
+	tcase_add_test(tc, abort_removes_the_file);
+	tcase_add_test(tc, public_transactions_are_bounded);
 	tcase_add_test(tc, scheduler_open_update_remove);
 	tcase_add_test(tc, failed_recipient_bounces_once);
 	tcase_add_test(tc, public_socket_records_uid);
