@@ -26,13 +26,20 @@ static char	*cred_user;	/* sodium_malloc(AUTH_USER_MAX) */
 static char	*cred_pass;	/* sodium_malloc(AUTH_PASS_MAX) */
 static bool	 cred_set;
 
+/* sodium_malloc needs it; cheap once done. */
+static void
+auth_sodium(void)
+{
+	if (sodium_init() < 0)
+		fatalx("agent: sodium_init");
+}
+
 static void
 cred_alloc(void)
 {
 	if (cred_user != NULL)
 		return;
-	if (sodium_init() < 0)
-		fatalx("agent: sodium_init");
+	auth_sodium();
 	if ((cred_user = sodium_malloc(AUTH_USER_MAX)) == NULL ||
 	    (cred_pass = sodium_malloc(AUTH_PASS_MAX)) == NULL)
 		fatalx("agent: sodium_malloc for the relay credentials");
@@ -136,6 +143,7 @@ auth_plain_response(const char *user, const char *pass, char *out, size_t outlen
 	/* RFC 4616: authzid (empty) NUL authcid NUL passwd. */
 	if (ul >= AUTH_USER_MAX || pl >= AUTH_PASS_MAX)
 		return -1;
+	auth_sodium();
 	if ((raw = sodium_malloc(n)) == NULL)
 		return -1;
 	raw[0] = '\0';

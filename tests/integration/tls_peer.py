@@ -101,6 +101,7 @@ class PostfixTLS:
 
     def __init__(self, dir, addrs, cert, key, forward_port, sasl_user, sasl_password,
                  relay_domains):
+        """sasl_user None: no SASL (saslpasswd2 from sasl2-bin missing)."""
         self.dir = Path(dir)
         self.addrs = addrs
         self.cert, self.key = cert, key
@@ -135,7 +136,8 @@ class PostfixTLS:
         self.dir.chmod(0o755)
         sasl.chmod(0o755)
         shutil.chown(data, "postfix", "postfix")
-        self._sasldb(sasl)
+        if self.sasl_user is not None:
+            self._sasldb(sasl)
         params = {
             "compatibility_level": "3.6",
             "queue_directory": str(queue),
@@ -169,7 +171,7 @@ class PostfixTLS:
             "smtpd_tls_loglevel": "1",
             "smtpd_tls_received_header": "yes",
             "smtpd_tls_auth_only": "yes",
-            "smtpd_sasl_auth_enable": "yes",
+            "smtpd_sasl_auth_enable": "yes" if self.sasl_user is not None else "no",
             "smtpd_sasl_type": "cyrus",
             "smtpd_sasl_path": "smtpd",
             "cyrus_sasl_config_path": str(sasl),

@@ -60,6 +60,8 @@ struct srv_opts {
 	const char	*dot_reply;	/* default "250 2.0.0 Ok: queued" */
 	const char	*rcpt_421;	/* RCPT containing this gets 421 */
 	unsigned	 dot_delay_ms;	/* wait before answering the final dot */
+	const char	*starttls_reply;	/* default "454 4.7.0 TLS not available" */
+	const char	*auth_reply;	/* the end of an AUTH exchange; default 235 */
 };
 
 struct srv {
@@ -242,7 +244,22 @@ srv_session(struct conn *c, const struct srv_opts *o, const char *dir, int tfd, 
 			if (o->dot_delay_ms)
 				usleep(o->dot_delay_ms * 1000);
 			say(c, o->dot_reply ? o->dot_reply : "250 2.0.0 Ok: queued");
-		} else if (strncasecmp(l, "RSET", 4) == 0)
+		} else if (strncasecmp(l, "STARTTLS", 8) == 0)
+			say(c, o->starttls_reply ? o->starttls_reply : "454 4.7.0 TLS not available");
+		else if (strncasecmp(l, "AUTH LOGIN", 10) == 0 && n == 12) {
+			/* RFC 4954 with LOGIN's two prompts, each answer in the transcript */
+			say(c, "334 VXNlcm5hbWU6");
+			if ((l = getline_crlf(c, &n)) == NULL)
+				return;
+			note(tfd, "C: %s", l);
+			say(c, "334 UGFzc3dvcmQ6");
+			if ((l = getline_crlf(c, &n)) == NULL)
+				return;
+			note(tfd, "C: %s", l);
+			say(c, o->auth_reply ? o->auth_reply : "235 2.7.0 Authentication successful");
+		} else if (strncasecmp(l, "AUTH", 4) == 0)
+			say(c, o->auth_reply ? o->auth_reply : "235 2.7.0 Authentication successful");
+		else if (strncasecmp(l, "RSET", 4) == 0)
 			say(c, "250 2.0.0 Ok");
 		else if (strncasecmp(l, "QUIT", 4) == 0) {
 			say(c, "221 2.0.0 Bye");
@@ -989,6 +1006,208 @@ START_TEST(dead_scheduler_link_drops_its_jobs)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* TLS policy and AUTH, against a server without TLS                   */
+
+#define EHLO_STARTTLS_AUTH \
+    "250-mx.test\r\n250-PIPELINING\r\n250-STARTTLS\r\n250-AUTH LOGIN\r\n250 8BITMIME\r\n"
+#define EHLO_AUTH_PLAIN_LOGIN \
+    "250-mx.test\r\n250-PIPELINING\r\n250-AUTH=LOGIN\r\n250-AUTH PLAIN LOGIN CRAM-MD5\r\n" \
+    "250 8BITMIME\r\n"
+
+/* The master's MSG_CTL_RELAY_AUTH, through the agent's control hook. */
+static void
+give_credentials(const char *user, const char *pass)
+{
+	static uint8_t	 buf[4096];
+	struct fbuf	*fb = fbuf_new(MSG_CTL_RELAY_AUTH, 0);
+	struct frame	 f;
+	const char	*why;
+
+	fbuf_add_str(fb, user);
+	fbuf_add_str(fb, pass);
+	memcpy(buf, fb->data, fb->len);
+	ck_assert_int_eq(frame_parse(buf, fb->len, -1, &f, &why), 0);
+	fbuf_free(fb);
+	ck_assert_ptr_nonnull(ctx.on_master);
+	ck_assert_int_eq(ctx.on_master(&ctx, &f), 0);
+	ck_assert(memmem(buf, sizeof(buf), pass, strlen(pass)) == NULL);
+}
+
+/* encrypt/verify without STARTTLS: deferred, no transaction in clear. */
+START_TEST(tls_required_but_not_offered)
+{
+	struct srv_opts	 o = { .mode = SRV_NORMAL };
+	struct srv	 s;
+	struct result	 res;
+	struct job_spec	 j;
+	char		*t;
+	size_t		 tl;
+
+	srv_start(&s, &o);
+	agent_setup();
+	j = simple_job(s.port, "a@mx.test");
+	j.tls = _i == 0 ? TLS_ENCRYPT : TLS_VERIFY;
+	send_job(1, &j);
+	wait_result(&res, 10);
+	ck_assert_uint_eq(res.r[0].class, DELIVERY_TEMPFAIL);
+	ck_assert_str_eq(res.r[0].dsn, "4.7.4");
+	ck_assert_ptr_nonnull(strstr(res.r[0].reply, "does not offer STARTTLS"));
+	run_for(200);
+	t = slurp(s.dir, "transcript", &tl);
+	ck_assert_ptr_nonnull(strstr(t, "C: EHLO"));
+	ck_assert_ptr_null(strstr(t, "C: MAIL"));
+	srv_stop(&s);
+}
+END_TEST
+
+/* may: STARTTLS refused (454) -> the mail goes in clear; encrypt: deferred. */
+START_TEST(starttls_refused)
+{
+	struct srv_opts	 o = { .mode = SRV_NORMAL, .ehlo = EHLO_STARTTLS_AUTH };
+	struct srv	 s;
+	struct result	 res;
+	struct job_spec	 j;
+	char		*t;
+	size_t		 tl;
+
+	srv_start(&s, &o);
+	agent_setup();
+	j = simple_job(s.port, "a@mx.test");
+	j.tls = _i == 0 ? TLS_MAY : TLS_ENCRYPT;
+	send_job(1, &j);
+	wait_result(&res, 10);
+	run_for(200);
+	t = slurp(s.dir, "transcript", &tl);
+	ck_assert_ptr_nonnull(strstr(t, "C: STARTTLS"));
+	if (_i == 0) {
+		ck_assert_uint_eq(res.r[0].class, DELIVERY_OK);
+		ck_assert_ptr_nonnull(strstr(t, "C: MAIL"));
+	} else {
+		ck_assert_uint_eq(res.r[0].class, DELIVERY_TEMPFAIL);
+		ck_assert_str_eq(res.r[0].dsn, "4.7.4");
+		ck_assert_ptr_null(strstr(t, "C: MAIL"));
+	}
+	/* AUTH goes to the relay host only */
+	ck_assert_ptr_null(strstr(t, "C: AUTH"));
+	srv_stop(&s);
+}
+END_TEST
+
+struct auth_case {
+	const char	*ehlo;
+	bool		 plaintext_ok;	/* relay_auth_plaintext */
+	const char	*auth_reply;
+	bool		 relay;		/* DELIVER_F_RELAY */
+	int		 class;
+	const char	*dsn;
+	const char	*in_transcript[4];
+	const char	*not_in_transcript[3];
+	const char	*in_reply;
+};
+
+static const struct auth_case auth_cases[] = {
+	/* LOGIN in clear to a loopback relay, allowed by relay_auth_plaintext */
+	{ EHLO_STARTTLS_AUTH, true, NULL, true, DELIVERY_OK, "2.0.0",
+	  { "C: AUTH LOGIN\r\n", "C: cmVsYXl1c2Vy\r\n", "C: c2VjcmV0LXB3\r\n", "C: MAIL" },
+	  { NULL }, NULL },
+	/* PLAIN preferred, with an initial response */
+	{ EHLO_AUTH_PLAIN_LOGIN, true, NULL, true, DELIVERY_OK, "2.0.0",
+	  { "C: AUTH PLAIN AHJlbGF5dXNlcgBzZWNyZXQtcHc=\r\n", "C: MAIL" },
+	  { "AUTH LOGIN" }, NULL },
+	/* 535: this attempt fails, temporarily, nothing sent */
+	{ EHLO_AUTH_PLAIN_LOGIN, true, "535 5.7.8 Authentication credentials invalid", true,
+	  DELIVERY_TEMPFAIL, "4.7.8", { "C: AUTH PLAIN", "C: QUIT" }, { "C: MAIL" },
+	  "refused the credentials" },
+	/* no TLS and no permission for plaintext: the credentials stay here */
+	{ EHLO_AUTH_PLAIN_LOGIN, false, NULL, true, DELIVERY_TEMPFAIL, "4.7.0",
+	  { "C: EHLO" }, { "C: AUTH", "C: MAIL" }, "without TLS" },
+	/* not the relay host: no AUTH at all */
+	{ EHLO_AUTH_PLAIN_LOGIN, true, NULL, false, DELIVERY_OK, "2.0.0",
+	  { "C: MAIL" }, { "C: AUTH" }, NULL },
+	/* a server without AUTH: sent without authentication */
+	{ NULL, true, NULL, true, DELIVERY_OK, "2.0.0", { "C: MAIL" }, { "C: AUTH" }, NULL },
+	/* no mechanism in common: deferred */
+	{ "250-mx.test\r\n250 AUTH CRAM-MD5 GSSAPI\r\n", true, NULL, true, DELIVERY_TEMPFAIL,
+	  "4.7.0", { "C: EHLO" }, { "C: AUTH", "C: MAIL" }, "no AUTH mechanism" },
+};
+
+START_TEST(relay_auth)
+{
+	const struct auth_case	*c = &auth_cases[_i];
+	struct srv_opts		 o = { .mode = SRV_NORMAL, .ehlo = c->ehlo,
+				       .auth_reply = c->auth_reply };
+	struct srv		 s;
+	struct result		 res;
+	struct job_spec		 j;
+	char			*t;
+	size_t			 tl;
+	unsigned		 k;
+
+	srv_start(&s, &o);
+	agent_setup();
+	conf.relay_auth_plaintext = c->plaintext_ok;
+	give_credentials("relayuser", "secret-pw");
+	j = simple_job(s.port, "a@mx.test");
+	j.tls = TLS_NONE;
+	j.dflags = c->relay ? DELIVER_F_RELAY : 0;
+	send_job(1, &j);
+	wait_result(&res, 10);
+	run_for(300);
+	ck_assert_uint_eq(res.r[0].class, c->class);
+	ck_assert_str_eq(res.r[0].dsn, c->dsn);
+	if (c->in_reply != NULL)
+		ck_assert_msg(strstr(res.r[0].reply, c->in_reply) != NULL, "reply: %s",
+		    res.r[0].reply);
+	ck_assert_ptr_null(strstr(res.r[0].reply, "secret-pw"));
+	t = slurp(s.dir, "transcript", &tl);
+	for (k = 0; k < 4 && c->in_transcript[k] != NULL; k++)
+		ck_assert_msg(strstr(t, c->in_transcript[k]) != NULL, "missing %s in:\n%s",
+		    c->in_transcript[k], t);
+	for (k = 0; k < 3 && c->not_in_transcript[k] != NULL; k++)
+		ck_assert_msg(strstr(t, c->not_in_transcript[k]) == NULL, "unexpected %s in:\n%s",
+		    c->not_in_transcript[k], t);
+	srv_stop(&s);
+}
+END_TEST
+
+/* A connection set up for one policy or for the relay is not reused for another. */
+START_TEST(reuse_respects_tls_policy)
+{
+	static const struct { uint8_t tls, dflags; bool match; } m[] = {
+		{ TLS_MAY, 0, true },
+		{ TLS_NONE, 0, false },
+		{ TLS_VERIFY, 0, false },
+		{ TLS_MAY, DELIVER_F_RELAY, false },
+		{ TLS_MAY, DELIVER_F_SMTPS, false },
+	};
+	struct agent_session	 sess;
+	struct agent_job	 job;
+	struct agent_addr	 addr;
+	struct sockaddr_in	*sin = (struct sockaddr_in *)&addr.ss;
+	unsigned		 i;
+
+	memset(&addr, 0, sizeof(addr));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(25);
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	addr.sslen = sizeof(*sin);
+	addr.port = 25;
+	memset(&sess, 0, sizeof(sess));
+	sess.state = S_IDLE;
+	sess.addr = addr;
+	sess.tls_policy = TLS_MAY;
+	for (i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+		memset(&job, 0, sizeof(job));
+		job.addrs = &addr;
+		job.naddr = 1;
+		job.tls = m[i].tls;
+		job.dflags = m[i].dflags;
+		ck_assert_int_eq(session_matches(&sess, &job), m[i].match);
+	}
+}
+END_TEST
+
 static Suite *
 agent_session_suite(void)
 {
@@ -1009,6 +1228,10 @@ agent_session_suite(void)
 	    sizeof(hostile) / sizeof(hostile[0]));
 	tcase_add_test(tc, large_mail_is_streamed);
 	tcase_add_test(tc, dead_scheduler_link_drops_its_jobs);
+	tcase_add_loop_test(tc, tls_required_but_not_offered, 0, 2);
+	tcase_add_loop_test(tc, starttls_refused, 0, 2);
+	tcase_add_loop_test(tc, relay_auth, 0, sizeof(auth_cases) / sizeof(auth_cases[0]));
+	tcase_add_test(tc, reuse_respects_tls_policy);
 	suite_add_tcase(s, tc);
 	return s;
 }
