@@ -473,14 +473,6 @@ param_set(const struct param *p, void *base, const char *value, char *err, size_
 			return "value too long";
 		return NULL;
 	case P_UINT:
-		n = strtonum(value, p->min, p->max, &errstr);
-		if (errstr != NULL) {
-			snprintf(err, errlen, "%s must be a number from %lld to %lld (%s)",
-			    p->name, p->min, p->max, errstr);
-			return err;
-		}
-		*(unsigned *)dst = (unsigned)n;
-		return NULL;
 	case P_INT:
 		n = strtonum(value, p->min, p->max, &errstr);
 		if (errstr != NULL) {
@@ -488,7 +480,10 @@ param_set(const struct param *p, void *base, const char *value, char *err, size_
 			    p->name, p->min, p->max, errstr);
 			return err;
 		}
-		*(int *)dst = (int)n;
+		if (p->type == P_UINT)
+			*(unsigned *)dst = (unsigned)n;
+		else
+			*(int *)dst = (int)n;
 		return NULL;
 	case P_DURATION:
 		v = config_parse_duration(value, (uint64_t)p->max);
