@@ -76,12 +76,21 @@ def outpost_factory(workdir, outpost_binaries, request):
         return op
 
     yield make
+    sanitizer_reports = []
     for op in made:
         try:
             op.stop()
         finally:
             if _failed(request):
                 print(f"\n--- {op.log_path} (tail) ---\n{op.log_tail(60)}")
+        # Under `make asan` a sanitizer report in any daemon fails the test
+        # that provoked it, even if the restarted process hid the crash.
+        text = op.log_text()
+        for marker in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer"):
+            if marker in text:
+                sanitizer_reports.append(f"{op.log_path}: {marker}")
+    if sanitizer_reports:
+        pytest.fail("sanitizer reports in outpost's log: " + "; ".join(sanitizer_reports))
 
 
 @pytest.fixture

@@ -163,11 +163,19 @@ def test_config_from_environment(op):
 
 
 def test_bad_config(op, workdir):
+    # Without a usable state directory there is nowhere to submit.
     bad = workdir / "bad.conf"
-    bad.write_text("no_such_parameter = 1\n")
+    bad.write_text("no_such_parameter = 1\nstate_directory = relative\n")
     r = op.sendmail(["-C", str(bad), "a@example.net"], b"x\n", use_config_flag=False)
     assert r.returncode == H.EX_CONFIG
     assert b"bad.conf:1" in r.stderr
+    # A mistake elsewhere (an edit not yet reloaded) only warns: mail still goes in.
+    edited = workdir / "edited.conf"
+    edited.write_text(op.conf_path.read_text() + "no_such_parameter = 1\n")
+    r = op.sendmail(["-C", str(edited), "a@example.net"], b"Subject: x\n\nx\n",
+                    use_config_flag=False)
+    assert r.returncode == 0, r.stderr
+    assert b"warning" in r.stderr and b"no_such_parameter" in r.stderr
 
 
 def test_outpost_down(op):

@@ -214,11 +214,19 @@ main(int argc, char **argv)
 	if ((path = o.config) == NULL && (path = getenv("OUTPOST_CONFIG")) == NULL)
 		path = SYSCONFDIR "/outpost.conf";
 	if (config_load(&conf, path, errbuf, sizeof(errbuf)) == -1) {
-		fprintf(stderr, "%s: configuration %s:\n%s", getprogname(), path, errbuf);
+		/*
+		 * Only the state directory matters here. An edit with a mistake,
+		 * not yet reloaded, must not stop local programs from sending:
+		 * warn and go on when the directory is still known.
+		 */
+		fprintf(stderr, "%s: %s configuration %s:\n%s", getprogname(),
+		    conf.state_directory[0] == '/' ? "warning: errors in" : "", path, errbuf);
 		if (errbuf[0] != '\0' && errbuf[strlen(errbuf) - 1] != '\n')
 			fputc('\n', stderr);
-		config_free(&conf);
-		return EX_CONFIG;
+		if (conf.state_directory[0] != '/') {
+			config_free(&conf);
+			return EX_CONFIG;
+		}
 	}
 	config_submit_socket(&conf, sockpath, sizeof(sockpath));
 
