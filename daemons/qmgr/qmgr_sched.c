@@ -190,6 +190,7 @@ do_open(struct qlink *l, struct frame *f)
 		chan_send(l->chan, fb);
 		return 0;
 	}
+	log_detail("%s: opened for delivery", id);
 	fb = fbuf_new(MSG_QMGR_OPENED, f->hdr.reqid);
 	fbuf_add_u64(fb, m->content_off);
 	fbuf_add_u64(fb, m->content_len);
@@ -345,6 +346,7 @@ do_update(struct qlink *l, struct frame *f)
 		if (st[i].index >= m->nrcpt)
 			goto bad;
 
+	log_detail("%s: update of %u recipients", m->id, n);
 	/* Apply in memory; final recipients stay final. */
 	failed = xcalloc(n, sizeof(*failed));
 	for (i = 0, k = 0; i < n; i++) {
