@@ -48,6 +48,12 @@ static const struct param params[] = {
 	  "re-send attempts after the first failed one; then the mail bounces" },
 	{ "resend_interval", P_DURATION, C(resend_interval), 0, 1, 30 * 86400, "5m",
 	  "wait between re-send attempts (s, m, h, d suffixes)" },
+	{ "resend_backoff", P_UINT, C(resend_backoff), 0, 1, 10, "1",
+	  "factor between successive re-send waits (1: every wait is resend_interval)" },
+	{ "max_queue_lifetime", P_DURATION, C(max_queue_lifetime), 0, 0, 365 * 86400, "0",
+	  "bounce what is still undelivered after this long in the queue (0: no limit)" },
+	{ "delay_warning", P_DURATION, C(delay_warning), 0, 0, 365 * 86400, "0",
+	  "send the sender one \"still trying\" notice after this long (0: never)" },
 	{ "destination_concurrency", P_UINT, C(destination_concurrency), 0, 1, 10000, "20",
 	  "parallel connections to one destination" },
 	{ "max_rcpt_per_transaction", P_UINT, C(max_rcpt_per_transaction), 0, 1, 100, "100",
@@ -974,8 +980,9 @@ config_print(const struct config *c, FILE *fp)
 	    c->relay_auth_user, c->relay_auth_password_file, c->relay_auth_plaintext ? "yes" : "no");
 	fprintf(fp, "smtp_command_timeout = %us\nsmtp_data_timeout = %us\nsmtp_final_timeout = %us\n",
 	    c->smtp_command_timeout, c->smtp_data_timeout, c->smtp_final_timeout);
-	fprintf(fp, "resend_attempts = %u\nresend_interval = %us\n", c->resend_attempts,
-	    c->resend_interval);
+	fprintf(fp, "resend_attempts = %u\nresend_interval = %us\nresend_backoff = %u\n"
+	    "max_queue_lifetime = %us\ndelay_warning = %us\n", c->resend_attempts,
+	    c->resend_interval, c->resend_backoff, c->max_queue_lifetime, c->delay_warning);
 	fprintf(fp, "destination_concurrency = %u\nmax_rcpt_per_transaction = %u\n",
 	    c->destination_concurrency, c->max_rcpt_per_transaction);
 	fprintf(fp, "max_mails_per_connection = %u\nconnection_idle = %us\nconnect_timeout = %us\n",

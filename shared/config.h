@@ -66,6 +66,9 @@ struct config {
 	bool		relay_host_set;
 	unsigned	resend_attempts;
 	unsigned	resend_interval;	/* seconds */
+	unsigned	resend_backoff;		/* each wait is this many times the last; 1 = fixed */
+	unsigned	max_queue_lifetime;	/* seconds; 0 = only resend_attempts limits */
+	unsigned	delay_warning;		/* seconds; 0 = no delay warning */
 	unsigned	destination_concurrency;
 	unsigned	max_rcpt_per_transaction;
 	unsigned	max_mails_per_connection;

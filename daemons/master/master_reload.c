@@ -41,6 +41,8 @@ delivery_differs(const struct config *a, const struct config *b)
 	return a->mode != b->mode || a->relay_host_set != b->relay_host_set ||
 	    memcmp(&a->relay_host, &b->relay_host, sizeof(a->relay_host)) != 0 ||
 	    a->resend_attempts != b->resend_attempts || a->resend_interval != b->resend_interval ||
+	    a->resend_backoff != b->resend_backoff || a->max_queue_lifetime != b->max_queue_lifetime ||
+	    a->delay_warning != b->delay_warning ||
 	    a->destination_concurrency != b->destination_concurrency ||
 	    a->max_rcpt_per_transaction != b->max_rcpt_per_transaction ||
 	    a->max_mails_per_connection != b->max_mails_per_connection ||
@@ -56,7 +58,7 @@ needs_restart(const struct config *o, const struct config *n, int kind)
 		return true;
 	switch (kind) {
 	case PROC_QMGR:
-		return o->max_message_size != n->max_message_size ||
+		return o->max_message_size != n->max_message_size || o->delay_warning != n->delay_warning ||
 		    o->max_recipients != n->max_recipients || strcmp(o->helo_name, n->helo_name) != 0;
 	case PROC_SMTPD:
 		return o->max_message_size != n->max_message_size ||
