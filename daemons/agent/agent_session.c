@@ -106,6 +106,24 @@ sess_timer(struct agent_session *s, enum agent_stage stage)
 static void	sess_job_done(struct agent_session *);
 
 /*
+ * Free the connection. A TLS session that was up is marked as shut down:
+ * OpenSSL drops a session from the resumption cache when its connection is
+ * freed without a close_notify, and SMTP servers close after QUIT anyway.
+ */
+static void
+sess_free_bev(struct agent_session *s)
+{
+	SSL	*ssl;
+
+	if (s->bev == NULL)
+		return;
+	if (s->tls && (ssl = bufferevent_openssl_get_ssl(s->bev)) != NULL)
+		SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+	bufferevent_free(s->bev);
+	s->bev = NULL;
+}
+
+/*
  * Close the connection now; the memory goes in the next loop turn. Callers
  * answer the job first; one still attached is deferred here, so every job
  * gets its one answer whatever path closed the session.
@@ -120,10 +138,7 @@ sess_close(struct agent_session *s)
 		sess_job_done(s);
 	}
 	s->dead = true;
-	if (s->bev != NULL) {
-		bufferevent_free(s->bev);
-		s->bev = NULL;
-	}
+	sess_free_bev(s);
 	evtimer_del(s->timer);
 	event_active(s->ev_free, 0, 0);
 }
@@ -266,10 +281,7 @@ sess_connect_next(struct agent_session *s)
 	struct agent_addr	*a;
 	int			 e;
 
-	if (s->bev != NULL) {
-		bufferevent_free(s->bev);
-		s->bev = NULL;
-	}
+	sess_free_bev(s);
 	evtimer_del(s->timer);
 	memset(&s->caps, 0, sizeof(s->caps));
 	reply_reset(&s->reply);

@@ -171,11 +171,16 @@ def test_opportunistic_tls_and_clear(outpost_factory, peer):
 
 
 def test_verify_right_ca_delivers(outpost_factory, peer):
-    op = independent(outpost_factory, peer, tls_policy="verify", tls_ca_file=str(peer.ca.cert))
+    # no connection reuse: the second mail needs a new handshake, which resumes the session
+    op = independent(outpost_factory, peer, tls_policy="verify", tls_ca_file=str(peer.ca.cert),
+                     connection_idle=0)
     inject(op, f"v@tls.{ZONE}", "ver1")
     m = received_by(peer.rx, "ver1")
     assert "using TLS" in postfix_received(m)
     op.wait_log(r"TLS TLSv1\.[23], cipher \S+ \(\d+ bits\), peer verified")
+    inject(op, f"v2@tls.{ZONE}", "ver1b")
+    received_by(peer.rx, "ver1b")
+    op.wait_log(r"relay=mx\.ot\.example\S+, TLS TLSv1\.[23], .*peer verified, resumed")
 
 
 def test_verify_wrong_name_or_unknown_ca_deferred(outpost_factory, peer):
