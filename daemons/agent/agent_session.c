@@ -3,8 +3,17 @@
  * RFC 5321 state machine from connect to QUIT, run inside the agent's
  * libevent loop (many sessions at once, nothing blocks).
  *
- *   CONNECT -> GREETING -> EHLO (-> HELO) -> [RSET] -> MAIL -> RCPT... -> DATA
- *   -> BODY -> DOT -> IDLE (reusable) -> [next job: RSET ...] or QUIT
+ *   CONNECT [-> TLS (smtps)] -> GREETING -> EHLO (-> HELO)
+ *   [-> STARTTLS -> TLS -> EHLO] [-> AUTH (relay host only)] -> [RSET] -> MAIL
+ *   -> RCPT... -> DATA -> BODY -> DOT -> IDLE (reusable) -> [next job: RSET ...] or QUIT
+ *
+ * TLS follows the job's policy (msg.h AGENT_DELIVER): "may" uses STARTTLS
+ * when offered and, when the handshake fails, connects to the same address
+ * again in clear; "encrypt" and "verify" send nothing in clear but the
+ * greeting, EHLO and STARTTLS, and fail the attempt temporarily otherwise.
+ * libevent's OpenSSL filter is put on top of the socket's bufferevent
+ * (agent_tls.c makes the SSL). Each transaction logs one basic line with
+ * the TLS protocol, cipher and whether the peer was verified.
  *
  * With PIPELINING, MAIL and every RCPT go out in one write and DATA after
  * their replies. A failure before the transaction (connect, greeting, EHLO)
