@@ -800,7 +800,7 @@ sess_reply_starttls(struct agent_session *s, const struct reply *r)
 		return;
 	}
 	textf(text, sizeof(text), "host %s refused STARTTLS: %s", s->relay, r->text);
-	if (s->tls_policy == TLS_MAY) {
+	if (s->tls_policy == TLS_MAY && r->code != 421) {
 		log_info("%s: %s; continuing without TLS", sess_id(s), text);
 		s->no_starttls = true;
 		textf(s->tls_info, sizeof(s->tls_info), "no TLS (STARTTLS refused)");
@@ -959,6 +959,13 @@ sess_reply_auth(struct agent_session *s, const struct reply *r)
 		}
 		s->auth_step++;
 		sess_timer(s, STAGE_AUTH);
+		return;
+	}
+	if (r->code == 421) {
+		/* The server is going away: not a verdict on the credentials. */
+		textf(text, sizeof(text), "host %s closed the connection during AUTH: %s",
+		    s->relay, r->text);
+		sess_conn_failed(s, r->code, r->dsn, text, false);
 		return;
 	}
 	if (r->code == 334) {

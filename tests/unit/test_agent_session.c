@@ -1119,6 +1119,9 @@ static const struct auth_case auth_cases[] = {
 	{ EHLO_AUTH_PLAIN_LOGIN, true, "535 5.7.8 Authentication credentials invalid", true,
 	  DELIVERY_TEMPFAIL, "4.7.8", { "C: AUTH PLAIN", "C: QUIT" }, { "C: MAIL" },
 	  "refused the credentials" },
+	/* 421 during AUTH: the server leaves, not a refusal of the credentials */
+	{ EHLO_AUTH_PLAIN_LOGIN, true, "421 4.3.2 going down", true, DELIVERY_TEMPFAIL, "4.3.2",
+	  { "C: AUTH PLAIN" }, { "C: MAIL" }, "closed the connection during AUTH" },
 	/* no TLS and no permission for plaintext: the credentials stay here */
 	{ EHLO_AUTH_PLAIN_LOGIN, false, NULL, true, DELIVERY_TEMPFAIL, "4.7.0",
 	  { "C: EHLO" }, { "C: AUTH", "C: MAIL" }, "without TLS" },
