@@ -193,6 +193,7 @@ void	qmgr_maybe_exit(struct qmgr *);
 struct qcommit *qmgr_commit_start(struct qmgr *);
 void	qmgr_commit_push(struct qmgr *, struct qjob *);
 void	qmgr_commit_stop(struct qcommit *);
+void	qmgr_commit_close(struct qmgr *, int fd);
 
 /* qmgr_index.c */
 RB_PROTOTYPE(qmail_tree, qmail, entry, qmail_cmp);

@@ -15,6 +15,12 @@
  *
  * The thread touches only descriptors and the two directory fds; every
  * other structure (index, links, libevent) stays on the loop thread.
+ *
+ * A second thread closes descriptors for the loop (qmgr_commit_close):
+ * the last close of a removed file frees its inode and blocks, which on a
+ * file system mounted with discard waits for the device (about a
+ * millisecond each). Nothing waits for these closes, so they stay out of
+ * the commit rounds as well.
  */
 #include <sys/eventfd.h>
 
@@ -45,6 +51,12 @@ struct qcommit {
 	int		 incoming_fd, queue_fd;
 	/* statistics, written by the thread under lock */
 	unsigned long	 rounds, jobs;
+
+	/* descriptors to close, for the closer thread */
+	pthread_t	 closer;
+	pthread_cond_t	 close_cond;
+	int		*close_fds;
+	size_t		 nclose, close_cap;
 };
 
 static void
@@ -123,6 +135,38 @@ commit_thread(void *arg)
 	return NULL;
 }
 
+static void *
+closer_thread(void *arg)
+{
+	struct qcommit *c = arg;
+	int *fds = NULL;
+	size_t n, cap = 0, i;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		while (c->nclose == 0 && !c->stop)
+			pthread_cond_wait(&c->close_cond, &c->lock);
+		if (c->nclose == 0 && c->stop)
+			break;
+		/* swap buffers: the loop keeps appending while these close */
+		n = c->nclose;
+		if (cap < c->close_cap) {
+			free(fds);
+			cap = c->close_cap;
+			fds = xcalloc(cap, sizeof(*fds));
+		}
+		memcpy(fds, c->close_fds, n * sizeof(*fds));
+		c->nclose = 0;
+		pthread_mutex_unlock(&c->lock);
+		for (i = 0; i < n; i++)
+			close(fds[i]);
+		pthread_mutex_lock(&c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+	free(fds);
+	return NULL;
+}
+
 /* Loop side: run the completion of each finished job. */
 static void
 commit_done_cb(evutil_socket_t fd, short ev, void *arg)
@@ -165,6 +209,9 @@ qmgr_commit_start(struct qmgr *q)
 	pthread_attr_setstacksize(&attr, 256 * 1024);
 	if ((errno = pthread_create(&c->thread, &attr, commit_thread, c)) != 0)
 		fatal("pthread_create");
+	pthread_cond_init(&c->close_cond, NULL);
+	if ((errno = pthread_create(&c->closer, &attr, closer_thread, c)) != 0)
+		fatal("pthread_create");
 	pthread_attr_destroy(&attr);
 	return c;
 }
@@ -187,13 +234,36 @@ qmgr_commit_push(struct qmgr *q, struct qjob *j)
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* Close fd without waiting: for descriptors whose close may free a file. */
+void
+qmgr_commit_close(struct qmgr *q, int fd)
+{
+	struct qcommit *c = q->commit;
+
+	/* stop is written by this (the loop) thread only */
+	if (c == NULL || c->stop) {
+		close(fd);
+		return;
+	}
+	pthread_mutex_lock(&c->lock);
+	if (c->nclose == c->close_cap) {
+		c->close_cap = c->close_cap ? c->close_cap * 2 : 64;
+		c->close_fds = xreallocarray(c->close_fds, c->close_cap, sizeof(*c->close_fds));
+	}
+	c->close_fds[c->nclose++] = fd;
+	pthread_cond_signal(&c->close_cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
 void
 qmgr_commit_stop(struct qcommit *c)
 {
 	pthread_mutex_lock(&c->lock);
 	c->stop = true;
 	pthread_cond_signal(&c->cond);
+	pthread_cond_signal(&c->close_cond);
 	pthread_mutex_unlock(&c->lock);
 	pthread_join(c->thread, NULL);
+	pthread_join(c->closer, NULL);
 	log_info("commit: %lu jobs in %lu rounds", c->jobs, c->rounds);
 }

@@ -88,7 +88,8 @@ qmail_free(struct qmgr *q, struct qmail *m)
 	uint32_t i;
 
 	if (m->wfd != -1) {
-		close(m->wfd);
+		/* the last reference of a removed file: freeing it may wait */
+		qmgr_commit_close(q, m->wfd);
 		q->nwfd--;
 	}
 	for (i = 0; i < m->nrcpt; i++) {
