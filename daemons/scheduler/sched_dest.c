@@ -196,14 +196,22 @@ dest_configured(const struct dest *d)
 	return strncmp(d->key, "relay", 5) == 0 || strncmp(d->key, "route:", 6) == 0;
 }
 
+/*
+ * The destination has work it may start: list it and wake the dispatcher.
+ * The wake-up is needed even when it is listed already: a pass that ran
+ * while no queue manager was linked leaves the list as it was, and the jobs
+ * enqueued once the queue is listed again must not wait for an unrelated
+ * event to be looked at.
+ */
 void
 sched_dest_ready(struct sched *s, struct dest *d)
 {
-	if (d->on_ready || d->nwaiting == 0 || d->res != RES_DONE ||
-	    d->err_cls != DELIVERY_OK)
+	if (d->nwaiting == 0 || d->res != RES_DONE || d->err_cls != DELIVERY_OK)
 		return;
-	TAILQ_INSERT_TAIL(&s->ready, d, ready_entry);
-	d->on_ready = true;
+	if (!d->on_ready) {
+		TAILQ_INSERT_TAIL(&s->ready, d, ready_entry);
+		d->on_ready = true;
+	}
 	event_active(s->dispatch_ev, EV_TIMEOUT, 0);
 }
 

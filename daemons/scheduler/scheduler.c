@@ -197,6 +197,8 @@ sched_on_peer(struct proc_ctx *ctx, int kind, unsigned instance, int fd)
 		s->qmgr = c;
 		s->loaded = false;
 		log_info("linked to the queue manager");
+		/* Destinations left ready while no queue manager could open mails. */
+		event_active(s->dispatch_ev, EV_TIMEOUT, 0);
 		break;
 	case PROC_RESOLVER:
 		s->resolver = c;

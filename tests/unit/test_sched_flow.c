@@ -741,6 +741,54 @@ START_TEST(agent_lies)
 }
 END_TEST
 
+/*
+ * The queue manager dies while one transaction is opening and another
+ * waits behind it (destination_concurrency 1): once the new queue manager
+ * has listed the queue, the destination is dispatched again. The released
+ * slot used to leave the destination marked ready while its queue was
+ * emptied, so the re-listed jobs never woke the dispatcher.
+ */
+START_TEST(qmgr_death_while_opening_resumes)
+{
+	const char	*rcpts[] = { "a@example.org" };
+	int		 q, q2, a;
+	struct frame	 f;
+	struct deliver	 d;
+	struct update	 u;
+	uint8_t		 cls[] = { DELIVERY_OK };
+	uint16_t	 codes[] = { 250 };
+	int		 i;
+
+	start(MODE_RELAY);
+	conf.destination_concurrency = 1;
+	a = link_peer(PROC_AGENT, 0);
+	q = link_peer(PROC_QMGR, 0);
+	list_mail(q, "W1", 1, rcpts, 0);
+	list_mail(q, "W2", 1, rcpts, 0);
+	load_done(q);
+	expect(q, &f, MSG_QMGR_OPEN);	/* W1 opening, W2 waiting */
+	nothing(q, 100);
+	close(q);
+	pump();
+	ck_assert_uint_eq(S->nmails, 0);
+
+	q2 = link_peer(PROC_QMGR, 0);
+	list_mail(q2, "W1", 1, rcpts, 0);
+	list_mail(q2, "W2", 1, rcpts, 0);
+	load_done(q2);
+	for (i = 0; i < 2; i++) {
+		expect(q2, &f, MSG_QMGR_OPEN);
+		opened(q2, &f);
+		get_deliver(a, &d);
+		result(a, &d, cls, codes);
+		get_update(q2, &u);
+		ck_assert_uint_eq(u.state[0], RCPT_DELIVERED);
+		updated(q2, &u, true);
+	}
+	ck_assert_uint_eq(S->nmails, 0);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -760,6 +808,7 @@ main(void)
 	tcase_add_test(tc, mx_failures);
 	tcase_add_test(tc, mx_implicit_and_cache);
 	tcase_add_test(tc, agent_lies);
+	tcase_add_test(tc, qmgr_death_while_opening_resumes);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
