@@ -683,7 +683,16 @@ class Outpost:
             if self.proc.poll() is not None:
                 raise HarnessError(f"outpost exited with {self.proc.returncode} during start; "
                                    f"log:\n{self.log_tail()}")
-            return self.submit_socket.is_socket() and smtp_banner_ok(self.smtp_host, self.smtp_port)
+            if not (self.submit_socket.is_socket() and
+                    smtp_banner_ok(self.smtp_host, self.smtp_port)):
+                return False
+            # Every child past its start-up (a slow one, e.g. an agent loading
+            # its CA store under a sanitizer, may still run as root, unchrooted).
+            agents = int(self.sections.get("agent", {}).get("count", 2))
+            kids = self.children()
+            if len(kids) < 4 + agents:
+                return False
+            return not self.as_root or all(k.uid != 0 for k in kids)
         try:
             wait_until(ready, timeout, 0.1, what="outpost to be ready")
         except HarnessError as e:

@@ -16,6 +16,7 @@ smtp-source, and a raw socket client for exact bytes.
  - connect/disconnect in the detailed log, rejects in the basic log.
 """
 
+import os
 import re
 import signal
 import socket
@@ -224,7 +225,10 @@ def test_long_lines(outpost_factory, refused_port):
         code, text = c.reply()
         assert code in (552, 554), text
         rss1 = vm_rss_kb(smtpd.pid)
-        assert rss1 - rss0 < 8 * 1024, f"smtpd grew from {rss0} to {rss1} kB"
+        # AddressSanitizer keeps freed memory in quarantine (256 MB by default):
+        # the bound says "not kept", so allow for it in that build only.
+        limit = 8 * 1024 if "ASAN_OPTIONS" not in os.environ else 300 * 1024
+        assert rss1 - rss0 < limit, f"smtpd grew from {rss0} to {rss1} kB"
         assert c.cmd("QUIT")[0] == 221
     assert not op.queued_mails()
 
