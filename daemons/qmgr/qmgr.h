@@ -8,6 +8,8 @@
  *   queue/     0700  accepted mails, one file each (shared/queue_file.h)
  *   corrupt/   0700  files that failed their integrity check, kept for a human
  *   public/    0711  submit.sock (0666): local submissions and queue listings
+ *   flags/     0700  durable marks of a mail besides its file: <id>.held (on
+ *                    hold), <id>.warned (the sender got its delay notice)
  *
  * Files:
  *   qmgr.c          entry point, directories, links from the master, shutdown
@@ -17,7 +19,9 @@
  *   qmgr_submit.c   SUBMIT_* transactions (smtpd link and public socket)
  *   qmgr_public.c   the public socket: accepting clients, QUEUE_LIST
  *   qmgr_sched.c    the scheduler link: announcing mails, OPEN, UPDATE
- *   qmgr_bounce.c   the minimal bounce for failed recipients
+ *   qmgr_bounce.c   delivery status notifications: bounces and delay notices
+ *   qmgr_mark.c     the marks in flags/: hold and delay notice, durable
+ *   qmgr_control.c  outpostctl's queue commands (CONTROL_REQUEST from the master)
  *
  * Durability: a mail is acknowledged only after its file was fdatasync'd,
  * renamed from incoming/ into queue/, and queue/ was fsync'd. The commit
@@ -50,17 +54,21 @@ struct proc_ctx;
 struct config;
 struct qmgr;
 struct qcommit;
+struct qmarks;
+struct qctl_list;
 
 #define QMGR_DIR_INCOMING	"incoming"
 #define QMGR_DIR_QUEUE		"queue"
 #define QMGR_DIR_CORRUPT	"corrupt"
 #define QMGR_DIR_PUBLIC		"public"
+#define QMGR_DIR_FLAGS		"flags"
 #define QMGR_SUBMIT_SOCK	"public/submit.sock"
 
 #define QMGR_PUBLIC_MAX		256	/* concurrent public socket clients */
 #define QMGR_PUBLIC_TX_MAX	8	/* transactions per public client */
 #define QMGR_STREAM_HIGH	(1024 * 1024)	/* pause a stream above this backlog */
 #define QMGR_WFD_MAX		256	/* write descriptors kept open for state appends */
+#define QMGR_COMMIT_THREADS	4	/* commit rounds that may overlap */
 
 /* One recipient of a queued mail, as the index knows it. */
 struct qrcpt {
@@ -90,7 +98,8 @@ struct qmail {
 	struct qrcpt	*rcpt;
 	int		 wfd;		/* kept write descriptor for state appends, or -1 */
 	unsigned	 announced;	/* scheduler link generation it was sent on */
-	unsigned	 inflight;	/* state updates not yet durable */
+	unsigned	 inflight;	/* state updates (and a deletion) not yet durable */
+	bool		 deleted;	/* out of the index; freed when inflight drops to 0 */
 };
 RB_HEAD(qmail_tree, qmail);
 
@@ -182,6 +191,9 @@ struct qmgr {
 	unsigned		 npublic;
 	bool			 stopping;
 	uint32_t		 myuid;
+	int			 flags_fd;	/* flags/ */
+	struct qmarks		*marks;		/* marks waiting for the flags/ fsync */
+	struct qctl_list	*ctls;		/* control requests being answered */
 };
 
 /* qmgr.c */
@@ -231,8 +243,35 @@ void	public_stop(struct qmgr *);
 int	sched_dispatch(struct qlink *, struct frame *);
 void	sched_announce(struct qmgr *, struct qmail *);
 void	stream_start(struct qlink *, uint32_t reqid);
+/* Tell the scheduler (if linked): SCHED_REMOVED or SCHED_FLUSH with a string. */
+void	sched_tell(struct qmgr *, uint16_t type, const char *str);
+/*
+ * Apply n recipient states (st is taken over) to m as an update of the
+ * scheduler would: in memory, a bounce for new failures, then durable (or
+ * the file removed when every recipient is final); done runs at the end
+ * with removed set when the mail left the queue.
+ */
+typedef void (*qupdate_done_fn)(struct qmgr *, void *arg, const char *id, bool removed);
+void	qmgr_states_apply(struct qmgr *, struct qmail *, struct qf_state *st, unsigned n,
+	    qupdate_done_fn done, void *arg);
 
 /* qmgr_bounce.c */
 struct qtx *bounce_make(struct qmgr *, const struct qmail *, const uint32_t *failed, unsigned n);
+/* The sender's delay notice for a mail still deferred (QMGR_DELAY_WARN). */
+void	bounce_delay_warn(struct qmgr *, struct qmail *);
+
+/* qmgr_mark.c */
+int	mark_open(struct qmgr *);
+/* At start, after recovery: marks become MAIL_F_* flags; stale ones go. */
+void	mark_recover(struct qmgr *);
+/* Set or clear flag (MAIL_F_HELD, MAIL_F_DELAY_WARNED) durably; done gets
+ * 0 or an errno once flags/ was fsync'd. The in-memory flag is the caller's. */
+void	mark_set(struct qmgr *, const struct qmail *, uint32_t flag, bool on,
+	    void (*done)(struct qmgr *, void *arg, int error), void *arg);
+/* The mail left the queue: its marks go too (a leftover is removed at start). */
+void	mark_forget(struct qmgr *, const struct qmail *);
+
+/* qmgr_control.c */
+int	control_dispatch(struct proc_ctx *, struct frame *);
 
 #endif

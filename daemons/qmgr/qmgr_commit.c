@@ -11,7 +11,8 @@
  *   3. fsync()s queue/ once for the whole batch;
  * then hands the batch back to the loop through an eventfd. While a round
  * runs, the next batch accumulates, so N concurrent submissions cost about
- * one directory fsync, not N.
+ * one directory fsync, not N. QMGR_COMMIT_THREADS threads run rounds, so
+ * a job waits for a free thread, not for the whole round before it.
  *
  * The thread touches only descriptors and the two directory fds; every
  * other structure (index, links, libevent) stays on the loop thread.
@@ -40,7 +41,7 @@
 
 struct qcommit {
 	struct qmgr	*q;
-	pthread_t	 thread;
+	pthread_t	 threads[QMGR_COMMIT_THREADS];
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 cond;
 	struct qjob	*todo, *todo_tail;	/* loop -> thread */
@@ -194,6 +195,7 @@ qmgr_commit_start(struct qmgr *q)
 {
 	struct qcommit *c;
 	pthread_attr_t attr;
+	int i;
 
 	c = xcalloc(1, sizeof(*c));
 	c->q = q;
@@ -207,8 +209,9 @@ qmgr_commit_start(struct qmgr *q)
 	event_add(c->ev, NULL);
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
-	if ((errno = pthread_create(&c->thread, &attr, commit_thread, c)) != 0)
-		fatal("pthread_create");
+	for (i = 0; i < QMGR_COMMIT_THREADS; i++)
+		if ((errno = pthread_create(&c->threads[i], &attr, commit_thread, c)) != 0)
+			fatal("pthread_create");
 	pthread_cond_init(&c->close_cond, NULL);
 	if ((errno = pthread_create(&c->closer, &attr, closer_thread, c)) != 0)
 		fatal("pthread_create");
@@ -258,12 +261,15 @@ qmgr_commit_close(struct qmgr *q, int fd)
 void
 qmgr_commit_stop(struct qcommit *c)
 {
+	int i;
+
 	pthread_mutex_lock(&c->lock);
 	c->stop = true;
-	pthread_cond_signal(&c->cond);
+	pthread_cond_broadcast(&c->cond);
 	pthread_cond_signal(&c->close_cond);
 	pthread_mutex_unlock(&c->lock);
-	pthread_join(c->thread, NULL);
+	for (i = 0; i < QMGR_COMMIT_THREADS; i++)
+		pthread_join(c->threads[i], NULL);
 	pthread_join(c->closer, NULL);
 	log_info("commit: %lu jobs in %lu rounds", c->jobs, c->rounds);
 }
