@@ -7,6 +7,8 @@
  *   incoming/  0700  mails being received; never acknowledged; removed at start
  *   queue/     0700  accepted mails, one file each (shared/queue_file.h)
  *   corrupt/   0700  files that failed their integrity check, kept for a human
+ *   spare/     0700  files of removed mails kept for reuse; never acknowledged
+ *                    content; removed at start
  *   public/    0711  submit.sock (0666): local submissions and queue listings
  *   flags/     0700  durable marks of a mail besides its file: <id>.held (on
  *                    hold), <id>.warned (the sender got its delay notice)
@@ -31,6 +33,15 @@
  * then answered. An update that makes every recipient final is not written
  * at all: the file is unlinked and the removal shares the batch's one
  * directory fsync, which costs far less than an fdatasync per mail.
+ *
+ * Reuse: a removed mail whose write descriptor was kept is renamed into
+ * spare/ instead of unlinked, and a new mail is written over it (cut to its
+ * length by the commit thread) and renamed from spare/ into queue/. This
+ * spares the file system an inode free and allocation per mail (on ext4
+ * without a journal, allocation scans past recently freed inodes; with
+ * discard, freeing waits for the device). A file reaches the pool only
+ * after its removal from queue/ is durable, and leaves spare/ only by the
+ * same fdatasync, rename and directory fsync as a file from incoming/.
  */
 #ifndef OUTPOST_QMGR_H
 #define OUTPOST_QMGR_H
@@ -60,6 +71,7 @@ struct qctl_list;
 #define QMGR_DIR_INCOMING	"incoming"
 #define QMGR_DIR_QUEUE		"queue"
 #define QMGR_DIR_CORRUPT	"corrupt"
+#define QMGR_DIR_SPARE		"spare"
 #define QMGR_DIR_PUBLIC		"public"
 #define QMGR_DIR_FLAGS		"flags"
 #define QMGR_SUBMIT_SOCK	"public/submit.sock"
@@ -69,6 +81,7 @@ struct qctl_list;
 #define QMGR_STREAM_HIGH	(1024 * 1024)	/* pause a stream above this backlog */
 #define QMGR_WFD_MAX		256	/* write descriptors kept open for state appends */
 #define QMGR_COMMIT_THREADS	4	/* commit rounds that may overlap */
+#define QMGR_SPARE_MAX		128	/* files kept in spare/ for reuse */
 
 /* One recipient of a queued mail, as the index knows it. */
 struct qrcpt {
@@ -100,6 +113,7 @@ struct qmail {
 	unsigned	 announced;	/* scheduler link generation it was sent on */
 	unsigned	 inflight;	/* state updates (and a deletion) not yet durable */
 	bool		 deleted;	/* out of the index; freed when inflight drops to 0 */
+	bool		 spared;	/* removed into spare/: wfd may be reused */
 };
 RB_HEAD(qmail_tree, qmail);
 
@@ -154,6 +168,7 @@ struct qtx {
 	/* Bounces: called on the main thread once the commit is over. */
 	void			(*done)(struct qmgr *, struct qtx *, bool ok);
 	void			*done_arg;
+	char			 spare[QUEUE_ID_MAX];	/* reused file: its name in spare/, or "" */
 };
 
 /* A job for the commit thread. */
@@ -171,6 +186,17 @@ struct qjob {
 	void			(*done)(struct qmgr *, struct qjob *);
 	void			*arg;
 	struct qjob		*next;
+	/* COMMIT of a reused file: renamed from spare/<from>, cut to length. */
+	char			 from[QUEUE_ID_MAX];
+	uint64_t		 length;
+	bool			 spare;		/* REMOVE: rename into spare/ */
+	bool			 spared;	/* REMOVE: done by that rename */
+};
+
+/* A file in spare/ ready for reuse, with a write descriptor. */
+struct qspare {
+	int			 fd;
+	char			 name[QUEUE_ID_MAX];
 };
 
 struct qmgr {
@@ -194,6 +220,10 @@ struct qmgr {
 	int			 flags_fd;	/* flags/ */
 	struct qmarks		*marks;		/* marks waiting for the flags/ fsync */
 	struct qctl_list	*ctls;		/* control requests being answered */
+	int			 spare_fd;	/* spare/ */
+	struct qspare		 spares[QMGR_SPARE_MAX];
+	unsigned		 nspare;
+	unsigned		 spare_pending;	/* REMOVE jobs that will add one */
 };
 
 /* qmgr.c */
@@ -225,6 +255,7 @@ void	spool_tx_discard(struct qmgr *, struct qtx *);
 int	spool_state_append(struct qmgr *, struct qmail *, const struct qf_state *, unsigned n);
 int	spool_open_ro(struct qmgr *, const char *id);
 void	spool_remove(struct qmgr *, struct qmail *);
+void	spool_spare_put(struct qmgr *, int fd, const char *name);
 int	spool_recover(struct qmgr *);
 
 /* qmgr_submit.c */

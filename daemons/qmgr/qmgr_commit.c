@@ -2,12 +2,13 @@
  * qmgr_commit.c - the commit thread of the queue manager: group commit.
  *
  * The event loop never waits for the disk. It writes a new mail into
- * incoming/ (or appends state records) and pushes a job here. The thread
- * takes every job queued so far as one batch:
- *   1. starts write-back of every file at once (sync_file_range), then
- *      fdatasync()s each, so their waits overlap;
- *   2. renames each new mail from incoming/ into queue/, unlinks each
- *      finished mail;
+ * incoming/ or a spare file (or appends state records) and pushes a job
+ * here. A commit thread takes every job queued so far as one batch:
+ *   1. cuts a reused file to its new length, starts write-back of every
+ *      file at once (sync_file_range), then fdatasync()s each, so their
+ *      waits overlap;
+ *   2. renames each new mail from incoming/ or spare/ into queue/, and
+ *      each finished mail from queue/ into spare/ for reuse (or unlinks it);
  *   3. fsync()s queue/ once for the whole batch;
  * then hands the batch back to the loop through an eventfd. While a round
  * runs, the next batch accumulates, so N concurrent submissions cost about
@@ -49,7 +50,7 @@ struct qcommit {
 	bool		 stop;
 	int		 efd;
 	struct event	*ev;
-	int		 incoming_fd, queue_fd;
+	int		 incoming_fd, queue_fd, spare_fd;
 	/* statistics, written by the thread under lock */
 	unsigned long	 rounds, jobs;
 
@@ -68,23 +69,32 @@ run_batch(struct qcommit *c, struct qjob *batch)
 	int err;
 
 	for (j = batch; j != NULL; j = j->next)
+		if (j->kind == QJOB_COMMIT && j->from[0] != '\0' &&
+		    ftruncate(j->fd, (off_t)j->length) == -1)
+			j->error = errno;
+	for (j = batch; j != NULL; j = j->next)
 		if (j->fd != -1)
 			(void)sync_file_range(j->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	for (j = batch; j != NULL; j = j->next)
-		if (j->fd != -1 && fdatasync(j->fd) == -1)
+		if (j->fd != -1 && j->error == 0 && fdatasync(j->fd) == -1)
 			j->error = errno;
 	for (j = batch; j != NULL; j = j->next) {
 		if (j->error != 0)
 			continue;
 		if (j->kind == QJOB_COMMIT) {
 			/* NOREPLACE: a colliding id must never overwrite a queued mail. */
-			if (renameat2(c->incoming_fd, j->id, c->queue_fd, j->id,
+			if (renameat2(j->from[0] != '\0' ? c->spare_fd : c->incoming_fd,
+			    j->from[0] != '\0' ? j->from : j->id, c->queue_fd, j->id,
 			    RENAME_NOREPLACE) == -1)
 				j->error = errno;
 			else
 				dirty = true;
 		} else if (j->kind == QJOB_REMOVE) {
-			if (unlinkat(c->queue_fd, j->id, 0) == -1 && errno != ENOENT)
+			if (j->spare && renameat2(c->queue_fd, j->id, c->spare_fd, j->id,
+			    RENAME_NOREPLACE) == 0) {
+				j->spared = true;
+				dirty = true;
+			} else if (unlinkat(c->queue_fd, j->id, 0) == -1 && errno != ENOENT)
 				j->error = errno;
 			else
 				dirty = true;
@@ -168,6 +178,24 @@ closer_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * Loop side, before the REMOVE's own completion frees the mail: a file
+ * moved into spare/ is reusable once that completion frees its qmail.
+ */
+static void
+remove_spared(struct qmgr *q, struct qjob *j)
+{
+	struct qmail *m;
+
+	q->spare_pending--;
+	if (!j->spared)
+		return;
+	if (j->error == 0 && (m = qmail_find(q, j->id)) != NULL && m->wfd != -1)
+		m->spared = true;
+	else	/* no descriptor to reuse it with */
+		(void)unlinkat(q->spare_fd, j->id, 0);
+}
+
 /* Loop side: run the completion of each finished job. */
 static void
 commit_done_cb(evutil_socket_t fd, short ev, void *arg)
@@ -185,6 +213,8 @@ commit_done_cb(evutil_socket_t fd, short ev, void *arg)
 	for (; j != NULL; j = next) {
 		next = j->next;
 		c->q->jobs_inflight--;
+		if (j->kind == QJOB_REMOVE && j->spare)
+			remove_spared(c->q, j);
 		j->done(c->q, j);	/* frees j */
 	}
 	qmgr_maybe_exit(c->q);
@@ -201,6 +231,7 @@ qmgr_commit_start(struct qmgr *q)
 	c->q = q;
 	c->incoming_fd = q->incoming_fd;
 	c->queue_fd = q->queue_fd;
+	c->spare_fd = q->spare_fd;
 	if ((c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
 		fatal("eventfd");
 	pthread_mutex_init(&c->lock, NULL);
@@ -223,10 +254,20 @@ void
 qmgr_commit_push(struct qmgr *q, struct qjob *j)
 {
 	struct qcommit *c = q->commit;
+	struct qmail *m;
 
 	j->next = NULL;
 	j->error = 0;
 	q->jobs_inflight++;
+	if (j->kind == QJOB_REMOVE) {
+		/* Keep the file for reuse if its descriptor is kept and there is room. */
+		m = qmail_find(q, j->id);
+		j->spare = m != NULL && m->wfd != -1 &&
+		    q->nspare + q->spare_pending < QMGR_SPARE_MAX;
+		j->spared = false;
+		if (j->spare)
+			q->spare_pending++;
+	}
 	pthread_mutex_lock(&c->lock);
 	if (c->todo_tail != NULL)
 		c->todo_tail->next = j;

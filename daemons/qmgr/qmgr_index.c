@@ -88,8 +88,10 @@ qmail_free(struct qmgr *q, struct qmail *m)
 	uint32_t i;
 
 	if (m->wfd != -1) {
-		/* the last reference of a removed file: freeing it may wait */
-		qmgr_commit_close(q, m->wfd);
+		if (m->spared)
+			spool_spare_put(q, m->wfd, m->id);
+		else	/* the last reference of a removed file: freeing it may wait */
+			qmgr_commit_close(q, m->wfd);
 		q->nwfd--;
 	}
 	for (i = 0; i < m->nrcpt; i++) {

@@ -1,8 +1,9 @@
 /*
  * qmgr_spool.c - the queue manager's file I/O on the queue directory.
  *
- * Writing a mail: the file is created in incoming/ with O_EXCL when its
- * first byte arrives; a provisional prefix (header, envelope, recipients,
+ * Writing a mail: the file is taken from the pool of spare/ files (see
+ * qmgr.h) or else created in incoming/ with O_EXCL when its first byte
+ * arrives; a provisional prefix (header, envelope, recipients,
  * content record header) is written, then the content as it streams in,
  * hashed on the way. At commit the final prefix (8-bit flag, content
  * length) is written over the provisional one (same length) and the trailer
@@ -12,7 +13,7 @@
  * State: records are appended after the trailer (one pwrite per update of a
  * mail) and made durable by the commit thread before the update is answered.
  *
- * Recovery at start: incoming/ is emptied; each file in queue/ is verified
+ * Recovery at start: incoming/ and spare/ are emptied; each file in queue/ is verified
  * (queue_file.c) and indexed; a torn state tail is cut off; a corrupt file
  * goes to corrupt/; a mail whose recipients are all final is removed.
  */
@@ -59,8 +60,10 @@ spool_open_dirs(struct qmgr *q)
 	q->incoming_fd = open_dir(QMGR_DIR_INCOMING, 0700);
 	q->queue_fd = open_dir(QMGR_DIR_QUEUE, 0700);
 	q->corrupt_fd = open_dir(QMGR_DIR_CORRUPT, 0700);
+	q->spare_fd = open_dir(QMGR_DIR_SPARE, 0700);
 	fd = open_dir(QMGR_DIR_PUBLIC, 0711);
-	if (q->incoming_fd == -1 || q->queue_fd == -1 || q->corrupt_fd == -1 || fd == -1)
+	if (q->incoming_fd == -1 || q->queue_fd == -1 || q->corrupt_fd == -1 ||
+	    q->spare_fd == -1 || fd == -1)
 		return -1;
 	close(fd);
 	return 0;
@@ -117,6 +120,40 @@ tx_write_prefix(struct qtx *tx, off_t off)
 	return r;
 }
 
+/* Take a spare file: its old content is overwritten, then cut at commit. */
+static int
+tx_reuse(struct qmgr *q, struct qtx *tx)
+{
+	struct qspare *s;
+
+	while (q->nspare > 0) {
+		s = &q->spares[--q->nspare];
+		if (lseek(s->fd, 0, SEEK_SET) == 0) {
+			tx->fd = s->fd;
+			strlcpy(tx->spare, s->name, sizeof(tx->spare));
+			return 0;
+		}
+		log_warn("spare/%s: seek", s->name);
+		(void)unlinkat(q->spare_fd, s->name, 0);
+		qmgr_commit_close(q, s->fd);
+	}
+	return -1;
+}
+
+/* A file now in spare/ (its removal from queue/ durable) joins the pool. */
+void
+spool_spare_put(struct qmgr *q, int fd, const char *name)
+{
+	if (q->nspare == QMGR_SPARE_MAX) {
+		(void)unlinkat(q->spare_fd, name, 0);
+		qmgr_commit_close(q, fd);
+		return;
+	}
+	q->spares[q->nspare].fd = fd;
+	strlcpy(q->spares[q->nspare].name, name, sizeof(q->spares[q->nspare].name));
+	q->nspare++;
+}
+
 int
 spool_tx_create(struct qmgr *q, struct qtx *tx)
 {
@@ -127,6 +164,8 @@ spool_tx_create(struct qmgr *q, struct qtx *tx)
 			qf_id_new(tx->env.id);
 		if (qmail_find(q, tx->env.id) != NULL)
 			continue;
+		if (tx_reuse(q, tx) == 0)
+			break;
 		tx->fd = openat(q->incoming_fd, tx->env.id,
 		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (tx->fd != -1)
@@ -178,10 +217,18 @@ spool_tx_discard(struct qmgr *q, struct qtx *tx)
 {
 	if (tx->fd == -1)
 		return;
-	close(tx->fd);
+	if (tx->spare[0] != '\0') {
+		/* Rare: give the space back rather than keep a large file. */
+		if (unlinkat(q->spare_fd, tx->spare, 0) == -1 && errno != ENOENT)
+			log_warn("unlink spare/%s", tx->spare);
+		qmgr_commit_close(q, tx->fd);
+		tx->spare[0] = '\0';
+	} else {
+		close(tx->fd);
+		if (unlinkat(q->incoming_fd, tx->env.id, 0) == -1 && errno != ENOENT)
+			log_warn("unlink incoming/%s", tx->env.id);
+	}
 	tx->fd = -1;
-	if (unlinkat(q->incoming_fd, tx->env.id, 0) == -1 && errno != ENOENT)
-		log_warn("unlink incoming/%s", tx->env.id);
 }
 
 int
@@ -342,6 +389,19 @@ spool_recover(struct qmgr *q)
 			log_info("incoming/%s: never acknowledged: removed", de->d_name);
 			nin++;
 		}
+	}
+	closedir(d);
+
+	/* Spare files hold removed mails or unfinished ones: nothing to keep. */
+	if ((fd = dup(q->spare_fd)) == -1 || (d = fdopendir(fd)) == NULL) {
+		log_warn("spare/");
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (unlinkat(q->spare_fd, de->d_name, 0) == -1)
+			log_warn("spare/%s: unlink", de->d_name);
 	}
 	closedir(d);
 

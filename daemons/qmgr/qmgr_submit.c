@@ -281,7 +281,10 @@ commit_done(struct qmgr *q, struct qjob *j)
 		errno = j->error;
 		log_warn("%s: commit failed", tx->env.id);
 		/* Never acknowledged: it must not be delivered later either. */
-		(void)unlinkat(q->incoming_fd, tx->env.id, 0);
+		if (tx->spare[0] != '\0')
+			(void)unlinkat(q->spare_fd, tx->spare, 0);
+		else
+			(void)unlinkat(q->incoming_fd, tx->env.id, 0);
 		(void)unlinkat(q->queue_fd, tx->env.id, 0);
 		answer_error(l, tx->reqid, 451, "4.3.0", "Local error committing the queue file");
 	} else {
@@ -342,6 +345,10 @@ submit_commit(struct qmgr *q, struct qtx *tx)
 	j->kind = QJOB_COMMIT;
 	j->fd = tx->fd;
 	strlcpy(j->id, tx->env.id, sizeof(j->id));
+	if (tx->spare[0] != '\0') {
+		strlcpy(j->from, tx->spare, sizeof(j->from));
+		j->length = tx->prefix_len + tx->content_len + QF_TRAILER_LEN;
+	}
 	j->done = commit_done;
 	j->arg = tx;
 	if (tx->link != NULL)

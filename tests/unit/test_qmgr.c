@@ -677,6 +677,70 @@ START_TEST(recovery_sorts_every_case)
 END_TEST
 
 /*
+ * A removed mail's file waits in spare/ and the next mail is written over
+ * it: same inode, cut to the new mail's length, verified like any other.
+ * A restart empties spare/.
+ */
+START_TEST(removed_file_is_reused)
+{
+	char id[QUEUE_ID_MAX], id2[QUEUE_ID_MAX], aid[QUEUE_ID_MAX], sender[ADDR_MAX];
+	char path[64], *big;
+	static const uint32_t both[] = { 0, 1 };
+	struct qf_mail m;
+	struct stat sb, sb2;
+	uint32_t flags, nrcpt;
+	int fd, sfd;
+
+	setup_dir();
+	start();
+	fd = link_peer(PROC_SMTPD);
+	sfd = link_peer(PROC_SCHEDULER);
+	ck_assert(!read_announce(sfd, aid, &flags, sender, &nrcpt));
+	big = xmalloc(20001);
+	memset(big, 'x', 20000);
+	big[20000] = '\0';
+	ck_assert_int_eq(submit(fd, "s@example.com", two, big, id), 0);
+	ck_assert(read_announce(sfd, aid, &flags, sender, &nrcpt));
+	snprintf(path, sizeof(path), "queue/%s", id);
+	ck_assert_int_eq(stat(path, &sb), 0);
+	send_update(sfd, id, 2, both, RCPT_DELIVERED);
+	ck_assert_uint_eq(read_updated(sfd, id), 1);
+	ck_assert_int_eq(count_dir("queue"), 0);
+	ck_assert_int_eq(count_dir("spare"), 1);
+
+	ck_assert_int_eq(submit(fd, "s@example.com", two, body, id2), 0);
+	ck_assert_str_ne(id, id2);
+	ck_assert_int_eq(count_dir("spare"), 0);
+	ck_assert_int_eq(count_dir("incoming"), 0);
+	snprintf(path, sizeof(path), "queue/%s", id2);
+	ck_assert_int_eq(stat(path, &sb2), 0);
+	ck_assert_uint_eq(sb2.st_ino, sb.st_ino);
+	ck_assert_int_lt(sb2.st_size, 20000);
+	ck_assert_int_eq(load(id2, &m), QF_OK);
+	ck_assert_str_eq(m.env.id, id2);
+	ck_assert_uint_eq(m.content_len, strlen(body));
+	qf_mail_free(&m);
+
+	/* a state update lands after the new mail, not after the old one */
+	ck_assert(read_announce(sfd, aid, &flags, sender, &nrcpt));
+	send_update(sfd, id2, 1, both, RCPT_DELIVERED);
+	ck_assert_uint_eq(read_updated(sfd, id2), 0);
+	ck_assert_int_eq(load(id2, &m), QF_OK);
+	ck_assert_uint_eq(m.nstates, 1);
+	qf_mail_free(&m);
+
+	/* finish it: spare/ holds it again; a restart empties spare/ */
+	send_update(sfd, id2, 1, both + 1, RCPT_DELIVERED);
+	ck_assert_uint_eq(read_updated(sfd, id2), 1);
+	ck_assert_int_eq(count_dir("spare"), 1);
+	start();
+	ck_assert_int_eq(count_dir("spare"), 0);
+	ck_assert_int_eq(count_dir("queue"), 0);
+	free(big);
+}
+END_TEST
+
+/*
  * Many concurrent transactions: measures what group commit gives. The qmgr
  * runs its loop in a child process; this side blocks on the link.
  */
@@ -760,6 +824,7 @@ suite(void)
 	tcase_add_test(tc, failed_recipient_bounces_once);
 	tcase_add_test(tc, public_socket_records_uid);
 	tcase_add_test(tc, recovery_sorts_every_case);
+	tcase_add_test(tc, removed_file_is_reused);
 	tcase_add_loop_test(tc, group_commit_rate, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
