@@ -224,6 +224,7 @@ struct qmgr {
 	struct qspare		 spares[QMGR_SPARE_MAX];
 	unsigned		 nspare;
 	unsigned		 spare_pending;	/* REMOVE jobs that will add one */
+	unsigned		 spare_max;	/* QMGR_SPARE_MAX or less for few fds */
 };
 
 /* qmgr.c */

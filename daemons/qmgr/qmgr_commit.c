@@ -263,7 +263,7 @@ qmgr_commit_push(struct qmgr *q, struct qjob *j)
 		/* Keep the file for reuse if its descriptor is kept and there is room. */
 		m = qmail_find(q, j->id);
 		j->spare = m != NULL && m->wfd != -1 &&
-		    q->nspare + q->spare_pending < QMGR_SPARE_MAX;
+		    q->nspare + q->spare_pending < q->spare_max;
 		j->spared = false;
 		if (j->spare)
 			q->spare_pending++;

@@ -18,6 +18,7 @@
  * goes to corrupt/; a mail whose recipients are all final is removed.
  */
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
@@ -55,6 +56,7 @@ open_dir(const char *name, mode_t mode)
 int
 spool_open_dirs(struct qmgr *q)
 {
+	struct rlimit rl;
 	int fd;
 
 	q->incoming_fd = open_dir(QMGR_DIR_INCOMING, 0700);
@@ -65,6 +67,11 @@ spool_open_dirs(struct qmgr *q)
 	if (q->incoming_fd == -1 || q->queue_fd == -1 || q->corrupt_fd == -1 ||
 	    q->spare_fd == -1 || fd == -1)
 		return -1;
+	/* Spare files hold descriptors: an eighth of the limit at most. */
+	q->spare_max = QMGR_SPARE_MAX;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur / 8 < q->spare_max)
+		q->spare_max = rl.rlim_cur / 8;
 	close(fd);
 	return 0;
 }
@@ -126,25 +133,20 @@ tx_reuse(struct qmgr *q, struct qtx *tx)
 {
 	struct qspare *s;
 
-	while (q->nspare > 0) {
-		s = &q->spares[--q->nspare];
-		if (lseek(s->fd, 0, SEEK_SET) == 0) {
-			tx->fd = s->fd;
-			strlcpy(tx->spare, s->name, sizeof(tx->spare));
-			return 0;
-		}
-		log_warn("spare/%s: seek", s->name);
-		(void)unlinkat(q->spare_fd, s->name, 0);
-		qmgr_commit_close(q, s->fd);
-	}
-	return -1;
+	if (q->nspare == 0)
+		return -1;
+	/* Every write gives its offset (pwrite): no seek back to the start. */
+	s = &q->spares[--q->nspare];
+	tx->fd = s->fd;
+	strlcpy(tx->spare, s->name, sizeof(tx->spare));
+	return 0;
 }
 
 /* A file now in spare/ (its removal from queue/ durable) joins the pool. */
 void
 spool_spare_put(struct qmgr *q, int fd, const char *name)
 {
-	if (q->nspare == QMGR_SPARE_MAX) {
+	if (q->nspare >= q->spare_max) {
 		(void)unlinkat(q->spare_fd, name, 0);
 		qmgr_commit_close(q, fd);
 		return;
@@ -180,7 +182,7 @@ spool_tx_create(struct qmgr *q, struct qtx *tx)
 		return -1;
 	}
 	qf_content_hash_init(&tx->hst);
-	if (tx_write_prefix(tx, -1) == -1) {
+	if (tx_write_prefix(tx, 0) == -1) {
 		log_warn("%s: write", tx->env.id);
 		return -1;
 	}
@@ -190,7 +192,7 @@ spool_tx_create(struct qmgr *q, struct qtx *tx)
 int
 spool_tx_write(struct qtx *tx, const void *p, size_t n)
 {
-	if (write_full(tx->fd, p, n, -1) == -1)
+	if (write_full(tx->fd, p, n, tx->prefix_len + tx->content_len) == -1)
 		return -1;
 	qf_content_hash_update(&tx->hst, p, n);
 	tx->content_len += n;
