@@ -76,8 +76,13 @@ enum msg_type {
 	MSG_SCHED_MAIL_END,
 	/* qmgr -> scheduler: every mail queued at start has been sent.  (empty) */
 	MSG_SCHED_LOAD_DONE,
-	/* qmgr -> scheduler: a mail left the queue by other means.  str id */
+	/* qmgr -> scheduler: a mail left the queue by other means, or was put
+	 * on hold (it is listed again when released).  str id */
 	MSG_SCHED_REMOVED,
+	/* qmgr -> scheduler: re-send now (outpostctl flush): the deferred
+	 * recipients of the matching mails become due.  str selector: "" every
+	 * mail, a queue id, or "@domain" (recipients of that domain only) */
+	MSG_SCHED_FLUSH,
 
 	/* scheduler -> qmgr: str id.  Answer: QMGR_OPENED with FD (read-only
 	 * descriptor of the queue file): u64 content offset, u64 content length,
@@ -91,6 +96,10 @@ enum msg_type {
 	 * Answer: QMGR_UPDATED: str id, u8 removed (1: every recipient final, mail gone) */
 	MSG_QMGR_UPDATE,
 	MSG_QMGR_UPDATED,
+	/* scheduler -> qmgr: the mail waited delay_warning with recipients
+	 * still deferred: send the sender one delay notice (Action: delayed)
+	 * and record MAIL_F_DELAY_WARNED.  str id.  No answer. */
+	MSG_QMGR_DELAY_WARN,
 
 	/*
 	 * scheduler <-> resolver
@@ -156,7 +165,8 @@ enum msg_type {
 /* Mail flags kept in the queue and passed on */
 #define MAIL_F_8BIT		0x0001	/* content holds bytes >= 0x80 */
 #define MAIL_F_BOUNCE		0x0002	/* a DSN we generated (sender <>) */
-#define MAIL_F_HELD		0x0004
+#define MAIL_F_HELD		0x0004	/* on hold (outpostctl hold): not scheduled */
+#define MAIL_F_DELAY_WARNED	0x0008	/* the sender got its delay notice */
 
 /* AGENT_DELIVER dflags */
 #define DELIVER_F_RELAY		0x01	/* the relay host: the only one AUTH goes to */

@@ -160,10 +160,12 @@ qmgr_main(struct proc_ctx *ctx)
 	RB_INIT(&q->mails);
 	TAILQ_INIT(&q->links);
 
-	if (spool_open_dirs(q) == -1)
+	q->flags_fd = -1;
+	if (spool_open_dirs(q) == -1 || mark_open(q) == -1)
 		fatalx("cannot set up the queue directories");
 	if (spool_recover(q) == -1)
 		fatalx("queue recovery failed");
+	mark_recover(q);
 	q->commit = qmgr_commit_start(q);
 	if (public_listen(q) == -1)
 		fatalx("cannot listen on %s", QMGR_SUBMIT_SOCK);
@@ -171,6 +173,7 @@ qmgr_main(struct proc_ctx *ctx)
 	ctx->arg = q;
 	ctx->on_peer = qmgr_on_peer;
 	ctx->on_shutdown = qmgr_on_shutdown;
+	ctx->on_master = control_dispatch;
 	log_info("started: %u mails in the queue%s", q->nmails,
 	    ctx->privileged ? "" : " (not root: no chroot)");
 }

@@ -66,7 +66,6 @@ struct config;
 struct qmgr;
 struct qcommit;
 struct qmarks;
-struct qctl_list;
 
 #define QMGR_DIR_INCOMING	"incoming"
 #define QMGR_DIR_QUEUE		"queue"
@@ -219,7 +218,6 @@ struct qmgr {
 	uint32_t		 myuid;
 	int			 flags_fd;	/* flags/ */
 	struct qmarks		*marks;		/* marks waiting for the flags/ fsync */
-	struct qctl_list	*ctls;		/* control requests being answered */
 	int			 spare_fd;	/* spare/ */
 	struct qspare		 spares[QMGR_SPARE_MAX];
 	unsigned		 nspare;
@@ -303,7 +301,36 @@ void	mark_set(struct qmgr *, const struct qmail *, uint32_t flag, bool on,
 /* The mail left the queue: its marks go too (a leftover is removed at start). */
 void	mark_forget(struct qmgr *, const struct qmail *);
 
+/* An outpostctl command being answered (qmgr_control.c, qmgr_list.c). */
+struct qctl {
+	struct qmgr		*q;
+	uint32_t		 reqid;
+	unsigned		 pending;	/* durable steps still awaited */
+	unsigned		 ndone;
+	int			 error;		/* first errno of a step */
+	char			 id[QUEUE_ID_MAX];
+	/* paced output: step() runs again once the master link drained */
+	void			(*step)(struct qctl *);
+	struct event		*resume;
+	bool			 json;
+	char			 cursor[QUEUE_ID_MAX];	/* listing: last id sent */
+	uint32_t		 count;
+	uint8_t			*map;		/* show: a copy of the queue file */
+	size_t			 maplen;
+	uint64_t		 off, end;	/* show: content still to send */
+};
+
 /* qmgr_control.c */
 int	control_dispatch(struct proc_ctx *, struct frame *);
+void	ctl_reply(struct qctl *, const char *line);
+/* The CONTROL_END; frees the request. */
+void	ctl_end(struct qctl *, int status, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+/* Too much output waits on the master link: step() is called again later. */
+bool	ctl_paused(struct qctl *);
+
+/* qmgr_list.c */
+void	list_start(struct qctl *, bool json);
+void	show_start(struct qctl *, struct qmail *);
 
 #endif

@@ -1,6 +1,8 @@
 /*
  * qmgr_bounce.c - the bounce (non-delivery notice) of the queue manager,
- * written when recipients of a mail become FAILED.
+ * written when recipients of a mail become FAILED, and the delay notice
+ * (Action: delayed) the scheduler asks for once a mail waited
+ * delay_warning with recipients still deferred (QMGR_DELAY_WARN).
  *
  * An RFC 3464 delivery status notification built by shared/dsn.c from the
  * recipients' last replies and the original content (read through a
@@ -9,7 +11,9 @@
  * Never for a mail whose sender is <> or that is itself a bounce (the
  * caller checks). The bounce is written like a submission (qmgr_submit.c)
  * and committed before the FAILED state is recorded, so a crash can at
- * worst repeat a bounce, never lose one.
+ * worst repeat a bounce, never lose one. Likewise the delay notice is
+ * committed before its mark (qmgr_mark.c) is written: sent once, or in a
+ * crash at that very moment twice, never lost.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -65,7 +69,7 @@ orig_read(void *arg, uint64_t off, void *buf, size_t len)
 /* The DSN; -1 when it cannot be built (the caller writes plain text). */
 static int
 bounce_dsn(struct qmgr *q, struct qtx *tx, const struct qmail *m, const uint32_t *failed,
-    unsigned n)
+    unsigned n, enum dsn_action action)
 {
 	struct dsn_mail dm;
 	struct dsn_rcpt *dr;
@@ -93,12 +97,14 @@ bounce_dsn(struct qmgr *q, struct qtx *tx, const struct qmail *m, const uint32_t
 		const struct qrcpt *rc = &m->rcpt[failed[i]];
 
 		dr[i].addr = rc->addr;
-		dr[i].action = DSN_ACTION_FAILED;
+		dr[i].action = action;
 		dr[i].status = rc->dsn[0] ? rc->dsn : NULL;
 		dr[i].remote_mta = rc->relay;
 		dr[i].diag = rc->reply;
 		dr[i].diag_remote = rc->relay != NULL && strcmp(rc->relay, "none") != 0;
 		dr[i].last_attempt = tx->env.arrival;
+		if (action == DSN_ACTION_DELAYED && q->conf->max_queue_lifetime > 0)
+			dr[i].retry_until = m->arrival + q->conf->max_queue_lifetime;
 	}
 	memset(&opts, 0, sizeof(opts));
 	opts.helo_name = q->conf->helo_name;
@@ -118,8 +124,9 @@ bounce_dsn(struct qmgr *q, struct qtx *tx, const struct qmail *m, const uint32_t
 	return r;
 }
 
-struct qtx *
-bounce_make(struct qmgr *q, const struct qmail *m, const uint32_t *failed, unsigned n)
+static struct qtx *
+notice_make(struct qmgr *q, const struct qmail *m, const uint32_t *failed, unsigned n,
+    enum dsn_action action)
 {
 	const char *host = q->conf->helo_name[0] ? q->conf->helo_name : "localhost";
 	char now[64], arrived[64];
@@ -132,7 +139,8 @@ bounce_make(struct qmgr *q, const struct qmail *m, const uint32_t *failed, unsig
 	tx->env.arrival = time(NULL);
 	tx->env.uid = q->myuid;
 	tx->env.flags = MAIL_F_BOUNCE;
-	xasprintf(&tx->env.origin, "bounce of %s", m->id);
+	xasprintf(&tx->env.origin, "%s of %s",
+	    action == DSN_ACTION_DELAYED ? "delay notice" : "bounce", m->id);
 	tx->env.sender = xstrdup("");
 	tx->env.nrcpt = tx->rcpt_cap = 1;
 	tx->env.rcpt = xcalloc(1, sizeof(char *));
@@ -140,7 +148,7 @@ bounce_make(struct qmgr *q, const struct qmail *m, const uint32_t *failed, unsig
 	qf_id_new(tx->env.id);
 	if (spool_tx_create(q, tx) == -1)
 		goto fail;
-	if (bounce_dsn(q, tx, m, failed, n) == 0)
+	if (bounce_dsn(q, tx, m, failed, n, action) == 0)
 		return tx;
 	if (tx->content_len > 0)
 		goto fail;	/* a write failed half-way: no second body after it */
@@ -149,7 +157,8 @@ bounce_make(struct qmgr *q, const struct qmail *m, const uint32_t *failed, unsig
 	rfc5322_date(m->arrival, arrived, sizeof(arrived));
 	r |= add(tx, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n", host);
 	r |= add(tx, "To: <%s>\r\n", m->sender);
-	r |= add(tx, "Subject: Undelivered Mail Returned to Sender\r\n");
+	r |= add(tx, "Subject: %s\r\n", action == DSN_ACTION_DELAYED ?
+	    "Delayed Mail (still being retried)" : "Undelivered Mail Returned to Sender");
 	r |= add(tx, "Date: %s\r\n", now);
 	r |= add(tx, "Message-ID: <%s@%s>\r\n", tx->env.id, host);
 	r |= add(tx, "Auto-Submitted: auto-replied\r\n");
@@ -157,8 +166,13 @@ bounce_make(struct qmgr *q, const struct qmail *m, const uint32_t *failed, unsig
 	r |= add(tx, "Content-Type: text/plain; charset=utf-8\r\n");
 	r |= add(tx, "Content-Transfer-Encoding: 8bit\r\n\r\n");
 	r |= add(tx, "This is the mail system at host %s.\r\n\r\n", host);
-	r |= add(tx, "Your message (queue id %s, received %s) could not be\r\n"
-	    "delivered to the following recipients:\r\n\r\n", m->id, arrived);
+	if (action == DSN_ACTION_DELAYED)
+		r |= add(tx, "Your message (queue id %s, received %s) has not yet been\r\n"
+		    "delivered to the following recipients; it is still being retried:\r\n\r\n",
+		    m->id, arrived);
+	else
+		r |= add(tx, "Your message (queue id %s, received %s) could not be\r\n"
+		    "delivered to the following recipients:\r\n\r\n", m->id, arrived);
 	for (i = 0; i < n && r == 0; i++) {
 		const struct qrcpt *rc = &m->rcpt[failed[i]];
 
@@ -174,4 +188,52 @@ fail:
 	spool_tx_discard(q, tx);
 	qtx_free(tx);
 	return NULL;
+}
+
+struct qtx *
+bounce_make(struct qmgr *q, const struct qmail *m, const uint32_t *failed, unsigned n)
+{
+	return notice_make(q, m, failed, n, DSN_ACTION_FAILED);
+}
+
+/* The notice is queued: the mark makes it once only, across restarts. */
+static void
+delay_committed(struct qmgr *q, struct qtx *tx, bool ok)
+{
+	char *id = tx->done_arg;
+	struct qmail *m = qmail_find(q, id);
+
+	if (!ok) {
+		log_warnx("%s: the delay notice could not be queued", id);
+		if (m != NULL)
+			m->flags &= ~MAIL_F_DELAY_WARNED;	/* a later request may try again */
+	} else {
+		log_info("%s: sender delay notice: %s", id, tx->env.id);
+		if (m != NULL && !m->deleted)
+			mark_set(q, m, MAIL_F_DELAY_WARNED, true, NULL, NULL);
+	}
+	free(id);
+}
+
+void
+bounce_delay_warn(struct qmgr *q, struct qmail *m)
+{
+	struct qtx *tx;
+	uint32_t *rcpts, i, n = 0;
+
+	/* Never to <>, never about a bounce, once. */
+	if (m->sender[0] == '\0' || (m->flags & (MAIL_F_BOUNCE | MAIL_F_DELAY_WARNED)))
+		return;
+	rcpts = xcalloc(m->nrcpt, sizeof(*rcpts));
+	for (i = 0; i < m->nrcpt; i++)
+		if (m->rcpt[i].state != RCPT_DELIVERED && m->rcpt[i].state != RCPT_FAILED)
+			rcpts[n++] = i;
+	if (n > 0 && (tx = notice_make(q, m, rcpts, n, DSN_ACTION_DELAYED)) != NULL) {
+		/* set now: a second request while this one commits is not sent twice */
+		m->flags |= MAIL_F_DELAY_WARNED;
+		tx->done = delay_committed;
+		tx->done_arg = xstrdup(m->id);
+		submit_commit(q, tx);
+	}
+	free(rcpts);
 }

@@ -12,7 +12,12 @@
  * QMGR_UPDATE applies recipient states: a bounce for new FAILED recipients
  * is committed first, then the state records are appended and made durable
  * by the commit thread, then QMGR_UPDATED is sent; a mail whose recipients
- * are all final is removed.
+ * are all final is removed. The same path serves outpostctl bounce
+ * (qmgr_states_apply). An update for a mail that was deleted meanwhile is
+ * answered "removed" and otherwise ignored. QMGR_DELAY_WARN asks for the
+ * sender's delay notice (qmgr_bounce.c).
+ *
+ * A mail on hold (MAIL_F_HELD) is not announced; it is when released.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -28,14 +33,20 @@
 #include "qmgr.h"
 #include "xmalloc.h"
 
-/* One QMGR_UPDATE on its way to the disk. */
+/* One update on its way to the disk. */
 struct qupdate {
-	struct qlink	*link;
-	uint32_t	 reqid;
 	struct qmail	*mail;
 	struct qf_state	*st;
 	unsigned	 n;
 	bool		 unlinked;	/* removed by a REMOVE job */
+	qupdate_done_fn	 done;
+	void		*arg;
+};
+
+/* The scheduler's QMGR_UPDATE being answered. */
+struct qanswer {
+	struct qlink	*link;
+	uint32_t	 reqid;
 };
 
 static void
@@ -44,7 +55,7 @@ announce(struct qlink *l, struct qmail *m)
 	struct fbuf *fb;
 	uint32_t i;
 
-	if (m->announced == l->gen)
+	if (m->announced == l->gen || (m->flags & MAIL_F_HELD))
 		return;
 	m->announced = l->gen;
 	fb = fbuf_new(MSG_SCHED_MAIL, 0);
@@ -75,6 +86,18 @@ sched_announce(struct qmgr *q, struct qmail *m)
 {
 	if (q->sched != NULL && q->sched->chan != NULL)
 		announce(q->sched, m);
+}
+
+void
+sched_tell(struct qmgr *q, uint16_t type, const char *str)
+{
+	struct fbuf *fb;
+
+	if (q->sched == NULL || q->sched->chan == NULL)
+		return;
+	fb = fbuf_new(type, 0);
+	fbuf_add_str(fb, str);
+	chan_send(q->sched->chan, fb);
 }
 
 /* One QUEUE_ENTRY: as many recipients as fit in a frame. */
@@ -135,12 +158,15 @@ stream_step(evutil_socket_t fd, short ev, void *arg)
 			evtimer_add(l->resume, &tv);
 			return;
 		}
-		if (l->kind == QLINK_SCHED)
+		if (l->kind == QLINK_SCHED) {
+			if (!(m->flags & MAIL_F_HELD))
+				l->streamed++;
 			announce(l, m);
-		else
+		} else {
 			list_entry(l, m);
+			l->streamed++;
+		}
 		strlcpy(l->cursor, m->id, sizeof(l->cursor));
-		l->streamed++;
 	}
 	if (l->chan == NULL)
 		return;
@@ -214,24 +240,38 @@ answer_updated(struct qlink *l, uint32_t reqid, const char *id, bool removed)
 }
 
 static void
+update_answered(struct qmgr *q, void *arg, const char *id, bool removed)
+{
+	struct qanswer *a = arg;
+
+	answer_updated(a->link, a->reqid, id, removed);
+	qmgr_link_unref(a->link);
+	free(a);
+}
+
+static void
 update_finish(struct qmgr *q, struct qupdate *u)
 {
 	struct qmail *m = u->mail;
 	char id[QUEUE_ID_MAX];
-	bool removed = false;
+	bool removed = m->deleted;
 
 	strlcpy(id, m->id, sizeof(id));
-	if (--m->inflight == 0 && qmail_final(m)) {
-		if (u->unlinked)
-			log_info("%s: removed", m->id);
-		else
-			spool_remove(q, m);
-		qmail_remove(q, m);
-		qmail_free(q, m);
-		removed = true;
+	if (--m->inflight == 0) {
+		if (m->deleted)
+			qmail_free(q, m);	/* its deletion is durable already */
+		else if (qmail_final(m)) {
+			if (u->unlinked)
+				log_info("%s: removed", m->id);
+			else
+				spool_remove(q, m);
+			mark_forget(q, m);
+			qmail_remove(q, m);
+			qmail_free(q, m);
+			removed = true;
+		}
 	}
-	answer_updated(u->link, u->reqid, id, removed);
-	qmgr_link_unref(u->link);
+	u->done(q, u->arg, id, removed);
 	free(u->st);
 	free(u);
 }
@@ -258,6 +298,11 @@ update_write(struct qmgr *q, struct qupdate *u)
 	struct qjob *j;
 	int fd;
 
+	if (u->mail->deleted) {
+		/* deleted while its bounce was written: nothing left to record in */
+		update_finish(q, u);
+		return;
+	}
 	if (u->mail->inflight == 1 && qmail_final(u->mail)) {
 		/* Finished: the removal itself is the durable record. */
 		j = xcalloc(1, sizeof(*j));
@@ -310,11 +355,9 @@ do_update(struct qlink *l, struct frame *f)
 	struct qmgr *q = l->q;
 	char id[QUEUE_ID_MAX], relay[HOSTNAME_MAX + 64];
 	struct qf_state *st = NULL;
-	struct qupdate *u;
+	struct qanswer *a;
 	struct qmail *m;
-	struct qrcpt *rc;
-	struct qtx *tx;
-	uint32_t n, i, k, nfailed = 0, *failed = NULL;
+	uint32_t n, i;
 
 	if (!frame_get_str(f, id, sizeof(id)) || !frame_get_u32(f, &n) || n == 0 ||
 	    n > QF_RCPT_MAX || n > f->len / 31)
@@ -337,7 +380,8 @@ do_update(struct qlink *l, struct frame *f)
 	if (!frame_end(f))
 		goto bad;
 	if ((m = qmail_find(q, id)) == NULL) {
-		log_warnx("scheduler: update of %s, which is not queued", id);
+		/* deleted by an administrator while a delivery ran */
+		log_info("%s: no longer queued: outcome of %u recipients ignored", id, n);
 		answer_updated(l, f->hdr.reqid, id, true);
 		free(st);
 		return 0;
@@ -347,6 +391,27 @@ do_update(struct qlink *l, struct frame *f)
 			goto bad;
 
 	log_detail("%s: update of %u recipients", m->id, n);
+	a = xcalloc(1, sizeof(*a));
+	a->link = l;
+	l->refs++;
+	a->reqid = f->hdr.reqid;
+	qmgr_states_apply(q, m, st, n, update_answered, a);
+	return 0;
+
+bad:
+	free(st);
+	return -1;
+}
+
+void
+qmgr_states_apply(struct qmgr *q, struct qmail *m, struct qf_state *st, unsigned n,
+    qupdate_done_fn done, void *arg)
+{
+	struct qupdate *u;
+	struct qrcpt *rc;
+	struct qtx *tx;
+	uint32_t i, k, nfailed = 0, *failed = NULL;
+
 	/* Apply in memory; final recipients stay final. */
 	failed = xcalloc(n, sizeof(*failed));
 	for (i = 0, k = 0; i < n; i++) {
@@ -373,9 +438,8 @@ do_update(struct qlink *l, struct frame *f)
 	}
 
 	u = xcalloc(1, sizeof(*u));
-	u->link = l;
-	l->refs++;
-	u->reqid = f->hdr.reqid;
+	u->done = done;
+	u->arg = arg;
 	u->mail = m;
 	u->st = st;
 	u->n = k;
@@ -383,7 +447,7 @@ do_update(struct qlink *l, struct frame *f)
 	if (k == 0) {
 		free(failed);
 		update_finish(q, u);
-		return 0;
+		return;
 	}
 	if (nfailed > 0 && m->sender[0] != '\0' && !(m->flags & MAIL_F_BOUNCE) &&
 	    (tx = bounce_make(q, m, failed, nfailed)) != NULL) {
@@ -391,16 +455,26 @@ do_update(struct qlink *l, struct frame *f)
 		tx->done_arg = u;
 		free(failed);
 		submit_commit(q, tx);
-		return 0;
+		return;
 	}
+	if (nfailed > 0)
+		log_info("%s: %s: no bounce", m->id, m->sender[0] == '\0' ?
+		    "sender <>" : "a bounce that failed");
 	free(failed);
 	update_write(q, u);
-	return 0;
+}
 
-bad:
-	free(st);
-	free(failed);
-	return -1;
+static int
+do_delay_warn(struct qlink *l, struct frame *f)
+{
+	char id[QUEUE_ID_MAX];
+	struct qmail *m;
+
+	if (!frame_get_str(f, id, sizeof(id)) || !frame_end(f))
+		return -1;
+	if ((m = qmail_find(l->q, id)) != NULL)
+		bounce_delay_warn(l->q, m);
+	return 0;
 }
 
 int
@@ -411,6 +485,8 @@ sched_dispatch(struct qlink *l, struct frame *f)
 		return do_open(l, f);
 	case MSG_QMGR_UPDATE:
 		return do_update(l, f);
+	case MSG_QMGR_DELAY_WARN:
+		return do_delay_warn(l, f);
 	default:
 		log_warnx("scheduler: unexpected %s", msg_name(f->hdr.type));
 		return -1;

@@ -158,14 +158,14 @@ job_release(struct sched *s, struct job *j)
 }
 
 static void
-rcpt_outcome(struct sched *s, struct job_rcpt *r, int cls, uint16_t code,
-    const char *dsn, const char *reply)
+rcpt_outcome(struct sched *s, const struct job *j, struct job_rcpt *r, int cls,
+    uint16_t code, const char *dsn, const char *reply)
 {
-	const struct config	*c = s->conf;
+	struct resend_policy	 p;
 	struct policy_out	 out;
 
-	sched_policy_result(r->attempts, c->resend_attempts, c->resend_interval, s->now(),
-	    cls, &out);
+	sched_policy_from_config(s->conf, &p);
+	sched_policy_next(&p, r->attempts, j->arrival, s->now(), cls, &out);
 	r->done = true;
 	r->interrupted = false;
 	r->state = out.state;
@@ -186,7 +186,7 @@ sched_job_fail(struct sched *s, struct job *j, int cls, uint16_t code, const cha
 
 	for (i = 0; i < j->nrcpt; i++)
 		if (!j->rcpts[i].done)
-			rcpt_outcome(s, &j->rcpts[i], cls, code, dsn, reply);
+			rcpt_outcome(s, j, &j->rcpts[i], cls, code, dsn, reply);
 	job_release(s, j);
 	j->dest = NULL;		/* never queued, or released: nothing ties it to a destination */
 	job_record(s, j);
@@ -210,7 +210,7 @@ job_interrupt(struct sched *s, struct job *j, const char *why)
 		if (j->mail != NULL && r->index < j->mail->nrcpt)
 			interrupts = j->mail->rcpts[r->index].interrupts;
 		if (interrupts >= SCHED_INTERRUPTS_FREE) {
-			rcpt_outcome(s, r, DELIVERY_TEMPFAIL, 0, "4.3.0", why);
+			rcpt_outcome(s, j, r, DELIVERY_TEMPFAIL, 0, "4.3.0", why);
 			continue;
 		}
 		sched_policy_interrupted(r->attempts, interrupts, c->resend_attempts,
@@ -277,11 +277,12 @@ job_record(struct sched *s, struct job *j)
 		job_apply(s, j, false);
 		return;
 	}
-	if (j->mail_removed) {
-		job_free(s, j);
-		return;
-	}
-	if (s->qmgr == NULL || j->mail == NULL) {
+	/*
+	 * A job without its mail after the whole queue was listed belongs to
+	 * a mail that was deleted or put on hold: the queue manager records
+	 * the outcome of a held mail and ignores that of a deleted one.
+	 */
+	if (s->qmgr == NULL || (j->mail == NULL && !s->loaded)) {
 		j->state = JOB_HELD;
 		return;
 	}
@@ -577,7 +578,7 @@ sched_job_result(struct sched *s, unsigned agent, struct frame *f)
 			log_warnx("agent %u: bad result for %s", agent, j->id);
 			return -1;
 		}
-		rcpt_outcome(s, r, cls, code, dsn, reply);
+		rcpt_outcome(s, j, r, cls, code, dsn, reply);
 		free(reply);
 		reply = NULL;
 	}
@@ -629,7 +630,7 @@ sched_job_qmgr_lost(struct sched *s)
 
 /* The mail is forgotten: queued jobs go, running ones wait as orphans. */
 void
-sched_job_mail_detach(struct sched *s, struct mail *m, bool gone)
+sched_job_mail_detach(struct sched *s, struct mail *m)
 {
 	struct job	*j;
 
@@ -640,8 +641,6 @@ sched_job_mail_detach(struct sched *s, struct mail *m, bool gone)
 		}
 		TAILQ_REMOVE(&m->jobs, j, mail_entry);
 		j->mail = NULL;
-		if (gone)
-			j->mail_removed = true;
 		TAILQ_INSERT_TAIL(&s->orphans, j, mail_entry);
 	}
 }
@@ -653,8 +652,10 @@ sched_job_mail_loaded(struct sched *s, struct mail *m)
 	struct job	*j, *next;
 	unsigned	 i;
 
+	/* Ids are never reused: a mail listed again (a restart, a release from
+	 * hold) is the same mail, and its running transactions are its own. */
 	TAILQ_FOREACH_SAFE(j, &s->orphans, mail_entry, next) {
-		if (j->mail_removed || strcmp(j->id, m->id) != 0)
+		if (strcmp(j->id, m->id) != 0)
 			continue;
 		TAILQ_REMOVE(&s->orphans, j, mail_entry);
 		j->mail = m;
@@ -667,19 +668,19 @@ sched_job_mail_loaded(struct sched *s, struct mail *m)
 	}
 }
 
-/* Every mail was listed: held outcomes of mails that are gone are dropped. */
+/*
+ * Every mail was listed: held outcomes of mails not listed go to the queue
+ * manager as they are; it records those of a mail on hold and answers
+ * "removed" for a mail that is gone.
+ */
 void
 sched_job_load_done(struct sched *s)
 {
 	struct job	*j, *next;
 
-	TAILQ_FOREACH_SAFE(j, &s->orphans, mail_entry, next) {
-		if (j->state == JOB_HELD) {
-			log_info("%s: no longer queued, outcome dropped", j->id);
-			job_free(s, j);
-		} else
-			j->mail_removed = true;
-	}
+	TAILQ_FOREACH_SAFE(j, &s->orphans, mail_entry, next)
+		if (j->state == JOB_HELD && s->qmgr != NULL)
+			job_send_updates(s, j);
 }
 
 /* Shutdown: queued jobs are forgotten; running ones are awaited. */

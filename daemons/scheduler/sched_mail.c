@@ -9,9 +9,11 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/event.h>
 
+#include "chan.h"
 #include "config.h"
 #include "frame.h"
 #include "log.h"
@@ -51,7 +53,9 @@ sched_mail_free(struct sched *s, struct mail *m, bool gone)
 {
 	uint32_t	 i;
 
-	sched_job_mail_detach(s, m, gone);
+	if (gone)
+		log_debug("%s: no longer scheduled", m->id);
+	sched_job_mail_detach(s, m);
 	if (m->on_due)
 		TAILQ_REMOVE(&s->due, m, due_entry);
 	if (m->wake != NULL)
@@ -74,15 +78,32 @@ sched_mail_drop_all(struct sched *s)
 		sched_mail_free(s, m, false);
 }
 
+/* Ask the queue manager for the sender's delay notice, once. */
+static void
+mail_delay_warn(struct sched *s, struct mail *m)
+{
+	struct fbuf	*fb;
+
+	if (s->qmgr == NULL)
+		return;
+	fb = fbuf_new(MSG_QMGR_DELAY_WARN, 0);
+	fbuf_add_str(fb, m->id);
+	if (chan_send(s->qmgr, fb) == 0) {
+		m->flags |= MAIL_F_DELAY_WARNED;
+		log_info("%s: still deferred after %us: delay notice to the sender",
+		    m->id, s->conf->delay_warning);
+	}
+}
+
 /*
  * Put the mail on the due list when a recipient is due now, and arm its timer
- * for the earliest later one.
+ * for the earliest later one (or for its delay notice, when that comes first).
  */
 void
 sched_mail_check(struct sched *s, struct mail *m)
 {
-	uint64_t	 now = s->now(), first = 0;
-	bool		 due = false;
+	uint64_t	 now = s->now(), first = 0, warn;
+	bool		 due = false, deferred = false;
 	uint32_t	 i;
 	struct timeval	 tv;
 
@@ -91,12 +112,22 @@ sched_mail_check(struct sched *s, struct mail *m)
 	for (i = 0; i < m->nrcpt; i++) {
 		struct srcpt *r = &m->rcpts[i];
 
+		if (r->state == RCPT_DEFERRED)
+			deferred = true;
 		if (r->busy || r->state == RCPT_DELIVERED || r->state == RCPT_FAILED)
 			continue;
 		if (r->next <= now)
 			due = true;
 		else if (first == 0 || r->next < first)
 			first = r->next;
+	}
+	warn = sched_policy_warn_at(m->arrival, s->conf->delay_warning, m->flags,
+	    m->sender[0] == '\0');
+	if (deferred && warn != 0) {
+		if (warn <= now)
+			mail_delay_warn(s, m);
+		else if (first == 0 || warn < first)
+			first = warn;
 	}
 	if (due && !m->on_due) {
 		TAILQ_INSERT_TAIL(&s->due, m, due_entry);
@@ -226,6 +257,60 @@ mail_removed(struct sched *s, struct frame *f)
 	return 0;
 }
 
+/* Does the recipient address belong to domain (case-insensitive)? */
+static bool
+rcpt_in_domain(const char *addr, const char *domain)
+{
+	const char	*d = sched_rcpt_domain(addr);
+
+	return d != NULL && strcasecmp(d, domain) == 0;
+}
+
+unsigned
+sched_mail_flush(struct sched *s, const char *sel)
+{
+	struct mail	*m;
+	uint64_t	 now = s->now();
+	unsigned	 n = 0;
+	uint32_t	 i;
+	bool		 hit;
+
+	RB_FOREACH(m, sched_mail_tree, &s->mails) {
+		if (sel[0] != '\0' && sel[0] != '@' && strcmp(sel, m->id) != 0)
+			continue;
+		hit = false;
+		for (i = 0; i < m->nrcpt; i++) {
+			struct srcpt *r = &m->rcpts[i];
+
+			if (r->state == RCPT_DELIVERED || r->state == RCPT_FAILED)
+				continue;
+			if (sel[0] == '@' && !rcpt_in_domain(r->addr, sel + 1))
+				continue;
+			hit = true;
+			if (!r->busy && r->next > now)
+				r->next = now;
+		}
+		if (hit) {
+			n++;
+			sched_mail_check(s, m);
+		}
+	}
+	return n;
+}
+
+static int
+mail_flush_frame(struct sched *s, struct frame *f)
+{
+	char		 sel[HOSTNAME_MAX + 2];
+	unsigned	 n;
+
+	if (!frame_get_str(f, sel, sizeof(sel)) || !frame_end(f))
+		return -1;
+	n = sched_mail_flush(s, sel);
+	log_info("flush %s: %u mails due now", sel[0] ? sel : "(all)", n);
+	return 0;
+}
+
 int
 sched_mail_frame(struct sched *s, struct frame *f)
 {
@@ -238,6 +323,8 @@ sched_mail_frame(struct sched *s, struct frame *f)
 		return mail_end(s, f);
 	case MSG_SCHED_REMOVED:
 		return mail_removed(s, f);
+	case MSG_SCHED_FLUSH:
+		return mail_flush_frame(s, f);
 	case MSG_SCHED_LOAD_DONE:
 		if (!frame_end(f))
 			return -1;

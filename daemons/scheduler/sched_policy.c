@@ -7,13 +7,45 @@
  * resend_interval; once resend_attempts re-sends have failed too, the failure
  * is permanent. A recipient therefore gets at most 1 + resend_attempts
  * attempts. A permanent failure (5xx) ends it at once.
+ *
+ * Options an administrator may add (both off by default, the seed's fixed
+ * schedule): resend_backoff multiplies each wait by a factor (interval,
+ * interval * f, interval * f^2 ..., bounded by SCHED_WAIT_MAX), and
+ * max_queue_lifetime fails a recipient whose temporary failure comes after
+ * the mail spent that long in the queue; the last re-send is moved forward
+ * to the end of the lifetime rather than past it. delay_warning names when
+ * the sender of a mail still deferred gets one notice (sched_policy_warn_at).
  */
+#include "config.h"
 #include "scheduler.h"
 
 void
-sched_policy_result(uint32_t attempts, unsigned resend_attempts, unsigned resend_interval,
+sched_policy_from_config(const struct config *c, struct resend_policy *p)
+{
+	p->attempts = c->resend_attempts;
+	p->interval = c->resend_interval;
+	p->backoff = c->resend_backoff;
+	p->lifetime = c->max_queue_lifetime;
+}
+
+uint64_t
+sched_policy_wait(uint32_t attempts, unsigned interval, unsigned backoff)
+{
+	uint64_t	wait = interval;
+	uint32_t	i;
+
+	/* the wait after the first attempt is the interval itself */
+	for (i = 1; i < attempts && backoff > 1 && wait < SCHED_WAIT_MAX; i++)
+		wait *= backoff;
+	return wait > SCHED_WAIT_MAX ? SCHED_WAIT_MAX : wait;
+}
+
+void
+sched_policy_next(const struct resend_policy *p, uint32_t attempts, uint64_t arrival,
     uint64_t now, int cls, struct policy_out *out)
 {
+	uint64_t	expires = 0;
+
 	out->attempts = attempts == UINT32_MAX ? attempts : attempts + 1;
 	out->next = 0;
 	switch (cls) {
@@ -22,17 +54,46 @@ sched_policy_result(uint32_t attempts, unsigned resend_attempts, unsigned resend
 		return;
 	case DELIVERY_TEMPFAIL:
 		/* out->attempts - 1 re-sends have been made including this one */
-		if (out->attempts - 1 >= resend_attempts) {
+		if (out->attempts - 1 >= p->attempts) {
 			out->state = RCPT_FAILED;
 			return;
 		}
+		if (p->lifetime > 0) {
+			expires = arrival + p->lifetime;
+			if (now >= expires) {
+				out->state = RCPT_FAILED;
+				return;
+			}
+		}
 		out->state = RCPT_DEFERRED;
-		out->next = now + resend_interval;
+		out->next = now + sched_policy_wait(out->attempts, p->interval, p->backoff);
+		if (expires != 0 && out->next > expires)
+			out->next = expires;
 		return;
 	default:
 		out->state = RCPT_FAILED;
 		return;
 	}
+}
+
+void
+sched_policy_result(uint32_t attempts, unsigned resend_attempts, unsigned resend_interval,
+    uint64_t now, int cls, struct policy_out *out)
+{
+	struct resend_policy	p = { resend_attempts, resend_interval, 1, 0 };
+
+	sched_policy_next(&p, attempts, now, now, cls, out);
+}
+
+uint64_t
+sched_policy_warn_at(uint64_t arrival, unsigned delay_warning, uint32_t flags,
+    bool null_sender)
+{
+	/* Never to <>: a notice about a bounce would answer a bounce. */
+	if (delay_warning == 0 || null_sender ||
+	    (flags & (MAIL_F_BOUNCE | MAIL_F_DELAY_WARNED)))
+		return 0;
+	return arrival + delay_warning;
 }
 
 /*

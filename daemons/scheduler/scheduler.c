@@ -58,6 +58,7 @@ sched_qmgr_frame(struct sched *s, struct frame *f)
 	case MSG_SCHED_MAIL_END:
 	case MSG_SCHED_LOAD_DONE:
 	case MSG_SCHED_REMOVED:
+	case MSG_SCHED_FLUSH:
 		return sched_mail_frame(s, f);
 	case MSG_QMGR_OPENED:
 		return sched_job_opened(s, f, true);
@@ -321,8 +322,10 @@ scheduler_main(struct proc_ctx *ctx)
 		    c->routes[i].domain, c->routes[i].via.literal ? "[" : "",
 		    c->routes[i].via.host, c->routes[i].via.literal ? "]" : "",
 		    c->routes[i].via.port);
-	log_info("resend: %u attempts, %u seconds apart; %u per destination, "
+	log_info("resend: %u attempts, %u seconds apart (backoff x%u, lifetime %us, "
+	    "delay warning %us); %u per destination, "
 	    "%u recipients per transaction, %u sessions per agent",
-	    c->resend_attempts, c->resend_interval, c->destination_concurrency,
+	    c->resend_attempts, c->resend_interval, c->resend_backoff,
+	    c->max_queue_lifetime, c->delay_warning, c->destination_concurrency,
 	    c->max_rcpt_per_transaction, sched.max_sessions);
 }

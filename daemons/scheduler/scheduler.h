@@ -65,9 +65,29 @@ struct policy_out {
 	uint64_t	next;		/* next attempt when deferred, else 0 */
 };
 
-/* The outcome of one attempt of class cls after `attempts` earlier attempts. */
+/* The re-send settings of config.h the policy reads. */
+struct resend_policy {
+	unsigned	attempts;	/* resend_attempts */
+	unsigned	interval;	/* resend_interval, seconds */
+	unsigned	backoff;	/* resend_backoff: 1 = fixed interval */
+	unsigned	lifetime;	/* max_queue_lifetime, seconds; 0 = none */
+};
+#define SCHED_WAIT_MAX	(30 * 86400)	/* longest wait between two attempts */
+
+void		 sched_policy_from_config(const struct config *, struct resend_policy *);
+/* The wait after the attempts-th attempt (1-based). */
+uint64_t	 sched_policy_wait(uint32_t attempts, unsigned interval, unsigned backoff);
+/* The outcome of one attempt of class cls after `attempts` earlier attempts,
+ * for a mail queued at arrival. */
+void		 sched_policy_next(const struct resend_policy *, uint32_t attempts,
+		    uint64_t arrival, uint64_t now, int cls, struct policy_out *);
+/* The same with a fixed interval and no lifetime (the seed's schedule). */
 void		 sched_policy_result(uint32_t attempts, unsigned resend_attempts,
 		    unsigned resend_interval, uint64_t now, int cls, struct policy_out *);
+/* When a mail still deferred earns its sender a delay notice; 0: never
+ * (off, sender <>, a bounce, or warned already). */
+uint64_t	 sched_policy_warn_at(uint64_t arrival, unsigned delay_warning,
+		    uint32_t flags, bool null_sender);
 /* A transaction cut short by a dead agent: retried soon without counting an
  * attempt, unless this recipient was interrupted too often already. */
 void		 sched_policy_interrupted(uint32_t attempts, unsigned interrupts,
@@ -169,7 +189,6 @@ struct job {
 	enum job_state	 state;
 	struct mail	*mail;		/* NULL while detached from its mail */
 	bool		 queued;	/* in dest->waiting */
-	bool		 mail_removed;	/* SCHED_REMOVED: nothing to record */
 	char		 id[QUEUE_ID_MAX];
 	uint64_t	 arrival;
 	struct dest	*dest;
@@ -317,9 +336,13 @@ void		 sched_put_addr(struct fbuf *, uint8_t family, const uint8_t addr[16]);
 
 /* sched_mail.c */
 int		 sched_mail_frame(struct sched *, struct frame *);
+/* Make the deferred recipients matching an outpostctl flush selector due
+ * now; returns the number of mails concerned. */
+unsigned	 sched_mail_flush(struct sched *, const char *selector);
 struct mail	*sched_mail_find(struct sched *, const char *id);
-/* gone: the mail left the queue (nothing of it will be recorded any more),
- * else it is only forgotten until the queue manager lists it again. */
+/* gone: the queue manager removed it (deleted, held, or every recipient
+ * final), else it is only forgotten until the queue manager lists it again.
+ * Either way its running transactions live on as orphans (sched_job.c). */
 void		 sched_mail_free(struct sched *, struct mail *, bool gone);
 void		 sched_mail_drop_all(struct sched *);
 void		 sched_mail_check(struct sched *, struct mail *);
@@ -347,7 +370,7 @@ int		 sched_job_updated(struct sched *, struct frame *);
 void		 sched_job_agent_lost(struct sched *, unsigned agent);
 void		 sched_job_qmgr_lost(struct sched *);
 void		 sched_job_mail_loaded(struct sched *, struct mail *);
-void		 sched_job_mail_detach(struct sched *, struct mail *, bool gone);
+void		 sched_job_mail_detach(struct sched *, struct mail *);
 void		 sched_job_load_done(struct sched *);
 void		 sched_job_stop(struct sched *);
 unsigned	 sched_job_in_flight(struct sched *);

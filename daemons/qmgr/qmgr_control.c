@@ -1,0 +1,428 @@
+/*
+ * qmgr_control.c - outpostctl's queue commands, carried out by the queue
+ * manager. The master routes them here as CONTROL_REQUEST (str command,
+ * n32{ str argument }) under a route id; every request is answered with
+ * CONTROL_REPLY lines and exactly one CONTROL_END (status 0 done, 1 failed,
+ * and a message), same reqid. Called through ctx->on_master (shared/proc.c).
+ *
+ *   queue [--json]        listing (qmgr_list.c)
+ *   show ID               envelope, states with every attempt, content (qmgr_list.c)
+ *   flush [ID|@domain]    deferred recipients due now (SCHED_FLUSH)
+ *   delete ID|all         the file removed durably, the scheduler told
+ *   hold ID, release ID   a durable mark (qmgr_mark.c); a held mail is not
+ *                         scheduled (SCHED_REMOVED) until released (announced)
+ *   bounce ID             every non-final recipient FAILED, one DSN
+ *
+ * A command that changes the queue answers only once its change is
+ * durable. Output is paced: while the master link holds more than
+ * CTL_PENDING_HIGH bytes, a listing waits (ctl_paused), so a queue of any
+ * size cannot overflow the link.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "chan.h"
+#include "frame.h"
+#include "log.h"
+#include "proc.h"
+#include "qmgr.h"
+#include "xmalloc.h"
+
+#define CTL_ARGS_MAX		4
+#define CTL_PENDING_HIGH	(256 * 1024)
+#define CTL_RESUME_USEC		5000
+#define CTL_BOUNCE_REASON	"bounced by the administrator"
+
+static void
+ctl_resume_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct qctl *c = arg;
+
+	c->step(c);
+}
+
+void
+ctl_reply(struct qctl *c, const char *line)
+{
+	struct fbuf *fb;
+
+	fb = fbuf_new(MSG_CONTROL_REPLY, c->reqid);
+	fbuf_add_str(fb, line);
+	chan_send(c->q->ctx->master, fb);
+}
+
+void
+ctl_end(struct qctl *c, int status, const char *fmt, ...)
+{
+	struct fbuf *fb;
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fb = fbuf_new(MSG_CONTROL_END, c->reqid);
+	fbuf_add_u8(fb, status);
+	fbuf_add_str(fb, msg);
+	chan_send(c->q->ctx->master, fb);
+	if (c->resume != NULL)
+		event_free(c->resume);
+	free(c);
+}
+
+bool
+ctl_paused(struct qctl *c)
+{
+	struct timeval tv = { 0, CTL_RESUME_USEC };
+
+	if (chan_pending(c->q->ctx->master) <= CTL_PENDING_HIGH)
+		return false;
+	if (c->resume == NULL && (c->resume = evtimer_new(c->q->base, ctl_resume_cb, c)) == NULL)
+		fatalx("evtimer_new");
+	evtimer_add(c->resume, &tv);
+	return true;
+}
+
+/* A mail an administrator may name: queued and not being deleted. */
+static struct qmail *
+ctl_mail(struct qctl *c, const char *id)
+{
+	struct qmail *m;
+
+	strlcpy(c->id, id, sizeof(c->id));
+	if ((m = qmail_find(c->q, id)) == NULL || m->deleted) {
+		ctl_end(c, 1, "no such mail: %s", id);
+		return NULL;
+	}
+	return m;
+}
+
+static bool
+rcpt_final(const struct qrcpt *rc)
+{
+	return rc->state == RCPT_DELIVERED || rc->state == RCPT_FAILED;
+}
+
+static bool
+rcpt_in_domain(const char *addr, const char *domain)
+{
+	const char *at = strrchr(addr, '@');
+
+	return at != NULL && strcasecmp(at + 1, domain) == 0;
+}
+
+/*
+ * flush: due now, in the scheduler and in the index (so that the listing
+ * and a later announce agree). Held mails stay held.
+ */
+static void
+cmd_flush(struct qctl *c, const char *sel)
+{
+	struct qmgr *q = c->q;
+	struct qmail *m;
+	uint64_t now = (uint64_t)time(NULL);
+	unsigned n = 0;
+	uint32_t i;
+	bool hit;
+
+	if (q->sched == NULL || q->sched->chan == NULL) {
+		ctl_end(c, 1, "the scheduler is not running: nothing can be sent now");
+		return;
+	}
+	if (sel[0] != '\0' && sel[0] != '@') {
+		if ((m = ctl_mail(c, sel)) == NULL)
+			return;
+		if (m->flags & MAIL_F_HELD) {
+			ctl_end(c, 1, "%s is on hold: release it first", m->id);
+			return;
+		}
+	} else if (sel[0] == '@' && (sel[1] == '\0' || strlen(sel) >= HOSTNAME_MAX)) {
+		ctl_end(c, 1, "usage: flush [ID|@domain]");
+		return;
+	}
+	RB_FOREACH(m, qmail_tree, &q->mails) {
+		if ((m->flags & MAIL_F_HELD) || (sel[0] != '\0' && sel[0] != '@' &&
+		    strcmp(sel, m->id) != 0))
+			continue;
+		hit = false;
+		for (i = 0; i < m->nrcpt; i++) {
+			struct qrcpt *rc = &m->rcpt[i];
+
+			if (rcpt_final(rc) || (sel[0] == '@' && !rcpt_in_domain(rc->addr, sel + 1)))
+				continue;
+			hit = true;
+			if (rc->next > now)
+				rc->next = now;
+		}
+		n += hit;
+	}
+	sched_tell(q, MSG_SCHED_FLUSH, sel);
+	log_info("flush %s: %u mails due now", sel[0] ? sel : "(all)", n);
+	if (sel[0] != '\0' && sel[0] != '@')
+		ctl_end(c, 0, "%s: re-sent now", sel);
+	else
+		ctl_end(c, 0, "%u mail%s re-sent now", n, n == 1 ? "" : "s");
+}
+
+/* delete */
+struct ctl_op {
+	struct qctl	*c;
+	struct qmail	*mail;
+};
+
+/* One durable step is over (counted: it concerned one mail). */
+static void
+ctl_step_done(struct qctl *c, int error, const char *what, bool counted)
+{
+	if (error != 0 && c->error == 0)
+		c->error = error;
+	else if (error == 0 && counted)
+		c->ndone++;
+	if (--c->pending > 0)
+		return;
+	if (c->error != 0)
+		ctl_end(c, 1, "%s: %s", what, strerror(c->error));
+	else if (c->id[0] != '\0')
+		ctl_end(c, 0, "%s: %s", c->id, what);
+	else
+		ctl_end(c, 0, "%u mail%s %s", c->ndone, c->ndone == 1 ? "" : "s", what);
+}
+
+static void
+deleted(struct qmgr *q, struct qjob *j)
+{
+	struct ctl_op *op = j->arg;
+	struct qmail *m = op->mail;
+	int error = j->error;
+
+	if (error != 0) {
+		errno = error;
+		log_warn("%s: deletion not durable", m->id);
+	}
+	if (--m->inflight == 0)
+		qmail_free(q, m);
+	ctl_step_done(op->c, error, "deleted", true);
+	free(op);
+	free(j);
+}
+
+static void
+delete_one(struct qctl *c, struct qmail *m)
+{
+	struct qmgr *q = c->q;
+	struct ctl_op *op;
+	struct qjob *j;
+
+	/* Out of the index at once: opens fail, updates are answered "removed". */
+	m->deleted = true;
+	qmail_remove(q, m);
+	sched_tell(q, MSG_SCHED_REMOVED, m->id);
+	mark_forget(q, m);
+	m->inflight++;
+	log_info("%s: deleted by the administrator (from=<%s>, %u recipients)", m->id,
+	    m->sender, m->nrcpt);
+	op = xcalloc(1, sizeof(*op));
+	op->c = c;
+	op->mail = m;
+	j = xcalloc(1, sizeof(*j));
+	j->kind = QJOB_REMOVE;
+	j->fd = -1;
+	strlcpy(j->id, m->id, sizeof(j->id));
+	j->done = deleted;
+	j->arg = op;
+	c->pending++;
+	qmgr_commit_push(q, j);
+}
+
+static void
+cmd_delete(struct qctl *c, const char *arg)
+{
+	struct qmail *m, *next;
+
+	if (strcmp(arg, "all") == 0) {
+		c->pending = 1;		/* held until every removal is pushed */
+		RB_FOREACH_SAFE(m, qmail_tree, &c->q->mails, next)
+			delete_one(c, m);
+		ctl_step_done(c, 0, "deleted", false);
+		return;
+	}
+	if ((m = ctl_mail(c, arg)) == NULL)
+		return;
+	delete_one(c, m);
+}
+
+/* hold, release */
+static void
+held(struct qmgr *q, void *arg, int error)
+{
+	struct qctl *c = arg;
+	struct qmail *m = qmail_find(q, c->id);
+
+	if (error == 0)
+		log_info("%s: on hold", c->id);
+	else if (m != NULL && !m->deleted) {
+		/* not durable: better scheduled than held only until a restart */
+		m->flags &= ~MAIL_F_HELD;
+		m->announced = 0;
+		sched_announce(q, m);
+	}
+	c->pending = 1;
+	ctl_step_done(c, error, "on hold", true);
+}
+
+static void
+released(struct qmgr *q, void *arg, int error)
+{
+	struct qctl *c = arg;
+	struct qmail *m = qmail_find(q, c->id);
+
+	if (error == 0 && m != NULL && !m->deleted) {
+		m->flags &= ~MAIL_F_HELD;
+		m->announced = 0;
+		sched_announce(q, m);
+		log_info("%s: released from hold", c->id);
+	}
+	c->pending = 1;
+	ctl_step_done(c, error, "released", true);
+}
+
+static void
+cmd_hold(struct qctl *c, const char *id, bool on)
+{
+	struct qmail *m;
+
+	if ((m = ctl_mail(c, id)) == NULL)
+		return;
+	if (on == ((m->flags & MAIL_F_HELD) != 0)) {
+		ctl_end(c, on ? 0 : 1, "%s: %s", m->id, on ? "on hold already" : "not on hold");
+		return;
+	}
+	if (on) {
+		/* The scheduler forgets it now; the answer waits for the mark. */
+		m->flags |= MAIL_F_HELD;
+		sched_tell(c->q, MSG_SCHED_REMOVED, m->id);
+		mark_set(c->q, m, MAIL_F_HELD, true, held, c);
+	} else
+		mark_set(c->q, m, MAIL_F_HELD, false, released, c);
+}
+
+/* bounce */
+static void
+bounced(struct qmgr *q, void *arg, const char *id, bool removed)
+{
+	struct qctl *c = arg;
+
+	ctl_end(c, 0, "%s: %u recipient%s failed%s", id, c->ndone, c->ndone == 1 ? "" : "s",
+	    removed ? ", mail removed" : "");
+}
+
+static void
+cmd_bounce(struct qctl *c, const char *id)
+{
+	struct qf_state *st;
+	struct qmail *m;
+	uint64_t now = (uint64_t)time(NULL);
+	uint32_t i, n = 0;
+
+	if ((m = ctl_mail(c, id)) == NULL)
+		return;
+	st = xcalloc(m->nrcpt, sizeof(*st));
+	for (i = 0; i < m->nrcpt; i++) {
+		if (rcpt_final(&m->rcpt[i]))
+			continue;
+		st[n].index = i;
+		st[n].state = RCPT_FAILED;
+		st[n].attempts = m->rcpt[i].attempts;
+		st[n].when = now;
+		strlcpy(st[n].dsn, "5.0.0", sizeof(st[n].dsn));
+		strlcpy(st[n].reply, CTL_BOUNCE_REASON, sizeof(st[n].reply));
+		n++;
+	}
+	if (n == 0) {
+		free(st);
+		ctl_end(c, 0, "%s: every recipient is final already", m->id);
+		return;
+	}
+	log_info("%s: %u recipients bounced by the administrator", m->id, n);
+	c->ndone = n;
+	/* In-flight deliveries may still report; final recipients ignore them. */
+	sched_tell(c->q, MSG_SCHED_REMOVED, m->id);
+	qmgr_states_apply(c->q, m, st, n, bounced, c);
+}
+
+int
+control_dispatch(struct proc_ctx *ctx, struct frame *f)
+{
+	struct qmgr *q = ctx->arg;
+	struct qctl *c;
+	char cmd[32], argv[CTL_ARGS_MAX][ADDR_MAX];
+	uint32_t argc, i;
+
+	if (f->hdr.type != MSG_CONTROL_REQUEST) {
+		log_warnx("master: unexpected %s", msg_name(f->hdr.type));
+		return -1;
+	}
+	if (!frame_get_str(f, cmd, sizeof(cmd)) || !frame_get_u32(f, &argc))
+		return -1;
+	c = xcalloc(1, sizeof(*c));
+	c->q = q;
+	c->reqid = f->hdr.reqid;
+	if (argc > CTL_ARGS_MAX) {
+		ctl_end(c, 1, "%s: too many arguments", cmd);
+		return 0;
+	}
+	for (i = 0; i < argc; i++) {
+		if (!frame_get_str(f, argv[i], sizeof(argv[i]))) {
+			ctl_end(c, 1, "%s: argument too long", cmd);
+			return 0;
+		}
+	}
+	if (!frame_end(f)) {
+		free(c);
+		return -1;
+	}
+	log_detail("control: %s with %u arguments", cmd, argc);
+
+	if (strcmp(cmd, "queue") == 0) {
+		if (argc > 1 || (argc == 1 && strcmp(argv[0], "--json") != 0))
+			ctl_end(c, 1, "usage: queue [--json]");
+		else
+			list_start(c, argc == 1);
+	} else if (strcmp(cmd, "show") == 0) {
+		struct qmail *m;
+
+		if (argc != 1)
+			ctl_end(c, 1, "usage: show ID");
+		else if ((m = ctl_mail(c, argv[0])) != NULL)
+			show_start(c, m);
+	} else if (strcmp(cmd, "flush") == 0) {
+		if (argc > 1)
+			ctl_end(c, 1, "usage: flush [ID|@domain]");
+		else
+			cmd_flush(c, argc == 1 ? argv[0] : "");
+	} else if (strcmp(cmd, "delete") == 0) {
+		if (argc != 1)
+			ctl_end(c, 1, "usage: delete ID|all");
+		else
+			cmd_delete(c, argv[0]);
+	} else if (strcmp(cmd, "hold") == 0 || strcmp(cmd, "release") == 0) {
+		if (argc != 1)
+			ctl_end(c, 1, "usage: %s ID", cmd);
+		else
+			cmd_hold(c, argv[0], cmd[0] == 'h');
+	} else if (strcmp(cmd, "bounce") == 0) {
+		if (argc != 1)
+			ctl_end(c, 1, "usage: bounce ID");
+		else
+			cmd_bounce(c, argv[0]);
+	} else
+		ctl_end(c, 1, "%s: not a queue command", cmd);
+	return 0;
+}
