@@ -40,8 +40,10 @@
  * spares the file system an inode free and allocation per mail (on ext4
  * without a journal, allocation scans past recently freed inodes; with
  * discard, freeing waits for the device). A file reaches the pool only
- * after its removal from queue/ is durable, and leaves spare/ only by the
- * same fdatasync, rename and directory fsync as a file from incoming/.
+ * after its removal from queue/ is durable, is reused only when no other
+ * descriptor of it is open (a write lease is granted), and leaves spare/
+ * only by the same fdatasync, rename and directory fsync as a file from
+ * incoming/.
  */
 #ifndef OUTPOST_QMGR_H
 #define OUTPOST_QMGR_H

@@ -133,13 +133,28 @@ tx_reuse(struct qmgr *q, struct qtx *tx)
 {
 	struct qspare *s;
 
-	if (q->nspare == 0)
-		return -1;
-	/* Every write gives its offset (pwrite): no seek back to the start. */
-	s = &q->spares[--q->nspare];
-	tx->fd = s->fd;
-	strlcpy(tx->spare, s->name, sizeof(tx->spare));
-	return 0;
+	while (q->nspare > 0) {
+		s = &q->spares[--q->nspare];
+		/*
+		 * Someone may still read the old mail (an agent holding the
+		 * descriptor QMGR_OPENED gave it, a mail deleted mid-delivery):
+		 * it must never see another mail's content. The kernel grants a
+		 * write lease only when no other descriptor of the file is open,
+		 * and none can be opened any more (it is not in queue/).
+		 */
+		if (fcntl(s->fd, F_SETLEASE, F_WRLCK) == 0) {
+			(void)fcntl(s->fd, F_SETLEASE, F_UNLCK);
+			/* Every write gives its offset (pwrite): no seek to the start. */
+			tx->fd = s->fd;
+			strlcpy(tx->spare, s->name, sizeof(tx->spare));
+			return 0;
+		}
+		/* Still open elsewhere: let it go as a removed file would. */
+		if (unlinkat(q->spare_fd, s->name, 0) == -1 && errno != ENOENT)
+			log_warn("unlink spare/%s", s->name);
+		qmgr_commit_close(q, s->fd);
+	}
+	return -1;
 }
 
 /* A file now in spare/ (its removal from queue/ durable) joins the pool. */

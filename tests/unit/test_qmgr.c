@@ -740,6 +740,47 @@ START_TEST(removed_file_is_reused)
 }
 END_TEST
 
+/* A file someone still reads (an agent's descriptor) is never written over. */
+START_TEST(open_file_is_not_reused)
+{
+	char id[QUEUE_ID_MAX], id2[QUEUE_ID_MAX], aid[QUEUE_ID_MAX], sender[ADDR_MAX];
+	char path[64], buf[64];
+	static const uint32_t both[] = { 0, 1 };
+	struct frame f;
+	struct stat sb, sb2;
+	uint64_t off, len;
+	uint32_t flags, nrcpt;
+	int fd, sfd, cfd;
+
+	setup_dir();
+	start();
+	fd = link_peer(PROC_SMTPD);
+	sfd = link_peer(PROC_SCHEDULER);
+	ck_assert(!read_announce(sfd, aid, &flags, sender, &nrcpt));
+	ck_assert_int_eq(submit(fd, "s@example.com", two, body, id), 0);
+	ck_assert(read_announce(sfd, aid, &flags, sender, &nrcpt));
+	snprintf(path, sizeof(path), "queue/%s", id);
+	ck_assert_int_eq(stat(path, &sb), 0);
+	xsend(sfd, ({ struct fbuf *fb = fbuf_new(MSG_QMGR_OPEN, 5); fbuf_add_str(fb, id); fb; }));
+	ck_assert_int_eq(xrecv(sfd, &f), 1);
+	ck_assert_uint_eq(f.hdr.type, MSG_QMGR_OPENED);
+	cfd = f.fd;
+	ck_assert(frame_get_u64(&f, &off) && frame_get_u64(&f, &len));
+	send_update(sfd, id, 2, both, RCPT_DELIVERED);
+	ck_assert_uint_eq(read_updated(sfd, id), 1);
+
+	ck_assert_int_eq(submit(fd, "t@example.com", two, "Subject: other\r\n\r\nX\r\n", id2), 0);
+	snprintf(path, sizeof(path), "queue/%s", id2);
+	ck_assert_int_eq(stat(path, &sb2), 0);
+	ck_assert_uint_ne(sb2.st_ino, sb.st_ino);
+	ck_assert_int_eq(count_dir("spare"), 0);
+	/* the reader still sees the old mail */
+	ck_assert_int_eq(pread(cfd, buf, len, off), (ssize_t)len);
+	ck_assert_mem_eq(buf, body, len);
+	close(cfd);
+}
+END_TEST
+
 /*
  * Many concurrent transactions: measures what group commit gives. The qmgr
  * runs its loop in a child process; this side blocks on the link.
@@ -825,6 +866,7 @@ suite(void)
 	tcase_add_test(tc, public_socket_records_uid);
 	tcase_add_test(tc, recovery_sorts_every_case);
 	tcase_add_test(tc, removed_file_is_reused);
+	tcase_add_test(tc, open_file_is_not_reused);
 	tcase_add_loop_test(tc, group_commit_rate, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
