@@ -7,7 +7,12 @@
  * list in preference order; null MX, NXDOMAIN and DNS failures are recorded
  * without any transaction; a new queue manager link gets the outcome of a
  * transaction that was running when the old one died; agents are never
- * given more than max_sessions; a lying agent loses its link.
+ * given more than max_sessions; a lying agent loses its link; a queue
+ * manager dying while a transaction opens does not stall the re-listed
+ * queue; flush makes deferred recipients due (by id, @domain, all); one
+ * delay notice request per mail, never for <> or a bounce; the outcome of a
+ * delivery running when its mail is held or deleted still goes to the
+ * queue manager, which decides.
  */
 #include <sys/socket.h>
 
@@ -165,6 +170,44 @@ list_mail(int q, const char *id, unsigned nrcpt, const char **rcpts, uint32_t at
 	}
 	fb = fbuf_new(MSG_SCHED_MAIL_END, 0);
 	fbuf_add_str(fb, id);
+	send_fb(q, fb);
+}
+
+/* A mail with one deferred recipient, tried once, next attempt far away. */
+static void
+list_deferred(int q, const char *id, const char *rcpt, uint64_t arrival, const char *sender,
+    uint32_t flags)
+{
+	struct fbuf	*fb;
+
+	fb = fbuf_new(MSG_SCHED_MAIL, 0);
+	fbuf_add_str(fb, id);
+	fbuf_add_u64(fb, arrival);
+	fbuf_add_u64(fb, 100);
+	fbuf_add_u32(fb, flags);
+	fbuf_add_str(fb, sender);
+	fbuf_add_u32(fb, 1);
+	send_fb(q, fb);
+	fb = fbuf_new(MSG_SCHED_RCPT, 0);
+	fbuf_add_str(fb, id);
+	fbuf_add_u32(fb, 0);
+	fbuf_add_u8(fb, RCPT_DEFERRED);
+	fbuf_add_u32(fb, 1);
+	fbuf_add_u64(fb, (uint64_t)time(NULL) + 3600);
+	fbuf_add_str(fb, rcpt);
+	send_fb(q, fb);
+	fb = fbuf_new(MSG_SCHED_MAIL_END, 0);
+	fbuf_add_str(fb, id);
+	send_fb(q, fb);
+}
+
+static void
+tell(int q, uint16_t type, const char *str)
+{
+	struct fbuf	*fb;
+
+	fb = fbuf_new(type, 0);
+	fbuf_add_str(fb, str);
 	send_fb(q, fb);
 }
 
@@ -789,6 +832,137 @@ START_TEST(qmgr_death_while_opening_resumes)
 }
 END_TEST
 
+/* flush: a deferred recipient due in an hour is opened now; a selector
+ * of another domain or id leaves it alone. */
+START_TEST(flush_makes_due)
+{
+	int		 q, a;
+	struct frame	 f;
+	struct deliver	 d;
+
+	start(MODE_RELAY);
+	a = link_peer(PROC_AGENT, 0);
+	q = link_peer(PROC_QMGR, 0);
+	list_deferred(q, "F1", "a@one.example", (uint64_t)time(NULL), "sender@example.net", 0);
+	list_deferred(q, "F2", "b@two.example", (uint64_t)time(NULL), "sender@example.net", 0);
+	load_done(q);
+	nothing(q, 200);
+	tell(q, MSG_SCHED_FLUSH, "@three.example");
+	tell(q, MSG_SCHED_FLUSH, "F9");
+	nothing(q, 200);
+	tell(q, MSG_SCHED_FLUSH, "@TWO.example");
+	expect(q, &f, MSG_QMGR_OPEN);
+	opened(q, &f);
+	get_deliver(a, &d);
+	ck_assert_str_eq(d.id, "F2");
+	nothing(q, 200);
+	tell(q, MSG_SCHED_FLUSH, "");
+	expect(q, &f, MSG_QMGR_OPEN);
+	opened(q, &f);
+	get_deliver(a, &d);
+	ck_assert_str_eq(d.id, "F1");
+}
+END_TEST
+
+/* delay_warning: one QMGR_DELAY_WARN for a deferred mail past it; none for
+ * <>, a bounce, a mail warned already, or one still young. */
+START_TEST(delay_warning_once)
+{
+	int		 q, a;
+	struct frame	 f;
+	char		 id[QUEUE_ID_MAX];
+	uint64_t	 old = (uint64_t)time(NULL) - 100;
+
+	start(MODE_RELAY);
+	conf.delay_warning = 50;
+	a = link_peer(PROC_AGENT, 0);
+	q = link_peer(PROC_QMGR, 0);
+	list_deferred(q, "D0", "x@example.org", old, "", 0);
+	list_deferred(q, "D1", "x@example.org", old, "s@example.net", MAIL_F_BOUNCE);
+	list_deferred(q, "D2", "x@example.org", old, "s@example.net", MAIL_F_DELAY_WARNED);
+	list_deferred(q, "D3", "x@example.org", (uint64_t)time(NULL), "s@example.net", 0);
+	nothing(q, 200);
+	list_deferred(q, "D4", "x@example.org", old, "s@example.net", 0);
+	expect(q, &f, MSG_QMGR_DELAY_WARN);
+	ck_assert(frame_get_str(&f, id, sizeof(id)) && frame_end(&f));
+	ck_assert_str_eq(id, "D4");
+	/* checked again (a flush): not a second time */
+	tell(q, MSG_SCHED_FLUSH, "D4");
+	expect(q, &f, MSG_QMGR_OPEN);
+	nothing(q, 300);
+	load_done(q);
+	(void)a;
+}
+END_TEST
+
+/* A mail put on hold (SCHED_REMOVED) while its delivery runs: the outcome
+ * still goes to the queue manager, and once released (listed again) the
+ * mail is scheduled without a second transaction for that recipient. */
+START_TEST(held_while_delivering)
+{
+	const char	*rcpts[] = { "a@example.org" };
+	int		 q, a;
+	struct frame	 f;
+	struct deliver	 d;
+	struct update	 u;
+	uint8_t		 cls[] = { DELIVERY_TEMPFAIL };
+	uint16_t	 codes[] = { 451 };
+
+	start(MODE_RELAY);
+	a = link_peer(PROC_AGENT, 0);
+	q = link_peer(PROC_QMGR, 0);
+	list_mail(q, "H1", 1, rcpts, 0);
+	load_done(q);
+	expect(q, &f, MSG_QMGR_OPEN);
+	opened(q, &f);
+	get_deliver(a, &d);
+	tell(q, MSG_SCHED_REMOVED, "H1");
+	ck_assert_uint_eq(S->nmails, 0);
+	result(a, &d, cls, codes);
+	get_update(q, &u);
+	ck_assert_str_eq(u.id, "H1");
+	ck_assert_uint_eq(u.state[0], RCPT_DEFERRED);
+	updated(q, &u, false);
+	nothing(q, 200);
+
+	/* released: listed again, the re-send comes after resend_interval */
+	list_deferred(q, "H1", "a@example.org", (uint64_t)time(NULL), "sender@example.net", 0);
+	nothing(q, 200);
+	tell(q, MSG_SCHED_FLUSH, "H1");
+	expect(q, &f, MSG_QMGR_OPEN);
+}
+END_TEST
+
+/* Deleted while delivering: the outcome is offered, the queue manager
+ * answers "removed", and nothing more happens. */
+START_TEST(deleted_while_delivering)
+{
+	const char	*rcpts[] = { "a@example.org" };
+	int		 q, a;
+	struct frame	 f;
+	struct deliver	 d;
+	struct update	 u;
+	uint8_t		 cls[] = { DELIVERY_OK };
+	uint16_t	 codes[] = { 250 };
+
+	start(MODE_RELAY);
+	a = link_peer(PROC_AGENT, 0);
+	q = link_peer(PROC_QMGR, 0);
+	list_mail(q, "X1", 1, rcpts, 0);
+	load_done(q);
+	expect(q, &f, MSG_QMGR_OPEN);
+	opened(q, &f);
+	get_deliver(a, &d);
+	tell(q, MSG_SCHED_REMOVED, "X1");
+	result(a, &d, cls, codes);
+	get_update(q, &u);
+	updated(q, &u, true);
+	nothing(q, 300);
+	ck_assert_uint_eq(sched_job_in_flight(S), 0);
+	ck_assert(RB_EMPTY(&S->jobs));
+}
+END_TEST
+
 int
 main(void)
 {
@@ -809,6 +983,10 @@ main(void)
 	tcase_add_test(tc, mx_implicit_and_cache);
 	tcase_add_test(tc, agent_lies);
 	tcase_add_test(tc, qmgr_death_while_opening_resumes);
+	tcase_add_test(tc, flush_makes_due);
+	tcase_add_test(tc, delay_warning_once);
+	tcase_add_test(tc, held_while_delivering);
+	tcase_add_test(tc, deleted_while_delivering);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -2,7 +2,10 @@
  * test_sched_policy.c - the re-send policy: a temporary failure is re-sent
  * resend_interval later until resend_attempts re-sends have failed (so at
  * most 1 + resend_attempts attempts), a permanent failure ends at once, and a
- * dead agent's interruption is not counted unless it keeps happening.
+ * dead agent's interruption is not counted unless it keeps happening;
+ * resend_backoff multiplies the waits, max_queue_lifetime fails a recipient
+ * early and pulls its last re-send forward, and a delay notice is due
+ * delay_warning after arrival, never for <> or a bounce, once.
  */
 #include <check.h>
 #include <stdlib.h>
@@ -92,6 +95,108 @@ START_TEST(policy_interrupt)
 }
 END_TEST
 
+/* resend_backoff: interval, interval * f, interval * f^2 ..., bounded. */
+static const struct {
+	const char	*name;
+	uint32_t	 attempts;	/* made so far, this one included */
+	unsigned	 interval, backoff;
+	uint64_t	 wait;
+} waits[] = {
+	{ "fixed: first wait", 1, 300, 1, 300 },
+	{ "fixed: fifth wait", 5, 300, 1, 300 },
+	{ "double: first wait", 1, 300, 2, 300 },
+	{ "double: second wait", 2, 300, 2, 600 },
+	{ "double: fourth wait", 4, 300, 2, 2400 },
+	{ "triple: third wait", 3, 60, 3, 540 },
+	{ "bounded", 60, 86400, 10, SCHED_WAIT_MAX },
+	{ "no attempt yet", 0, 300, 2, 300 },
+};
+
+START_TEST(policy_backoff)
+{
+	ck_assert_msg(sched_policy_wait(waits[_i].attempts, waits[_i].interval,
+	    waits[_i].backoff) == waits[_i].wait, "%s: %llu", waits[_i].name,
+	    (unsigned long long)sched_policy_wait(waits[_i].attempts, waits[_i].interval,
+	    waits[_i].backoff));
+}
+END_TEST
+
+/* The next attempt with backoff and lifetime, through sched_policy_next. */
+static const struct {
+	const char	*name;
+	uint32_t	 attempts;	/* before this one */
+	struct resend_policy p;
+	uint64_t	 arrival;
+	int		 cls;
+	uint8_t		 state;
+	uint64_t	 next;
+} nexts[] = {
+	{ "backoff 2, first failure", 0, { 5, 300, 2, 0 }, NOW, DELIVERY_TEMPFAIL,
+	  RCPT_DEFERRED, NOW + 300 },
+	{ "backoff 2, third failure", 2, { 5, 300, 2, 0 }, NOW, DELIVERY_TEMPFAIL,
+	  RCPT_DEFERRED, NOW + 1200 },
+	{ "backoff still ends after the attempts", 5, { 5, 300, 2, 0 }, NOW,
+	  DELIVERY_TEMPFAIL, RCPT_FAILED, 0 },
+	{ "lifetime not reached", 0, { 5, 300, 1, 3600 }, NOW - 100, DELIVERY_TEMPFAIL,
+	  RCPT_DEFERRED, NOW + 300 },
+	{ "lifetime reached: failed early", 1, { 5, 300, 1, 3600 }, NOW - 3600,
+	  DELIVERY_TEMPFAIL, RCPT_FAILED, 0 },
+	{ "last re-send moved to the end of the lifetime", 1, { 5, 300, 1, 3600 },
+	  NOW - 3500, DELIVERY_TEMPFAIL, RCPT_DEFERRED, NOW + 100 },
+	{ "lifetime does not touch a delivery", 3, { 5, 300, 1, 60 }, NOW - 3600,
+	  DELIVERY_OK, RCPT_DELIVERED, 0 },
+	{ "lifetime 0 is none", 1, { 5, 300, 1, 0 }, 0, DELIVERY_TEMPFAIL, RCPT_DEFERRED,
+	  NOW + 300 },
+};
+
+START_TEST(policy_next_table)
+{
+	struct policy_out	out;
+
+	sched_policy_next(&nexts[_i].p, nexts[_i].attempts, nexts[_i].arrival, NOW,
+	    nexts[_i].cls, &out);
+	ck_assert_msg(out.state == nexts[_i].state, "%s: state %u", nexts[_i].name, out.state);
+	ck_assert_msg(out.next == nexts[_i].next, "%s: next %llu", nexts[_i].name,
+	    (unsigned long long)out.next);
+	ck_assert_uint_eq(out.attempts, nexts[_i].attempts + 1);
+}
+END_TEST
+
+/* With backoff, still exactly 1 + resend_attempts attempts. */
+START_TEST(policy_backoff_attempts)
+{
+	struct resend_policy	p = { 4, 60, 3, 0 };
+	struct policy_out	out;
+	uint32_t		attempts = 0;
+	uint64_t		now = NOW, waited = 0;
+	unsigned		n = 0;
+
+	do {
+		sched_policy_next(&p, attempts, NOW, now, DELIVERY_TEMPFAIL, &out);
+		attempts = out.attempts;
+		if (out.state == RCPT_DEFERRED) {
+			waited += out.next - now;
+			now = out.next;
+		}
+		n++;
+	} while (out.state == RCPT_DEFERRED && n < 100);
+	ck_assert_uint_eq(n, 5);
+	ck_assert_uint_eq(waited, 60 + 180 + 540 + 1620);
+}
+END_TEST
+
+/* delay_warning: once, never to <> or about a bounce, off by default. */
+START_TEST(policy_warn_at)
+{
+	ck_assert_uint_eq(sched_policy_warn_at(NOW, 0, 0, false), 0);
+	ck_assert_uint_eq(sched_policy_warn_at(NOW, 14400, 0, false), NOW + 14400);
+	ck_assert_uint_eq(sched_policy_warn_at(NOW, 14400, 0, true), 0);
+	ck_assert_uint_eq(sched_policy_warn_at(NOW, 14400, MAIL_F_BOUNCE, false), 0);
+	ck_assert_uint_eq(sched_policy_warn_at(NOW, 14400, MAIL_F_DELAY_WARNED, false), 0);
+	ck_assert_uint_eq(sched_policy_warn_at(NOW, 14400, MAIL_F_8BIT, false), NOW + 14400);
+}
+END_TEST
+
 START_TEST(policy_status_names)
 {
 	ck_assert_str_eq(sched_policy_status(RCPT_DELIVERED), "sent");
@@ -113,6 +218,10 @@ main(void)
 	tcase_add_test(tc, policy_max_attempts);
 	tcase_add_test(tc, policy_interrupt);
 	tcase_add_test(tc, policy_status_names);
+	tcase_add_loop_test(tc, policy_backoff, 0, sizeof(waits) / sizeof(waits[0]));
+	tcase_add_loop_test(tc, policy_next_table, 0, sizeof(nexts) / sizeof(nexts[0]));
+	tcase_add_test(tc, policy_backoff_attempts);
+	tcase_add_test(tc, policy_warn_at);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
