@@ -362,3 +362,26 @@ def test_delay_notice_sent_once(outpost_factory, receiver):
                for m in receiver.messages)
     q = queue_json(op)
     assert len(q) == 1 and not next(iter(q.values()))["delay_warned"]
+
+
+def test_json_escaping_and_large_show(outpost_factory, receiver):
+    """A reply with quotes and backslashes survives --json; `show` of a 3 MB
+    mail is paced over the master link and returns every line."""
+    reply = '451 4.3.0 "busy" \\ try later\ttab'
+    receiver.tempfail("big@dest.example", 1000, reply)
+    op = relay_op(outpost_factory, receiver)
+    body = b"".join(b"line %06d %s\n" % (k, b"y" * 60) for k in range(45000))
+    send(op, "writer@src.example", ["big@dest.example"], "big", extra=body)
+    q = wait_queue(op, lambda q: q and next(iter(q.values()))["recipients"][0]["attempts"] >= 1,
+                   60, "the big mail deferred")
+    [(qid, m)] = q.items()
+    # the tab became a space when the reply was recorded; quotes and backslash kept
+    assert m["recipients"][0]["last_reply"] == reply.replace("\t", " ")
+    assert m["size"] > 3_000_000
+    r = ctl(op, "show", qid, timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    start = lines.index("content:")
+    content = lines[start + 1:]
+    assert "Subject: big" in content
+    assert content[-45000:] == [f"line {k:06d} {'y' * 60}" for k in range(45000)]
