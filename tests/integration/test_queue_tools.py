@@ -385,3 +385,33 @@ def test_json_escaping_and_large_show(outpost_factory, receiver):
     content = lines[start + 1:]
     assert "Subject: big" in content
     assert content[-45000:] == [f"line {k:06d} {'y' * 60}" for k in range(45000)]
+
+
+def test_max_queue_lifetime_bounces_early(outpost_factory, receiver):
+    """max_queue_lifetime ends the re-sends before resend_attempts does."""
+    receiver.tempfail("slow@dest.example", 1000, "451 4.4.1 No answer from host")
+    op = relay_op(outpost_factory, receiver, resend_interval="1s", resend_attempts=100,
+                  max_queue_lifetime="3s")
+    t0 = time.time()
+    send(op, "writer@src.example", ["slow@dest.example"], "lifetime")
+    H.wait_until(lambda: dsns(receiver, "writer@src.example"), 30, what="the DSN")
+    assert time.time() - t0 < 15
+    assert 2 <= receiver.attempts("slow@dest.example") <= 6
+    [f] = report_fields(dsns(receiver, "writer@src.example")[0])
+    assert f["action"] == "failed" and f["status"] == "4.4.1"
+
+
+def test_resend_backoff_spaces_attempts(outpost_factory, receiver):
+    """resend_backoff = 2: waits of 1, 2, 4 seconds between the attempts."""
+    receiver.tempfail("slow@dest.example", 3)
+    op = relay_op(outpost_factory, receiver, resend_interval="1s", resend_attempts=5,
+                  resend_backoff=2)
+    send(op, "writer@src.example", ["slow@dest.example"], "backoff")
+    H.wait_until(lambda: receiver.delivered_to("slow@dest.example"), 30, what="delivery")
+    stamps = [time.mktime(time.strptime(ln[:19], "%Y-%m-%dT%H:%M:%S"))
+              for ln in op.log_text().splitlines()
+              if "to=<slow@dest.example>" in ln and "status=" in ln]
+    assert len(stamps) == 4
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    # whole-second log stamps: each wait is its value give or take a second
+    assert 0 <= gaps[0] <= 2 and 1 <= gaps[1] <= 3 and 3 <= gaps[2] <= 5, gaps
