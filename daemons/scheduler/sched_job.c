@@ -9,6 +9,10 @@
  * descriptor) -> UPDATING (outcomes sent as QMGR_UPDATE) -> applied to the
  * mail when QMGR_UPDATED comes back. A job whose outcome is known while no
  * queue manager is linked is HELD until the new queue manager lists its mail.
+ * A job whose mail left the schedule (deleted, put on hold, or not listed
+ * again) lives on as an orphan; its outcome still goes to the queue
+ * manager, which records it for a held mail and answers "removed" for a
+ * deleted one. A mail listed again adopts its orphans (ids are never reused).
  *
  * A dead agent interrupts its jobs: the recipients are retried after
  * SCHED_INTERRUPT_DELAY without counting an attempt (sched_policy_interrupted), so

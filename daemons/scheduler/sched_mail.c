@@ -6,6 +6,11 @@
  *
  * Nothing here is durable: when the queue manager link dies every mail is
  * dropped and the new queue manager lists them again.
+ *
+ * Also here: SCHED_FLUSH (outpostctl flush: matching deferred recipients
+ * due now) and the delay notice: once a mail with a deferred recipient is
+ * delay_warning old (sched_policy_warn_at), QMGR_DELAY_WARN asks the queue
+ * manager for it, once; MAIL_F_DELAY_WARNED comes back in later listings.
  */
 #include <stdlib.h>
 #include <string.h>
