@@ -166,6 +166,7 @@ main(int argc, char *argv[])
 		log_info("not started as root: every process runs as uid %ld, without chroot",
 		    (long)geteuid());
 	setup_directories(&m.conf, as_root);
+	check_pidfile(&m.conf);
 	m.nlisten = setup_listeners(&m.conf, m.listen_fds);
 	if (!m.foreground)
 		daemonize();

@@ -69,6 +69,7 @@ void	secrets_send(struct master *, struct child *);
 /* master_setup.c */
 void	setup_directories(const struct config *, bool as_root);
 int	setup_listeners(const struct config *, int *fds);
+void	check_pidfile(const struct config *);
 void	setup_pidfile(const struct config *);
 void	remove_pidfile(const struct config *);
 

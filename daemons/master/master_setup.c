@@ -112,8 +112,9 @@ setup_listeners(const struct config *c, int *fds)
 	return (int)c->nlisten;
 }
 
+/* Refuse to start twice on one state directory, before touching its sockets. */
 void
-setup_pidfile(const struct config *c)
+check_pidfile(const struct config *c)
 {
 	char	 path[1100], buf[32];
 	int	 fd;
@@ -131,6 +132,16 @@ setup_pidfile(const struct config *c)
 				fatalx("outpost already runs with pid %ld (%s)", pid, path);
 		}
 	}
+}
+
+void
+setup_pidfile(const struct config *c)
+{
+	char	 path[1100], buf[32];
+	int	 fd;
+	ssize_t	 n;
+
+	config_pid_file(c, path, sizeof(path));
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) == -1)
 		fatal("cannot write %s", path);
 	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
