@@ -152,6 +152,7 @@ struct smtpd_session {
 	struct smtpd		*sd;
 	struct bufferevent	*bev;
 	struct event		*timer;		/* throttle poll and commit timeout */
+	struct event		*flush;		/* writes replies once the input is handled */
 	char			 id[24];	/* session id, hex */
 	char			 ip[64];	/* client address, printable */
 	int			 family;

@@ -10,6 +10,12 @@
  * client does not read its replies or qmgr has not taken the data.
  * A session is freed only from its own event callbacks (never while a
  * caller up the stack still holds it).
+ *
+ * Replies are written by the session itself (session_flush), once the
+ * callback that produced them returns, so pipelined replies go out in one
+ * write; the bufferevent's write event is enabled only while a reply does
+ * not fit in the socket. Arming and disarming it for every reply cost two
+ * epoll_ctl calls per reply.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -38,6 +44,8 @@ static void	session_readcb(struct bufferevent *, void *);
 static void	session_writecb(struct bufferevent *, void *);
 static void	session_eventcb(struct bufferevent *, short, void *);
 static void	session_process(struct smtpd_session *);
+static void	session_flush(evutil_socket_t, short, void *);
+static void	session_output_cb(struct evbuffer *, const struct evbuffer_cb_info *, void *);
 
 static const char *
 myname(const struct smtpd *sd)
@@ -126,10 +134,16 @@ session_accept(struct smtpd *sd, int fd, const struct sockaddr *sa, socklen_t sa
 	}
 	if ((s->timer = evtimer_new(sd->base, txn_timer, s)) == NULL)
 		fatalx("evtimer_new");
+	if ((s->flush = event_new(sd->base, -1, 0, session_flush, s)) == NULL)
+		fatalx("event_new");
 	bufferevent_setcb(s->bev, session_readcb, session_writecb, session_eventcb, s);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, SMTPD_INPUT_MAX);
 	session_set_timeout(s, SMTPD_CMD_TIMEOUT);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	if (evbuffer_add_cb(bufferevent_get_output(s->bev), session_output_cb, s) == NULL)
+		fatalx("evbuffer_add_cb");
+	/* A new bufferevent writes by itself; here session_flush does. */
+	bufferevent_disable(s->bev, EV_WRITE);
+	bufferevent_enable(s->bev, EV_READ);
 
 	TAILQ_INSERT_TAIL(&sd->sessions, s, entry);
 	sd->nsessions++;
@@ -149,6 +163,7 @@ session_free(struct smtpd_session *s)
 	sd->nsessions--;
 	bufferevent_free(s->bev);
 	event_free(s->timer);
+	event_free(s->flush);
 	free(s);
 	smtpd_session_gone(sd);
 }
@@ -209,11 +224,12 @@ session_close(struct smtpd_session *s)
 {
 	s->state = SS_CLOSING;
 	bufferevent_disable(s->bev, EV_READ);
-	/* A timeout disabled writing; the last reply must still go out. */
-	bufferevent_enable(s->bev, EV_WRITE);
 	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0) {
-		/* Nothing to flush: the write callback would never come. */
+		/* Nothing to flush: the session would never be freed. */
 		session_reply(s, 221, NULL, "%s closing connection", myname(s->sd));
+	} else if (!(bufferevent_get_enabled(s->bev) & EV_WRITE)) {
+		/* A write timeout disabled writing; the last reply must still go out. */
+		event_active(s->flush, 0, 0);
 	}
 }
 
@@ -330,12 +346,49 @@ session_readcb(struct bufferevent *bev, void *arg)
 	session_process(arg);
 }
 
+/* New output: write it once the running callback is done. */
+static void
+session_output_cb(struct evbuffer *out, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct smtpd_session	*s = arg;
+
+	if (info->n_added > 0 && !(bufferevent_get_enabled(s->bev) & EV_WRITE))
+		event_active(s->flush, 0, 0);
+}
+
+static void
+session_flush(evutil_socket_t fd, short ev, void *arg)
+{
+	struct smtpd_session	*s = arg;
+	struct evbuffer		*out = bufferevent_get_output(s->bev);
+
+	if (bufferevent_get_enabled(s->bev) & EV_WRITE)
+		return;		/* the bufferevent is writing */
+	if (evbuffer_get_length(out) > 0) {
+		/* The bufferevent keeps its output's start frozen; it thaws it likewise. */
+		evbuffer_unfreeze(out, 1);
+		(void)evbuffer_write(out, bufferevent_getfd(s->bev));
+		evbuffer_freeze(out, 1);
+	}
+	if (evbuffer_get_length(out) > 0) {
+		/*
+		 * The client is slow (EAGAIN) or gone (an error): the
+		 * bufferevent writes the rest, with the write timeout, and
+		 * reports an error to session_eventcb.
+		 */
+		bufferevent_enable(s->bev, EV_WRITE);
+		return;
+	}
+	session_writecb(s->bev, s);
+}
+
 static void
 session_writecb(struct bufferevent *bev, void *arg)
 {
 	struct smtpd_session	*s = arg;
 
 	/* Called when the output buffer has drained completely. */
+	bufferevent_disable(bev, EV_WRITE);
 	if (s->state == SS_CLOSING) {
 		session_free(s);
 		return;

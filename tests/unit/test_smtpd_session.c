@@ -767,6 +767,61 @@ START_TEST(shutdown_closes_idle_sessions)
 }
 END_TEST
 
+/*
+ * A client that pipelines commands without reading the replies: smtpd
+ * stops reading it once its replies back up, then serves it in full.
+ */
+START_TEST(a_client_that_does_not_read_is_paused_then_served)
+{
+	struct env		 e;
+	struct smtpd_session	*s;
+	static const char	 noop[] = "NOOP\r\n";
+	const size_t		 k = 100000, len = k * (sizeof(noop) - 1);
+	char			*buf, *p;
+	size_t			 off = 0, i, n250 = 0;
+	ssize_t			 n;
+	int			 idle = 0, tries;
+
+	setup(&e, NULL);
+	buf = malloc(len);
+	ck_assert_ptr_nonnull(buf);
+	for (i = 0; i < k; i++)
+		memcpy(buf + i * (sizeof(noop) - 1), noop, sizeof(noop) - 1);
+	/* write without reading a single reply, until smtpd stops taking input */
+	while (off < len && idle < 200) {
+		n = write(e.client, buf + off, len - off);
+		if (n > 0) {
+			off += (size_t)n;
+			idle = 0;
+		} else {
+			ck_assert(n == -1 && errno == EAGAIN);
+			idle++;
+		}
+		(void)event_base_loop(e.base, EVLOOP_NONBLOCK);
+	}
+	ck_assert_uint_lt(off, len);
+	s = TAILQ_FIRST(&e.sd.sessions);
+	ck_assert_ptr_nonnull(s);
+	ck_assert(s->pause & PAUSE_OUTPUT);
+	/* now read: every command gets its reply, in order, none lost */
+	for (tries = 0; tries < 100000 && (off < len || n250 < k); tries++) {
+		if (off < len && (n = write(e.client, buf + off, len - off)) > 0)
+			off += (size_t)n;
+		pump(&e);
+		while (e.in != NULL && (p = strstr(e.in + e.seen, "250 2.0.0 Ok\r\n")) != NULL) {
+			e.seen = (size_t)(p - e.in) + 14;
+			n250++;
+		}
+	}
+	ck_assert_uint_eq(n250, k);
+	say(&e, "QUIT\r\n");
+	expect(&e, "221 2.0.0 Bye\r\n");
+	expect_eof(&e);
+	free(buf);
+	teardown(&e);
+}
+END_TEST
+
 static Suite *
 session_suite(void)
 {
@@ -791,6 +846,7 @@ session_suite(void)
 	tcase_add_test(tc, slow_qmgr_throttles_the_client);
 	tcase_add_test(tc, garbage_gets_errors_then_the_door);
 	tcase_add_test(tc, shutdown_closes_idle_sessions);
+	tcase_add_test(tc, a_client_that_does_not_read_is_paused_then_served);
 	suite_add_tcase(s, tc);
 	return s;
 }
