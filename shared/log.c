@@ -24,7 +24,14 @@ static struct {
 	char		 path[1024];
 	int		 fd;
 	enum log_level	 level;
-} logstate = { "outpost", LOG_TO_STDERR, "", -1, LOGLEVEL_BASIC };
+	bool		 echo_stderr;	/* warnings and fatal errors to stderr as well */
+} logstate = { "outpost", LOG_TO_STDERR, "", -1, LOGLEVEL_BASIC, false };
+
+void
+log_echo_stderr(bool on)
+{
+	logstate.echo_stderr = on;
+}
 
 void
 log_init(const char *procname, enum log_target target, const char *path)
@@ -118,6 +125,8 @@ log_emit(int prio, const char *fmt, va_list ap, const char *suffix)
 	int		 n, saved = errno;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (logstate.echo_stderr && logstate.target != LOG_TO_STDERR && prio <= LOG_WARNING)
+		fprintf(stderr, "outpost: %s%s%s\n", msg, suffix ? ": " : "", suffix ? suffix : "");
 	switch (logstate.target) {
 	case LOG_TO_SYSLOG:
 		syslog(prio, "%s: %s%s%s", logstate.proc, msg,

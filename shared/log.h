@@ -21,6 +21,8 @@ void	log_setproc(const char *procname);
 /* In a new child whose inherited descriptors were closed: reconnect to syslog (before chroot). */
 void	log_after_fork(void);
 void	log_setlevel(enum log_level level);
+/* Until a daemon detaches: its warnings and fatal errors also go to stderr. */
+void	log_echo_stderr(bool);
 enum log_level log_getlevel(void);
 bool	log_detailed(void);
 /* Reopen the log file (SIGUSR1 for logrotate); no-op for syslog/stderr. */

@@ -160,6 +160,7 @@ main(int argc, char *argv[])
 	else
 		log_init("master", LOG_TO_FILE, m.conf.log);
 	log_setlevel(m.conf.log_level);
+	log_echo_stderr(true);
 
 	as_root = geteuid() == 0;
 	if (!as_root)
@@ -170,6 +171,7 @@ main(int argc, char *argv[])
 	m.nlisten = setup_listeners(&m.conf, m.listen_fds);
 	if (!m.foreground)
 		daemonize();
+	log_echo_stderr(false);
 	setup_pidfile(&m.conf);
 	setproctitle("master");
 	signal(SIGPIPE, SIG_IGN);
