@@ -1,5 +1,5 @@
 /*
- * qmgr_commit.c - the commit thread of the queue manager: group commit.
+ * qmgr_commit.c - the commit threads of the queue manager: group commit.
  *
  * The event loop never waits for the disk. It writes a new mail into
  * incoming/ or a spare file (or appends state records) and pushes a job
