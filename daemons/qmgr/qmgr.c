@@ -9,6 +9,7 @@
  * one of them was restarted; each new scheduler link gets the whole queue.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,6 +152,12 @@ qmgr_main(struct proc_ctx *ctx)
 
 	if (sodium_init() < 0)
 		fatalx("sodium_init");
+	/*
+	 * The write lease that proves a spare file unused (qmgr_spool.c) is
+	 * held for two system calls; should someone open the file then, the
+	 * lease break's SIGIO must not end the process.
+	 */
+	(void)signal(SIGIO, SIG_IGN);
 	q = xcalloc(1, sizeof(*q));
 	q->ctx = ctx;
 	q->conf = ctx->conf;
