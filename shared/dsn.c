@@ -20,7 +20,9 @@
 
 #include <sodium.h>
 
+#include "buf.h"
 #include "dsn.h"
+#include "maildate.h"
 #include "log.h"
 #include "mailhdr.h"
 #include "xmalloc.h"
@@ -31,74 +33,6 @@
 #define WORD_MAX	900	/* longer words are cut to stay under 998 */
 #define BOUNDARY_MAX	70	/* RFC 2046 5.1.1 */
 #define B64_LINE_IN	57	/* 57 bytes make one 76-character base64 line */
-
-struct sbuf {
-	char	*p;
-	size_t	 len;
-	size_t	 cap;
-};
-
-static void
-sb_add(struct sbuf *b, const void *s, size_t n)
-{
-	size_t cap;
-
-	if (n == 0)
-		return;
-	if (n > b->cap - b->len) {
-		if (n > SIZE_MAX / 4 - b->len)
-			fatalx("dsn: message too large");
-		cap = b->cap ? b->cap : 4096;
-		while (cap - b->len < n)
-			cap *= 2;
-		b->p = xreallocarray(b->p, cap, 1);
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-}
-
-static void
-sb_str(struct sbuf *b, const char *s)
-{
-	sb_add(b, s, strlen(s));
-}
-
-static void sb_printf(struct sbuf *, const char *, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) == -1)
-		fatal("dsn: vasprintf");
-	va_end(ap);
-	sb_str(b, s);
-	free(s);
-}
-
-/* RFC 5322 date in UTC: the chroot has no zone files, and UTC is never wrong. */
-static void
-date822(uint64_t t, char *buf, size_t len)
-{
-	static const char *days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-	static const char *months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-	    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (t > (uint64_t)253402300799ULL || gmtime_r(&tt, &tm) == NULL) {
-		/* Past year 9999: not a real time; say the epoch rather than lie wildly. */
-		tt = 0;
-		gmtime_r(&tt, &tm);
-	}
-	snprintf(buf, len, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday],
-	    tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-	    tm.tm_sec);
-}
 
 /*
  * Untrusted text made fit for one header line: CR, LF, TAB and every other
@@ -200,7 +134,7 @@ status_of(const struct dsn_rcpt *r)
  * space inside that word once unfolded.
  */
 static void
-words(struct sbuf *b, size_t col, const char *s, const char *brk, size_t brkcol)
+words(struct buf *b, size_t col, const char *s, const char *brk, size_t brkcol)
 {
 	const char *w = s;
 	size_t wl, piece;
@@ -213,17 +147,17 @@ words(struct sbuf *b, size_t col, const char *s, const char *brk, size_t brkcol)
 			if (first) {
 				first = false;
 				if (col + piece > FOLD_WIDTH && col > brkcol) {
-					sb_str(b, brk);
+					buf_str(b, brk);
 					col = brkcol;
 				}
 			} else if (col + 1 + piece > FOLD_WIDTH) {
-				sb_str(b, brk);
+				buf_str(b, brk);
 				col = brkcol;
 			} else {
-				sb_add(b, " ", 1);
+				buf_add(b, " ", 1);
 				col++;
 			}
-			sb_add(b, w, piece);
+			buf_add(b, w, piece);
 			col += piece;
 			w += piece;
 			wl -= piece;
@@ -238,20 +172,20 @@ words(struct sbuf *b, size_t col, const char *s, const char *brk, size_t brkcol)
 
 /* One header field "Name: value", value clean, folded. */
 static void
-field(struct sbuf *b, const char *name, const char *value)
+field(struct buf *b, const char *name, const char *value)
 {
-	sb_str(b, name);
-	sb_add(b, ":", 1);
+	buf_str(b, name);
+	buf_add(b, ":", 1);
 	if (*value != '\0') {
-		sb_add(b, " ", 1);
+		buf_add(b, " ", 1);
 		words(b, strlen(name) + 2, value, CRLF " ", 1);
 	}
-	sb_str(b, CRLF);
+	buf_str(b, CRLF);
 }
 
 /* A field whose value is a fixed prefix and untrusted text. */
 static void
-field2(struct sbuf *b, const char *name, const char *prefix, const char *text)
+field2(struct buf *b, const char *name, const char *prefix, const char *text)
 {
 	char *v;
 
@@ -262,14 +196,14 @@ field2(struct sbuf *b, const char *name, const char *prefix, const char *text)
 
 /* A paragraph of the explanation, wrapped, every line starting with indent. */
 static void
-para(struct sbuf *b, const char *indent, const char *text)
+para(struct buf *b, const char *indent, const char *text)
 {
 	char *brk;
 
 	xasprintf(&brk, CRLF "%s", indent);
-	sb_str(b, indent);
+	buf_str(b, indent);
 	words(b, strlen(indent), text, brk, strlen(indent));
-	sb_str(b, CRLF);
+	buf_str(b, CRLF);
 	free(brk);
 }
 
@@ -286,7 +220,7 @@ struct scan {
  * ending with a line ending, and note what sc needs to know.
  */
 static void
-add_crlf(struct sbuf *b, const char *s, size_t n, struct scan *sc)
+add_crlf(struct buf *b, const char *s, size_t n, struct scan *sc)
 {
 	size_t i = 0, run, k;
 
@@ -303,14 +237,14 @@ add_crlf(struct sbuf *b, const char *s, size_t n, struct scan *sc)
 		}
 		if (run > sc->maxline)
 			sc->maxline = run;
-		sb_add(b, s + i, run);
+		buf_add(b, s + i, run);
 		i += run;
 		if (i < n) {
 			if (s[i] == '\r' && i + 1 < n && s[i + 1] == '\n')
 				i++;
 			i++;
 		}
-		sb_str(b, CRLF);
+		buf_str(b, CRLF);
 	}
 }
 
@@ -336,7 +270,7 @@ load(const struct dsn_mail *m, size_t len, const char **err)
 }
 
 static void
-add_base64(struct sbuf *b, const char *s, size_t n)
+add_base64(struct buf *b, const char *s, size_t n)
 {
 	char line[sodium_base64_ENCODED_LEN(B64_LINE_IN, sodium_base64_VARIANT_ORIGINAL)];
 	size_t k;
@@ -345,14 +279,14 @@ add_base64(struct sbuf *b, const char *s, size_t n)
 		k = n > B64_LINE_IN ? B64_LINE_IN : n;
 		sodium_bin2base64(line, sizeof(line), (const unsigned char *)s, k,
 		    sodium_base64_VARIANT_ORIGINAL);
-		sb_str(b, line);
-		sb_str(b, CRLF);
+		buf_str(b, line);
+		buf_str(b, CRLF);
 	}
 }
 
 /* The original as the third part: its part header and body in *part. */
 struct orig {
-	struct sbuf	 part;
+	struct buf	 part;
 	enum dsn_orig	 kind;
 	bool		 eightbit;
 	bool		 too_large;	/* only the headers because of its size ... */
@@ -365,7 +299,7 @@ build_orig(const struct dsn_mail *m, const struct dsn_opts *o, struct orig *og,
 {
 	size_t whole_max = o->whole_max ? o->whole_max : DSN_WHOLE_MAX_DEFAULT;
 	size_t len, hdrlen, body;
-	struct sbuf conv = { 0 };
+	struct buf conv = { 0 };
 	struct scan sc = { 0 };
 	const char *src;
 	char *owned = NULL;
@@ -388,19 +322,19 @@ build_orig(const struct dsn_mail *m, const struct dsn_opts *o, struct orig *og,
 		if (!sc.hasnul && sc.maxline <= LINE_MAX_OCTETS && (ok7 || o->allow_8bit)) {
 			og->kind = DSN_ORIG_WHOLE;
 			og->eightbit = !ok7;
-			sb_str(&og->part, "Content-Description: Original Message" CRLF);
-			sb_str(&og->part, "Content-Type: message/rfc822" CRLF);
+			buf_str(&og->part, "Content-Description: Original Message" CRLF);
+			buf_str(&og->part, "Content-Type: message/rfc822" CRLF);
 			if (og->eightbit)
-				sb_str(&og->part, "Content-Transfer-Encoding: 8bit" CRLF);
-			sb_str(&og->part, CRLF);
-			sb_add(&og->part, conv.p, conv.len);
+				buf_str(&og->part, "Content-Transfer-Encoding: 8bit" CRLF);
+			buf_str(&og->part, CRLF);
+			buf_add(&og->part, conv.p, conv.len);
 			goto done;
 		}
 		og->why = sc.hasnul ? "it contains NUL bytes" :
 		    sc.maxline > LINE_MAX_OCTETS ? "it has lines longer than 998 octets" :
 		    "it contains 8-bit data";
 		free(conv.p);
-		conv = (struct sbuf){ 0 };
+		conv = (struct buf){ 0 };
 		sc = (struct scan){ 0 };
 	} else {
 		og->too_large = true;
@@ -414,17 +348,17 @@ build_orig(const struct dsn_mail *m, const struct dsn_opts *o, struct orig *og,
 	hdrlen = mailhdr_section(src, len, &body);
 	add_crlf(&conv, src, hdrlen, &sc);
 	og->kind = DSN_ORIG_HEADERS;
-	sb_str(&og->part, "Content-Description: Original Message Headers" CRLF);
-	sb_str(&og->part, "Content-Type: text/rfc822-headers" CRLF);
+	buf_str(&og->part, "Content-Description: Original Message Headers" CRLF);
+	buf_str(&og->part, "Content-Type: text/rfc822-headers" CRLF);
 	if (sc.hasnul || sc.maxline > LINE_MAX_OCTETS || (sc.has8 && !o->allow_8bit)) {
-		sb_str(&og->part, "Content-Transfer-Encoding: base64" CRLF CRLF);
+		buf_str(&og->part, "Content-Transfer-Encoding: base64" CRLF CRLF);
 		add_base64(&og->part, conv.p, conv.len);
 	} else {
 		og->eightbit = sc.has8;
 		if (og->eightbit)
-			sb_str(&og->part, "Content-Transfer-Encoding: 8bit" CRLF);
-		sb_str(&og->part, CRLF);
-		sb_add(&og->part, conv.p, conv.len);
+			buf_str(&og->part, "Content-Transfer-Encoding: 8bit" CRLF);
+		buf_str(&og->part, CRLF);
+		buf_add(&og->part, conv.p, conv.len);
 	}
 
 done:
@@ -446,7 +380,7 @@ any_action(const struct dsn_rcpt *r, size_t n, enum dsn_action a)
 
 /* The per-recipient paragraphs of the explanation for one action. */
 static void
-explain_rcpts(struct sbuf *b, const struct dsn_rcpt *r, size_t n, enum dsn_action a)
+explain_rcpts(struct buf *b, const struct dsn_rcpt *r, size_t n, enum dsn_action a)
 {
 	char *addr, *diag, *host, *s, when[40], until[40];
 	size_t i;
@@ -457,17 +391,17 @@ explain_rcpts(struct sbuf *b, const struct dsn_rcpt *r, size_t n, enum dsn_actio
 		addr = clean(r[i].addr);
 		diag = clean(r[i].diag);
 		host = remote_host(r[i].remote_mta);
-		sb_str(b, CRLF);
-		sb_printf(b, "<%s>" CRLF, addr);
+		buf_str(b, CRLF);
+		buf_printf(b, "<%s>" CRLF, addr);
 		if (r[i].last_attempt != 0) {
-			date822(r[i].last_attempt, when, sizeof(when));
+			maildate(r[i].last_attempt, when, sizeof(when));
 			xasprintf(&s, "Status %s, last attempt %s.", status_of(&r[i]), when);
 		} else
 			xasprintf(&s, "Status %s.", status_of(&r[i]));
 		para(b, "    ", s);
 		free(s);
 		if (a == DSN_ACTION_DELAYED && r[i].retry_until != 0) {
-			date822(r[i].retry_until, until, sizeof(until));
+			maildate(r[i].retry_until, until, sizeof(until));
 			xasprintf(&s, "Delivery will be retried until %s.", until);
 			para(b, "    ", s);
 			free(s);
@@ -491,33 +425,33 @@ explain_rcpts(struct sbuf *b, const struct dsn_rcpt *r, size_t n, enum dsn_actio
 }
 
 static void
-build_text(struct sbuf *b, const struct dsn_mail *m, const struct dsn_rcpt *r, size_t n,
+build_text(struct buf *b, const struct dsn_mail *m, const struct dsn_rcpt *r, size_t n,
     const char *host, const struct orig *og, size_t whole_max)
 {
 	char *qid = clean(m->queue_id), *s, date[40];
 
-	sb_printf(b, "This is the mail delivery system at %s." CRLF CRLF, host);
+	buf_printf(b, "This is the mail delivery system at %s." CRLF CRLF, host);
 	if (qid[0] != '\0' && m->arrival != 0) {
-		date822(m->arrival, date, sizeof(date));
+		maildate(m->arrival, date, sizeof(date));
 		xasprintf(&s, "This report is about your message with queue id %s, "
 		    "received %s.", qid, date);
 		para(b, "", s);
 		free(s);
-		sb_str(b, CRLF);
+		buf_str(b, CRLF);
 	}
 	if (any_action(r, n, DSN_ACTION_FAILED)) {
 		para(b, "", "Your message could not be delivered to the recipients "
 		    "listed below. Delivery to them has been given up; the reason is "
 		    "given for each one.");
 		explain_rcpts(b, r, n, DSN_ACTION_FAILED);
-		sb_str(b, CRLF);
+		buf_str(b, CRLF);
 	}
 	if (any_action(r, n, DSN_ACTION_DELAYED)) {
 		para(b, "", "Your message has not been delivered yet to the recipients "
 		    "listed below. It is still being retried, so you need not send it "
 		    "again. You will be notified if delivery finally fails.");
 		explain_rcpts(b, r, n, DSN_ACTION_DELAYED);
-		sb_str(b, CRLF);
+		buf_str(b, CRLF);
 	}
 	if (og->kind == DSN_ORIG_WHOLE)
 		para(b, "", "Your original message is attached below.");
@@ -537,7 +471,7 @@ build_text(struct sbuf *b, const struct dsn_mail *m, const struct dsn_rcpt *r, s
 }
 
 static void
-build_status(struct sbuf *b, const struct dsn_mail *m, const struct dsn_rcpt *r, size_t n,
+build_status(struct buf *b, const struct dsn_mail *m, const struct dsn_rcpt *r, size_t n,
     const char *host)
 {
 	char *v, *rhost, date[40];
@@ -556,11 +490,11 @@ build_status(struct sbuf *b, const struct dsn_mail *m, const struct dsn_rcpt *r,
 		free(v);
 	}
 	if (m->arrival != 0) {
-		date822(m->arrival, date, sizeof(date));
+		maildate(m->arrival, date, sizeof(date));
 		field(b, "Arrival-Date", date);
 	}
 	for (i = 0; i < n; i++) {
-		sb_str(b, CRLF);
+		buf_str(b, CRLF);
 		v = clean(r[i].addr);
 		field2(b, "Final-Recipient", "rfc822; ", v);
 		free(v);
@@ -576,18 +510,18 @@ build_status(struct sbuf *b, const struct dsn_mail *m, const struct dsn_rcpt *r,
 			field2(b, "Diagnostic-Code", r[i].diag_remote ? "smtp; " : "X-Outpost; ", v);
 		free(v);
 		if (r[i].last_attempt != 0) {
-			date822(r[i].last_attempt, date, sizeof(date));
+			maildate(r[i].last_attempt, date, sizeof(date));
 			field(b, "Last-Attempt-Date", date);
 		}
 		if (r[i].action == DSN_ACTION_DELAYED && r[i].retry_until != 0) {
-			date822(r[i].retry_until, date, sizeof(date));
+			maildate(r[i].retry_until, date, sizeof(date));
 			field(b, "Will-Retry-Until", date);
 		}
 	}
 }
 
 static bool
-contains(const struct sbuf *b, const char *needle)
+contains(const struct buf *b, const char *needle)
 {
 	return b->len > 0 && memmem(b->p, b->len, needle, strlen(needle)) != NULL;
 }
@@ -599,7 +533,7 @@ contains(const struct sbuf *b, const char *needle)
  */
 static int
 choose_boundary(char *bnd, size_t len, const struct dsn_mail *m, const struct dsn_opts *o,
-    const char *host, struct sbuf *parts[3])
+    const char *host, struct buf *parts[3])
 {
 	char base[BOUNDARY_MAX - 8 + 1], *qid = clean_host(m->queue_id), delim[BOUNDARY_MAX + 3];
 	unsigned i, k;
@@ -631,7 +565,7 @@ int
 dsn_build(const struct dsn_mail *m, const struct dsn_rcpt *r, size_t n,
     const struct dsn_opts *o, struct dsn_out *out)
 {
-	struct sbuf text = { 0 }, status = { 0 }, msg = { 0 }, *parts[3];
+	struct buf text = { 0 }, status = { 0 }, msg = { 0 }, *parts[3];
 	struct orig og = { 0 };
 	char *host, *sender, *msgid, date[40], bnd[BOUNDARY_MAX + 1];
 	size_t i;
@@ -687,39 +621,39 @@ dsn_build(const struct dsn_mail *m, const struct dsn_rcpt *r, size_t n,
 		    (unsigned long long)o->now);
 		free(qid);
 	}
-	date822(o->now, date, sizeof(date));
-	sb_printf(&msg, "From: Mail Delivery System <MAILER-DAEMON@%s>" CRLF, host);
+	maildate(o->now, date, sizeof(date));
+	buf_printf(&msg, "From: Mail Delivery System <MAILER-DAEMON@%s>" CRLF, host);
 	/* Column 0: never fold between "<" and the address, only inside an over-long one. */
-	sb_str(&msg, "To: <");
+	buf_str(&msg, "To: <");
 	words(&msg, 0, sender, CRLF " ", 1);
-	sb_str(&msg, ">" CRLF);
+	buf_str(&msg, ">" CRLF);
 	field(&msg, "Subject", any_action(r, n, DSN_ACTION_FAILED) ?
 	    "Undelivered Mail Returned to Sender" : "Delayed Mail (still being retried)");
 	field(&msg, "Date", date);
-	sb_printf(&msg, "Message-ID: <%s@%s>" CRLF, msgid, host);
+	buf_printf(&msg, "Message-ID: <%s@%s>" CRLF, msgid, host);
 	/* RFC 3834: automatic responders must not answer this. */
 	field(&msg, "Auto-Submitted", "auto-replied");
 	field(&msg, "MIME-Version", "1.0");
-	sb_printf(&msg, "Content-Type: multipart/report; report-type=delivery-status;" CRLF
+	buf_printf(&msg, "Content-Type: multipart/report; report-type=delivery-status;" CRLF
 	    "\tboundary=\"%s\"" CRLF, bnd);
 	if (og.eightbit)
-		sb_str(&msg, "Content-Transfer-Encoding: 8bit" CRLF);
-	sb_str(&msg, CRLF "This is a MIME-encapsulated delivery status notification." CRLF);
+		buf_str(&msg, "Content-Transfer-Encoding: 8bit" CRLF);
+	buf_str(&msg, CRLF "This is a MIME-encapsulated delivery status notification." CRLF);
 
-	sb_printf(&msg, CRLF "--%s" CRLF, bnd);
-	sb_str(&msg, "Content-Description: Notification" CRLF
+	buf_printf(&msg, CRLF "--%s" CRLF, bnd);
+	buf_str(&msg, "Content-Description: Notification" CRLF
 	    "Content-Type: text/plain; charset=us-ascii" CRLF CRLF);
-	sb_add(&msg, text.p, text.len);
-	sb_printf(&msg, CRLF "--%s" CRLF, bnd);
-	sb_str(&msg, "Content-Description: Delivery report" CRLF
+	buf_add(&msg, text.p, text.len);
+	buf_printf(&msg, CRLF "--%s" CRLF, bnd);
+	buf_str(&msg, "Content-Description: Delivery report" CRLF
 	    "Content-Type: message/delivery-status" CRLF CRLF);
-	sb_add(&msg, status.p, status.len);
-	sb_printf(&msg, CRLF "--%s" CRLF, bnd);
-	sb_add(&msg, og.part.p, og.part.len);
-	sb_printf(&msg, CRLF "--%s--" CRLF, bnd);
+	buf_add(&msg, status.p, status.len);
+	buf_printf(&msg, CRLF "--%s" CRLF, bnd);
+	buf_add(&msg, og.part.p, og.part.len);
+	buf_printf(&msg, CRLF "--%s--" CRLF, bnd);
 
 	/* NUL-terminated for the caller's convenience; len does not count it. */
-	sb_add(&msg, "", 1);
+	buf_add(&msg, "", 1);
 	out->buf = msg.p;
 	out->len = msg.len - 1;
 	out->eightbit = og.eightbit;

@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "addr.h"
+#include "buf.h"
 #include "localmail.h"
 #include "mailhdr.h"
 #include "msg.h"
@@ -167,41 +168,13 @@ localmail_sender(const char *arg, const char *helo_name, char *out, size_t outle
 	return 0;
 }
 
-/* A growing output buffer. */
-struct obuf {
-	char	*p;
-	size_t	 len, cap;
-};
-
-static void
-ob_add(struct obuf *b, const void *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-
-		while (b->len + n + 1 > cap)
-			cap *= 2;
-		b->p = xreallocarray(b->p, cap, 1);
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void
-ob_str(struct obuf *b, const char *s)
-{
-	ob_add(b, s, strlen(s));
-}
-
 /*
  * The display name of an added From: as a quoted string, or as RFC 2047
  * encoded words when it holds non-ASCII bytes (taken as UTF-8). Control
  * characters are dropped: a full name must never start a new header line.
  */
 static void
-add_display_name(struct obuf *b, const char *name)
+add_display_name(struct buf *b, const char *name)
 {
 	char clean[FULLNAME_MAX + 1];
 	size_t i, n = 0;
@@ -227,13 +200,13 @@ add_display_name(struct obuf *b, const char *name)
 		return;
 
 	if (!eight) {
-		ob_str(b, "\"");
+		buf_str(b, "\"");
 		for (i = 0; i < n; i++) {
 			if (clean[i] == '"' || clean[i] == '\\')
-				ob_str(b, "\\");
-			ob_add(b, clean + i, 1);
+				buf_str(b, "\\");
+			buf_add(b, clean + i, 1);
 		}
-		ob_str(b, "\" ");
+		buf_str(b, "\" ");
 		return;
 	}
 	/* Encoded words of at most 45 input bytes (60 base64 characters, a
@@ -248,13 +221,13 @@ add_display_name(struct obuf *b, const char *name)
 		sodium_bin2base64(enc, sizeof(enc), (const unsigned char *)clean + i, take,
 		    sodium_base64_VARIANT_ORIGINAL);
 		if (i > 0)
-			ob_str(b, " ");
-		ob_str(b, "=?UTF-8?B?");
-		ob_str(b, enc);
-		ob_str(b, "?=");
+			buf_str(b, " ");
+		buf_str(b, "=?UTF-8?B?");
+		buf_str(b, enc);
+		buf_str(b, "?=");
 		i += take;
 	}
-	ob_str(b, " ");
+	buf_str(b, " ");
 }
 
 static bool
@@ -293,7 +266,7 @@ int
 localmail_prepare(const struct localmail_opts *o, const char *msg, size_t len,
     struct rcptlist *rl, char **out, size_t *outlen, char *err, size_t errlen)
 {
-	struct obuf b = { NULL, 0, 0 };
+	struct buf b = { NULL, 0, 0 };
 	char *copy;
 	const char *eol, *nl;
 	size_t hdrlen, body, removed;
@@ -317,46 +290,46 @@ localmail_prepare(const struct localmail_opts *o, const char *msg, size_t len,
 	nl = memchr(copy, '\n', len);
 	eol = (nl != NULL && nl > copy && nl[-1] == '\r') ? "\r\n" : "\n";
 
-	ob_add(&b, copy, hdrlen);
+	buf_add(&b, copy, hdrlen);
 	if (hdrlen > 0 && copy[hdrlen - 1] != '\n')
-		ob_str(&b, eol);
+		buf_str(&b, eol);
 	if (!mailhdr_has(copy, hdrlen, "From")) {
-		ob_str(&b, "From: ");
+		buf_str(&b, "From: ");
 		size_t mark = b.len;
 
 		if (o->fullname != NULL)
 			add_display_name(&b, o->fullname);
 		if (b.len > mark) {
-			ob_str(&b, "<");
-			ob_str(&b, o->from_addr);
-			ob_str(&b, ">");
+			buf_str(&b, "<");
+			buf_str(&b, o->from_addr);
+			buf_str(&b, ">");
 		} else
-			ob_str(&b, o->from_addr);
-		ob_str(&b, eol);
+			buf_str(&b, o->from_addr);
+		buf_str(&b, eol);
 	}
 	if (!mailhdr_has(copy, hdrlen, "Date")) {
 		localtime_r(&o->now, &tm);
 		strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
-		ob_str(&b, "Date: ");
-		ob_str(&b, date);
-		ob_str(&b, eol);
+		buf_str(&b, "Date: ");
+		buf_str(&b, date);
+		buf_str(&b, eol);
 	}
 	if (!mailhdr_has(copy, hdrlen, "Message-ID")) {
 		gmtime_r(&o->now, &tm);
 		strftime(date, sizeof(date), "%Y%m%d%H%M%S", &tm);
-		ob_str(&b, "Message-ID: <");
-		ob_str(&b, date);
-		ob_str(&b, ".");
-		ob_str(&b, o->unique);
-		ob_str(&b, "@");
-		ob_str(&b, o->helo_name);
-		ob_str(&b, ">");
-		ob_str(&b, eol);
+		buf_str(&b, "Message-ID: <");
+		buf_str(&b, date);
+		buf_str(&b, ".");
+		buf_str(&b, o->unique);
+		buf_str(&b, "@");
+		buf_str(&b, o->helo_name);
+		buf_str(&b, ">");
+		buf_str(&b, eol);
 	}
 	/* A body that follows the fields without an empty line gets one. */
 	if (body == hdrlen && body < len)
-		ob_str(&b, eol);
-	ob_add(&b, copy + hdrlen, len - hdrlen);
+		buf_str(&b, eol);
+	buf_add(&b, copy + hdrlen, len - hdrlen);
 	free(copy);
 	*out = b.p;
 	*outlen = b.len;

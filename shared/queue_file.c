@@ -11,6 +11,7 @@
 
 #include <sodium.h>
 
+#include "buf.h"
 #include "queue_file.h"
 #include "xmalloc.h"
 
@@ -115,57 +116,34 @@ qf_str_valid(const char *s, size_t max)
 }
 
 /* A growing output buffer for the prefix. */
-struct obuf {
-	uint8_t	*p;
-	size_t	 len, cap;
-};
-
-static uint8_t *
-ob_reserve(struct obuf *b, size_t n)
-{
-	uint8_t *r;
-
-	if (b->len + n > b->cap) {
-		size_t ncap = b->cap ? b->cap : 256;
-
-		while (ncap < b->len + n)
-			ncap *= 2;
-		b->p = xreallocarray(b->p, 1, ncap);
-		b->cap = ncap;
-	}
-	r = b->p + b->len;
-	b->len += n;
-	return r;
-}
-
 static void
-ob_str(struct obuf *b, const char *s)
+ob_str(struct buf *b, const char *s)
 {
 	size_t n = strlen(s);
 
-	qf_put_u32(ob_reserve(b, 4), n);
-	memcpy(ob_reserve(b, n), s, n);
+	qf_put_u32(buf_reserve(b, 4), n);
+	memcpy(buf_reserve(b, n), s, n);
 }
 
 static size_t
-ob_rec_begin(struct obuf *b, uint8_t type)
+ob_rec_begin(struct buf *b, uint8_t type)
 {
-	uint8_t *h = ob_reserve(b, QF_REC_HDR_LEN);
+	uint8_t *h = buf_reserve(b, QF_REC_HDR_LEN);
 
 	h[0] = type;
 	return b->len;		/* payload start; length filled by ob_rec_end */
 }
 
 static void
-ob_rec_end(struct obuf *b, size_t start)
+ob_rec_end(struct buf *b, size_t start)
 {
-	qf_put_u64(b->p + start - 8, b->len - start);
+	qf_put_u64((uint8_t *)b->p + start - 8, b->len - start);
 }
 
 size_t
 qf_prefix_encode(const struct qf_envelope *e, uint64_t content_len, uint8_t **out)
 {
-	struct obuf b = { NULL, 0, 0 };
+	struct buf b = { NULL, 0, 0 };
 	uint8_t *p;
 	size_t start;
 	uint32_t i;
@@ -179,13 +157,13 @@ qf_prefix_encode(const struct qf_envelope *e, uint64_t content_len, uint8_t **ou
 		if (e->rcpt[i][0] == '\0' || !qf_str_valid(e->rcpt[i], ADDR_MAX - 1))
 			return 0;
 
-	p = ob_reserve(&b, QF_FILE_HDR_LEN);
+	p = buf_reserve(&b, QF_FILE_HDR_LEN);
 	memcpy(p, QF_MAGIC, QF_MAGIC_LEN);
 	qf_put_u32(p + 8, QF_VERSION);
 	qf_put_u32(p + 12, 0);
 
 	start = ob_rec_begin(&b, QF_REC_ENV);
-	p = ob_reserve(&b, 8 + 4 + 4 + 4);
+	p = buf_reserve(&b, 8 + 4 + 4 + 4);
 	qf_put_u64(p, e->arrival);
 	qf_put_u32(p + 8, e->uid);
 	qf_put_u32(p + 12, e->flags);
@@ -202,8 +180,8 @@ qf_prefix_encode(const struct qf_envelope *e, uint64_t content_len, uint8_t **ou
 	}
 
 	ob_rec_begin(&b, QF_REC_CONTENT);
-	qf_put_u64(b.p + b.len - 8, content_len);
-	*out = b.p;
+	qf_put_u64((uint8_t *)b.p + b.len - 8, content_len);
+	*out = (uint8_t *)b.p;
 	return b.len;
 }
 

@@ -57,6 +57,7 @@
 #include <sys/tree.h>
 
 #include "msg.h"
+#include "maildate.h"
 #include "queue_file.h"
 
 struct chan;
@@ -265,7 +266,6 @@ int	submit_dispatch(struct qlink *, struct frame *);
 void	submit_link_closed(struct qlink *);
 void	submit_commit(struct qmgr *, struct qtx *);
 void	qtx_free(struct qtx *);
-void	rfc5322_date(uint64_t t, char *buf, size_t len);
 
 /* qmgr_public.c */
 int	public_listen(struct qmgr *);

@@ -153,8 +153,8 @@ notice_make(struct qmgr *q, const struct qmail *m, const uint32_t *failed, unsig
 	if (tx->content_len > 0)
 		goto fail;	/* a write failed half-way: no second body after it */
 
-	rfc5322_date(tx->env.arrival, now, sizeof(now));
-	rfc5322_date(m->arrival, arrived, sizeof(arrived));
+	maildate(tx->env.arrival, now, sizeof(now));
+	maildate(m->arrival, arrived, sizeof(arrived));
 	r |= add(tx, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n", host);
 	r |= add(tx, "To: <%s>\r\n", m->sender);
 	r |= add(tx, "Subject: %s\r\n", action == DSN_ACTION_DELAYED ?

@@ -22,6 +22,7 @@
 
 #include "frame.h"
 #include "log.h"
+#include "buf.h"
 #include "qmgr.h"
 #include "xmalloc.h"
 
@@ -29,53 +30,7 @@
 #define LINE_ROOM	512	/* kept free for the end of a line */
 #define SHOW_CHUNK	(64 * 1024)	/* content bytes per step */
 
-/* A line being built; full once LINE_MAX_LEN is reached (then cut). */
-struct sb {
-	char	*p;
-	size_t	 len, cap;
-};
-
-static void
-sb_add(struct sb *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 1024;
-
-		while (b->len + n + 1 > cap)
-			cap *= 2;
-		b->p = xreallocarray(b->p, cap, 1);
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void sb_printf(struct sb *, const char *, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-sb_printf(struct sb *b, const char *fmt, ...)
-{
-	char buf[1024], *s = NULL;
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n < sizeof(buf)) {
-		sb_add(b, buf, n);
-		return;
-	}
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (n >= 0)
-		sb_add(b, s, n);
-	free(s);
-}
+/* Lines are built in a struct buf; callers stop adding near LINE_MAX_LEN. */
 
 /* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */
 static size_t
@@ -110,41 +65,41 @@ utf8_len(const unsigned char *p, size_t n)
 
 /* A JSON string, quotes included; NULL is null. */
 static void
-sb_json(struct sb *b, const char *str)
+json_str(struct buf *b, const char *str)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	size_t n, len;
 	char esc[8];
 
 	if (str == NULL) {
-		sb_add(b, "null", 4);
+		buf_add(b, "null", 4);
 		return;
 	}
 	len = strlen(str);
-	sb_add(b, "\"", 1);
+	buf_add(b, "\"", 1);
 	while (len > 0) {
 		if (*s == '"' || *s == '\\') {
 			esc[0] = '\\';
 			esc[1] = (char)*s;
-			sb_add(b, esc, 2);
+			buf_add(b, esc, 2);
 			n = 1;
 		} else if (*s < 0x20 || *s == 0x7f) {
 			snprintf(esc, sizeof(esc), "\\u%04x", *s);
-			sb_add(b, esc, 6);
+			buf_add(b, esc, 6);
 			n = 1;
 		} else if (*s < 0x80) {
-			sb_add(b, (const char *)s, 1);
+			buf_add(b, (const char *)s, 1);
 			n = 1;
 		} else if ((n = utf8_len(s, len)) > 0)
-			sb_add(b, (const char *)s, n);
+			buf_add(b, (const char *)s, n);
 		else {
-			sb_add(b, "\\ufffd", 6);
+			buf_add(b, "\\ufffd", 6);
 			n = 1;
 		}
 		s += n;
 		len -= n;
 	}
-	sb_add(b, "\"", 1);
+	buf_add(b, "\"", 1);
 }
 
 /* "45s", "12m05s", "3h02m", "2d04h" */
@@ -182,13 +137,13 @@ fmt_next(char *buf, size_t len, const struct qmail *m, const struct qrcpt *rc, u
 }
 
 static void
-mail_text(struct sb *b, const struct qmail *m, uint64_t now)
+mail_text(struct buf *b, const struct qmail *m, uint64_t now)
 {
 	char age[32], next[48];
 	uint32_t i;
 
 	fmt_span(age, sizeof(age), now > m->arrival ? now - m->arrival : 0);
-	sb_printf(b, "%s  %llu bytes  %s  <%s>%s%s%s", m->id,
+	buf_printf(b, "%s  %llu bytes  %s  <%s>%s%s%s", m->id,
 	    (unsigned long long)m->content_len, age, m->sender,
 	    (m->flags & MAIL_F_HELD) ? "  HELD" : "",
 	    (m->flags & MAIL_F_BOUNCE) ? "  bounce" : "",
@@ -197,31 +152,31 @@ mail_text(struct sb *b, const struct qmail *m, uint64_t now)
 		const struct qrcpt *rc = &m->rcpt[i];
 
 		if (b->len + LINE_ROOM > LINE_MAX_LEN) {
-			sb_printf(b, " | ... %u more recipients", m->nrcpt - i);
+			buf_printf(b, " | ... %u more recipients", m->nrcpt - i);
 			return;
 		}
 		fmt_next(next, sizeof(next), m, rc, now);
-		sb_printf(b, " | <%s> %s, %u attempt%s, next %s", rc->addr,
+		buf_printf(b, " | <%s> %s, %u attempt%s, next %s", rc->addr,
 		    rcpt_state_name(rc->state), rc->attempts, rc->attempts == 1 ? "" : "s",
 		    next);
 		if (rc->reply != NULL)
-			sb_printf(b, ", last reply: %.*s", (int)(LINE_ROOM / 2), rc->reply);
+			buf_printf(b, ", last reply: %.*s", (int)(LINE_ROOM / 2), rc->reply);
 	}
 }
 
 static void
-mail_json(struct sb *b, const struct qmail *m, uint64_t now)
+mail_json(struct buf *b, const struct qmail *m, uint64_t now)
 {
 	uint32_t i;
 	size_t keep;
 
-	sb_add(b, "{\"id\":", 6);
-	sb_json(b, m->id);
-	sb_printf(b, ",\"size\":%llu,\"arrival\":%llu,\"age\":%llu,\"sender\":",
+	buf_add(b, "{\"id\":", 6);
+	json_str(b, m->id);
+	buf_printf(b, ",\"size\":%llu,\"arrival\":%llu,\"age\":%llu,\"sender\":",
 	    (unsigned long long)m->content_len, (unsigned long long)m->arrival,
 	    (unsigned long long)(now > m->arrival ? now - m->arrival : 0));
-	sb_json(b, m->sender);
-	sb_printf(b, ",\"held\":%s,\"bounce\":%s,\"delay_warned\":%s,\"recipients\":[",
+	json_str(b, m->sender);
+	buf_printf(b, ",\"held\":%s,\"bounce\":%s,\"delay_warned\":%s,\"recipients\":[",
 	    (m->flags & MAIL_F_HELD) ? "true" : "false",
 	    (m->flags & MAIL_F_BOUNCE) ? "true" : "false",
 	    (m->flags & MAIL_F_DELAY_WARNED) ? "true" : "false");
@@ -229,25 +184,25 @@ mail_json(struct sb *b, const struct qmail *m, uint64_t now)
 		const struct qrcpt *rc = &m->rcpt[i];
 
 		keep = b->len;
-		sb_add(b, i ? ",{\"address\":" : "{\"address\":", i ? 12 : 11);
-		sb_json(b, rc->addr);
-		sb_printf(b, ",\"state\":\"%s\",\"attempts\":%u,\"next_attempt\":%llu,"
+		buf_add(b, i ? ",{\"address\":" : "{\"address\":", i ? 12 : 11);
+		json_str(b, rc->addr);
+		buf_printf(b, ",\"state\":\"%s\",\"attempts\":%u,\"next_attempt\":%llu,"
 		    "\"code\":%u,\"dsn\":", rcpt_state_name(rc->state), rc->attempts,
 		    (unsigned long long)rc->next, rc->code);
-		sb_json(b, rc->dsn[0] ? rc->dsn : NULL);
-		sb_add(b, ",\"last_reply\":", 14);
-		sb_json(b, rc->reply);
-		sb_add(b, ",\"relay\":", 9);
-		sb_json(b, rc->relay);
-		sb_add(b, "}", 1);
+		json_str(b, rc->dsn[0] ? rc->dsn : NULL);
+		buf_add(b, ",\"last_reply\":", 14);
+		json_str(b, rc->reply);
+		buf_add(b, ",\"relay\":", 9);
+		json_str(b, rc->relay);
+		buf_add(b, "}", 1);
 		if (b->len + 64 > LINE_MAX_LEN) {
 			b->len = keep;
 			b->p[b->len] = '\0';
-			sb_printf(b, "],\"recipients_omitted\":%u}", m->nrcpt - i);
+			buf_printf(b, "],\"recipients_omitted\":%u}", m->nrcpt - i);
 			return;
 		}
 	}
-	sb_add(b, "]}", 2);
+	buf_add(b, "]}", 2);
 }
 
 static void
@@ -255,7 +210,7 @@ list_step(struct qctl *c)
 {
 	struct qmgr *q = c->q;
 	struct qmail key, *m;
-	struct sb b = { NULL, 0, 0 };
+	struct buf b = { NULL, 0, 0 };
 	uint64_t now = (uint64_t)time(NULL);
 
 	if (c->cursor[0] == '\0')
@@ -303,7 +258,7 @@ list_start(struct qctl *c, bool json)
 static void
 show_step(struct qctl *c)
 {
-	struct sb b = { NULL, 0, 0 };
+	struct buf b = { NULL, 0, 0 };
 	const uint8_t *p, *nl;
 	uint64_t stop;
 	size_t n, i;
@@ -321,12 +276,12 @@ show_step(struct qctl *c)
 				n = LINE_MAX_LEN / 2;
 			nl = memchr(p, '\n', n);
 			b.len = 0;
-			sb_add(&b, "", 0);
+			buf_add(&b, "", 0);
 			for (i = 0; i < (nl != NULL ? (size_t)(nl - p) : n); i++) {
 				if (p[i] == '\0')
-					sb_add(&b, "\\0", 2);
+					buf_add(&b, "\\0", 2);
 				else
-					sb_add(&b, (const char *)p + i, 1);
+					buf_add(&b, (const char *)p + i, 1);
 			}
 			if (nl != NULL && b.len > 0 && b.p[b.len - 1] == '\r')
 				b.p[--b.len] = '\0';
@@ -359,7 +314,7 @@ flag_names(uint32_t flags, char *buf, size_t len)
 static void
 show_history(struct qctl *c, const struct qf_mail *f, uint32_t index)
 {
-	struct sb b = { NULL, 0, 0 };
+	struct buf b = { NULL, 0, 0 };
 	const uint8_t *r;
 	uint64_t off;
 	char when[64], next[64];
@@ -375,20 +330,20 @@ show_history(struct qctl *c, const struct qf_mail *f, uint32_t index)
 		/* qf_parse verified the records; the bounds are checked again anyway */
 		if (36 + dl + rl + pl > QF_STATE_SIZE - QF_STATE_SUM_LEN)
 			continue;
-		rfc5322_date(qf_get_u64(r + 24), when, sizeof(when));
+		maildate(qf_get_u64(r + 24), when, sizeof(when));
 		b.len = 0;
-		sb_printf(&b, "    %s: %s, attempt %u", when, rcpt_state_name(r[8]),
+		buf_printf(&b, "    %s: %s, attempt %u", when, rcpt_state_name(r[8]),
 		    qf_get_u32(r + 12));
 		if (r[8] == RCPT_DEFERRED && qf_get_u64(r + 16) != 0) {
-			rfc5322_date(qf_get_u64(r + 16), next, sizeof(next));
-			sb_printf(&b, ", next %s", next);
+			maildate(qf_get_u64(r + 16), next, sizeof(next));
+			buf_printf(&b, ", next %s", next);
 		}
 		if (dl > 0)
-			sb_printf(&b, ", dsn %.*s", (int)dl, (const char *)r + 36);
+			buf_printf(&b, ", dsn %.*s", (int)dl, (const char *)r + 36);
 		if (rl > 0)
-			sb_printf(&b, ", relay %.*s", (int)rl, (const char *)r + 36 + dl);
+			buf_printf(&b, ", relay %.*s", (int)rl, (const char *)r + 36 + dl);
 		if (pl > 0)
-			sb_printf(&b, ", reply: %.*s", (int)pl, (const char *)r + 36 + dl + rl);
+			buf_printf(&b, ", reply: %.*s", (int)pl, (const char *)r + 36 + dl + rl);
 		ctl_reply(c, b.p);
 	}
 	free(b.p);
@@ -397,7 +352,7 @@ show_history(struct qctl *c, const struct qf_mail *f, uint32_t index)
 void
 show_start(struct qctl *c, struct qmail *m)
 {
-	struct sb b = { NULL, 0, 0 };
+	struct buf b = { NULL, 0, 0 };
 	struct qf_mail f;
 	struct stat sb;
 	const char *why;
@@ -433,37 +388,37 @@ show_start(struct qctl *c, struct qmail *m)
 	c->map = buf;
 	c->maplen = sb.st_size;
 
-	rfc5322_date(m->arrival, date, sizeof(date));
+	maildate(m->arrival, date, sizeof(date));
 	fmt_span(age, sizeof(age), now > m->arrival ? now - m->arrival : 0);
-	sb_printf(&b, "id: %s", m->id);
+	buf_printf(&b, "id: %s", m->id);
 	ctl_reply(c, b.p);
 	b.len = 0;
-	sb_printf(&b, "arrival: %s (%s ago)", date, age);
+	buf_printf(&b, "arrival: %s (%s ago)", date, age);
 	ctl_reply(c, b.p);
 	b.len = 0;
-	sb_printf(&b, "size: %llu bytes", (unsigned long long)m->content_len);
+	buf_printf(&b, "size: %llu bytes", (unsigned long long)m->content_len);
 	ctl_reply(c, b.p);
 	b.len = 0;
-	sb_printf(&b, "sender: <%s>", m->sender);
+	buf_printf(&b, "sender: <%s>", m->sender);
 	ctl_reply(c, b.p);
 	b.len = 0;
-	sb_printf(&b, "origin: %s, uid %u", f.env.origin, f.env.uid);
+	buf_printf(&b, "origin: %s, uid %u", f.env.origin, f.env.uid);
 	ctl_reply(c, b.p);
 	b.len = 0;
-	sb_printf(&b, "flags: %s", flag_names(m->flags, flags, sizeof(flags)));
+	buf_printf(&b, "flags: %s", flag_names(m->flags, flags, sizeof(flags)));
 	ctl_reply(c, b.p);
 	b.len = 0;
-	sb_printf(&b, "recipients: %u", m->nrcpt);
+	buf_printf(&b, "recipients: %u", m->nrcpt);
 	ctl_reply(c, b.p);
 	for (i = 0; i < m->nrcpt; i++) {
 		const struct qrcpt *rc = &m->rcpt[i];
 
 		fmt_next(next, sizeof(next), m, rc, now);
 		b.len = 0;
-		sb_printf(&b, "  <%s>: %s, %u attempt%s, next %s", rc->addr,
+		buf_printf(&b, "  <%s>: %s, %u attempt%s, next %s", rc->addr,
 		    rcpt_state_name(rc->state), rc->attempts, rc->attempts == 1 ? "" : "s", next);
 		if (rc->reply != NULL)
-			sb_printf(&b, ", last reply: %s", rc->reply);
+			buf_printf(&b, ", last reply: %s", rc->reply);
 		ctl_reply(c, b.p);
 		if (i < f.env.nrcpt)
 			show_history(c, &f, i);

@@ -41,21 +41,6 @@ qtx_cmp(struct qtx *a, struct qtx *b)
 RB_GENERATE(qtx_tree, qtx, entry, qtx_cmp);
 
 void
-rfc5322_date(uint64_t t, char *buf, size_t len)
-{
-	static const char *days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-	static const char *months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-	    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	/* UTC: the chroot has no time zone data, and UTC is never wrong. */
-	gmtime_r(&tt, &tm);
-	snprintf(buf, len, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday],
-	    tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
-void
 qtx_free(struct qtx *tx)
 {
 	qf_envelope_free(&tx->env);
@@ -121,7 +106,7 @@ tx_start_content(struct qmgr *q, struct qtx *tx, const uint8_t *first, size_t n)
 	lf = first != NULL ? memchr(first, '\n', n) : NULL;
 	tx->crlf = lf != NULL && lf > first && lf[-1] == '\r';
 	nl = tx->crlf ? "\r\n" : "\n";
-	rfc5322_date(tx->env.arrival, date, sizeof(date));
+	maildate(tx->env.arrival, date, sizeof(date));
 	len = snprintf(hdr, sizeof(hdr), "Received: by %s (outpost, from userid %u)%s\tid %s; %s%s",
 	    q->conf->helo_name[0] ? q->conf->helo_name : "localhost", tx->env.uid, nl,
 	    tx->env.id, date, nl);

@@ -131,7 +131,6 @@ size_t	smtpd_received(char *buf, size_t len, const char *helo, bool esmtp,
 	    const char *ip, int family, const char *myname, const char *id,
 	    const char *rcpt, time_t now);
 /* RFC 5322 date-time in UTC ("Wed, 26 Nov 2025 06:26:00 +0000"). */
-void	smtpd_date(char *buf, size_t len, time_t now);
 /* Copy a client-given string for logs and headers: printable ASCII only. */
 void	smtpd_sanitize(char *dst, size_t len, const char *src);
 

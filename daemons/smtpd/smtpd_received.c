@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "maildate.h"
 #include "smtpd.h"
 
 void
@@ -31,24 +32,6 @@ smtpd_sanitize(char *dst, size_t len, const char *src)
 	dst[i] = '\0';
 }
 
-void
-smtpd_date(char *buf, size_t len, time_t now)
-{
-	static const char *days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-	static const char *months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-	    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-	struct tm	tm;
-
-	/* UTC: the chroot has no zone files, and +0000 is always correct. */
-	if (gmtime_r(&now, &tm) == NULL) {
-		(void)snprintf(buf, len, "Thu, 1 Jan 1970 00:00:00 +0000");
-		return;
-	}
-	(void)snprintf(buf, len, "%s, %d %s %d %02d:%02d:%02d +0000",
-	    days[tm.tm_wday % 7], tm.tm_mday, months[tm.tm_mon % 12],
-	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
 size_t
 smtpd_received(char *buf, size_t len, const char *helo, bool esmtp, const char *ip,
     int family, const char *myname, const char *id, const char *rcpt, time_t now)
@@ -58,7 +41,7 @@ smtpd_received(char *buf, size_t len, const char *helo, bool esmtp, const char *
 
 	smtpd_sanitize(h, sizeof(h), helo[0] != '\0' ? helo : "unknown");
 	smtpd_sanitize(me, sizeof(me), myname[0] != '\0' ? myname : "localhost");
-	smtpd_date(date, sizeof(date), now);
+	maildate((uint64_t)now, date, sizeof(date));
 	/* rcpt passed addr_parse_path(): printable ASCII, at most 254 octets. */
 	if (rcpt != NULL && strlen(rcpt) >= ADDR_PATH_MAX)
 		rcpt = NULL;

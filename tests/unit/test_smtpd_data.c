@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "maildate.h"
 #include "smtpd/smtpd.h"
 
 struct data_case {
@@ -215,7 +216,7 @@ START_TEST(received_header_is_folded_and_complete)
 	ck_assert_str_eq(buf,
 	    "Received: from h ([IPv6:2001:db8::1])\r\n"
 	    "\tby mx.example (outpost) with SMTP id X.2;\r\n"
-	    "\tThu, 1 Jan 1970 00:00:00 +0000\r\n");
+	    "\tThu, 01 Jan 1970 00:00:00 +0000\r\n");
 }
 END_TEST
 
@@ -243,7 +244,7 @@ START_TEST(date_is_rfc5322)
 {
 	char	buf[64];
 
-	smtpd_date(buf, sizeof(buf), 951782400);	/* 2000-02-29 */
+	maildate(951782400, buf, sizeof(buf));	/* 2000-02-29 */
 	ck_assert_str_eq(buf, "Tue, 29 Feb 2000 00:00:00 +0000");
 }
 END_TEST
