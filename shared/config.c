@@ -22,7 +22,7 @@
 #include "xmalloc.h"
 
 enum ptype {
-	P_STR, P_UINT, P_INT, P_DURATION, P_SIZE, P_MODE, P_INET, P_LOGLEVEL,
+	P_STR, P_UINT, P_INT, P_DURATION, P_SIZE, P_ENUM,
 	P_HOSTPORT, P_LISTEN, P_NETWORKS, P_DNS, P_TLS, P_BOOL
 };
 
@@ -34,92 +34,101 @@ struct param {
 	long long	 min, max;
 	const char	*def;		/* default as written in the file */
 	const char	*desc;
+	const char *const *names;	/* P_ENUM: the words, in the order of the enum's values */
 };
+
+/* The words of each enumerated parameter, indexed by the enum's value. */
+static const char *const mode_names[] = { "independent", "relay", NULL };
+static const char *const inet_names[] = { "all", "ipv4", "ipv6", NULL };
+static const char *const loglevel_names[] = { "basic", "detailed", NULL };
+_Static_assert(sizeof(enum delivery_mode) == sizeof(int) &&
+    sizeof(enum inet_protocols) == sizeof(int), "P_ENUM stores an int");
 
 #define C(f)	offsetof(struct config, f)
 #define L(f)	offsetof(struct proc_limits, f)
 
 static const struct param params[] = {
-	{ "delivery_mode", P_MODE, C(mode), 0, 0, 0, "independent",
-	  "independent: MX lookup and direct delivery, [routes] obeyed; relay: everything via relay_host, [routes] ignored" },
+	{ "delivery_mode", P_ENUM, C(mode), 0, 0, 0, "independent",
+	  "independent: MX lookup and direct delivery, [routes] obeyed; relay: everything via relay_host, [routes] ignored",
+	  mode_names },
 	{ "relay_host", P_HOSTPORT, C(relay_host), 0, 0, 0, "",
-	  "smarthost for relay mode: host, host:port, [address]:port" },
+	  "smarthost for relay mode: host, host:port, [address]:port", NULL },
 	{ "resend_attempts", P_UINT, C(resend_attempts), 0, 0, 1000, "5",
-	  "re-send attempts after the first failed one; then the mail bounces" },
+	  "re-send attempts after the first failed one; then the mail bounces", NULL },
 	{ "resend_interval", P_DURATION, C(resend_interval), 0, 1, 30 * 86400, "5m",
-	  "wait between re-send attempts (s, m, h, d suffixes)" },
+	  "wait between re-send attempts (s, m, h, d suffixes)", NULL },
 	{ "resend_backoff", P_UINT, C(resend_backoff), 0, 1, 10, "1",
-	  "factor between successive re-send waits (1: every wait is resend_interval)" },
+	  "factor between successive re-send waits (1: every wait is resend_interval)", NULL },
 	{ "max_queue_lifetime", P_DURATION, C(max_queue_lifetime), 0, 0, 365 * 86400, "0",
-	  "bounce what is still undelivered after this long in the queue (0: no limit)" },
+	  "bounce what is still undelivered after this long in the queue (0: no limit)", NULL },
 	{ "delay_warning", P_DURATION, C(delay_warning), 0, 0, 365 * 86400, "0",
-	  "send the sender one \"still trying\" notice after this long (0: never)" },
+	  "send the sender one \"still trying\" notice after this long (0: never)", NULL },
 	{ "destination_concurrency", P_UINT, C(destination_concurrency), 0, 1, 10000, "20",
-	  "parallel connections to one destination" },
+	  "parallel connections to one destination", NULL },
 	{ "max_rcpt_per_transaction", P_UINT, C(max_rcpt_per_transaction), 0, 1, 100, "100",
-	  "recipients sent in one SMTP transaction" },
+	  "recipients sent in one SMTP transaction", NULL },
 	{ "max_mails_per_connection", P_UINT, C(max_mails_per_connection), 0, 1, 1000000, "100",
-	  "mails sent over one reused connection before it is closed" },
+	  "mails sent over one reused connection before it is closed", NULL },
 	{ "connection_idle", P_DURATION, C(connection_idle), 0, 0, 3600, "10s",
-	  "how long an idle outgoing connection is kept for reuse" },
+	  "how long an idle outgoing connection is kept for reuse", NULL },
 	{ "connect_timeout", P_DURATION, C(connect_timeout), 0, 1, 600, "30s",
-	  "timeout of one outgoing connection attempt" },
+	  "timeout of one outgoing connection attempt", NULL },
 	{ "smtp_command_timeout", P_DURATION, C(smtp_command_timeout), 0, 1, 3600, "5m",
-	  "wait for the greeting and the replies to EHLO, MAIL, RCPT, RSET (RFC 5321: 5m)" },
+	  "wait for the greeting and the replies to EHLO, MAIL, RCPT, RSET (RFC 5321: 5m)", NULL },
 	{ "smtp_data_timeout", P_DURATION, C(smtp_data_timeout), 0, 1, 3600, "3m",
-	  "wait for the reply to DATA (at most 2m) and for each block of content to go out" },
+	  "wait for the reply to DATA (at most 2m) and for each block of content to go out", NULL },
 	{ "smtp_final_timeout", P_DURATION, C(smtp_final_timeout), 0, 1, 3600, "10m",
-	  "wait for the reply to the final dot (RFC 5321: 10m)" },
+	  "wait for the reply to the final dot (RFC 5321: 10m)", NULL },
 	{ "tls_policy", P_TLS, C(tls_policy), 0, 0, 0, "may",
-	  "TLS towards MX hosts and routes: none, may (use it when offered), encrypt, verify" },
+	  "TLS towards MX hosts and routes: none, may (use it when offered), encrypt, verify", NULL },
 	{ "relay_tls_policy", P_TLS, C(relay_tls_policy), 0, 0, 0, "verify",
-	  "TLS towards relay_host: none, may, encrypt, verify (certificate and host name)" },
+	  "TLS towards relay_host: none, may, encrypt, verify (certificate and host name)", NULL },
 	{ "tls_ca_file", P_STR, C(tls_ca_file), sizeof(((struct config *)0)->tls_ca_file), 0, 0, "",
-	  "CA certificates for verify (PEM file); empty: the system store" },
+	  "CA certificates for verify (PEM file); empty: the system store", NULL },
 	{ "relay_auth_user", P_STR, C(relay_auth_user), sizeof(((struct config *)0)->relay_auth_user),
-	  0, 0, "", "user name for SMTP AUTH at relay_host (empty: no AUTH)" },
+	  0, 0, "", "user name for SMTP AUTH at relay_host (empty: no AUTH)", NULL },
 	{ "relay_auth_password_file", P_STR, C(relay_auth_password_file),
 	  sizeof(((struct config *)0)->relay_auth_password_file), 0, 0, "",
-	  "file holding the AUTH password, readable by root only; read by the master" },
+	  "file holding the AUTH password, readable by root only; read by the master", NULL },
 	{ "relay_auth_plaintext", P_BOOL, C(relay_auth_plaintext), 0, 0, 0, "no",
-	  "allow AUTH without TLS, and only to a loopback relay_host" },
+	  "allow AUTH without TLS, and only to a loopback relay_host", NULL },
 	{ "helo_name", P_STR, C(helo_name), sizeof(((struct config *)0)->helo_name), 0, 0, "",
-	  "name used in EHLO and Received headers (default: the host name)" },
-	{ "inet_protocols", P_INET, C(inet_protocols), 0, 0, 0, "all",
-	  "all, ipv4 or ipv6: address families used for delivery" },
+	  "name used in EHLO and Received headers (default: the host name)", NULL },
+	{ "inet_protocols", P_ENUM, C(inet_protocols), 0, 0, 0, "all",
+	  "all, ipv4 or ipv6: address families used for delivery", inet_names },
 	{ "dns_servers", P_DNS, C(dns_servers), 0, 0, 0, "",
-	  "DNS servers (address or address@port, comma separated); empty: those of /etc/resolv.conf" },
+	  "DNS servers (address or address@port, comma separated); empty: those of /etc/resolv.conf", NULL },
 	{ "listen", P_LISTEN, C(listen), 0, 0, 0, "127.0.0.1:2525",
-	  "SMTP submission listeners (address:port, [v6]:port, comma separated; empty: none)" },
+	  "SMTP submission listeners (address:port, [v6]:port, comma separated; empty: none)", NULL },
 	{ "allowed_networks", P_NETWORKS, C(networks), 0, 0, 0, "127.0.0.0/8, ::1/128",
-	  "clients allowed to submit over SMTP (CIDR, comma separated)" },
+	  "clients allowed to submit over SMTP (CIDR, comma separated)", NULL },
 	{ "max_message_size", P_SIZE, C(max_message_size), 0, 1024, 4LL << 30, "35M",
-	  "largest accepted mail in bytes (k, M, G suffixes)" },
+	  "largest accepted mail in bytes (k, M, G suffixes)", NULL },
 	{ "max_recipients", P_UINT, C(max_recipients), 0, 1, 100000, "1000",
-	  "recipients accepted for one mail" },
+	  "recipients accepted for one mail", NULL },
 	{ "state_directory", P_STR, C(state_directory), sizeof(((struct config *)0)->state_directory), 0, 0,
-	  "/var/spool/outpost", "queue, empty chroot directory and pid file live here (absolute path)" },
+	  "/var/spool/outpost", "queue, empty chroot directory and pid file live here (absolute path)", NULL },
 	{ "user", P_STR, C(user), sizeof(((struct config *)0)->user), 0, 0, "outpost",
-	  "unprivileged user of the scheduler, resolver, smtpd and agents" },
+	  "unprivileged user of the scheduler, resolver, smtpd and agents", NULL },
 	{ "queue_user", P_STR, C(queue_user), sizeof(((struct config *)0)->queue_user), 0, 0, "outpostq",
-	  "owner of the queue, user of the queue manager" },
+	  "owner of the queue, user of the queue manager", NULL },
 	{ "admin_group", P_STR, C(admin_group), sizeof(((struct config *)0)->admin_group), 0, 0, "",
-	  "group whose members may use outpostctl besides root (empty: root only)" },
+	  "group whose members may use outpostctl besides root (empty: root only)", NULL },
 	{ "log", P_STR, C(log), sizeof(((struct config *)0)->log), 0, 0, "syslog",
-	  "syslog (facility mail), stderr, or the absolute path of a log file" },
-	{ "log_level", P_LOGLEVEL, C(log_level), 0, 0, 0, "basic",
-	  "basic (lookups, transactions, failures) or detailed (connections, SMTP dialogue, DNS)" },
+	  "syslog (facility mail), stderr, or the absolute path of a log file", NULL },
+	{ "log_level", P_ENUM, C(log_level), 0, 0, 0, "basic",
+	  "basic (lookups, transactions, failures) or detailed (connections, SMTP dialogue, DNS)", loglevel_names },
 };
 
 /* Per-process sections: [qmgr] [scheduler] [resolver] [smtpd] [agent]. */
 static const struct param limit_params[] = {
 	{ "count", P_UINT, L(count), 0, 1, 64, "1",
-	  "instances of the process (only agents may have more than one)" },
-	{ "open_files", P_SIZE, L(open_files), 0, 0, 1 << 20, "0", "RLIMIT_NOFILE (0: unchanged)" },
-	{ "memory", P_SIZE, L(memory), 0, 0, 1LL << 40, "0", "RLIMIT_AS in bytes (0: unchanged)" },
+	  "instances of the process (only agents may have more than one)", NULL },
+	{ "open_files", P_SIZE, L(open_files), 0, 0, 1 << 20, "0", "RLIMIT_NOFILE (0: unchanged)", NULL },
+	{ "memory", P_SIZE, L(memory), 0, 0, 1LL << 40, "0", "RLIMIT_AS in bytes (0: unchanged)", NULL },
 	{ "max_sessions", P_UINT, L(max_sessions), 0, 1, 100000, "100",
-	  "concurrent SMTP sessions (smtpd, agent)" },
-	{ "nice", P_INT, L(nice), 0, -20, 19, "0", "scheduling priority" },
+	  "concurrent SMTP sessions (smtpd, agent)", NULL },
+	{ "nice", P_INT, L(nice), 0, -20, 19, "0", "scheduling priority", NULL },
 };
 
 struct errs {
@@ -463,6 +472,34 @@ add_dns(void *arg, const char *item)
 	return 0;
 }
 
+static const char *
+type_name(const struct param *p)
+{
+	static char words[128];
+
+	switch (p->type) {
+	case P_STR: return "string";
+	case P_UINT: case P_INT: return "number";
+	case P_DURATION: return "duration";
+	case P_SIZE: return "size";
+	case P_ENUM:
+		words[0] = '\0';
+		for (int i = 0; p->names[i] != NULL; i++) {
+			if (i > 0)
+				strlcat(words, "|", sizeof(words));
+			strlcat(words, p->names[i], sizeof(words));
+		}
+		return words;
+	case P_HOSTPORT: return "host[:port]";
+	case P_LISTEN: return "address:port list";
+	case P_NETWORKS: return "CIDR list";
+	case P_DNS: return "address[@port] list";
+	case P_TLS: return "none|may|encrypt|verify";
+	case P_BOOL: return "yes|no";
+	}
+	return "?";
+}
+
 /* Set one parameter from its textual value. Returns NULL or an error text. */
 static const char *
 param_set(const struct param *p, void *base, const char *value, char *err, size_t errlen)
@@ -509,32 +546,15 @@ param_set(const struct param *p, void *base, const char *value, char *err, size_
 		}
 		*(uint64_t *)dst = (uint64_t)v;
 		return NULL;
-	case P_MODE:
-		if (strcmp(value, "independent") == 0)
-			c->mode = MODE_INDEPENDENT;
-		else if (strcmp(value, "relay") == 0)
-			c->mode = MODE_RELAY;
-		else
-			return "delivery_mode must be independent or relay";
-		return NULL;
-	case P_INET:
-		if (strcmp(value, "all") == 0)
-			c->inet_protocols = INET_ALL;
-		else if (strcmp(value, "ipv4") == 0)
-			c->inet_protocols = INET_IPV4;
-		else if (strcmp(value, "ipv6") == 0)
-			c->inet_protocols = INET_IPV6;
-		else
-			return "inet_protocols must be all, ipv4 or ipv6";
-		return NULL;
-	case P_LOGLEVEL:
-		if (strcmp(value, "basic") == 0)
-			c->log_level = LOGLEVEL_BASIC;
-		else if (strcmp(value, "detailed") == 0)
-			c->log_level = LOGLEVEL_DETAILED;
-		else
-			return "log_level must be basic or detailed";
-		return NULL;
+	case P_ENUM:
+		/* Every enum here is int-sized; the words come in value order. */
+		for (int i = 0; p->names[i] != NULL; i++)
+			if (strcmp(value, p->names[i]) == 0) {
+				*(int *)dst = i;
+				return NULL;
+			}
+		snprintf(err, errlen, "expected one of %s", type_name(p));
+		return err;
 	case P_TLS:
 		if ((n = tls_policy_parse(value)) < 0)
 			return "expected none, may, encrypt or verify";
@@ -927,26 +947,6 @@ void config_submit_socket(const struct config *c, char *b, size_t l) { join_path
 void config_pid_file(const struct config *c, char *b, size_t l) { join_path(b, l, c->state_directory, "outpost.pid"); }
 void config_control_socket(const struct config *c, char *b, size_t l) { join_path(b, l, c->state_directory, "control.sock"); }
 
-static const char *
-type_name(enum ptype t)
-{
-	switch (t) {
-	case P_STR: return "string";
-	case P_UINT: case P_INT: return "number";
-	case P_DURATION: return "duration";
-	case P_SIZE: return "size";
-	case P_MODE: return "independent|relay";
-	case P_INET: return "all|ipv4|ipv6";
-	case P_LOGLEVEL: return "basic|detailed";
-	case P_HOSTPORT: return "host[:port]";
-	case P_LISTEN: return "address:port list";
-	case P_NETWORKS: return "CIDR list";
-	case P_DNS: return "address[@port] list";
-	case P_TLS: return "none|may|encrypt|verify";
-	case P_BOOL: return "yes|no";
-	}
-	return "?";
-}
 
 void
 config_print_reference(FILE *fp)
@@ -955,11 +955,11 @@ config_print_reference(FILE *fp)
 
 	for (i = 0; i < NPARAMS; i++)
 		fprintf(fp, "%s (%s, default \"%s\")\n    %s\n", params[i].name,
-		    type_name(params[i].type), params[i].def, params[i].desc);
+		    type_name(&params[i]), params[i].def, params[i].desc);
 	fprintf(fp, "\nSections [qmgr] [scheduler] [resolver] [smtpd] [agent]:\n");
 	for (i = 0; i < NLIMITS; i++)
 		fprintf(fp, "%s (%s, default \"%s\")\n    %s\n", limit_params[i].name,
-		    type_name(limit_params[i].type), limit_params[i].def, limit_params[i].desc);
+		    type_name(&limit_params[i]), limit_params[i].def, limit_params[i].desc);
 	fprintf(fp, "\nSection [routes]: \"domain = host[:port] [tls=POLICY]\" or \".domain = [address]:port\"\n"
 	    "    static routes (\"Via SMTP\"), obeyed in independent mode only; .domain covers subdomains\n");
 }
