@@ -98,6 +98,10 @@ static const struct param params[] = {
 	  "all, ipv4 or ipv6: address families used for delivery", inet_names },
 	{ "dns_servers", P_DNS, C(dns_servers), 0, 0, 0, "",
 	  "DNS servers (address or address@port, comma separated); empty: those of /etc/resolv.conf", NULL },
+	{ "dnssec_trust_anchor", P_STR, C(dnssec_trust_anchor),
+	  sizeof(((struct config *)0)->dnssec_trust_anchor), 0, 0, "",
+	  "DNSSEC trust anchor: DS or DNSKEY records in zone-file format (absolute path, e.g. "
+	  "/usr/share/dns/root.key); empty: no validation, every answer insecure", NULL },
 	{ "listen", P_LISTEN, C(listen), 0, 0, 0, "127.0.0.1:2525",
 	  "SMTP submission listeners (address:port, [v6]:port, comma separated; empty: none)", NULL },
 	{ "allowed_networks", P_NETWORKS, C(networks), 0, 0, 0, "127.0.0.0/8, ::1/128",
@@ -738,6 +742,8 @@ config_check(struct config *c, const char *file, struct errs *e)
 		cerr(e, file, 0, "relay_auth_user needs relay_auth_password_file (an absolute path)");
 	if (c->tls_ca_file[0] != '\0' && c->tls_ca_file[0] != '/')
 		cerr(e, file, 0, "tls_ca_file must be an absolute path");
+	if (c->dnssec_trust_anchor[0] != '\0' && c->dnssec_trust_anchor[0] != '/')
+		cerr(e, file, 0, "dnssec_trust_anchor must be an absolute path");
 	for (int k = PROC_QMGR; k < PROC_KIND_MAX; k++)
 		if (k != PROC_AGENT && c->limits[k].count != 1)
 			cerr(e, file, 0, "[%s] count must be 1: only agents run several instances",
@@ -992,6 +998,7 @@ config_print(const struct config *c, FILE *fp)
 	fprintf(fp, "dns_servers =");
 	for (i = 0; i < c->ndns_servers; i++)
 		fprintf(fp, "%s %s@%u", i ? "," : "", c->dns_servers[i].host, c->dns_servers[i].port);
+	fprintf(fp, "\ndnssec_trust_anchor = %s", c->dnssec_trust_anchor);
 	fprintf(fp, "\nlisten =");
 	for (i = 0; i < c->nlisten; i++)
 		fprintf(fp, "%s [%s]:%u", i ? "," : "", c->listen[i].host, c->listen[i].port);

@@ -87,6 +87,7 @@ struct config {
 	enum inet_protocols inet_protocols;
 	struct hostport	dns_servers[CONFIG_MAX_DNS];
 	unsigned	ndns_servers;	/* 0: taken from /etc/resolv.conf */
+	char		dnssec_trust_anchor[1024];	/* DS/DNSKEY file; "" = no validation */
 
 	/* submission */
 	struct hostport	listen[CONFIG_MAX_LISTEN];

@@ -68,7 +68,8 @@ needs_restart(const struct config *o, const struct config *n, int kind)
 		    memcmp(o->networks, n->networks, sizeof(o->networks)) != 0;
 	case PROC_RESOLVER:
 		return o->ndns_servers != n->ndns_servers ||
-		    memcmp(o->dns_servers, n->dns_servers, sizeof(o->dns_servers)) != 0;
+		    memcmp(o->dns_servers, n->dns_servers, sizeof(o->dns_servers)) != 0 ||
+		    strcmp(o->dnssec_trust_anchor, n->dnssec_trust_anchor) != 0;
 	case PROC_SCHEDULER:
 	case PROC_AGENT:
 		return delivery_differs(o, n);

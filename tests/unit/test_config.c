@@ -29,6 +29,7 @@ START_TEST(defaults_follow_the_seed)
 	ck_assert_str_eq(c.listen[0].host, "127.0.0.1");
 	ck_assert_uint_eq(c.listen[0].port, 2525);
 	ck_assert_uint_eq(c.ndns_servers, 0);
+	ck_assert_str_eq(c.dnssec_trust_anchor, "");
 	ck_assert_uint_eq(c.limits[PROC_AGENT].count, 2);
 	ck_assert_uint_eq(c.max_message_size, 35u * 1024 * 1024);
 	config_free(&c);
@@ -46,6 +47,7 @@ START_TEST(values_of_every_type)
 	    "resend_interval = 2h\n"
 	    "max_message_size = 10M\n"
 	    "dns_servers = 192.0.2.1, 2001:db8::1@5353\n"
+	    "dnssec_trust_anchor = /usr/share/dns/root.key\n"
 	    "listen = 127.0.0.1:25, [::1]:2526\n"
 	    "allowed_networks = 10.1.0.0/16 ::1\n"
 	    "inet_protocols = ipv6\n"
@@ -65,6 +67,7 @@ START_TEST(values_of_every_type)
 	ck_assert_str_eq(c.dns_servers[1].host, "2001:db8::1");
 	ck_assert_uint_eq(c.dns_servers[1].port, 5353);
 	ck_assert_uint_eq(c.dns_servers[0].port, 53);
+	ck_assert_str_eq(c.dnssec_trust_anchor, "/usr/share/dns/root.key");
 	ck_assert_uint_eq(c.nlisten, 2);
 	ck_assert_str_eq(c.listen[1].host, "::1");
 	ck_assert_uint_eq(c.nnetworks, 2);
@@ -105,6 +108,7 @@ static const struct {
 	{ "[routes]\na.org = h1\na.org = h2\n", "test.conf:3: route for a.org given twice" },
 	{ "state_directory = relative/dir\n", "state_directory must be an absolute path" },
 	{ "log = somewhere\n", "log must be syslog, stderr or an absolute file path" },
+	{ "dnssec_trust_anchor = root.key\n", "dnssec_trust_anchor must be an absolute path" },
 	{ "user = outpost\0evil\n", "NUL byte" },
 	{ "tls_policy = sometimes\n", "test.conf:1: tls_policy" },
 	{ "relay_auth_plaintext = maybe\n", "test.conf:1: relay_auth_plaintext" },
