@@ -8,6 +8,8 @@
  * descriptor sits in our libevent loop and ub_process() delivers the
  * answers. It forwards to the servers of dns_servers, or to those of
  * /etc/resolv.conf when that is empty, and caches answers for their TTL.
+ * With dnssec_trust_anchor set, libunbound validates every answer below
+ * the anchor and each answer carries its verdict (secure, insecure, bogus).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -68,6 +70,35 @@ log_resolv_conf(const char *path)
 	return n;
 }
 
+/*
+ * Load the DNSSEC trust anchor while the file can still be read: libunbound
+ * only notes the name and reads the file when the context is finalized,
+ * which would otherwise be the first query, inside the chroot. Removing a
+ * local zone that does not exist is the public call that finalizes and does
+ * nothing else. After this no option can be changed.
+ */
+static void
+trust_anchor(struct ub_ctx *ub, const char *path)
+{
+	FILE	*fp;
+	int	 err;
+
+	if (path[0] == '\0') {
+		log_info("DNSSEC validation off (no dnssec_trust_anchor): every answer is insecure");
+		return;
+	}
+	/* libunbound's own error says only "initialization failure": name the file first. */
+	if ((fp = fopen(path, "r")) == NULL)
+		fatal("dnssec_trust_anchor %s", path);
+	fclose(fp);
+	if ((err = ub_ctx_add_ta_file(ub, path)) != 0)
+		fatalx("dnssec_trust_anchor %s: %s", path, ub_strerror(err));
+	if ((err = ub_ctx_zone_remove(ub, "outpost-finalize.invalid.")) != 0)
+		fatalx("dnssec_trust_anchor %s: cannot load it (DS or DNSKEY records in "
+		    "zone-file format expected): %s", path, ub_strerror(err));
+	log_info("DNSSEC validation on, trust anchor %s", path);
+}
+
 static struct ub_ctx *
 resolver_setup(const struct config *c)
 {
@@ -106,6 +137,7 @@ resolver_setup(const struct config *c)
 		log_warnx("no DNS server configured or found: resolving from the root servers");
 	if ((err = ub_ctx_async(ub, 1)) != 0)
 		fatalx("resolver: ub_ctx_async: %s", ub_strerror(err));
+	trust_anchor(ub, c->dnssec_trust_anchor);
 	return ub;
 }
 

@@ -27,7 +27,8 @@ struct ub_ctx;
 struct ub_result;
 
 /* Before chroot and the switch of user: libunbound reads the system's
- * resolver settings here (/etc/resolv.conf when dns_servers is empty). */
+ * resolver settings here (/etc/resolv.conf when dns_servers is empty) and
+ * the DNSSEC trust anchor (dnssec_trust_anchor; unreadable: fatal). */
 void	resolver_prepare(struct proc_ctx *);
 void	resolver_main(struct proc_ctx *);
 
