@@ -146,6 +146,13 @@ main(int argc, char *argv[])
 		fprintf(stderr, "outpost: relay_auth_password_file: %s\n", err);
 		return 1;
 	}
+	/* The resolver reads it as root before its chroot; say so now, not in a restart loop. */
+	if (m.conf.dnssec_trust_anchor[0] != '\0' &&
+	    access(m.conf.dnssec_trust_anchor, R_OK) == -1) {
+		fprintf(stderr, "outpost: dnssec_trust_anchor %s: %s\n", m.conf.dnssec_trust_anchor,
+		    strerror(errno));
+		return 1;
+	}
 	if (check_only) {
 		config_print(&m.conf, stdout);
 		return 0;
