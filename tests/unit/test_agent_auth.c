@@ -20,6 +20,7 @@
 #include "msg.h"
 
 #include "agent/agent.h"
+#include "check_run.h"
 
 struct plain_case {
 	const char	*user, *pass, *b64;
@@ -275,12 +276,7 @@ agent_auth_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(agent_auth_suite());
-	int	 nfail;
-
 	log_init("agent-auth-test", LOG_TO_STDERR, NULL);
-	srunner_run_all(sr, CK_NORMAL);
-	nfail = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return nfail == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+
+	return check_run(agent_auth_suite());
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "check_run.h"
 
 struct data_case {
 	const char	*in;
@@ -162,11 +163,5 @@ agent_data_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(agent_data_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(agent_data_suite());
 }

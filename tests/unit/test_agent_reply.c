@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "check_run.h"
 
 struct reply_case {
 	const char	*in;		/* raw bytes from the server */
@@ -292,11 +293,5 @@ agent_reply_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(agent_reply_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(agent_reply_suite());
 }

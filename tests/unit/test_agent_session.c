@@ -35,6 +35,7 @@
 #include "proc.h"
 
 #include "agent/agent.h"
+#include "check_run.h"
 
 /* ------------------------------------------------------------------ */
 /* scripted servers                                                    */
@@ -1242,11 +1243,5 @@ agent_session_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(agent_session_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(agent_session_suite());
 }

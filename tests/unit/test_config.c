@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "check_run.h"
 
 static int
 parse(struct config *c, const char *text, char *err, size_t errlen)
@@ -283,11 +284,5 @@ config_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(config_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(config_suite());
 }

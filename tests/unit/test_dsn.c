@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "dsn.h"
+#include "check_run.h"
 
 #define HELO	"mx.outpost.example"
 #define QID	"0123456789ABCDEF01234567"
@@ -655,11 +656,5 @@ dsn_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(dsn_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(dsn_suite());
 }

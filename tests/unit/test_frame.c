@@ -16,6 +16,7 @@
 #include "chan.h"
 #include "frame.h"
 #include "msg.h"
+#include "check_run.h"
 
 /* Fill a frame following the schema of its type, with varied values. */
 static void
@@ -402,11 +403,5 @@ frame_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(frame_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(frame_suite());
 }

@@ -37,6 +37,7 @@
 #include "qmgr/qmgr.h"
 #include "queue_file.h"
 #include "xmalloc.h"
+#include "check_run.h"
 
 static struct config conf;
 static struct proc_ctx ctx;
@@ -875,14 +876,8 @@ suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
 	if (sodium_init() < 0)
 		return 1;
-	sr = srunner_create(suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+
+	return check_run(suite());
 }

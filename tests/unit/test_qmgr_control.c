@@ -31,6 +31,7 @@
 #include "proc.h"
 #include "qmgr/qmgr.h"
 #include "queue_file.h"
+#include "check_run.h"
 
 static struct config conf;
 static struct proc_ctx ctx;
@@ -320,17 +321,12 @@ main(void)
 {
 	Suite *s = suite_create("qmgr_control");
 	TCase *tc = tcase_create("control");
-	SRunner *sr;
-	int nf;
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, json_is_escaped);
 	tcase_add_test(tc, hold_survives_restart_release_announces);
 	tcase_add_test(tc, delete_and_bounce);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return nf == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+
+	return check_run(s);
 }

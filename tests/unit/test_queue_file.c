@@ -13,6 +13,7 @@
 
 #include "queue_file.h"
 #include "xmalloc.h"
+#include "check_run.h"
 
 static const char *rcpts[] = { "a@example.net", "\"b c\"@example.org", "d@[127.0.0.1]" };
 static const char content[] = "Subject: hi\r\n\r\nbody \xc3\xa9\r\n.\r\n";
@@ -433,14 +434,8 @@ suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
 	if (sodium_init() < 0)
 		return 1;
-	sr = srunner_create(suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+
+	return check_run(suite());
 }

@@ -12,6 +12,7 @@
 #include <unbound.h>
 
 #include "resolver/resolver.h"
+#include "check_run.h"
 
 static const struct {
 	const char	*name;
@@ -293,8 +294,6 @@ main(void)
 {
 	Suite	*s = suite_create("resolver_rdata");
 	TCase	*tc = tcase_create("rdata");
-	SRunner	*sr;
-	int	 nf;
 
 	tcase_add_loop_test(tc, mx_decode_table, 0, sizeof(mx_cases) / sizeof(mx_cases[0]));
 	tcase_add_test(tc, mx_decode_long);
@@ -304,9 +303,6 @@ main(void)
 	tcase_add_test(tc, mx_list_cases);
 	tcase_add_test(tc, addrs_cases);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return nf == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+
+	return check_run(s);
 }

@@ -32,6 +32,7 @@
 #include "msg.h"
 #include "proc.h"
 #include "scheduler/scheduler.h"
+#include "check_run.h"
 
 static struct event_base	*base;
 static struct config		 conf;
@@ -968,8 +969,6 @@ main(void)
 {
 	Suite	*s = suite_create("sched_flow");
 	TCase	*tc = tcase_create("flow");
-	SRunner	*sr;
-	int	 nf;
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, relay_deliver_defer_resend);
@@ -988,9 +987,6 @@ main(void)
 	tcase_add_test(tc, held_while_delivering);
 	tcase_add_test(tc, deleted_while_delivering);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return nf == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+
+	return check_run(s);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "scheduler/scheduler.h"
+#include "check_run.h"
 
 static uint32_t	fixed_rand;
 
@@ -136,17 +137,12 @@ main(void)
 {
 	Suite	*s = suite_create("sched_mx");
 	TCase	*tc = tcase_create("mx");
-	SRunner	*sr;
-	int	 nf;
 
 	tcase_add_loop_test(tc, mx_sort_table, 0, sizeof(sort_cases) / sizeof(sort_cases[0]));
 	tcase_add_test(tc, mx_sort_ties_random);
 	tcase_add_loop_test(tc, mx_cut_self_table, 0, sizeof(self_cases) / sizeof(self_cases[0]));
 	tcase_add_test(tc, host_equal_cases);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return nf == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+
+	return check_run(s);
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "scheduler/scheduler.h"
+#include "check_run.h"
 
 #define NOW	1000000
 
@@ -211,8 +212,6 @@ main(void)
 {
 	Suite	*s = suite_create("sched_policy");
 	TCase	*tc = tcase_create("policy");
-	SRunner	*sr;
-	int	 nf;
 
 	tcase_add_loop_test(tc, policy_table, 0, sizeof(cases) / sizeof(cases[0]));
 	tcase_add_test(tc, policy_max_attempts);
@@ -223,9 +222,6 @@ main(void)
 	tcase_add_test(tc, policy_backoff_attempts);
 	tcase_add_test(tc, policy_warn_at);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return nf == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+
+	return check_run(s);
 }

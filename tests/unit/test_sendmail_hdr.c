@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "mailhdr.h"
+#include "check_run.h"
 
 struct section_case {
 	const char	*msg;
@@ -225,8 +226,6 @@ main(void)
 {
 	Suite *s = suite_create("sendmail_hdr");
 	TCase *tc = tcase_create("mailhdr");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_loop_test(tc, test_section, 0, sizeof(sections) / sizeof(sections[0]));
 	tcase_add_test(tc, test_fields_folding);
@@ -236,9 +235,6 @@ main(void)
 	tcase_add_test(tc, test_callback_stops);
 	tcase_add_test(tc, test_bounded);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+
+	return check_run(s);
 }

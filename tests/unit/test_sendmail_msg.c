@@ -12,6 +12,7 @@
 #include <sysexits.h>
 
 #include "localmail.h"
+#include "check_run.h"
 
 #define HELO	"host.example"
 
@@ -310,8 +311,6 @@ main(void)
 {
 	Suite *s = suite_create("sendmail_msg");
 	TCase *tc = tcase_create("localmail");
-	SRunner *sr;
-	int failed;
 
 	setenv("TZ", "UTC", 1);
 	tcase_add_loop_test(tc, test_prepare, 0, sizeof(preps) / sizeof(preps[0]));
@@ -322,9 +321,6 @@ main(void)
 	tcase_add_test(tc, test_argv_recipients);
 	tcase_add_loop_test(tc, test_exit_codes, 0, sizeof(exits) / sizeof(exits[0]));
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+
+	return check_run(s);
 }

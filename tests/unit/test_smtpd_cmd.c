@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "smtpd/smtpd.h"
+#include "check_run.h"
 
 struct ok_case {
 	const char	*line;
@@ -161,11 +162,5 @@ cmd_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(cmd_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(cmd_suite());
 }

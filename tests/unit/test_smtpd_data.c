@@ -13,6 +13,7 @@
 
 #include "maildate.h"
 #include "smtpd/smtpd.h"
+#include "check_run.h"
 
 struct data_case {
 	const char	*in;
@@ -271,11 +272,5 @@ data_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(data_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(data_suite());
 }

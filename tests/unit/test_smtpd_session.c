@@ -28,6 +28,7 @@
 #include "log.h"
 #include "msg.h"
 #include "smtpd/smtpd.h"
+#include "check_run.h"
 
 /* The scripted queue manager. */
 struct fakeq {
@@ -854,12 +855,7 @@ session_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(session_suite());
-	int	 failed;
-
 	signal(SIGPIPE, SIG_IGN);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+
+	return check_run(session_suite());
 }
