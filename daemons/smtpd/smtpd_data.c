@@ -9,6 +9,8 @@
  * differently by the next server ("SMTP smuggling"). Errors do not stop the
  * scan: the end marker must still be found to answer the client in sync.
  * Memory is constant whatever the input: overlong lines are counted, not kept.
+ * The line limit counts text octets and CRLF, not the dot added for
+ * transparency: 998 octets that start with "." arrive as 999 + CRLF.
  */
 #include <stdio.h>
 #include <string.h>
@@ -82,9 +84,16 @@ data_feed(struct data_state *d, const uint8_t *in, size_t inlen, uint8_t *out,
 
 		switch (d->st) {
 		case D_BOL:
-			if (c == '.')
+			if (c == '.') {
+				/*
+				 * The dot at the start of a line is either
+				 * transparency or the end marker; neither is
+				 * text, and RFC 5321 4.5.3.1.6 does not count
+				 * it toward the 1000-octet limit.
+				 */
+				d->line_len--;
 				d->st = D_DOT;
-			else
+			} else
 				mid(d, c, out, outlen);
 			break;
 		case D_DOT:

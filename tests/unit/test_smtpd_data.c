@@ -131,14 +131,43 @@ START_TEST(line_limit_is_1000_with_crlf)
 	ck_assert(d.done);
 	ck_assert_int_eq(d.error, DATA_LINE_TOO_LONG);
 
-	/* a stuffed dot counts as received: "." + 998 + CRLF = 1001 */
+	/*
+	 * The dot added for transparency is not counted (RFC 5321
+	 * 4.5.3.1.6): "." + 998 + CRLF is 998 octets of text, allowed ...
+	 */
 	in[0] = '.';
-	memset(in + 1, 'x', 998);
+	memset(in + 1, '.', 1);
+	memset(in + 2, 'x', 997);
 	memcpy(in + 999, "\r\n.\r\n", 5);
 	data_init(&d, 0);
 	outlen = 0;
 	data_feed(&d, (uint8_t *)in, 1004, out, sizeof(out), &outlen);
+	ck_assert(d.done);
+	ck_assert_int_eq(d.error, DATA_OK);
+	ck_assert_uint_eq(outlen, 1000);
+	ck_assert(out[0] == '.' && out[1] == 'x');
+
+	/* ... and "." + 999 + CRLF (999 octets of text) is refused */
+	in[0] = '.';
+	memset(in + 1, '.', 1);
+	memset(in + 2, 'x', 998);
+	memcpy(in + 1000, "\r\n.\r\n", 5);
+	data_init(&d, 0);
+	outlen = 0;
+	data_feed(&d, (uint8_t *)in, 1005, out, sizeof(out), &outlen);
+	ck_assert(d.done);
 	ck_assert_int_eq(d.error, DATA_LINE_TOO_LONG);
+
+	/* the limit holds on a line after the first, too */
+	memcpy(in, "a\r\n", 3);
+	in[3] = '.';
+	memset(in + 4, 'x', 998);
+	memcpy(in + 1002, "\r\n.\r\n", 5);
+	data_init(&d, 0);
+	outlen = 0;
+	data_feed(&d, (uint8_t *)in, 1007, out, sizeof(out), &outlen);
+	ck_assert(d.done);
+	ck_assert_int_eq(d.error, DATA_OK);
 	free(in);
 }
 END_TEST
