@@ -275,8 +275,10 @@ show_step(struct qctl *c)
 			if (n > LINE_MAX_LEN / 2)
 				n = LINE_MAX_LEN / 2;
 			nl = memchr(p, '\n', n);
+			/* An empty string even for an empty line: buf_add()
+			 * of nothing would leave the previous line's text. */
 			b.len = 0;
-			buf_add(&b, "", 0);
+			(void)buf_reserve(&b, 0);
 			for (i = 0; i < (nl != NULL ? (size_t)(nl - p) : n); i++) {
 				if (p[i] == '\0')
 					buf_add(&b, "\\0", 2);
