@@ -174,6 +174,7 @@ qmgr_main(struct proc_ctx *ctx)
 		fatalx("queue recovery failed");
 	mark_recover(q);
 	q->commit = qmgr_commit_start(q);
+	qmgr_expire_start(q);
 	if (public_listen(q) == -1)
 		fatalx("cannot listen on %s", QMGR_SUBMIT_SOCK);
 

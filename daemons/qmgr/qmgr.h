@@ -287,6 +287,9 @@ typedef void (*qupdate_done_fn)(struct qmgr *, void *arg, const char *id, bool r
 void	qmgr_states_apply(struct qmgr *, struct qmail *, struct qf_state *st, unsigned n,
 	    qupdate_done_fn done, void *arg);
 
+/* qmgr_expire.c: max_queue_lifetime for held mails (the scheduler's for the rest) */
+void	qmgr_expire_start(struct qmgr *);
+
 /* qmgr_bounce.c */
 struct qtx *bounce_make(struct qmgr *, const struct qmail *, const uint32_t *failed, unsigned n);
 /* The sender's delay notice for a mail still deferred (QMGR_DELAY_WARN). */

@@ -196,6 +196,66 @@ sched_job_fail(struct sched *s, struct job *j, int cls, uint16_t code, const cha
 	job_record(s, j);
 }
 
+/*
+ * The mail outlived max_queue_lifetime before these recipients got a verdict
+ * (never tried: waiting for a resolver, or due but not yet sent): each fails
+ * now with 4.4.7, its count of attempts unchanged, and is recorded.
+ */
+static void
+job_expire(struct sched *s, struct job *j)
+{
+	unsigned	i;
+
+	if (j->queued) {
+		TAILQ_REMOVE(&j->dest->waiting, j, dest_entry);
+		j->queued = false;
+		j->dest->nwaiting--;
+		s->nwaiting--;
+	}
+	j->dest = NULL;
+	for (i = 0; i < j->nrcpt; i++) {
+		struct job_rcpt *r = &j->rcpts[i];
+
+		if (r->done)
+			continue;
+		r->done = true;
+		r->interrupted = false;
+		r->state = RCPT_FAILED;
+		r->new_attempts = r->attempts;
+		r->next = 0;
+		r->code = 0;
+		strlcpy(r->dsn, "4.4.7", sizeof(r->dsn));
+		free(r->reply);
+		r->reply = xstrdup(SCHED_EXPIRED_REASON);
+	}
+	job_record(s, j);
+}
+
+void
+sched_job_expire(struct sched *s, struct mail *m)
+{
+	struct job	*j, *next;
+	uint32_t	 i;
+
+	/* Transactions waiting for their destination give up; running ones
+	 * finish, and the policy fails them past the lifetime. */
+	TAILQ_FOREACH_SAFE(j, &m->jobs, mail_entry, next)
+		if (j->state == JOB_WAITING)
+			job_expire(s, j);
+	j = NULL;
+	for (i = 0; i < m->nrcpt; i++) {
+		struct srcpt *r = &m->rcpts[i];
+
+		if (r->busy || r->state == RCPT_DELIVERED || r->state == RCPT_FAILED)
+			continue;
+		if (j == NULL)
+			j = sched_job_new(s, m, NULL);
+		sched_job_add_rcpt(j, m, i);
+	}
+	if (j != NULL)
+		job_expire(s, j);
+}
+
 /* The transaction was cut short without a verdict on the destination. */
 static void
 job_interrupt(struct sched *s, struct job *j, const char *why)
@@ -313,7 +373,10 @@ update_needed(const struct job *j, const struct job_rcpt *r)
 	if (j->mail != NULL && r->index < j->mail->nrcpt) {
 		mr = &j->mail->rcpts[r->index];
 		if (mr->state == RCPT_DELIVERED || mr->state == RCPT_FAILED ||
-		    mr->attempts >= r->new_attempts)
+		    mr->attempts > r->new_attempts)
+			return false;
+		/* an expiry (sched_job_expire) changes the state, not the count */
+		if (mr->attempts == r->new_attempts && mr->state == r->state)
 			return false;
 	}
 	return true;

@@ -11,6 +11,8 @@
  * due now) and the delay notice: once a mail with a deferred recipient is
  * delay_warning old (sched_policy_warn_at), QMGR_DELAY_WARN asks the queue
  * manager for it, once; MAIL_F_DELAY_WARNED comes back in later listings.
+ * And max_queue_lifetime: a mail that reaches it with recipients never
+ * tried (or waiting for a DNS answer) has them failed (sched_job_expire).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -107,24 +109,44 @@ mail_delay_warn(struct sched *s, struct mail *m)
 void
 sched_mail_check(struct sched *s, struct mail *m)
 {
-	uint64_t	 now = s->now(), first = 0, warn;
-	bool		 due = false, deferred = false;
+	uint64_t	 now = s->now(), first = 0, warn, expires = 0;
+	bool		 due = false, deferred = false, open = false;
 	uint32_t	 i;
 	struct timeval	 tv;
 
 	if (!m->complete || (m->flags & MAIL_F_HELD) || s->stopping)
 		return;
+	if (s->conf->max_queue_lifetime > 0)
+		expires = m->arrival + s->conf->max_queue_lifetime;
 	for (i = 0; i < m->nrcpt; i++) {
 		struct srcpt *r = &m->rcpts[i];
 
 		if (r->state == RCPT_DEFERRED)
 			deferred = true;
-		if (r->busy || r->state == RCPT_DELIVERED || r->state == RCPT_FAILED)
+		if (r->state == RCPT_DELIVERED || r->state == RCPT_FAILED)
+			continue;
+		open = true;
+		if (r->busy)
 			continue;
 		if (r->next <= now)
 			due = true;
 		else if (first == 0 || r->next < first)
 			first = r->next;
+	}
+	/*
+	 * max_queue_lifetime holds for every mail, also one never tried
+	 * (its transactions waiting for a resolver): not only after a failure.
+	 */
+	if (open && expires != 0) {
+		if (expires <= now) {
+			log_info("%s: in the queue for %llus: max_queue_lifetime expired",
+			    m->id, (unsigned long long)(now - m->arrival));
+			sched_job_expire(s, m);
+			evtimer_del(m->wake);
+			return;
+		}
+		if (first == 0 || expires < first)
+			first = expires;
 	}
 	warn = sched_policy_warn_at(m->arrival, s->conf->delay_warning, m->flags,
 	    m->sender[0] == '\0');

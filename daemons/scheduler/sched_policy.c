@@ -5,8 +5,14 @@
  *
  * The seed's rule: a recipient that fails temporarily is re-sent after
  * resend_interval; once resend_attempts re-sends have failed too, the failure
- * is permanent. A recipient therefore gets at most 1 + resend_attempts
- * attempts. A permanent failure (5xx) ends it at once.
+ * is permanent. A permanent failure (5xx) ends it at once.
+ *
+ * Re-sends an administrator forces (outpostctl flush) must not end a mail's
+ * life early: a temporary failure is final only when resend_attempts re-sends
+ * have been made *and* the mail has been queued for the whole schedule (the
+ * sum of the waits, sched_policy_total). Until then the recipient stays
+ * deferred, its next re-send no later than the end of that schedule. Left to
+ * the schedule, a recipient gets exactly 1 + resend_attempts attempts.
  *
  * Options an administrator may add (both off by default, the seed's fixed
  * schedule): resend_backoff multiplies each wait by a factor (interval,
@@ -40,11 +46,22 @@ sched_policy_wait(uint32_t attempts, unsigned interval, unsigned backoff)
 	return wait > SCHED_WAIT_MAX ? SCHED_WAIT_MAX : wait;
 }
 
+uint64_t
+sched_policy_total(const struct resend_policy *p)
+{
+	uint64_t	total = 0;
+	uint32_t	i;
+
+	for (i = 1; i <= p->attempts && total < UINT64_MAX / 2; i++)
+		total += sched_policy_wait(i, p->interval, p->backoff);
+	return total;
+}
+
 void
 sched_policy_next(const struct resend_policy *p, uint32_t attempts, uint64_t arrival,
     uint64_t now, int cls, struct policy_out *out)
 {
-	uint64_t	expires = 0;
+	uint64_t	expires = 0, end, next;
 
 	out->attempts = attempts == UINT32_MAX ? attempts : attempts + 1;
 	out->next = 0;
@@ -53,11 +70,6 @@ sched_policy_next(const struct resend_policy *p, uint32_t attempts, uint64_t arr
 		out->state = RCPT_DELIVERED;
 		return;
 	case DELIVERY_TEMPFAIL:
-		/* out->attempts - 1 re-sends have been made including this one */
-		if (out->attempts - 1 >= p->attempts) {
-			out->state = RCPT_FAILED;
-			return;
-		}
 		if (p->lifetime > 0) {
 			expires = arrival + p->lifetime;
 			if (now >= expires) {
@@ -65,8 +77,20 @@ sched_policy_next(const struct resend_policy *p, uint32_t attempts, uint64_t arr
 				return;
 			}
 		}
+		next = now + sched_policy_wait(out->attempts, p->interval, p->backoff);
+		/* out->attempts - 1 re-sends have been made including this one */
+		if (out->attempts - 1 >= p->attempts) {
+			end = arrival + sched_policy_total(p);
+			if (now >= end) {
+				out->state = RCPT_FAILED;
+				return;
+			}
+			/* re-sent early (flushed): try again when the schedule ends */
+			if (next > end)
+				next = end;
+		}
 		out->state = RCPT_DEFERRED;
-		out->next = now + sched_policy_wait(out->attempts, p->interval, p->backoff);
+		out->next = next;
 		if (expires != 0 && out->next > expires)
 			out->next = expires;
 		return;
@@ -82,7 +106,8 @@ sched_policy_result(uint32_t attempts, unsigned resend_attempts, unsigned resend
 {
 	struct resend_policy	p = { resend_attempts, resend_interval, 1, 0 };
 
-	sched_policy_next(&p, attempts, now, now, cls, out);
+	/* arrival 0: queued long ago, only the count of attempts decides */
+	sched_policy_next(&p, attempts, 0, now, cls, out);
 }
 
 uint64_t

@@ -77,11 +77,15 @@ struct resend_policy {
 void		 sched_policy_from_config(const struct config *, struct resend_policy *);
 /* The wait after the attempts-th attempt (1-based). */
 uint64_t	 sched_policy_wait(uint32_t attempts, unsigned interval, unsigned backoff);
+/* The whole schedule: the sum of the waits between 1 + attempts attempts. */
+uint64_t	 sched_policy_total(const struct resend_policy *);
 /* The outcome of one attempt of class cls after `attempts` earlier attempts,
- * for a mail queued at arrival. */
+ * for a mail queued at arrival: final only after the re-sends *and* the
+ * schedule's total time since arrival (or past the lifetime). */
 void		 sched_policy_next(const struct resend_policy *, uint32_t attempts,
 		    uint64_t arrival, uint64_t now, int cls, struct policy_out *);
-/* The same with a fixed interval and no lifetime (the seed's schedule). */
+/* The same with a fixed interval and no lifetime for a mail queued long ago
+ * (only the count of attempts decides). */
 void		 sched_policy_result(uint32_t attempts, unsigned resend_attempts,
 		    unsigned resend_interval, uint64_t now, int cls, struct policy_out *);
 /* When a mail still deferred earns its sender a delay notice; 0: never
@@ -373,6 +377,10 @@ void		 sched_job_mail_loaded(struct sched *, struct mail *);
 void		 sched_job_mail_detach(struct sched *, struct mail *);
 void		 sched_job_load_done(struct sched *);
 void		 sched_job_stop(struct sched *);
+/* The mail is older than max_queue_lifetime: its recipients without a
+ * verdict and not in a running transaction fail now (4.4.7). */
+void		 sched_job_expire(struct sched *, struct mail *);
+#define SCHED_EXPIRED_REASON	"message expired: in the queue longer than max_queue_lifetime"
 unsigned	 sched_job_in_flight(struct sched *);
 
 /* sched_log.c */

@@ -136,7 +136,21 @@ static const struct {
 	  RCPT_DEFERRED, NOW + 300 },
 	{ "backoff 2, third failure", 2, { 5, 300, 2, 0 }, NOW, DELIVERY_TEMPFAIL,
 	  RCPT_DEFERRED, NOW + 1200 },
-	{ "backoff still ends after the attempts", 5, { 5, 300, 2, 0 }, NOW,
+	{ "backoff still ends after the attempts", 5, { 5, 300, 2, 0 }, NOW - 9300,
+	  DELIVERY_TEMPFAIL, RCPT_FAILED, 0 },
+	{ "attempts used up early (flushed): deferred to the schedule's end", 5,
+	  { 5, 300, 2, 0 }, NOW - 100, DELIVERY_TEMPFAIL, RCPT_DEFERRED, NOW + 9200 },
+	{ "attempts used up early, end far: the usual wait", 5, { 5, 300, 1, 0 }, NOW - 10,
+	  DELIVERY_TEMPFAIL, RCPT_DEFERRED, NOW + 300 },
+	{ "attempts used up early, end near", 5, { 5, 300, 1, 0 }, NOW - 1400,
+	  DELIVERY_TEMPFAIL, RCPT_DEFERRED, NOW + 100 },
+	{ "attempts used up at the schedule's end: failed", 5, { 5, 300, 1, 0 }, NOW - 1500,
+	  DELIVERY_TEMPFAIL, RCPT_FAILED, 0 },
+	{ "flushed far beyond the count: still deferred", 40, { 2, 8, 1, 0 }, NOW - 1,
+	  DELIVERY_TEMPFAIL, RCPT_DEFERRED, NOW + 8 },
+	{ "flushed early but past the lifetime: failed", 9, { 5, 300, 1, 60 }, NOW - 60,
+	  DELIVERY_TEMPFAIL, RCPT_FAILED, 0 },
+	{ "no re-sends configured: failed at once", 0, { 0, 300, 1, 0 }, NOW,
 	  DELIVERY_TEMPFAIL, RCPT_FAILED, 0 },
 	{ "lifetime not reached", 0, { 5, 300, 1, 3600 }, NOW - 100, DELIVERY_TEMPFAIL,
 	  RCPT_DEFERRED, NOW + 300 },
@@ -187,6 +201,34 @@ START_TEST(policy_backoff_attempts)
 END_TEST
 
 /* delay_warning: once, never to <> or about a bounce, off by default. */
+/*
+ * Flushes in a row (every re-send at once) never bounce the mail before the
+ * schedule's end; left alone afterwards it ends exactly there.
+ */
+START_TEST(policy_flush_never_shortens)
+{
+	struct resend_policy	p = { 2, 8, 1, 0 };
+	struct policy_out	out;
+	uint32_t		attempts = 0;
+	uint64_t		now = NOW;
+	unsigned		n;
+
+	ck_assert_uint_eq(sched_policy_total(&p), 16);
+	for (n = 0; n < 10; n++) {
+		sched_policy_next(&p, attempts, NOW, now, DELIVERY_TEMPFAIL, &out);
+		ck_assert_uint_eq(out.state, RCPT_DEFERRED);
+		ck_assert(out.next <= NOW + 16);
+		attempts = out.attempts;
+		now += n % 2;		/* two flushes a second */
+	}
+	/* the schedule's end: failed */
+	sched_policy_next(&p, attempts, NOW, NOW + 16, DELIVERY_TEMPFAIL, &out);
+	ck_assert_uint_eq(out.state, RCPT_FAILED);
+	p.backoff = 3;
+	ck_assert_uint_eq(sched_policy_total(&p), 8 + 24);
+}
+END_TEST
+
 START_TEST(policy_warn_at)
 {
 	ck_assert_uint_eq(sched_policy_warn_at(NOW, 0, 0, false), 0);
@@ -220,6 +262,7 @@ main(void)
 	tcase_add_loop_test(tc, policy_backoff, 0, sizeof(waits) / sizeof(waits[0]));
 	tcase_add_loop_test(tc, policy_next_table, 0, sizeof(nexts) / sizeof(nexts[0]));
 	tcase_add_test(tc, policy_backoff_attempts);
+	tcase_add_test(tc, policy_flush_never_shortens);
 	tcase_add_test(tc, policy_warn_at);
 	suite_add_tcase(s, tc);
 
