@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -399,6 +400,7 @@ static int
 split_list(const char *value, int (*fn)(void *, const char *), void *arg)
 {
 	char	 buf[4096], *p, *item;
+	int	 r;
 
 	if (strlcpy(buf, value, sizeof(buf)) >= sizeof(buf))
 		return -1;
@@ -406,11 +408,13 @@ split_list(const char *value, int (*fn)(void *, const char *), void *arg)
 	while ((item = strsep(&p, ", \t")) != NULL) {
 		if (*item == '\0')
 			continue;
-		if (fn(arg, item) == -1)
-			return -1;
+		if ((r = fn(arg, item)) < 0)
+			return r;
 	}
 	return 0;
 }
+
+static bool	listen_has_port(const char *);
 
 static int
 add_listen(void *arg, const char *item)
@@ -419,6 +423,8 @@ add_listen(void *arg, const char *item)
 
 	if (c->nlisten >= CONFIG_MAX_LISTEN)
 		return -1;
+	if (!listen_has_port(item))
+		return -2;
 	if (hostport_parse(item, 25, &c->listen[c->nlisten]) == -1)
 		return -1;
 	{
@@ -584,8 +590,13 @@ param_set(const struct param *p, void *base, const char *value, char *err, size_
 		return NULL;
 	case P_LISTEN:
 		c->nlisten = 0;
-		if (split_list(value, add_listen, c) == -1) {
-			snprintf(err, errlen, "listen: expected up to %d address:port items "
+		if ((n = split_list(value, add_listen, c)) == -2) {
+			snprintf(err, errlen, "every item needs its port: address:port, "
+			    "e.g. 127.0.0.1:25 or [::1]:2525");
+			return err;
+		}
+		if (n < 0) {
+			snprintf(err, errlen, "expected up to %d address:port items "
 			    "(IPv6 as [addr]:port)", CONFIG_MAX_LISTEN);
 			return err;
 		}
@@ -593,7 +604,7 @@ param_set(const struct param *p, void *base, const char *value, char *err, size_
 	case P_NETWORKS:
 		c->nnetworks = 0;
 		if (split_list(value, add_network, c) == -1) {
-			snprintf(err, errlen, "allowed_networks: expected up to %d CIDR items "
+			snprintf(err, errlen, "expected up to %d CIDR items "
 			    "like 127.0.0.0/8 or ::1/128", CONFIG_MAX_NETWORKS);
 			return err;
 		}
@@ -601,7 +612,7 @@ param_set(const struct param *p, void *base, const char *value, char *err, size_
 	case P_DNS:
 		c->ndns_servers = 0;
 		if (split_list(value, add_dns, c) == -1) {
-			snprintf(err, errlen, "dns_servers: expected up to %d IP addresses, "
+			snprintf(err, errlen, "expected up to %d IP addresses, "
 			    "optionally with @port", CONFIG_MAX_DNS);
 			return err;
 		}
@@ -623,6 +634,92 @@ param_find(const struct param *tab, size_t n, const char *name)
 
 #define NPARAMS		(sizeof(params) / sizeof(params[0]))
 #define NLIMITS		(sizeof(limit_params) / sizeof(limit_params[0]))
+
+/* Levenshtein distance of two short names, bounded by their buffers. */
+static size_t
+edit_distance(const char *a, const char *b)
+{
+	size_t	 la = strlen(a), lb = strlen(b), i, j, prev, cur, best;
+	size_t	 row[64];
+
+	if (la >= sizeof(row) / sizeof(row[0]) || lb >= sizeof(row) / sizeof(row[0]))
+		return SIZE_MAX;
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			cur = row[j];
+			best = prev + (a[i - 1] != b[j - 1]);
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			prev = cur;
+		}
+	}
+	return row[lb];
+}
+
+/*
+ * The known name nearest to a mistyped one, or NULL when none is near:
+ * at most a third of the name's length apart (and at most 3 edits), so
+ * that "resend_atempts" finds resend_attempts but "colour" finds nothing.
+ */
+static const char *
+param_nearest(const struct param *tab, size_t n, const char *key)
+{
+	size_t		 i, d, best = SIZE_MAX, limit = strlen(key) / 3;
+	const char	*name = NULL;
+
+	if (limit > 3)
+		limit = 3;
+	if (limit < 1)
+		limit = 1;
+	for (i = 0; i < n; i++) {
+		d = edit_distance(key, tab[i].name);
+		if (d < best) {
+			best = d;
+			name = tab[i].name;
+		}
+	}
+	return best <= limit ? name : NULL;
+}
+
+/* "unknown parameter" with the nearest known name, when there is one. */
+static void
+unknown_param(struct errs *e, const char *file, int line, const char *key,
+    const struct param *tab, size_t n, const char *section)
+{
+	const char	*near = param_nearest(tab, n, key);
+	char		 in[64] = "";
+
+	if (section != NULL)
+		snprintf(in, sizeof(in), " in [%s]", section);
+	if (near != NULL)
+		cerr(e, file, line, "unknown parameter \"%s\"%s (did you mean %s?)", key, in,
+		    near);
+	else
+		cerr(e, file, line, "unknown parameter \"%s\"%s", key, in);
+}
+
+/*
+ * The file form of listen requires the port: "127.0.0.1" alone once meant
+ * port 25 silently, which is never what a submission listener wants.
+ */
+static bool
+listen_has_port(const char *item)
+{
+	const char	*p;
+
+	if (strncmp(item, "smtps://", 8) == 0)
+		item += 8;
+	if (*item == '[')
+		return (p = strchr(item, ']')) != NULL && p[1] == ':';
+	return strchr(item, ':') != NULL;
+}
 
 void
 config_defaults(struct config *c)
@@ -670,6 +767,23 @@ section_kind(const char *name)
 	return -1;
 }
 
+/* "[192.0.2.1]" or "[IPv6:2001:db8::1]", the forms of RFC 5321 4.1.3. */
+static bool
+route_literal_ok(const char *d)
+{
+	char		 a[INET6_ADDRSTRLEN + 8];
+	size_t		 len = strlen(d);
+	unsigned char	 tmp[16];
+
+	if (len < 3 || d[len - 1] != ']' || len - 2 >= sizeof(a))
+		return false;
+	memcpy(a, d + 1, len - 2);
+	a[len - 2] = '\0';
+	if (strncasecmp(a, "IPv6:", 5) == 0)
+		return inet_pton(AF_INET6, a + 5, tmp) == 1;
+	return inet_pton(AF_INET, a, tmp) == 1;
+}
+
 static void
 add_route(struct config *c, const char *name, const char *value, int line,
     struct errs *e, const char *file)
@@ -678,12 +792,23 @@ add_route(struct config *c, const char *name, const char *value, int line,
 	const char	*d = name;
 
 	memset(&r, 0, sizeof(r));
+	if (param_find(params, NPARAMS, name) != NULL) {
+		cerr(e, file, line, "%s: this parameter belongs before the [routes] section "
+		    "(after [routes], every line is a route)", name);
+		return;
+	}
 	if (*d == '.') {
 		r.subdomains = true;
 		d++;
 	}
-	if (!valid_hostname(d)) {
-		cerr(e, file, line, "route: \"%s\" is not a domain", name);
+	if (*d == '[' && !r.subdomains) {
+		if (!route_literal_ok(d)) {
+			cerr(e, file, line, "route: \"%s\" is not an address literal such as "
+			    "[192.0.2.1] or [IPv6:2001:db8::1]", name);
+			return;
+		}
+	} else if (!valid_hostname(d) || strchr(d, '_') != NULL) {
+		cerr(e, file, line, "route: \"%s\" is not a domain, .domain or [address]", name);
 		return;
 	}
 	strlcpy(r.domain, d, sizeof(r.domain));
@@ -727,10 +852,11 @@ add_route(struct config *c, const char *name, const char *value, int line,
 	c->routes[c->nroutes++] = r;
 }
 
+/* relay_host_bad: relay_host was given but refused (reported already). */
 static void
-config_check(struct config *c, const char *file, struct errs *e)
+config_check(struct config *c, const char *file, struct errs *e, bool relay_host_bad)
 {
-	if (c->mode == MODE_RELAY && !c->relay_host_set)
+	if (c->mode == MODE_RELAY && !c->relay_host_set && !relay_host_bad)
 		cerr(e, file, 0, "delivery_mode = relay needs relay_host");
 	if (c->state_directory[0] != '/')
 		cerr(e, file, 0, "state_directory must be an absolute path");
@@ -758,13 +884,17 @@ config_parse(struct config *c, const char *name, const char *text, size_t len,
 	const char	*p = text, *end = text + len, *nl, *why;
 	char		 line[4096], err[512], *l, *eq, *key, *val;
 	int		 lineno = 0, section = -1;	/* -1 main, -2 routes, else proc kind */
-	bool		 in_routes = false;
+	bool		 in_routes = false, relay_host_bad = false;
 	size_t		 ll;
+	/* the line each parameter was set on, to refuse a second setting */
+	int		 seen[NPARAMS], lseen[PROC_KIND_MAX][NLIMITS];
 
 	if (errbuf != NULL && errlen > 0)
 		errbuf[0] = '\0';
 	config_defaults(c);
 	strlcpy(c->path, name, sizeof(c->path));
+	memset(seen, 0, sizeof(seen));
+	memset(lseen, 0, sizeof(lseen));
 	while (p < end) {
 		lineno++;
 		nl = memchr(p, '\n', end - p);
@@ -786,7 +916,8 @@ config_parse(struct config *c, const char *name, const char *text, size_t len,
 		l = trim(line);
 		if (*l == '\0')
 			continue;
-		if (*l == '[') {
+		/* "[192.0.2.1] = host" under [routes] is a route, not a section */
+		if (*l == '[' && strchr(l, '=') == NULL) {
 			char *close = strchr(l, ']');
 			if (close == NULL || close[1] != '\0') {
 				cerr(&e, name, lineno, "malformed section header");
@@ -817,24 +948,51 @@ config_parse(struct config *c, const char *name, const char *text, size_t len,
 		}
 		if (section >= 0) {
 			const struct param *lp = param_find(limit_params, NLIMITS, key);
-			if (lp == NULL) {
-				cerr(&e, name, lineno, "unknown parameter \"%s\" in [%s]", key,
+			if (lp == NULL && param_find(params, NPARAMS, key) != NULL) {
+				cerr(&e, name, lineno, "%s: this parameter belongs before the [%s] "
+				    "section (sections go at the end of the file)", key,
 				    proc_kind_name(section));
 				continue;
 			}
+			if (lp == NULL) {
+				unknown_param(&e, name, lineno, key, limit_params, NLIMITS,
+				    proc_kind_name(section));
+				continue;
+			}
+			if (lseen[section][lp - limit_params] != 0) {
+				cerr(&e, name, lineno, "%s given twice in [%s]: on line %d and line %d",
+				    key, proc_kind_name(section), lseen[section][lp - limit_params],
+				    lineno);
+				continue;
+			}
+			lseen[section][lp - limit_params] = lineno;
 			if ((why = param_set(lp, &c->limits[section], val, err, sizeof(err))) != NULL)
 				cerr(&e, name, lineno, "%s", why);
 			continue;
 		}
 		const struct param *pp = param_find(params, NPARAMS, key);
-		if (pp == NULL) {
-			cerr(&e, name, lineno, "unknown parameter \"%s\"", key);
+		if (pp == NULL && param_find(limit_params, NLIMITS, key) != NULL) {
+			cerr(&e, name, lineno, "%s belongs in a process section such as [agent]",
+			    key);
 			continue;
 		}
-		if ((why = param_set(pp, c, val, err, sizeof(err))) != NULL)
+		if (pp == NULL) {
+			unknown_param(&e, name, lineno, key, params, NPARAMS, NULL);
+			continue;
+		}
+		if (seen[pp - params] != 0) {
+			cerr(&e, name, lineno, "%s given twice: on line %d and line %d (remove one)",
+			    key, seen[pp - params], lineno);
+			continue;
+		}
+		seen[pp - params] = lineno;
+		if ((why = param_set(pp, c, val, err, sizeof(err))) != NULL) {
 			cerr(&e, name, lineno, "%s: %s", key, why);
+			if (pp->type == P_HOSTPORT)
+				relay_host_bad = true;
+		}
 	}
-	config_check(c, name, &e);
+	config_check(c, name, &e, relay_host_bad);
 	return e.count > 0 ? -1 : 0;
 }
 
@@ -899,14 +1057,14 @@ config_override(struct config *c, const char *assignment, char *errbuf, size_t e
 	memcpy(name, assignment, eq - assignment);
 	name[eq - assignment] = '\0';
 	if ((pp = param_find(params, NPARAMS, name)) == NULL) {
-		cerr(&e, "-o", 0, "unknown parameter \"%s\"", name);
+		unknown_param(&e, "-o", 0, name, params, NPARAMS, NULL);
 		return -1;
 	}
 	if ((why = param_set(pp, c, eq + 1, err, sizeof(err))) != NULL) {
 		cerr(&e, "-o", 0, "%s: %s", name, why);
 		return -1;
 	}
-	config_check(c, "-o", &e);
+	config_check(c, "-o", &e, pp->type == P_HOSTPORT && why != NULL);
 	return e.count > 0 ? -1 : 0;
 }
 

@@ -154,6 +154,12 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	if (check_only) {
+		/* what a start would refuse, short of binding and creating */
+		if (setup_check_users(&m.conf, err, sizeof(err)) == -1) {
+			fprintf(stderr, "outpost: %s\n", err);
+			fprintf(stderr, "outpost: configuration %s is invalid\n", path);
+			return 1;
+		}
 		config_print(&m.conf, stdout);
 		return 0;
 	}

@@ -67,6 +67,7 @@ int	secrets_load(const struct config *, char *password, size_t len, char *err, s
 void	secrets_send(struct master *, struct child *);
 
 /* master_setup.c */
+int	setup_check_users(const struct config *, char *err, size_t len);
 void	setup_directories(const struct config *, bool as_root);
 int	setup_listeners(const struct config *, int *fds);
 void	check_pidfile(const struct config *);

@@ -38,9 +38,43 @@ ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, bool chown_it)
 		fatal("chmod %s", path);
 }
 
+/*
+ * What a start as root requires of user and queue_user: both exist, neither
+ * is root, and they differ. Also run by `outpost -n`, so that a check of the
+ * file catches what the start would refuse.
+ */
+int
+setup_check_users(const struct config *c, char *err, size_t len)
+{
+	uid_t	uid, quid;
+	gid_t	gid, qgid;
+
+	if (proc_user_ids(c->queue_user, &quid, &qgid) == -1) {
+		snprintf(err, len, "queue_user %s does not exist: create it (see INSTALL) or "
+		    "set queue_user", c->queue_user);
+		return -1;
+	}
+	if (proc_user_ids(c->user, &uid, &gid) == -1) {
+		snprintf(err, len, "user %s does not exist: create it (see INSTALL) or set user",
+		    c->user);
+		return -1;
+	}
+	if (uid == 0 || quid == 0) {
+		snprintf(err, len, "user and queue_user must not be root");
+		return -1;
+	}
+	if (uid == quid) {
+		snprintf(err, len, "user and queue_user must differ: only the queue manager "
+		    "may own the queue");
+		return -1;
+	}
+	return 0;
+}
+
 void
 setup_directories(const struct config *c, bool as_root)
 {
+	char		 err[512];
 	char		 path[1100];
 	uid_t		 quid = 0;
 	gid_t		 qgid = 0;
@@ -50,15 +84,11 @@ setup_directories(const struct config *c, bool as_root)
 	struct dirent	*de;
 
 	if (as_root) {
-		if (proc_user_ids(c->queue_user, &quid, &qgid) == -1)
-			fatalx("queue_user %s does not exist: create it (see INSTALL) or set queue_user",
-			    c->queue_user);
-		if (proc_user_ids(c->user, &uid, &gid) == -1)
-			fatalx("user %s does not exist: create it (see INSTALL) or set user", c->user);
-		if (uid == 0 || quid == 0)
-			fatalx("user and queue_user must not be root");
-		if (uid == quid)
-			fatalx("user and queue_user must differ: only the queue manager may own the queue");
+		if (setup_check_users(c, err, sizeof(err)) == -1)
+			fatalx("%s", err);
+		if (proc_user_ids(c->queue_user, &quid, &qgid) == -1 ||
+		    proc_user_ids(c->user, &uid, &gid) == -1)
+			fatalx("user lookup failed");
 	}
 	ensure_dir(c->state_directory, 0755, 0, 0, as_root);
 	config_queue_dir(c, path, sizeof(path));

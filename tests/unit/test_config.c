@@ -11,6 +11,10 @@
 #include "log.h"
 #include "check_run.h"
 
+#ifndef SHIPPED_CONF
+#define SHIPPED_CONF	"etc/outpost.conf"	/* the tests run from the top directory */
+#endif
+
 static int
 parse(struct config *c, const char *text, char *err, size_t errlen)
 {
@@ -116,7 +120,90 @@ static const struct {
 	{ "relay_auth_user = me\n", "relay_auth_user needs relay_auth_password_file" },
 	{ "[routes]\na.org = h1 tls=always\n", "test.conf:2: route for a.org" },
 	{ "[routes]\na.org = h1 verify\n", "test.conf:2: route for a.org" },
+	/* a key given twice names both lines */
+	{ "resend_attempts = 3\n\nresend_attempts = 4\n",
+	  "test.conf:3: resend_attempts given twice: on line 1 and line 3" },
+	{ "[agent]\ncount = 3\n[smtpd]\n[agent]\ncount = 4\n",
+	  "test.conf:5: count given twice in [agent]: on line 2 and line 5" },
+	/* parameters appended after the sections */
+	{ "[routes]\ndelivery_mode = relay\n",
+	  "test.conf:2: delivery_mode: this parameter belongs before the [routes] section" },
+	{ "[routes]\nrelay_host = smtp.example.net\n",
+	  "test.conf:2: relay_host: this parameter belongs before the [routes] section" },
+	{ "[agent]\nresend_attempts = 2\n",
+	  "test.conf:2: resend_attempts: this parameter belongs before the [agent] section" },
+	{ "count = 2\n", "test.conf:1: count belongs in a process section" },
+	{ "[routes]\nlocalpart_x = h1\n", "is not a domain, .domain or [address]" },
+	{ "[routes]\n[192.0.2.300] = h1\n", "is not an address literal" },
+	{ "[routes]\n[2001:db8::1] = h1\n", "is not an address literal" },
+	/* listen needs its port */
+	{ "listen = 127.0.0.1\n", "test.conf:1: listen: every item needs its port" },
+	{ "listen = 127.0.0.1:2525, [::1]\n", "test.conf:1: listen: every item needs its port" },
+	/* nearest names */
+	{ "resend_atempts = 2\n", "unknown parameter \"resend_atempts\" (did you mean resend_attempts?)" },
+	{ "relayhost = a.example\n", "(did you mean relay_host?)" },
+	{ "[agent]\nmax_session = 2\n", "in [agent] (did you mean max_sessions?)" },
 };
+
+/* A mistake with nothing near it gets no suggestion; one error per mistake. */
+START_TEST(suggestions_and_single_errors)
+{
+	struct config	c;
+	char		err[2048];
+	const char	*p;
+	int		n = 0;
+
+	ck_assert_int_eq(parse(&c, "colour = blue\n", err, sizeof(err)), -1);
+	ck_assert_ptr_null(strstr(err, "did you mean"));
+	config_free(&c);
+	/* a bad relay_host: its own error only, not "relay needs relay_host" too */
+	ck_assert_int_eq(parse(&c, "delivery_mode = relay\nrelay_host = bad..name\n", err,
+	    sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "test.conf:2: relay_host"));
+	ck_assert_ptr_null(strstr(err, "needs relay_host"));
+	for (p = err; (p = strchr(p, '\n')) != NULL; p++)
+		n++;
+	ck_assert_int_eq(n, 1);
+	config_free(&c);
+	/* the route forms that are right */
+	ck_assert_msg(parse(&c, "[routes]\n[192.0.2.1] = h1\n[IPv6:2001:db8::1] = h2\n"
+	    ".Example.ORG = h3\n", err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(c.nroutes, 3);
+	ck_assert_ptr_nonnull(config_route(&c, "[192.0.2.1]"));
+	ck_assert_ptr_nonnull(config_route(&c, "a.example.org"));
+	config_free(&c);
+	/* -o also suggests */
+	config_defaults(&c);
+	ck_assert_int_eq(config_override(&c, "resend_intervall=5m", err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "did you mean resend_interval?"));
+	config_free(&c);
+}
+END_TEST
+
+/* The shipped file, with what an admin appends at its end, means what it says. */
+START_TEST(shipped_file_takes_appended_parameters)
+{
+	struct config	 c;
+	char		 err[4096], *text;
+	FILE		*fp;
+	size_t		 len;
+
+	fp = fopen(SHIPPED_CONF, "r");
+	ck_assert_ptr_nonnull(fp);
+	text = calloc(1, 65536);
+	len = fread(text, 1, 65536 - 200, fp);
+	fclose(fp);
+	strlcat(text, "delivery_mode = relay\nrelay_host = smtp.example.net:587\n", 65536);
+	len = strlen(text);
+	ck_assert_msg(config_parse(&c, "outpost.conf", text, len, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(c.mode, MODE_RELAY);
+	ck_assert_str_eq(c.relay_host.host, "smtp.example.net");
+	ck_assert_uint_eq(c.nroutes, 0);
+	ck_assert_uint_eq(c.limits[PROC_AGENT].count, 2);
+	config_free(&c);
+	free(text);
+}
+END_TEST
 
 START_TEST(mistakes_are_reported_with_line)
 {
@@ -272,6 +359,8 @@ config_suite(void)
 	tcase_add_test(tc, values_of_every_type);
 	tcase_add_loop_test(tc, mistakes_are_reported_with_line, 0, sizeof(bad) / sizeof(bad[0]));
 	tcase_add_test(tc, every_mistake_is_reported);
+	tcase_add_test(tc, suggestions_and_single_errors);
+	tcase_add_test(tc, shipped_file_takes_appended_parameters);
 	tcase_add_test(tc, tls_relay_and_routes);
 	tcase_add_test(tc, routes_match_domain_and_subdomains);
 	tcase_add_test(tc, networks_allow_and_deny);

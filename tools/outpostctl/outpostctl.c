@@ -112,7 +112,8 @@ cmd_check_config(int argc, char **argv)
 {
 	struct config	 c;
 	char		 err[8192];
-	const char	*path = argc > 1 ? argv[1] : SYSCONFDIR "/outpost.conf";
+	/* FILE, else the file of -f (or OUTPOST_CONFIG), else the default */
+	const char	*path = argc > 1 ? argv[1] : config_path;
 
 	if (argc > 2) {
 		fprintf(stderr, "usage: outpostctl check-config [FILE]\n");
