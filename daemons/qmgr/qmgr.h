@@ -287,6 +287,11 @@ typedef void (*qupdate_done_fn)(struct qmgr *, void *arg, const char *id, bool r
 void	qmgr_states_apply(struct qmgr *, struct qmail *, struct qf_state *st, unsigned n,
 	    qupdate_done_fn done, void *arg);
 
+/* qmgr_msgid.c: the Message-ID for the log (brackets and blanks removed, "" when none) */
+#define QMGR_MSGID_MAX	256
+void	qmgr_msgid_from_header(const char *msg, size_t len, char *out, size_t outlen);
+void	qmgr_msgid_from_file(int fd, uint64_t off, uint64_t len, char *out, size_t outlen);
+
 /* qmgr_expire.c: max_queue_lifetime for held mails (the scheduler's for the rest) */
 void	qmgr_expire_start(struct qmgr *);
 

@@ -258,6 +258,8 @@ commit_done(struct qmgr *q, struct qjob *j)
 	struct qf_mail m;
 	struct qmail *e;
 	struct fbuf *fb;
+	char msgid[QMGR_MSGID_MAX], uidtext[32];
+	int rfd;
 	bool ok = j->error == 0;
 
 	tx->fd = -1;
@@ -273,6 +275,13 @@ commit_done(struct qmgr *q, struct qjob *j)
 		(void)unlinkat(q->queue_fd, tx->env.id, 0);
 		answer_error(l, tx->reqid, 451, "4.3.0", "Local error committing the queue file");
 	} else {
+		/* the write descriptor cannot read: the committed file, read-only */
+		if ((rfd = spool_open_ro(q, tx->env.id)) != -1) {
+			qmgr_msgid_from_file(rfd, tx->prefix_len, tx->content_len, msgid,
+			    sizeof(msgid));
+			close(rfd);
+		} else
+			msgid[0] = '\0';
 		memset(&m, 0, sizeof(m));
 		m.env = tx->env;
 		m.content_off = tx->prefix_len;
@@ -286,8 +295,18 @@ commit_done(struct qmgr *q, struct qjob *j)
 		} else
 			close(j->fd);
 		qmail_insert(q, e);
-		log_info("%s: from=<%s>, size=%llu, nrcpt=%u (queue active)", e->id, e->sender,
-		    (unsigned long long)e->content_len, e->nrcpt);
+		/*
+		 * size is the mail as queued (with the fields outpost added),
+		 * the one size logged; the uid traces a local submitter (a
+		 * script on a hosting server), smtpd's line names the client.
+		 */
+		if (tx->env.uid != UID_NONE)
+			snprintf(uidtext, sizeof(uidtext), ", uid=%u", tx->env.uid);
+		else
+			uidtext[0] = '\0';
+		log_info("%s: from=<%s>, size=%llu, nrcpt=%u, message-id=<%s>%s (queue active)",
+		    e->id, e->sender, (unsigned long long)e->content_len, e->nrcpt, msgid,
+		    uidtext);
 		log_detail("%s: origin=%s uid=%u", e->id, tx->env.origin, tx->env.uid);
 		if (l != NULL && l->chan != NULL) {
 			fb = fbuf_new(MSG_SUBMIT_QUEUED, tx->reqid);

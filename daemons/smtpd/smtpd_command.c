@@ -91,7 +91,7 @@ cmd_mail(struct smtpd_session *s, const struct smtp_cmd *cmd)
 	s->ntxn++;
 	(void)snprintf(s->txid, sizeof(s->txid), "%s.%u", s->id, s->ntxn);
 	s->state = SS_MAIL;
-	log_detail("%s: from=<%s> size=%llu body=%s", s->txid, s->sender,
+	log_detail("%s: from=<%s> declared_size=%llu body=%s", s->txid, s->sender,
 	    (unsigned long long)cmd->size,
 	    cmd->body == BODY_8BITMIME ? "8BITMIME" : "7BIT");
 	session_reply(s, 250, "2.1.0", "Ok");

@@ -278,9 +278,9 @@ session_qmgr_answer(struct smtpd_session *s, const char *queue_id, uint16_t code
 	evtimer_del(s->timer);
 	if (queue_id != NULL) {
 		clean_text(buf, sizeof(buf), queue_id);
-		log_info("%s: queued as %s, from=<%s>, nrcpt=%zu, size=%llu, client=[%s]",
-		    s->txid, buf, s->sender, s->nrcpt,
-		    (unsigned long long)s->data.size, s->ip);
+		/* the size is logged once, by the queue manager, of the mail as queued */
+		log_info("%s: queued as %s, from=<%s>, nrcpt=%zu, client=[%s]",
+		    s->txid, buf, s->sender, s->nrcpt, s->ip);
 		session_reply(s, 250, "2.0.0", "Ok: queued as %s", buf);
 	} else {
 		if (code < 400 || code > 599)
