@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "helo_default.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -94,7 +95,7 @@ static const struct param params[] = {
 	{ "relay_auth_plaintext", P_BOOL, C(relay_auth_plaintext), 0, 0, 0, "no",
 	  "allow AUTH without TLS, and only to a loopback relay_host", NULL },
 	{ "helo_name", P_STR, C(helo_name), sizeof(((struct config *)0)->helo_name), 0, 0, "",
-	  "name used in EHLO and Received headers (default: the host name)", NULL },
+	  "name used in EHLO and Received headers (default: /etc/mailname, else the canonical host name)", NULL },
 	{ "inet_protocols", P_ENUM, C(inet_protocols), 0, 0, 0, "all",
 	  "all, ipv4 or ipv6: address families used for delivery", inet_names },
 	{ "dns_servers", P_DNS, C(dns_servers), 0, 0, 0, "",
@@ -739,6 +740,7 @@ config_defaults(struct config *c)
 	c->limits[PROC_AGENT].count = 2;
 	c->limits[PROC_AGENT].max_sessions = 200;
 	c->limits[PROC_SMTPD].max_sessions = 200;
+	/* a placeholder: config_parse() looks the default up when the file has none */
 	if (gethostname(c->helo_name, sizeof(c->helo_name)) == -1 || c->helo_name[0] == '\0')
 		strlcpy(c->helo_name, "localhost", sizeof(c->helo_name));
 }
@@ -888,6 +890,7 @@ config_parse(struct config *c, const char *name, const char *text, size_t len,
 	size_t		 ll;
 	/* the line each parameter was set on, to refuse a second setting */
 	int		 seen[NPARAMS], lseen[PROC_KIND_MAX][NLIMITS];
+	const struct param *pp_helo;
 
 	if (errbuf != NULL && errlen > 0)
 		errbuf[0] = '\0';
@@ -992,6 +995,13 @@ config_parse(struct config *c, const char *name, const char *text, size_t len,
 				relay_host_bad = true;
 		}
 	}
+	/*
+	 * /etc/mailname, else the canonical host name (helo_default.c): only
+	 * when the file names none, so that a configured name costs no lookup.
+	 */
+	pp_helo = param_find(params, NPARAMS, "helo_name");
+	if (pp_helo != NULL && seen[pp_helo - params] == 0)
+		strlcpy(c->helo_name, helo_default(), sizeof(c->helo_name));
 	config_check(c, name, &e, relay_host_bad);
 	return e.count > 0 ? -1 : 0;
 }

@@ -20,6 +20,7 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "helo_default.h"
 #include "log.h"
 #include "master.h"
 
@@ -160,6 +161,10 @@ main(int argc, char *argv[])
 			fprintf(stderr, "outpost: configuration %s is invalid\n", path);
 			return 1;
 		}
+		if (!helo_is_qualified(m.conf.helo_name))
+			fprintf(stderr, "outpost: warning: helo_name %s has no dot: many servers "
+			    "refuse such a name; set helo_name or /etc/mailname to this host's "
+			    "full name\n", m.conf.helo_name);
 		config_print(&m.conf, stdout);
 		return 0;
 	}
@@ -200,6 +205,9 @@ main(int argc, char *argv[])
 	    m.conf.mode == MODE_RELAY ? ", relay_host=" : "",
 	    m.conf.mode == MODE_RELAY ? m.conf.relay_host.host : "",
 	    m.conf.resend_attempts, m.conf.resend_interval, path);
+	if (!helo_is_qualified(m.conf.helo_name))
+		log_warnx("helo_name %s has no dot: many servers refuse such a name in EHLO; "
+		    "set helo_name or /etc/mailname to this host's full name", m.conf.helo_name);
 	if (m.conf.mode == MODE_RELAY && m.conf.nroutes > 0)
 		log_info("relay mode: the %zu [routes] entries are ignored", m.conf.nroutes);
 	control_init(&m);
