@@ -135,6 +135,8 @@ resolver_setup(const struct config *c)
 	}
 	if (n == 0)
 		log_warnx("no DNS server configured or found: resolving from the root servers");
+	else
+		resolver_open_default_zones(ub);
 	if ((err = ub_ctx_async(ub, 1)) != 0)
 		fatalx("resolver: ub_ctx_async: %s", ub_strerror(err));
 	trust_anchor(ub, c->dnssec_trust_anchor);

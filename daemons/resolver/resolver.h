@@ -6,7 +6,8 @@
  *
  * Files: resolver.c (prepare before chroot, main, the scheduler link),
  * resolver_query.c (queries in flight, answers), resolver_rdata.c (the MX
- * record data and host name checks, pure: unit tests and a fuzz target).
+ * record data and host name checks, pure: unit tests and a fuzz target),
+ * resolver_zones.c (libunbound's built-in local zones opened to forwarders).
  */
 #ifndef OUTPOST_RESOLVER_H
 #define OUTPOST_RESOLVER_H
@@ -31,6 +32,11 @@ struct ub_result;
  * the DNSSEC trust anchor (dnssec_trust_anchor; unreadable: fatal). */
 void	resolver_prepare(struct proc_ctx *);
 void	resolver_main(struct proc_ctx *);
+
+/* resolver_zones.c: libunbound 1.17's built-in local zones, each passed to
+ * fn (returns how many); and all of them made transparent, for forwarding. */
+size_t	resolver_default_zones(void (*fn)(const char *zone, void *arg), void *arg);
+void	resolver_open_default_zones(struct ub_ctx *);
 
 #define RESOLVER_MX_MAX		32	/* MX hosts in one answer */
 #define RESOLVER_ADDRS_MAX	16	/* addresses of one family for one host */
