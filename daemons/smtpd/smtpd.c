@@ -60,6 +60,8 @@ smtpd_qmgr_dispatch(struct chan *c, struct frame *f, void *arg)
 		if (c == sd->qmgr) {
 			log_warnx("link to qmgr lost");
 			sd->qmgr = NULL;
+			if (!sd->stopping)
+				proc_link_down(sd->ctx, PROC_QMGR, 0);
 		}
 		TAILQ_FOREACH_SAFE(s, &sd->sessions, entry, next)
 			session_qmgr_lost(s, c);
