@@ -227,7 +227,7 @@ link_down(struct child *c, struct frame *f)
 	if (p == NULL)
 		return -1;
 	/* About a link already replaced (a restart of the peer, most often). */
-	if (id != pair_of(m, c, p)->id)
+	if (m->stopping || id != pair_of(m, c, p)->id)
 		return 0;
 	log_info("%s reports its link to %s down", c->title, p->title);
 	a = child_index(m, c);
