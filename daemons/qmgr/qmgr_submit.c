@@ -6,9 +6,11 @@
  * (or ABORT). Recipients must all come before the first DATA (the envelope
  * is written ahead of the content). Limits and bad addresses do not close
  * the link: the first problem is remembered and becomes the one answer to
- * COMMIT (552 size, 452 recipients, 553 syntax, 451 local error). Nor does
- * a well-formed frame out of order: one link carries every session of
- * smtpd, so closing it would punish them all. An ABORT that comes too late
+ * COMMIT (552 size, 452 recipients, 553 syntax, 451 local error). On
+ * smtpd's link, nor does a well-formed frame out of order: that one link
+ * carries every SMTP session, so closing it would punish them all (a local
+ * client of the public socket that breaks the protocol loses its own link,
+ * as before, and only its own). An ABORT that comes too late
  * (the transaction is committing or finished) is logged and the commit
  * completes, its answer going to the submitter if it is still there; a
  * COMMIT for a transaction qmgr does not know is answered 451; anything
@@ -121,6 +123,28 @@ tx_start_content(struct qmgr *q, struct qtx *tx, const uint8_t *first, size_t n)
 	return spool_tx_write(tx, hdr, len);
 }
 
+/*
+ * A well-formed frame out of order: smtpd's link stays (the frame is
+ * ignored, or answered by the caller); a public client's closes.
+ */
+static int
+stray_what(struct qlink *l, struct frame *f, const char *what)
+{
+	log_warnx("%s: %s %s%s", chan_peer(l->chan), msg_name(f->hdr.type), what,
+	    l->kind == QLINK_PUBLIC ? ": closing that client's link" : ": ignored");
+	return l->kind == QLINK_PUBLIC ? -1 : 0;
+}
+
+static int
+stray(struct qlink *l, struct frame *f, bool committing)
+{
+	char what[64];
+
+	snprintf(what, sizeof(what), "for %s transaction %u",
+	    committing ? "a committing" : "an unknown", f->hdr.reqid);
+	return stray_what(l, f, what);
+}
+
 static int
 do_begin(struct qlink *l, struct frame *f)
 {
@@ -137,11 +161,10 @@ do_begin(struct qlink *l, struct frame *f)
 	}
 	key.reqid = f->hdr.reqid;
 	if ((tx = RB_FIND(qtx_tree, &l->txs, &key)) != NULL) {
-		log_warnx("%s: transaction %u begun twice", chan_peer(l->chan), f->hdr.reqid);
-		if (!tx->committing)
-			tx_error(tx, 451, "4.3.0", "Transaction begun twice");
 		free(origin);
-		return 0;
+		if (l->kind != QLINK_PUBLIC && !tx->committing)
+			tx_error(tx, 451, "4.3.0", "Transaction begun twice");
+		return stray_what(l, f, "twice for one transaction");
 	}
 	if (l->ntx >= l->maxtx) {
 		/*
@@ -191,15 +214,6 @@ find_tx(struct qlink *l, struct frame *f, bool *committing)
 	return tx != NULL && !tx->committing ? tx : NULL;
 }
 
-/* A well-formed frame for no open transaction: say so, keep the link. */
-static int
-stray(struct qlink *l, struct frame *f, bool committing)
-{
-	log_warnx("%s: %s for %s transaction %u: ignored", chan_peer(l->chan),
-	    msg_name(f->hdr.type), committing ? "a committing" : "an unknown", f->hdr.reqid);
-	return 0;
-}
-
 static int
 do_rcpt(struct qlink *l, struct frame *f)
 {
@@ -214,9 +228,8 @@ do_rcpt(struct qlink *l, struct frame *f)
 	if ((tx = find_tx(l, f, &committing)) == NULL)
 		return stray(l, f, committing);
 	if (tx->prefix_written) {
-		log_warnx("%s: recipient after data in transaction %u", chan_peer(l->chan), tx->reqid);
 		tx_error(tx, 451, "4.3.0", "Recipient after data");
-		return 0;
+		return stray_what(l, f, "after data");
 	}
 	if (addr_check_mailbox(rcpt, false, &err) == -1 || rcpt[0] == '\0' ||
 	    !qf_str_valid(rcpt, ADDR_MAX - 1)) {
@@ -375,9 +388,9 @@ do_commit(struct qlink *l, struct frame *f)
 	if (!frame_end(f))
 		return -1;
 	if ((tx = find_tx(l, f, &committing)) == NULL) {
-		if (committing)
+		if (committing || l->kind == QLINK_PUBLIC)
 			return stray(l, f, committing);	/* its one answer is on the way */
-		log_warnx("%s: COMMIT for unknown transaction %u", chan_peer(l->chan),
+		log_warnx("%s: COMMIT for unknown transaction %u: answered", chan_peer(l->chan),
 		    f->hdr.reqid);
 		answer_error(l, f->hdr.reqid, 451, "4.3.0", "Transaction unknown to the queue manager");
 		return 0;
@@ -406,6 +419,8 @@ do_abort(struct qlink *l, struct frame *f)
 	if (!frame_end(f))
 		return -1;
 	if ((tx = find_tx(l, f, &committing)) == NULL) {
+		if (l->kind == QLINK_PUBLIC)
+			return stray(l, f, committing);
 		/* The submitter gave up after COMMIT: the mail is queued all the same. */
 		if (committing)
 			log_info("%s: abort of transaction %u too late: it is being committed",
@@ -436,9 +451,8 @@ submit_dispatch(struct qlink *l, struct frame *f)
 	case MSG_SUBMIT_ABORT:
 		return do_abort(l, f);
 	default:
-		/* Well-formed (chan checked its layout), just not ours: keep the link. */
-		log_warnx("%s: unexpected %s: ignored", chan_peer(l->chan), msg_name(f->hdr.type));
-		return 0;
+		/* Well-formed (chan checked its layout), just not a submission frame. */
+		return stray_what(l, f, "is not a submission frame");
 	}
 }
 
