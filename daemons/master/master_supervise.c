@@ -263,7 +263,7 @@ child_chan_cb(struct chan *ch, struct frame *f, void *arg)
 	if (f->hdr.type == MSG_CTL_READY && frame_end(f) && !c->ready) {
 		c->ready = true;
 		c->backoff = RESTART_BACKOFF_MIN;
-		log_debug("%s (pid %ld) ready", c->title, (long)c->pid);
+		log_detail("%s (pid %ld) ready", c->title, (long)c->pid);
 		return 0;
 	}
 	if (f->hdr.type == MSG_CTL_LINK_DOWN && link_down(c, f) == 0)

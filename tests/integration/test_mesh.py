@@ -437,7 +437,7 @@ def test_ready_child_is_restarted_at_once(root, outpost_factory, receiver, role)
     for i in range(5):
         pid = op.child(role).pid
         # Ready first: it said so (its start-up is done), then it is killed.
-        time.sleep(0.5)
+        op.wait_log(rf"master: {re.escape(role)} \(pid {pid}\) ready", timeout=20)
         t0 = time.monotonic()
         os.kill(pid, signal.SIGKILL)
         new_pid(op, role, pid, 10)
@@ -446,7 +446,6 @@ def test_ready_child_is_restarted_at_once(root, outpost_factory, receiver, role)
     assert len(re.findall(rf"master: {re.escape(role)} \(pid \d+\) killed by signal 9 \(Killed\); "
                           r"restarting it now", log)) == 5, op.log_tail()
     assert "before it was ready" not in log
-    # A role that dies this often is said to be crashing, at warning level.
     assert max(times) < 2.0, f"restart times {times}"
     # And it serves: a mail goes through the whole chain.
     H.wait_until(lambda: submit_ok(op, f"after-{role}".replace(" ", "")), 15, 0.2,
@@ -460,11 +459,42 @@ def test_crash_storm_is_logged(root, outpost_factory, receiver):
     start = op.log_offset()
     for i in range(7):
         pid = op.child("scheduler").pid
-        time.sleep(0.3)
+        op.wait_log(rf"master: scheduler \(pid {pid}\) ready", timeout=20)
         os.kill(pid, signal.SIGKILL)
         new_pid(op, "scheduler", pid, 10)
     op.wait_log(r"scheduler \(pid \d+\) killed by signal 9 .*crashing: 7 deaths in the last minute",
                 timeout=5, start=start)
+
+
+def test_death_before_ready_backs_off(root, outpost_factory, receiver):
+    """Only a child that dies during its start-up waits before the next try."""
+    op = relay_outpost(outpost_factory, receiver)
+    start = op.log_offset()
+    early = None
+    for _ in range(20):
+        pid = op.child("agent 1").pid
+        op.wait_log(rf"master: agent 1 \(pid {pid}\) ready", timeout=20)
+        os.kill(pid, signal.SIGKILL)
+        # The new one, killed the moment it exists (its TLS set-up takes a while).
+        nxt = new_pid(op, "agent 1", pid, 10)
+        os.kill(nxt, signal.SIGKILL)
+        m = op.wait_log(rf"master: agent 1 \(pid {nxt}\) killed by signal 9 \(Killed\)"
+                        r"( before it was ready; restarting in 1s|; restarting it now)",
+                        timeout=10, start=start)
+        if "before it was ready" in m.group(0):
+            early = nxt
+            break
+    assert early, f"never killed an agent before it was ready\n{op.log_tail()}"
+    # The next start came a second later, by the log's own clock.
+    new_pid(op, "agent 1", early, 10)
+    log = op.log_text()[start:]
+    died = re.search(rf"^(\S+) .*agent 1 \(pid {early}\) killed by signal 9 .*before it was ready",
+                     log, re.M)
+    again = re.search(r"^(\S+) .*master: started agent 1", log[died.end():], re.M)
+    assert again, op.log_tail()
+    from datetime import datetime
+    gap = (datetime.fromisoformat(again.group(1)) - datetime.fromisoformat(died.group(1)))
+    assert gap.total_seconds() >= 0.9, f"restarted after {gap}, not after the 1 s delay"
 
 
 def test_stopped_child_is_replaced(root, outpost_factory, receiver):
@@ -483,7 +513,7 @@ def test_clients_wait_in_backlog_while_smtpd_restarts(root, outpost_factory, rec
     op = relay_outpost(outpost_factory, receiver)
     for i in range(3):
         pid = op.child("smtpd").pid
-        time.sleep(0.3)
+        op.wait_log(rf"master: smtpd \(pid {pid}\) ready", timeout=20)
         os.kill(pid, signal.SIGKILL)
         # At once, before the new smtpd exists: the connection is queued, not refused.
         s = socket.create_connection((op.smtp_host, op.smtp_port), timeout=10)
