@@ -65,7 +65,8 @@ static const struct { int a, b; } links[] = {
 #define DEATHS_WARN		5	/* deaths a minute above which the log says "crashing" */
 #define RELINK_GAP_MS		1000	/* a pair is linked again at most this often */
 #define RELINK_TICK_MS		100
-#define RELINK_PENDING_MAX	64
+/* One entry per pair at most (reports are merged by link id): room for every pair. */
+#define RELINK_PENDING_MAX	(MASTER_MAX_CHILDREN * 4)
 
 static void child_start(struct child *);
 
@@ -235,8 +236,10 @@ link_down(struct child *c, struct frame *f)
 	for (i = 0; i < nrelinks; i++)
 		if (relinks[i].id == id)
 			return 0;	/* the other side said it first */
-	if (nrelinks == RELINK_PENDING_MAX)
-		return 0;	/* a storm of reports: the ones queued cover it */
+	if (nrelinks == RELINK_PENDING_MAX) {
+		log_warnx("too many links down at once: %s-%s not linked again", c->title, p->title);
+		return 0;
+	}
 	relinks[nrelinks].a = a;
 	relinks[nrelinks].b = b;
 	relinks[nrelinks].id = id;
