@@ -2,7 +2,8 @@
  * master.c - main of outpost: the root supervisor.
  *
  * It parses and checks the configuration, prepares the state directory and
- * the listening sockets as root, forks every child (master_supervise.c) and
+ * the listening sockets as root, starts every child as a fresh image of this
+ * binary (fork and exec: master_supervise.c, master_exec.c) and
  * then only routes signals: SIGTERM/SIGINT stop gracefully, SIGCHLD restarts,
  * SIGUSR1 reopens the log file. It never reads mail or queue data.
  */
