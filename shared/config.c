@@ -1,8 +1,8 @@
 /*
  * config.c - outpost's configuration parameters, their parser and checker.
  *
- * The master parses the file once (and again on reload); children get the
- * parsed struct through fork. The table params[] is the single source of
+ * The master parses the file once (and again on reload); children parse the
+ * same text, handed over by the master (daemons/master/master_exec.c). The table params[] is the single source of
  * truth: the parser, `outpost -n` (print the effective config) and
  * `outpost -R` (the reference in the docs) all walk it.
  */

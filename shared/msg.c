@@ -48,6 +48,8 @@ static const char *const msg_names[MSG_TYPE_MAX] = {
 	[MSG_CONTROL_REQUEST] = "CONTROL_REQUEST",
 	[MSG_CONTROL_REPLY] = "CONTROL_REPLY",
 	[MSG_CONTROL_END] = "CONTROL_END",
+	[MSG_CTL_READY] = "CTL_READY",
+	[MSG_CTL_LINK_DOWN] = "CTL_LINK_DOWN",
 };
 
 /*
@@ -60,7 +62,7 @@ static const char *const msg_names[MSG_TYPE_MAX] = {
  * Change a payload here and in msg.h together.
  */
 static const char *const msg_schema[MSG_TYPE_MAX] = {
-	[MSG_CTL_PEER] = "fd u8 u16",
+	[MSG_CTL_PEER] = "fd u8 u16 u32",
 	[MSG_CTL_SHUTDOWN] = "",
 	[MSG_CTL_LOGLEVEL] = "u8",
 	[MSG_CTL_LOGFILE] = "fd",
@@ -96,6 +98,8 @@ static const char *const msg_schema[MSG_TYPE_MAX] = {
 	[MSG_CONTROL_REQUEST] = "s n32{ s }",
 	[MSG_CONTROL_REPLY] = "s",
 	[MSG_CONTROL_END] = "u8 s",
+	[MSG_CTL_READY] = "",
+	[MSG_CTL_LINK_DOWN] = "u8 u16 u32",
 };
 
 const char *

@@ -29,7 +29,8 @@ enum msg_type {
 	/*
 	 * master <-> every child
 	 */
-	/* master -> child: FD is a new link to a peer.  u8 proc kind, u16 instance */
+	/* master -> child: FD is a new link to a peer.  u8 proc kind, u16 instance,
+	 * u32 link id (named again in CTL_LINK_DOWN) */
 	MSG_CTL_PEER = 1,
 	/* master -> child: stop gracefully and exit.  (empty) */
 	MSG_CTL_SHUTDOWN,
@@ -155,7 +156,16 @@ enum msg_type {
 	/* u8 status (0 done, 1 failed), str message for the user */
 	MSG_CONTROL_END,
 
-	MSG_TYPE_MAX
+	/*
+	 * child -> master: the process mesh (restart policy and link repair)
+	 */
+	/* child -> master: start-up done, serving.  (empty)  Sent once. */
+	MSG_CTL_READY = 6,
+	/* child -> master: the link to this peer closed while it was the one in
+	 * use; link the two again.  u8 proc kind, u16 instance, u32 link id */
+	MSG_CTL_LINK_DOWN = 7,
+
+	MSG_TYPE_MAX = 256
 };
 
 /* SUBMIT_BEGIN flags */

@@ -1,6 +1,7 @@
 /*
- * proc.c - the start of every outpost child (see proc.h), run right after
- * the master's fork. The order matters: everything that needs privileges or
+ * proc.c - the start of every outpost child (see proc.h), run in a fresh
+ * image of the outpost binary (the master forks and execs it with a role,
+ * daemons/master/master_exec.c). The order matters: everything that needs privileges or
  * the file system happens before chroot and the switch of user; the event
  * loop and the first frame read come after.
  */
@@ -24,6 +25,7 @@
 #include "log.h"
 #include "msg.h"
 #include "proc.h"
+#include "xmalloc.h"
 
 int
 proc_user_ids(const char *user, uid_t *uid, gid_t *gid)
@@ -43,12 +45,57 @@ proc_exit_loop(struct proc_ctx *ctx)
 	event_base_loopexit(ctx->base, NULL);
 }
 
+/*
+ * The id of the newest link to each peer: daemons always use the newest
+ * (a new link replaces the old), so that is the one a report is about, and
+ * the master can tell a report about a link it already replaced.
+ */
+static struct peer_link {
+	int		kind;
+	unsigned	instance;
+	uint32_t	id;
+} *peer_links;
+static size_t npeer_links;
+
+static struct peer_link *
+peer_link(int kind, unsigned instance)
+{
+	for (size_t i = 0; i < npeer_links; i++)
+		if (peer_links[i].kind == kind && peer_links[i].instance == instance)
+			return &peer_links[i];
+	peer_links = xreallocarray(peer_links, npeer_links + 1, sizeof(*peer_links));
+	peer_links[npeer_links].kind = kind;
+	peer_links[npeer_links].instance = instance;
+	peer_links[npeer_links].id = 0;
+	return &peer_links[npeer_links++];
+}
+
+/*
+ * A link that was in use closed: the master links the two processes again
+ * (or does nothing if the peer is gone: its restart brings a new link).
+ * Daemons call this only for the link they used, never for one they replaced.
+ */
+void
+proc_link_down(struct proc_ctx *ctx, int kind, unsigned instance)
+{
+	struct fbuf	*fb;
+
+	if (ctx == NULL || ctx->master == NULL)
+		return;
+	fb = fbuf_new(MSG_CTL_LINK_DOWN, 0);
+	fbuf_add_u8(fb, (uint8_t)kind);
+	fbuf_add_u16(fb, (uint16_t)instance);
+	fbuf_add_u32(fb, peer_link(kind, instance)->id);
+	chan_send(ctx->master, fb);
+}
+
 static int
 proc_master_cb(struct chan *c, struct frame *f, void *arg)
 {
 	struct proc_ctx	*ctx = arg;
 	uint8_t		 kind, level;
 	uint16_t	 instance;
+	uint32_t	 id;
 	int		 fd;
 
 	if (f == NULL) {
@@ -58,11 +105,12 @@ proc_master_cb(struct chan *c, struct frame *f, void *arg)
 	}
 	switch (f->hdr.type) {
 	case MSG_CTL_PEER:
-		if (!frame_get_u8(f, &kind) || !frame_get_u16(f, &instance) || !frame_end(f) ||
-		    f->fd == -1 || kind >= PROC_KIND_MAX)
+		if (!frame_get_u8(f, &kind) || !frame_get_u16(f, &instance) ||
+		    !frame_get_u32(f, &id) || !frame_end(f) || f->fd == -1 || kind >= PROC_KIND_MAX)
 			return -1;
 		fd = f->fd;
 		f->fd = -1;
+		peer_link(kind, instance)->id = id;
 		if (ctx->on_peer == NULL) {
 			log_warnx("link to %s offered but not wanted", proc_kind_name(kind));
 			close(fd);
@@ -213,6 +261,8 @@ proc_child(const struct proc_desc *d, const struct config *conf, unsigned instan
 	event_add(ev_term, NULL);
 
 	d->main(&ctx);
+	/* Start-up is over: from now on a death is a crash, restarted at once. */
+	chan_send(ctx.master, fbuf_new(MSG_CTL_READY, 0));
 	event_base_dispatch(ctx.base);
 	exit(0);
 }

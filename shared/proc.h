@@ -1,14 +1,20 @@
 /*
  * proc.h - the life of an outpost child process, written once for all.
  *
- * The master forks a child and calls proc_child(): it keeps only the
- * descriptors the child needs, chroots (queue directory or an empty one),
+ * The master forks and execs the outpost binary with a role argument
+ * (daemons/master/master_exec.c), so each child is a fresh image with its
+ * own address layout; that entry reads the configuration the master
+ * validated and calls proc_child(): it chroots (queue directory or an empty one),
  * names the process, drops to its user, applies its rlimits, creates the
  * event loop and the link to the master, then calls the daemon's main
  * (which registers its handlers and returns) and runs the loop.
  *
  * Links to peers arrive as MSG_CTL_PEER frames from the master, at start and
- * again whenever a peer was restarted; the daemon's on_peer hook adopts them.
+ * again whenever a peer was restarted or a link broke; the daemon's on_peer
+ * hook adopts them (a new link replaces the old one to that peer). When the
+ * link in use closes, the daemon calls proc_link_down() and the master
+ * links the two again. Once the daemon's main returned, the child tells the
+ * master it is ready (MSG_CTL_READY): the restart policy depends on it.
  */
 #ifndef OUTPOST_PROC_H
 #define OUTPOST_PROC_H
@@ -60,10 +66,12 @@ struct proc_desc {
 	void		(*prepare)(struct proc_ctx *);
 };
 
-/* In the child, after fork. keep_fds lists descriptors that survive (master link, listeners). Never returns. */
+/* In the child, after exec: master_fd is the control link, listen_fds smtpd's listeners. Never returns. */
 void	proc_child(const struct proc_desc *, const struct config *, unsigned instance,
 	    int master_fd, int *listen_fds, unsigned nlisten) __attribute__((noreturn));
 void	proc_exit_loop(struct proc_ctx *);
+/* The link in use to this peer closed: ask the master for a new one. */
+void	proc_link_down(struct proc_ctx *, int kind, unsigned instance);
 /* Look up the uid/gid of a user; -1 if unknown. */
 int	proc_user_ids(const char *user, uid_t *uid, gid_t *gid);
 

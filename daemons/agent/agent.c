@@ -253,8 +253,12 @@ agent_sched_cb(struct chan *c, struct frame *f, void *arg)
 			log_warnx("lost the link to the scheduler, dropping its jobs");
 			agent_link_lost(a, l);
 		}
-		if (a->link == l)
+		if (a->link == l) {
+			/* The link in use (not one replaced): the master links us again. */
 			a->link = NULL;
+			if (!a->stopping)
+				proc_link_down(a->ctx, PROC_SCHEDULER, 0);
+		}
 		free(l);
 		if (a->stopping)
 			agent_check_exit(a);

@@ -2,7 +2,8 @@
  * master.c - main of outpost: the root supervisor.
  *
  * It parses and checks the configuration, prepares the state directory and
- * the listening sockets as root, forks every child (master_supervise.c) and
+ * the listening sockets as root, starts every child as a fresh image of this
+ * binary (fork and exec: master_supervise.c, master_exec.c) and
  * then only routes signals: SIGTERM/SIGINT stop gracefully, SIGCHLD restarts,
  * SIGUSR1 reopens the log file. It never reads mail or queue data.
  */
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <sodium.h>
 
 #include "config.h"
 #include "helo_default.h"
@@ -95,18 +97,23 @@ main(int argc, char *argv[])
 {
 	static struct master m;
 	const char	*path = SYSCONFDIR "/outpost.conf";
-	int		 ch, i;
+	int		 ch;
 	bool		 check_only = false, as_root, log_stderr = false;
 	char		 err[8192];
 	struct event	*ev;
 	const int	 sigs[] = { SIGTERM, SIGINT, SIGCHLD, SIGUSR1, SIGHUP };
 
 	setproctitle_init(argc, argv, environ);
+	/* A child image started by the master: its role, nothing of the below. */
+	if (argc > 1 && strcmp(argv[1], "-x") == 0)
+		exec_child_main(argc, argv);
+	m.conf_fd = -1;
 	while ((ch = getopt(argc, argv, "dFf:no:R")) != -1) {
 		switch (ch) {
 		case 'd':
 			m.foreground = true;
 			log_stderr = true;
+			m.log_stderr = true;
 			break;
 		case 'F':
 			m.foreground = true;
@@ -132,17 +139,17 @@ main(int argc, char *argv[])
 	if (optind != argc)
 		usage();
 
-	if (config_load(&m.conf, path, err, sizeof(err)) == -1) {
+	if (exec_config_load(&m, path, &m.conf, &m.conf_fd, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s", err);
 		fprintf(stderr, "outpost: configuration %s is invalid\n", path);
 		return 1;
 	}
-	for (i = 0; i < m.noverrides; i++)
-		if (config_override(&m.conf, m.overrides[i], err, sizeof(err)) == -1) {
-			fprintf(stderr, "%s", err);
-			return 1;
-		}
-	if (secrets_load(&m.conf, m.relay_password, sizeof(m.relay_password), err,
+	/* The password lives in guarded memory, in this process and the agents only. */
+	if (sodium_init() < 0 || (m.relay_password = sodium_malloc(RELAY_PASSWORD_MAX)) == NULL) {
+		fprintf(stderr, "outpost: sodium_malloc failed\n");
+		return 1;
+	}
+	if (secrets_load(&m.conf, m.relay_password, RELAY_PASSWORD_MAX, err,
 	    sizeof(err)) == -1) {
 		fprintf(stderr, "outpost: relay_auth_password_file: %s\n", err);
 		return 1;

@@ -20,10 +20,14 @@ struct frame;
 struct child {
 	const struct proc_desc	*desc;
 	unsigned		 instance;
+	char			 title[32];	/* "qmgr", "agent 3": for logs */
 	pid_t			 pid;		/* 0: not running */
 	struct chan		*chan;		/* control link */
 	time_t			 started;
+	bool			 ready;		/* said MSG_CTL_READY: a death is a crash */
 	unsigned		 backoff;	/* seconds before the next restart */
+	time_t			 deaths_since;	/* start of the minute deaths are counted in */
+	unsigned		 deaths;
 	struct event		*ev_restart;
 	struct master		*m;
 	bool			 reload_restart;	/* stopped for a reload: start again at once */
@@ -42,11 +46,16 @@ struct master {
 	bool			 foreground;
 	int			 control_fd;
 	const char		*overrides[32];	/* -o, applied again on reload */
-	char			 relay_password[512];	/* wiped when replaced */
+	char			*relay_password;	/* sodium_malloc(RELAY_PASSWORD_MAX) */
 	int			 noverrides;
+	int			 conf_fd;	/* sealed memfd: the config text children parse */
+	bool			 log_stderr;	/* -d: children log to stderr too */
 };
 
+#define RELAY_PASSWORD_MAX	512
+
 /* master_supervise.c */
+const struct proc_desc *supervise_proc(const char *name);
 void	supervise_init(struct master *);
 void	supervise_start_all(struct master *);
 void	supervise_reap(struct master *);
@@ -65,6 +74,12 @@ int	master_reload(struct master *, char *err, size_t errlen);
 /* master_secrets.c */
 int	secrets_load(const struct config *, char *password, size_t len, char *err, size_t errlen);
 void	secrets_send(struct master *, struct child *);
+
+/* master_exec.c */
+int	exec_config_load(struct master *, const char *path, struct config *, int *memfd,
+	    char *err, size_t errlen);
+pid_t	exec_spawn(struct master *, struct child *, int ctl_fd);
+void	exec_child_main(int argc, char *argv[]) __attribute__((noreturn));
 
 /* master_setup.c */
 int	setup_check_users(const struct config *, char *err, size_t len);

@@ -3,11 +3,15 @@
  *
  * A broken file is refused with every error logged and the running
  * configuration stays. Settings that cannot change while running (state
- * directory, users) are refused too. Otherwise the children whose settings
- * changed are stopped gracefully and started again with the new
- * configuration; queued mail is on disk and in-flight deliveries finish or
- * return to the queue, so nothing is lost.
+ * directory, users, log, agent count) are refused too, named in the refusal.
+ * Everything else is applied: the log level and admin_group by the master
+ * itself, every other parameter by stopping gracefully the children that
+ * hold it (rparams[] below) and starting them again with the new text;
+ * queued mail is on disk and in-flight deliveries finish or return to the
+ * queue, so nothing is lost. The log names the parameters that changed and
+ * the processes restarted.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,11 +25,75 @@
 #include "master.h"
 #include "msg.h"
 
-static bool
-limits_differ(const struct config *a, const struct config *b, int kind)
-{
-	return memcmp(&a->limits[kind], &b->limits[kind], sizeof(a->limits[kind])) != 0;
-}
+#define Q	(1u << PROC_QMGR)
+#define S	(1u << PROC_SCHEDULER)
+#define R	(1u << PROC_RESOLVER)
+#define D	(1u << PROC_SMTPD)
+#define A	(1u << PROC_AGENT)
+#define LIVE	0u	/* applied by the master itself, no restart */
+
+/*
+ * Which processes hold each parameter: a change restarts exactly those. The
+ * table names the parameters a reload reports as changed. A field of struct
+ * config that is in no row (a parameter added later) is still caught by the
+ * comparison of the rest, and then every process restarts: safe by default.
+ */
+#define P(name, field, kinds) { name, offsetof(struct config, field), \
+	sizeof(((struct config *)0)->field), kinds }
+static const struct reload_param {
+	const char	*name;
+	size_t		 off, len;
+	unsigned	 kinds;
+} rparams[] = {
+	P("delivery_mode", mode, S | A),
+	P("relay_host", relay_host, S | A),
+	P("relay_host", relay_host_set, S | A),
+	P("resend_attempts", resend_attempts, S),
+	P("resend_interval", resend_interval, S),
+	P("resend_backoff", resend_backoff, S),
+	P("max_queue_lifetime", max_queue_lifetime, Q | S),
+	P("delay_warning", delay_warning, Q | S),
+	P("destination_concurrency", destination_concurrency, S),
+	P("max_rcpt_per_transaction", max_rcpt_per_transaction, S),
+	P("max_mails_per_connection", max_mails_per_connection, A),
+	P("connection_idle", connection_idle, A),
+	P("connect_timeout", connect_timeout, A),
+	P("smtp_command_timeout", smtp_command_timeout, A),
+	P("smtp_data_timeout", smtp_data_timeout, A),
+	P("smtp_final_timeout", smtp_final_timeout, A),
+	/* The scheduler puts the policy into each delivery; agents act on it. */
+	P("tls_policy", tls_policy, S | A),
+	P("relay_tls_policy", relay_tls_policy, S | A),
+	/* Loaded into the agents' TLS context before their chroot. */
+	P("tls_ca_file", tls_ca_file, A),
+	/* The credentials reach agents only at their start: restart them. */
+	P("relay_auth_user", relay_auth_user, A),
+	P("relay_auth_password_file", relay_auth_password_file, A),
+	P("relay_auth_plaintext", relay_auth_plaintext, A),
+	P("helo_name", helo_name, Q | S | D | A),
+	P("inet_protocols", inet_protocols, S | A),
+	P("dns_servers", dns_servers, R),
+	P("dns_servers", ndns_servers, R),
+	P("dnssec_trust_anchor", dnssec_trust_anchor, R),
+	P("listen", listen, D),
+	P("listen", nlisten, D),
+	P("networks", networks, D),
+	P("networks", nnetworks, D),
+	P("max_message_size", max_message_size, Q | D),
+	P("max_recipients", max_recipients, Q | D),
+	P("admin_group", admin_group, LIVE),
+	P("log_level", log_level, LIVE),
+	/* Refused before this table is used (they change only with a restart). */
+	P("state_directory", state_directory, LIVE),
+	P("user", user, LIVE),
+	P("queue_user", queue_user, LIVE),
+	P("log", log, LIVE),
+	/* The file name is the same; routes are compared as a table below. */
+	P("path", path, LIVE),
+	P("[routes]", routes, LIVE),
+	P("[routes]", nroutes, LIVE),
+};
+#undef P
 
 static bool
 routes_differ(const struct config *a, const struct config *b)
@@ -34,47 +102,64 @@ routes_differ(const struct config *a, const struct config *b)
 	    (a->nroutes > 0 && memcmp(a->routes, b->routes, a->nroutes * sizeof(*a->routes)) != 0);
 }
 
-/* Everything but the fields compared per process and the route table. */
+/* Something outside the table changed (a parameter added without a row)? */
 static bool
-delivery_differs(const struct config *a, const struct config *b)
+unlisted_differ(const struct config *o, const struct config *n)
 {
-	return a->mode != b->mode || a->relay_host_set != b->relay_host_set ||
-	    memcmp(&a->relay_host, &b->relay_host, sizeof(a->relay_host)) != 0 ||
-	    a->resend_attempts != b->resend_attempts || a->resend_interval != b->resend_interval ||
-	    a->resend_backoff != b->resend_backoff || a->max_queue_lifetime != b->max_queue_lifetime ||
-	    a->delay_warning != b->delay_warning ||
-	    a->destination_concurrency != b->destination_concurrency ||
-	    a->max_rcpt_per_transaction != b->max_rcpt_per_transaction ||
-	    a->max_mails_per_connection != b->max_mails_per_connection ||
-	    a->connection_idle != b->connection_idle || a->connect_timeout != b->connect_timeout ||
-	    strcmp(a->helo_name, b->helo_name) != 0 || a->inet_protocols != b->inet_protocols ||
-	    routes_differ(a, b);
+	static struct config	a, b;
+
+	a = *o;
+	b = *n;
+	for (size_t i = 0; i < sizeof(rparams) / sizeof(rparams[0]); i++) {
+		memset((char *)&a + rparams[i].off, 0, rparams[i].len);
+		memset((char *)&b + rparams[i].off, 0, rparams[i].len);
+	}
+	memset(a.limits, 0, sizeof(a.limits));
+	memset(b.limits, 0, sizeof(b.limits));
+	return memcmp(&a, &b, sizeof(a)) != 0;
 }
 
-static bool
-needs_restart(const struct config *o, const struct config *n, int kind)
+/*
+ * The kinds of process to restart, and the names of what changed in buf.
+ */
+static unsigned
+changed_kinds(const struct config *o, const struct config *n, char *buf, size_t len)
 {
-	if (limits_differ(o, n, kind))
-		return true;
-	switch (kind) {
-	case PROC_QMGR:
-		return o->max_message_size != n->max_message_size || o->delay_warning != n->delay_warning ||
-		    o->max_recipients != n->max_recipients || strcmp(o->helo_name, n->helo_name) != 0;
-	case PROC_SMTPD:
-		return o->max_message_size != n->max_message_size ||
-		    o->max_recipients != n->max_recipients || strcmp(o->helo_name, n->helo_name) != 0 ||
-		    o->nlisten != n->nlisten || memcmp(o->listen, n->listen, sizeof(o->listen)) != 0 ||
-		    o->nnetworks != n->nnetworks ||
-		    memcmp(o->networks, n->networks, sizeof(o->networks)) != 0;
-	case PROC_RESOLVER:
-		return o->ndns_servers != n->ndns_servers ||
-		    memcmp(o->dns_servers, n->dns_servers, sizeof(o->dns_servers)) != 0 ||
-		    strcmp(o->dnssec_trust_anchor, n->dnssec_trust_anchor) != 0;
-	case PROC_SCHEDULER:
-	case PROC_AGENT:
-		return delivery_differs(o, n);
+	unsigned	kinds = 0;
+	const char	*last = "";
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(rparams) / sizeof(rparams[0]); i++) {
+		const struct reload_param *p = &rparams[i];
+		if (p->off == offsetof(struct config, path) ||
+		    p->off == offsetof(struct config, routes))
+			continue;
+		if (memcmp((const char *)o + p->off, (const char *)n + p->off, p->len) == 0)
+			continue;
+		kinds |= p->kinds;
+		if (strcmp(last, p->name) != 0) {
+			if (buf[0] != '\0')
+				strlcat(buf, ", ", len);
+			strlcat(buf, p->name, len);
+		}
+		last = p->name;
 	}
-	return false;
+	if (routes_differ(o, n)) {
+		kinds |= S;
+		strlcat(buf, buf[0] ? ", [routes]" : "[routes]", len);
+	}
+	for (int k = PROC_QMGR; k < PROC_KIND_MAX; k++)
+		if (memcmp(&o->limits[k], &n->limits[k], sizeof(o->limits[k])) != 0) {
+			kinds |= 1u << k;
+			strlcat(buf, buf[0] ? ", [" : "[", len);
+			strlcat(buf, proc_kind_name(k), len);
+			strlcat(buf, "]", len);
+		}
+	if (unlisted_differ(o, n)) {
+		kinds |= Q | S | R | D | A;
+		strlcat(buf, buf[0] ? ", other parameters" : "other parameters", len);
+	}
+	return kinds;
 }
 
 int
@@ -82,16 +167,18 @@ master_reload(struct master *m, char *err, size_t errlen)
 {
 	struct config	 n;
 	struct config	*o = &m->conf;
-	int		 nfds[CONFIG_MAX_LISTEN], restarted = 0;
-	char		 password[sizeof(m->relay_password)];
-	unsigned	 i;
+	int		 nfds[CONFIG_MAX_LISTEN], restarted = 0, memfd = -1;
+	char		*password, what[1024], who[256];
+	unsigned	 i, kinds;
 	bool		 listeners_changed;
 
-	if (config_load(&n, o->path, err, errlen) == -1)
+	if ((password = sodium_malloc(RELAY_PASSWORD_MAX)) == NULL) {
+		snprintf(err, errlen, "sodium_malloc failed");
+		log_warnx("reload refused: sodium_malloc failed");
+		return -1;
+	}
+	if (exec_config_load(m, o->path, &n, &memfd, err, errlen) == -1)
 		goto refuse;
-	for (int k = 0; k < m->noverrides; k++)
-		if (config_override(&n, m->overrides[k], err, errlen) == -1)
-			goto refuse;
 	if (strcmp(n.state_directory, o->state_directory) != 0 || strcmp(n.user, o->user) != 0 ||
 	    strcmp(n.queue_user, o->queue_user) != 0 ||
 	    n.limits[PROC_AGENT].count != o->limits[PROC_AGENT].count ||
@@ -100,8 +187,14 @@ master_reload(struct master *m, char *err, size_t errlen)
 		    "change only with a restart");
 		goto refuse;
 	}
-	if (secrets_load(&n, password, sizeof(password), err, errlen) == -1)
+	if (secrets_load(&n, password, RELAY_PASSWORD_MAX, err, errlen) == -1)
 		goto refuse;
+	/* A changed password file content restarts the agents too. */
+	kinds = changed_kinds(o, &n, what, sizeof(what));
+	if (strcmp(password, m->relay_password) != 0 && !(kinds & A)) {
+		kinds |= A;
+		strlcat(what, what[0] ? ", relay password" : "relay password", sizeof(what));
+	}
 	listeners_changed = n.nlisten != o->nlisten || memcmp(n.listen, o->listen, sizeof(n.listen)) != 0;
 	if (listeners_changed) {
 		/* Bind the new listeners before letting the old ones go. */
@@ -113,11 +206,17 @@ master_reload(struct master *m, char *err, size_t errlen)
 	if (n.log_level != o->log_level)
 		supervise_set_loglevel(m, n.log_level);
 
+	who[0] = '\0';
 	for (i = 0; i < m->nchildren; i++) {
 		struct child *c = &m->children[i];
-		if (!needs_restart(o, &n, c->desc->kind))
+		if (!(kinds & (1u << c->desc->kind)))
 			continue;
 		restarted++;
+		if (strstr(who, c->desc->name) == NULL) {
+			if (who[0] != '\0')
+				strlcat(who, " ", sizeof(who));
+			strlcat(who, c->desc->name, sizeof(who));
+		}
 		if (c->pid > 0) {
 			c->reload_restart = true;
 			if (c->chan != NULL)
@@ -126,19 +225,24 @@ master_reload(struct master *m, char *err, size_t errlen)
 	}
 	config_free(o);
 	*o = n;
-	/* New credentials reach the running agents; restarted ones get them at start. */
-	memcpy(m->relay_password, password, sizeof(password));
-	sodium_memzero(password, sizeof(password));
-	for (i = 0; i < m->nchildren; i++)
-		if (!m->children[i].reload_restart)
-			secrets_send(m, &m->children[i]);
-	log_info("configuration reloaded from %s: %d process%s restarting", o->path, restarted,
-	    restarted == 1 ? "" : "es");
+	/* Children started from now on parse the new text. */
+	if (m->conf_fd != -1)
+		close(m->conf_fd);
+	m->conf_fd = memfd;
+	/* Restarted agents get the new credentials at their start. */
+	memcpy(m->relay_password, password, RELAY_PASSWORD_MAX);
+	sodium_free(password);
+	if (what[0] != '\0')
+		log_info("reload: changed: %s", what);
+	log_info("configuration reloaded from %s: %d process%s restarting%s%s", o->path, restarted,
+	    restarted == 1 ? "" : "es", who[0] ? ": " : "", who);
 	if (o->mode == MODE_RELAY && o->nroutes > 0)
 		log_info("relay mode: the %zu [routes] entries are ignored", o->nroutes);
 	return 0;
 refuse:
-	sodium_memzero(password, sizeof(password));
+	sodium_free(password);
+	if (memfd != -1)
+		close(memfd);
 	config_free(&n);
 	/* One log line per problem found, then the verdict. */
 	for (char *line = err, *nl; *line; line = nl + 1) {

@@ -36,6 +36,18 @@ qmgr_link_unref(struct qlink *l)
 	free(l);
 }
 
+/* smtpd replaces its link by closing the old one: is another still open? */
+static bool
+smtpd_linked(struct qmgr *q)
+{
+	struct qlink *l;
+
+	TAILQ_FOREACH(l, &q->links, entry)
+		if (l->kind == QLINK_SMTPD && l->chan != NULL)
+			return true;
+	return false;
+}
+
 static int
 link_cb(struct chan *c, struct frame *f, void *arg)
 {
@@ -50,9 +62,14 @@ link_cb(struct chan *c, struct frame *f, void *arg)
 		submit_link_closed(l);
 		if (l->kind == QLINK_PUBLIC)
 			q->npublic--;
-		if (q->sched == l)
+		if (q->sched == l) {
 			q->sched = NULL;
+			if (!q->stopping)
+				proc_link_down(q->ctx, PROC_SCHEDULER, 0);
+		}
 		TAILQ_REMOVE(&q->links, l, entry);
+		if (l->kind == QLINK_SMTPD && !q->stopping && !smtpd_linked(q))
+			proc_link_down(q->ctx, PROC_SMTPD, 0);
 		qmgr_link_unref(l);
 		return 0;
 	}

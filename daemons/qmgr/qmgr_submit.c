@@ -6,10 +6,18 @@
  * (or ABORT). Recipients must all come before the first DATA (the envelope
  * is written ahead of the content). Limits and bad addresses do not close
  * the link: the first problem is remembered and becomes the one answer to
- * COMMIT (552 size, 452 recipients, 553 syntax, 451 local error). A frame
- * out of protocol order closes the link; its unfinished transactions are
- * discarded and their incoming files removed. Exactly one answer per
- * COMMIT, sent only after the commit thread made the mail durable.
+ * COMMIT (552 size, 452 recipients, 553 syntax, 451 local error). On
+ * smtpd's link, nor does a well-formed frame out of order: that one link
+ * carries every SMTP session, so closing it would punish them all (a local
+ * client of the public socket that breaks the protocol loses its own link,
+ * as before, and only its own). An ABORT that comes too late
+ * (the transaction is committing or finished) is logged and the commit
+ * completes, its answer going to the submitter if it is still there; a
+ * COMMIT for a transaction qmgr does not know is answered 451; anything
+ * else out of order is logged and ignored. Only a malformed frame closes
+ * the link; its unfinished transactions are discarded and their incoming
+ * files removed. Exactly one answer per COMMIT, sent only after the commit
+ * thread made the mail durable.
  *
  * Local submissions get a Received: header naming the submitter's uid,
  * which the kernel told us (SO_PEERCRED), not the client.
@@ -115,6 +123,28 @@ tx_start_content(struct qmgr *q, struct qtx *tx, const uint8_t *first, size_t n)
 	return spool_tx_write(tx, hdr, len);
 }
 
+/*
+ * A well-formed frame out of order: smtpd's link stays (the frame is
+ * ignored, or answered by the caller); a public client's closes.
+ */
+static int
+stray_what(struct qlink *l, struct frame *f, const char *what)
+{
+	log_warnx("%s: %s %s%s", chan_peer(l->chan), msg_name(f->hdr.type), what,
+	    l->kind == QLINK_PUBLIC ? ": closing that client's link" : ": ignored");
+	return l->kind == QLINK_PUBLIC ? -1 : 0;
+}
+
+static int
+stray(struct qlink *l, struct frame *f, bool committing)
+{
+	char what[64];
+
+	snprintf(what, sizeof(what), "for %s transaction %u",
+	    committing ? "a committing" : "an unknown", f->hdr.reqid);
+	return stray_what(l, f, what);
+}
+
 static int
 do_begin(struct qlink *l, struct frame *f)
 {
@@ -130,15 +160,21 @@ do_begin(struct qlink *l, struct frame *f)
 		return -1;
 	}
 	key.reqid = f->hdr.reqid;
-	if (RB_FIND(qtx_tree, &l->txs, &key) != NULL) {
-		log_warnx("%s: transaction %u begun twice", chan_peer(l->chan), f->hdr.reqid);
+	if ((tx = RB_FIND(qtx_tree, &l->txs, &key)) != NULL) {
 		free(origin);
-		return -1;
+		if (l->kind != QLINK_PUBLIC && !tx->committing)
+			tx_error(tx, 451, "4.3.0", "Transaction begun twice");
+		return stray_what(l, f, "twice for one transaction");
 	}
 	if (l->ntx >= l->maxtx) {
+		/*
+		 * A local client hoarding transactions loses its own link; smtpd's
+		 * (shared by every session) stays: this one's COMMIT is answered
+		 * as unknown.
+		 */
 		log_warnx("%s: more than %u transactions at once", chan_peer(l->chan), l->maxtx);
 		free(origin);
-		return -1;
+		return l->kind == QLINK_PUBLIC ? -1 : 0;
 	}
 	/* The origin is only logged: make it printable rather than refuse it. */
 	for (p = origin; *p != '\0'; p++)
@@ -163,19 +199,19 @@ do_begin(struct qlink *l, struct frame *f)
 	return 0;
 }
 
+/*
+ * The open transaction a frame continues, or NULL: unknown (never begun,
+ * refused, or finished) or already committing (*committing set).
+ */
 static struct qtx *
-find_tx(struct qlink *l, struct frame *f)
+find_tx(struct qlink *l, struct frame *f, bool *committing)
 {
 	struct qtx key, *tx;
 
 	key.reqid = f->hdr.reqid;
 	tx = RB_FIND(qtx_tree, &l->txs, &key);
-	if (tx == NULL || tx->committing) {
-		log_warnx("%s: %s for unknown transaction %u", chan_peer(l->chan),
-		    msg_name(f->hdr.type), f->hdr.reqid);
-		return NULL;
-	}
-	return tx;
+	*committing = tx != NULL && tx->committing;
+	return tx != NULL && !tx->committing ? tx : NULL;
 }
 
 static int
@@ -185,14 +221,15 @@ do_rcpt(struct qlink *l, struct frame *f)
 	struct qtx *tx;
 	const char *err = NULL;
 	char rcpt[ADDR_MAX];
+	bool committing;
 
 	if (!frame_get_str(f, rcpt, sizeof(rcpt)) || !frame_end(f))
 		return -1;
-	if ((tx = find_tx(l, f)) == NULL)
-		return -1;
+	if ((tx = find_tx(l, f, &committing)) == NULL)
+		return stray(l, f, committing);
 	if (tx->prefix_written) {
-		log_warnx("%s: recipient after data in transaction %u", chan_peer(l->chan), tx->reqid);
-		return -1;
+		tx_error(tx, 451, "4.3.0", "Recipient after data");
+		return stray_what(l, f, "after data");
 	}
 	if (addr_check_mailbox(rcpt, false, &err) == -1 || rcpt[0] == '\0' ||
 	    !qf_str_valid(rcpt, ADDR_MAX - 1)) {
@@ -218,11 +255,12 @@ do_data(struct qlink *l, struct frame *f)
 	const uint8_t *p;
 	struct qtx *tx;
 	size_t n;
+	bool committing;
 
 	if (!frame_get_bytes(f, &p, &n) || !frame_end(f))
 		return -1;
-	if ((tx = find_tx(l, f)) == NULL)
-		return -1;
+	if ((tx = find_tx(l, f, &committing)) == NULL)
+		return stray(l, f, committing);
 	tx->client_bytes += n;
 	if (tx->err_code != 0)
 		return 0;
@@ -364,11 +402,18 @@ static int
 do_commit(struct qlink *l, struct frame *f)
 {
 	struct qtx *tx;
+	bool committing;
 
 	if (!frame_end(f))
 		return -1;
-	if ((tx = find_tx(l, f)) == NULL)
-		return -1;
+	if ((tx = find_tx(l, f, &committing)) == NULL) {
+		if (committing || l->kind == QLINK_PUBLIC)
+			return stray(l, f, committing);	/* its one answer is on the way */
+		log_warnx("%s: COMMIT for unknown transaction %u: answered", chan_peer(l->chan),
+		    f->hdr.reqid);
+		answer_error(l, f->hdr.reqid, 451, "4.3.0", "Transaction unknown to the queue manager");
+		return 0;
+	}
 	if (tx->err_code == 0 && tx->env.nrcpt == 0)
 		tx_error(tx, 503, "5.5.1", "No valid recipients");
 	if (tx->err_code == 0 && l->q->stopping)
@@ -388,11 +433,22 @@ static int
 do_abort(struct qlink *l, struct frame *f)
 {
 	struct qtx *tx;
+	bool committing;
 
 	if (!frame_end(f))
 		return -1;
-	if ((tx = find_tx(l, f)) == NULL)
-		return -1;
+	if ((tx = find_tx(l, f, &committing)) == NULL) {
+		if (l->kind == QLINK_PUBLIC)
+			return stray(l, f, committing);
+		/* The submitter gave up after COMMIT: the mail is queued all the same. */
+		if (committing)
+			log_info("%s: abort of transaction %u too late: it is being committed",
+			    chan_peer(l->chan), f->hdr.reqid);
+		else
+			log_detail("%s: abort of finished or unknown transaction %u ignored",
+			    chan_peer(l->chan), f->hdr.reqid);
+		return 0;
+	}
 	spool_tx_discard(l->q, tx);
 	tx_forget(l, tx);
 	qtx_free(tx);
@@ -414,8 +470,8 @@ submit_dispatch(struct qlink *l, struct frame *f)
 	case MSG_SUBMIT_ABORT:
 		return do_abort(l, f);
 	default:
-		log_warnx("%s: unexpected %s", chan_peer(l->chan), msg_name(f->hdr.type));
-		return -1;
+		/* Well-formed (chan checked its layout), just not a submission frame. */
+		return stray_what(l, f, "is not a submission frame");
 	}
 }
 

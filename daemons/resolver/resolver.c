@@ -169,6 +169,7 @@ resolver_sched_cb(struct chan *c, struct frame *f, void *arg)
 			log_warnx("lost the scheduler");
 			r->sched = NULL;
 			resolver_cancel_all(r);
+			proc_link_down(r->ctx, PROC_SCHEDULER, 0);
 		}
 		return 0;
 	}

@@ -128,7 +128,14 @@ sched_link_cb(struct chan *c, struct frame *f, void *arg)
 	struct sched	*s = l->s;
 
 	if (f == NULL) {
+		/* Only the link in use is reported: a replaced one was settled already. */
+		bool current = (l->kind == PROC_QMGR && s->qmgr == c) ||
+		    (l->kind == PROC_RESOLVER && s->resolver == c) ||
+		    (l->kind == PROC_AGENT && l->instance < s->nagents &&
+		    s->agents[l->instance].chan == c);
 		sched_link_lost(s, l, c);
+		if (current && !s->stopping)
+			proc_link_down(s->ctx, l->kind, l->instance);
 		free(l);
 		return 0;
 	}

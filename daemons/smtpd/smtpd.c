@@ -60,6 +60,8 @@ smtpd_qmgr_dispatch(struct chan *c, struct frame *f, void *arg)
 		if (c == sd->qmgr) {
 			log_warnx("link to qmgr lost");
 			sd->qmgr = NULL;
+			if (!sd->stopping)
+				proc_link_down(sd->ctx, PROC_QMGR, 0);
 		}
 		TAILQ_FOREACH_SAFE(s, &sd->sessions, entry, next)
 			session_qmgr_lost(s, c);
@@ -72,6 +74,13 @@ smtpd_qmgr_dispatch(struct chan *c, struct frame *f, void *arg)
 			return -1;
 		if ((s = session_by_reqid(sd, f->hdr.reqid)) != NULL && s->txn_chan == c)
 			session_qmgr_answer(s, id, 0, NULL, NULL);
+		else {
+			/* Not undone: the client may send it again (a duplicate), never lose it. */
+			for (char *p = id; *p != '\0'; p++)
+				if (*p < 0x21 || *p > 0x7e)
+					*p = '?';
+			log_info("queued as %s, but the client left before hearing it", id);
+		}
 		return 0;
 	case MSG_SUBMIT_ERROR:
 		if (!frame_get_u16(f, &code) || !frame_get_str(f, dsn, sizeof(dsn)) ||

@@ -48,8 +48,12 @@ txn_reset(struct smtpd_session *s)
 {
 	size_t	i;
 
-	/* Sent BEGIN but no answer will come: let qmgr forget it. */
-	if (s->reqid != 0 && s->txn_chan != NULL)
+	/*
+	 * Sent BEGIN but no answer will come: let qmgr forget it. Not after
+	 * COMMIT: the commit cannot be undone; qmgr finishes it and its answer,
+	 * finding no session, is dropped (the mail is queued once).
+	 */
+	if (s->reqid != 0 && s->txn_chan != NULL && s->state != SS_COMMIT)
 		send_empty(s, MSG_SUBMIT_ABORT);
 	s->reqid = 0;
 	s->txn_chan = NULL;
@@ -233,7 +237,7 @@ txn_timer(int fd, short ev, void *arg)
 		log_warnx("%s: no answer from qmgr in %d seconds", s->txid,
 		    SMTPD_COMMIT_TIMEOUT);
 		txn_lost_reply(s);
-		txn_reset(s);		/* ABORT: qmgr may still be alive */
+		txn_reset(s);		/* no ABORT after COMMIT: qmgr may still queue it */
 		s->state = SS_READY;
 		session_resume(s, PAUSE_COMMIT);
 	}

@@ -300,6 +300,7 @@ END_TEST
 START_TEST(malformed_frame_closes_link_and_discards)
 {
 	struct frame f;
+	struct fbuf *fb;
 	int fd;
 
 	setup_dir();
@@ -309,13 +310,76 @@ START_TEST(malformed_frame_closes_link_and_discards)
 	data(fd, 1, body, strlen(body));
 	pump();
 	ck_assert_int_eq(count_dir("incoming"), 1);
-	/* RCPT after DATA breaks the protocol */
-	begin(fd, 1, "s@example.com", two + 1);	/* BEGIN twice for reqid 1 */
+	/* COMMIT carries no payload: one with a byte does not match its layout */
+	fb = fbuf_new(MSG_SUBMIT_COMMIT, 1);
+	fbuf_add_u8(fb, 1);
+	xsend(fd, fb);
 	ck_assert_int_eq(xrecv(fd, &f), 0);
 	pump();
 	pump();
 	ck_assert_int_eq(count_dir("incoming"), 0);
 	ck_assert_int_eq(count_dir("queue"), 0);
+}
+END_TEST
+
+/* Well-formed frames out of order are answered, never punished with the link. */
+START_TEST(stray_frames_keep_the_link)
+{
+	struct frame f;
+	uint16_t code;
+	char id[QUEUE_ID_MAX];
+	int fd;
+
+	setup_dir();
+	start();
+	fd = link_peer(PROC_SMTPD);
+	begin(fd, 1, "s@example.com", two);
+	data(fd, 1, body, strlen(body));
+	begin(fd, 1, "s@example.com", two + 1);		/* BEGIN twice: an error at COMMIT */
+	data(fd, 55, body, strlen(body));		/* DATA for no transaction: ignored */
+	xsend(fd, fbuf_new(MSG_SUBMIT_ABORT, 56));	/* ABORT for none: ignored */
+	commit(fd, 1);
+	ck_assert_int_eq(xrecv(fd, &f), 1);
+	ck_assert_uint_eq(f.hdr.type, MSG_SUBMIT_ERROR);
+	ck_assert_uint_eq(f.hdr.reqid, 1);
+	ck_assert(frame_get_u16(&f, &code));
+	ck_assert_uint_eq(code, 451);
+	commit(fd, 57);					/* COMMIT for none: answered 451 */
+	ck_assert_int_eq(xrecv(fd, &f), 1);
+	ck_assert_uint_eq(f.hdr.type, MSG_SUBMIT_ERROR);
+	ck_assert_uint_eq(f.hdr.reqid, 57);
+	pump();
+	ck_assert_int_eq(count_dir("incoming"), 0);
+	ck_assert_int_eq(count_dir("queue"), 0);
+	/* the same link still queues mail */
+	ck_assert_int_eq(submit(fd, "s@example.com", two, body, id), 0);
+	ck_assert_int_eq(count_dir("queue"), 1);
+}
+END_TEST
+
+/* ABORT right behind COMMIT (a client reset while waiting): too late, queued once. */
+START_TEST(late_abort_still_commits)
+{
+	struct frame f;
+	char id[QUEUE_ID_MAX];
+	int fd;
+
+	setup_dir();
+	start();
+	fd = link_peer(PROC_SMTPD);
+	begin(fd, 9, "s@example.com", two);
+	data(fd, 9, body, strlen(body));
+	commit(fd, 9);
+	xsend(fd, fbuf_new(MSG_SUBMIT_ABORT, 9));
+	ck_assert_int_eq(xrecv(fd, &f), 1);
+	ck_assert_uint_eq(f.hdr.type, MSG_SUBMIT_QUEUED);
+	ck_assert_uint_eq(f.hdr.reqid, 9);
+	/* an ABORT after the answer is ignored as well */
+	xsend(fd, fbuf_new(MSG_SUBMIT_ABORT, 9));
+	pump();
+	ck_assert_int_eq(count_dir("queue"), 1);
+	ck_assert_int_eq(submit(fd, "s@example.com", two, body, id), 0);
+	ck_assert_int_eq(count_dir("queue"), 2);
 }
 END_TEST
 
@@ -859,6 +923,8 @@ suite(void)
 	tcase_add_test(tc, eight_bit_content_is_flagged);
 	tcase_add_test(tc, limits_answer_errors_at_commit);
 	tcase_add_test(tc, malformed_frame_closes_link_and_discards);
+	tcase_add_test(tc, stray_frames_keep_the_link);
+	tcase_add_test(tc, late_abort_still_commits);
 	tcase_add_test(tc, closed_link_discards_unfinished);
 	tcase_add_test(tc, abort_removes_the_file);
 	tcase_add_test(tc, public_transactions_are_bounded);
