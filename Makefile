@@ -6,8 +6,16 @@
 #   make check      unit tests (check) and integration tests against real peers
 #   make asan       the same tests built with AddressSanitizer and UBSan (build-asan/)
 #   make fuzz       build the libFuzzer targets (clang); FUZZ_SECONDS=30 make fuzz-run
+#   make demo       offline tour: outpost relays three mails to a local smtp-sink
 #   make install DESTDIR=... PREFIX=/usr
+#   make dist       outpost-VERSION.tar.gz of the tracked files
+#   make deb        the Debian package (dpkg-buildpackage -us -uc -b)
+#   make man-lint   mandoc -T lint over every man page
 #   make clean
+#
+# CPPFLAGS, CFLAGS and LDFLAGS are used as given (dpkg-buildflags). Warnings
+# are errors with WERROR=1, the default in a git checkout (developers, CI)
+# and never forced on a release tarball or a package build (WERROR=0).
 
 PREFIX		?= /usr/local
 SBINDIR		?= $(PREFIX)/sbin
@@ -15,7 +23,14 @@ BINDIR		?= $(PREFIX)/bin
 MANDIR		?= $(PREFIX)/share/man
 SYSCONFDIR	?= /etc/outpost
 UNITDIR		?= /lib/systemd/system
+SYSUSERSDIR	?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR	?= $(PREFIX)/lib/tmpfiles.d
+LOGROTATEDIR	?= /etc/logrotate.d
+STATEDIR	?= /var/spool/outpost
 DESTDIR		?=
+
+VERSION		:= $(shell cat VERSION)
+WERROR		?= $(if $(wildcard .git),1,0)
 
 BUILD		?= build
 CC		?= cc
@@ -30,11 +45,11 @@ PKG_LIBS	:= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -levent_openssl -leve
 CHECK_CFLAGS	:= $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS	:= $(shell pkg-config --libs check 2>/dev/null)
 
-WARN		 = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wmissing-prototypes \
+WARN		 = -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) -Wshadow -Wpointer-arith -Wmissing-prototypes \
 		   -Wno-unused-parameter
 CFLAGS		?= -O2 -g
 SAN_FLAGS	?=
-ALL_CFLAGS	 = -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SAN_FLAGS) $(PKG_CFLAGS) \
+ALL_CFLAGS	 = -std=gnu11 -D_GNU_SOURCE $(CPPFLAGS) $(WARN) $(CFLAGS) $(SAN_FLAGS) $(PKG_CFLAGS) \
 		   -Ishared -MMD -MP \
 		   -DSYSCONFDIR='"$(SYSCONFDIR)"'
 LDFLAGS		+= $(SAN_FLAGS)
@@ -54,10 +69,18 @@ UNIT_BIN	 = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 FUZZ_BIN	 = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
 PROGS		 = $(BUILD)/outpost $(BUILD)/outpost-sendmail $(BUILD)/outpostctl
+MAN8		 = man/outpost.8 man/outpostctl.8 tools/sendmail/outpost-sendmail.8
+GEN_MAN		 = $(BUILD)/man/outpost.conf.5
+UNITS		 = $(BUILD)/etc/outpost.service $(BUILD)/etc/outpost@.service
 
-.PHONY: all deps test-deps run check check-run unit integration asan fuzz fuzz-targets fuzz-run install clean bench
+.PHONY: all deps test-deps run demo check check-run unit integration asan fuzz fuzz-targets fuzz-run \
+	install clean bench dist deb man-lint
 
-all: $(PROGS)
+all: $(PROGS) $(GEN_MAN) $(UNITS)
+
+# The version reaches one object only: a new VERSION rebuilds just that.
+$(BUILD)/shared/version.o: VERSION
+$(BUILD)/shared/version.o: ALL_CFLAGS += -DOUTPOST_VERSION='"$(VERSION)"'
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -106,14 +129,9 @@ test-deps: deps
 	    $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y $$missing; \
 	fi
 
-run: deps
-	$(MAKE) all
-	@tools/ensure-users
-	./$(BUILD)/outpost -d -f etc/outpost.conf -o state_directory=$(CURDIR)/var
-
 # Packages first, in a make of their own: pkg-config flags are read when make starts.
 check: test-deps
-	@$(MAKE) --no-print-directory check-run
+	@$(MAKE) --no-print-directory WERROR=1 check-run
 
 check-run: all $(UNIT_BIN)
 	@tools/ensure-users
@@ -155,16 +173,73 @@ fuzz-run: fuzz
 bench: all
 	tools/bench/relay-bench
 
+# --- distribution: man pages, units, install, dist, deb, run, demo ----------
+
+# outpost.conf(5) is made from `outpost -R`, the parameter table itself.
+$(GEN_MAN): $(BUILD)/outpost tools/mkconfman VERSION
+	@mkdir -p $(dir $@)
+	$(BUILD)/outpost -R | tools/mkconfman $(VERSION) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/etc/%: etc/%.in Makefile
+	@mkdir -p $(dir $@)
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    -e 's|@STATEDIR@|$(STATEDIR)|g' $< > $@
+
+man-lint: $(GEN_MAN)
+	mandoc -T lint -W warning $(MAN8) $(GEN_MAN)
+
 install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR) $(DESTDIR)$(UNITDIR)
-	install -m 0755 $(BUILD)/outpost $(DESTDIR)$(SBINDIR)/outpost
-	install -m 0755 $(BUILD)/outpostctl $(DESTDIR)$(SBINDIR)/outpostctl
-	install -m 0755 $(BUILD)/outpost-sendmail $(DESTDIR)$(SBINDIR)/outpost-sendmail
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(PREFIX)/lib \
+	    $(DESTDIR)$(SYSCONFDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSUSERSDIR) \
+	    $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(LOGROTATEDIR)
+	install -m 0755 $(PROGS) $(DESTDIR)$(SBINDIR)/
+	@# The names every Debian program calls (Policy 11.6), relative links.
+	ln -sfr $(DESTDIR)$(SBINDIR)/outpost-sendmail $(DESTDIR)$(SBINDIR)/sendmail
+	ln -sfr $(DESTDIR)$(SBINDIR)/outpost-sendmail $(DESTDIR)$(PREFIX)/lib/sendmail
+	ln -sfr $(DESTDIR)$(SBINDIR)/outpost-sendmail $(DESTDIR)$(BINDIR)/mailq
+	ln -sfr $(DESTDIR)$(SBINDIR)/outpost-sendmail $(DESTDIR)$(BINDIR)/newaliases
+	install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 $(GEN_MAN) $(DESTDIR)$(MANDIR)/man5/
+	printf '.so man8/outpost-sendmail.8\n' > $(DESTDIR)$(MANDIR)/man1/mailq.1
+	printf '.so man8/outpost-sendmail.8\n' > $(DESTDIR)$(MANDIR)/man8/newaliases.8
+	printf '.so man8/outpost-sendmail.8\n' > $(DESTDIR)$(MANDIR)/man8/sendmail.8
+	chmod 0644 $(DESTDIR)$(MANDIR)/man1/mailq.1 $(DESTDIR)$(MANDIR)/man8/newaliases.8 \
+	    $(DESTDIR)$(MANDIR)/man8/sendmail.8
 	install -m 0644 etc/outpost.conf $(DESTDIR)$(SYSCONFDIR)/outpost.conf
-	install -m 0644 etc/outpost.service $(DESTDIR)$(UNITDIR)/outpost.service
-	install -d $(DESTDIR)$(MANDIR)/man8
-	install -m 0644 tools/sendmail/outpost-sendmail.8 $(DESTDIR)$(MANDIR)/man8/outpost-sendmail.8
-	ln -sf $(SBINDIR)/outpost-sendmail $(DESTDIR)$(BINDIR)/mailq
+	install -m 0644 $(UNITS) $(DESTDIR)$(UNITDIR)/
+	install -m 0644 etc/sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/outpost.conf
+	install -m 0644 etc/tmpfiles.conf $(DESTDIR)$(TMPFILESDIR)/outpost.conf
+	install -m 0644 etc/logrotate $(DESTDIR)$(LOGROTATEDIR)/outpost
+
+# The tracked files, so that a tarball holds exactly what a clone holds.
+dist:
+	@test -z "$$(git status --porcelain --untracked-files=no)" || \
+	    echo "dist: warning: uncommitted changes are not in the tarball" >&2
+	rm -f outpost-$(VERSION).tar.gz
+	git archive --format=tar.gz --prefix=outpost-$(VERSION)/ -o outpost-$(VERSION).tar.gz HEAD
+	@echo "dist: outpost-$(VERSION).tar.gz"
+
+deb:
+	dpkg-buildpackage -us -uc -b
+
+# make run: the instance's effective config goes to var/outpost.conf, so that
+# every tool reaches it with OUTPOST_CONFIG (or -f var/outpost.conf).
+RUN_DIR		 = $(CURDIR)/var
+run: deps
+	$(MAKE) all
+	@tools/ensure-users
+	@mkdir -p $(RUN_DIR)
+	@./$(BUILD)/outpost -n -f etc/outpost.conf -o state_directory=$(RUN_DIR) \
+	    > $(RUN_DIR)/outpost.conf.tmp && mv $(RUN_DIR)/outpost.conf.tmp $(RUN_DIR)/outpost.conf
+	@echo "outpost: effective configuration in $(RUN_DIR)/outpost.conf; in another shell:"
+	@echo "    export OUTPOST_CONFIG=$(RUN_DIR)/outpost.conf PATH=$(CURDIR)/$(BUILD):\$$PATH"
+	@echo "    echo 'Subject: hello' | outpost-sendmail you@example.net; outpostctl queue"
+	./$(BUILD)/outpost -d -f $(RUN_DIR)/outpost.conf
+
+demo: all
+	@tools/ensure-users
+	OUTPOST_BUILD=$(CURDIR)/$(BUILD) tools/demo
 
 clean:
 	rm -rf build build-asan build-fuzz
