@@ -223,18 +223,22 @@ dist:
 deb:
 	dpkg-buildpackage -us -uc -b
 
-# make run: the instance's effective config goes to var/outpost.conf, so that
-# every tool reaches it with OUTPOST_CONFIG (or -f var/outpost.conf).
+# make run: the config it runs with (etc/outpost.conf with the state directory
+# ./var) goes to var/outpost.conf, so that every tool reaches this instance
+# with OUTPOST_CONFIG (or -f var/outpost.conf).
 RUN_DIR		 = $(CURDIR)/var
 run: deps
 	$(MAKE) all
 	@tools/ensure-users
 	@mkdir -p $(RUN_DIR)
-	@./$(BUILD)/outpost -n -f etc/outpost.conf -o state_directory=$(RUN_DIR) \
+	@{ echo "# written by make run from etc/outpost.conf"; \
+	   echo "state_directory = $(RUN_DIR)"; \
+	   grep -v '^[[:space:]]*state_directory[[:space:]]*=' etc/outpost.conf; } \
 	    > $(RUN_DIR)/outpost.conf.tmp && mv $(RUN_DIR)/outpost.conf.tmp $(RUN_DIR)/outpost.conf
-	@echo "outpost: effective configuration in $(RUN_DIR)/outpost.conf; in another shell:"
+	@./$(BUILD)/outpost -n -f $(RUN_DIR)/outpost.conf > /dev/null
+	@echo "outpost: running with $(RUN_DIR)/outpost.conf. In another shell, paste:"
 	@echo "    export OUTPOST_CONFIG=$(RUN_DIR)/outpost.conf PATH=$(CURDIR)/$(BUILD):\$$PATH"
-	@echo "    echo 'Subject: hello' | outpost-sendmail you@example.net; outpostctl queue"
+	@echo "then try:  echo 'Subject: hello' | outpost-sendmail you@example.net; outpostctl queue"
 	./$(BUILD)/outpost -d -f $(RUN_DIR)/outpost.conf
 
 demo: all
