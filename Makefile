@@ -220,8 +220,14 @@ dist:
 	git archive --format=tar.gz --prefix=outpost-$(VERSION)/ -o outpost-$(VERSION).tar.gz HEAD
 	@echo "dist: outpost-$(VERSION).tar.gz"
 
-deb:
-	dpkg-buildpackage -us -uc -b
+# The package is built from the dist tarball, in $(BUILD)/deb, so that what
+# is shipped is what is tracked and nothing is written outside the tree.
+DEB_DIR		 = $(BUILD)/deb
+deb: dist
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)
+	tar -xzf outpost-$(VERSION).tar.gz -C $(DEB_DIR)
+	cd $(DEB_DIR)/outpost-$(VERSION) && dpkg-buildpackage -us -uc -b
+	@ls $(DEB_DIR)/*.deb
 
 # make run: the config it runs with (etc/outpost.conf with the state directory
 # ./var) goes to var/outpost.conf, so that every tool reaches this instance
