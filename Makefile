@@ -76,7 +76,11 @@ UNITS		 = $(BUILD)/etc/outpost.service $(BUILD)/etc/outpost@.service
 .PHONY: all deps test-deps run demo check check-run unit integration asan fuzz fuzz-targets fuzz-run \
 	install clean bench dist deb man-lint
 
-all: $(PROGS) $(GEN_MAN) $(UNITS)
+all: $(PROGS) $(BUILD)/mailq $(GEN_MAN) $(UNITS)
+
+# mailq in the build directory, for PATH=build:$PATH after make run.
+$(BUILD)/mailq: $(BUILD)/outpost-sendmail
+	ln -sf outpost-sendmail $@
 
 # The version reaches one object only: a new VERSION rebuilds just that.
 $(BUILD)/shared/version.o: VERSION
@@ -237,10 +241,8 @@ run: deps
 	$(MAKE) all
 	@tools/ensure-users
 	@mkdir -p $(RUN_DIR)
-	@{ echo "# written by make run from etc/outpost.conf"; \
-	   echo "state_directory = $(RUN_DIR)"; \
-	   grep -v '^[[:space:]]*state_directory[[:space:]]*=' etc/outpost.conf; } \
-	    > $(RUN_DIR)/outpost.conf.tmp && mv $(RUN_DIR)/outpost.conf.tmp $(RUN_DIR)/outpost.conf
+	@tools/run-config etc/outpost.conf $(RUN_DIR) > $(RUN_DIR)/outpost.conf.tmp && \
+	    mv $(RUN_DIR)/outpost.conf.tmp $(RUN_DIR)/outpost.conf
 	@./$(BUILD)/outpost -n -f $(RUN_DIR)/outpost.conf > /dev/null
 	@echo "outpost: running with $(RUN_DIR)/outpost.conf. In another shell, paste:"
 	@echo "    export OUTPOST_CONFIG=$(RUN_DIR)/outpost.conf PATH=$(CURDIR)/$(BUILD):\$$PATH"
