@@ -224,9 +224,9 @@ dist:
 	git archive --format=tar.gz --prefix=outpost-$(VERSION)/ -o outpost-$(VERSION).tar.gz HEAD
 	@echo "dist: outpost-$(VERSION).tar.gz"
 
-# The package is built from the dist tarball, in $(BUILD)/deb, so that what
+# The package is built from the dist tarball, in build-deb/, so that what
 # is shipped is what is tracked and nothing is written outside the tree.
-DEB_DIR		 = $(BUILD)/deb
+DEB_DIR		 = build-deb
 deb: dist
 	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)
 	tar -xzf outpost-$(VERSION).tar.gz -C $(DEB_DIR)
@@ -254,6 +254,6 @@ demo: all
 	OUTPOST_BUILD=$(CURDIR)/$(BUILD) tools/demo
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-deb outpost-*.tar.gz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
