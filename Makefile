@@ -184,7 +184,16 @@ $(GEN_MAN): $(BUILD)/outpost tools/mkconfman VERSION
 	@mkdir -p $(dir $@)
 	$(BUILD)/outpost -R | tools/mkconfman $(VERSION) > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/etc/%: etc/%.in Makefile
+# The units are made again whenever a prefix differs from the last build's
+# (make; make install PREFIX=/usr must not install /usr/local paths).
+PREFIX_STAMP	 = $(BUILD)/etc/prefixes
+$(PREFIX_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(SBINDIR) $(SYSCONFDIR) $(STATEDIR)' | cmp -s - $@ 2>/dev/null || \
+	    echo '$(SBINDIR) $(SYSCONFDIR) $(STATEDIR)' > $@
+FORCE:
+
+$(BUILD)/etc/%: etc/%.in $(PREFIX_STAMP) Makefile
 	@mkdir -p $(dir $@)
 	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 	    -e 's|@STATEDIR@|$(STATEDIR)|g' $< > $@
