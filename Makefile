@@ -201,9 +201,16 @@ $(BUILD)/etc/%: etc/%.in $(PREFIX_STAMP) Makefile
 man-lint: $(GEN_MAN)
 	mandoc -T lint -W warning $(MAN8) $(GEN_MAN)
 
-# systemd-analyze's exposure of the unit, at most 4.0 (its threshold is in tenths).
+# systemd-analyze's exposure of the unit, at most 4.0 (its threshold is in tenths),
+# and its syntax check on copies that start the binaries of this build.
 unit-security: $(UNITS)
 	systemd-analyze security --offline=yes --threshold=40 $(BUILD)/etc/outpost.service
+	@rm -rf $(BUILD)/unit-verify && mkdir -p $(BUILD)/unit-verify
+	sed 's|$(SBINDIR)/|$(CURDIR)/$(BUILD)/|' $(BUILD)/etc/outpost.service > $(BUILD)/unit-verify/outpost.service
+	sed 's|$(SBINDIR)/|$(CURDIR)/$(BUILD)/|' $(BUILD)/etc/outpost@.service > $(BUILD)/unit-verify/outpost@check.service
+	@# verify exits 0 on an unknown key: any message is a failure.
+	cd $(BUILD)/unit-verify && out=$$(systemd-analyze verify --man=no outpost.service \
+	    outpost@check.service 2>&1); echo "$$out"; test -z "$$out"
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(PREFIX)/lib \
