@@ -120,3 +120,12 @@ def test_make_dist_holds_the_tracked_files(tmp_path):
     # The Makefile's dist target is this same git archive command.
     assert "git archive --format=tar.gz --prefix=outpost-$(VERSION)/" in \
         (h.REPO / "Makefile").read_text()
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
+def test_unit_exposure_at_most_4():
+    r = run("systemd-analyze", "security", "--offline=yes", "--threshold=40",
+            h.BUILD / "etc" / "outpost.service")
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+    m = re.search(r"Overall exposure level for outpost.service: (\d+\.\d+)", r.stdout)
+    assert m and float(m.group(1)) <= 4.0
