@@ -6,8 +6,16 @@
 #   make check      unit tests (check) and integration tests against real peers
 #   make asan       the same tests built with AddressSanitizer and UBSan (build-asan/)
 #   make fuzz       build the libFuzzer targets (clang); FUZZ_SECONDS=30 make fuzz-run
+#   make demo       offline tour: outpost relays three mails to a local smtp-sink
 #   make install DESTDIR=... PREFIX=/usr
+#   make dist       outpost-VERSION.tar.gz of the tracked files
+#   make deb        the Debian package (dpkg-buildpackage -us -uc -b)
+#   make man-lint   mandoc -T lint over every man page
 #   make clean
+#
+# CPPFLAGS, CFLAGS and LDFLAGS are used as given (dpkg-buildflags). Warnings
+# are errors with WERROR=1, the default in a git checkout (developers, CI)
+# and never forced on a release tarball or a package build (WERROR=0).
 
 PREFIX		?= /usr/local
 SBINDIR		?= $(PREFIX)/sbin
@@ -15,7 +23,14 @@ BINDIR		?= $(PREFIX)/bin
 MANDIR		?= $(PREFIX)/share/man
 SYSCONFDIR	?= /etc/outpost
 UNITDIR		?= /lib/systemd/system
+SYSUSERSDIR	?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR	?= $(PREFIX)/lib/tmpfiles.d
+LOGROTATEDIR	?= /etc/logrotate.d
+STATEDIR	?= /var/spool/outpost
 DESTDIR		?=
+
+VERSION		:= $(shell cat VERSION)
+WERROR		?= $(if $(wildcard .git),1,0)
 
 BUILD		?= build
 CC		?= cc
@@ -23,18 +38,18 @@ PKGS		 = libsodium openssl libbsd-overlay libevent libunbound
 DEB_PKGS	 = build-essential pkg-config libsodium-dev libssl-dev libbsd-dev \
 		   libevent-dev libunbound-dev check
 TEST_DEB_PKGS	 = postfix swaks python3 python3-aiosmtpd python3-pytest nsd iproute2 procps clang sasl2-bin openssl \
-		   libclang-rt-14-dev libsasl2-modules ldnsutils
+		   libclang-rt-14-dev libsasl2-modules ldnsutils mandoc debhelper lintian
 
 PKG_CFLAGS	:= $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS	:= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -levent_openssl -levent_pthreads -lpthread
 CHECK_CFLAGS	:= $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS	:= $(shell pkg-config --libs check 2>/dev/null)
 
-WARN		 = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wmissing-prototypes \
+WARN		 = -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) -Wshadow -Wpointer-arith -Wmissing-prototypes \
 		   -Wno-unused-parameter
 CFLAGS		?= -O2 -g
 SAN_FLAGS	?=
-ALL_CFLAGS	 = -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SAN_FLAGS) $(PKG_CFLAGS) \
+ALL_CFLAGS	 = -std=gnu11 -D_GNU_SOURCE $(CPPFLAGS) $(WARN) $(CFLAGS) $(SAN_FLAGS) $(PKG_CFLAGS) \
 		   -Ishared -MMD -MP \
 		   -DSYSCONFDIR='"$(SYSCONFDIR)"'
 LDFLAGS		+= $(SAN_FLAGS)
@@ -54,10 +69,22 @@ UNIT_BIN	 = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 FUZZ_BIN	 = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
 PROGS		 = $(BUILD)/outpost $(BUILD)/outpost-sendmail $(BUILD)/outpostctl
+MAN8		 = man/outpost.8 man/outpostctl.8 tools/sendmail/outpost-sendmail.8
+GEN_MAN		 = $(BUILD)/man/outpost.conf.5
+UNITS		 = $(BUILD)/etc/outpost.service $(BUILD)/etc/outpost@.service
 
-.PHONY: all deps test-deps run check check-run unit integration asan fuzz fuzz-targets fuzz-run install clean bench
+.PHONY: all deps test-deps run demo check check-run unit integration asan fuzz fuzz-targets fuzz-run \
+	install clean bench dist deb man-lint unit-security
 
-all: $(PROGS)
+all: $(PROGS) $(BUILD)/mailq $(GEN_MAN) $(UNITS)
+
+# mailq in the build directory, for PATH=build:$PATH after make run.
+$(BUILD)/mailq: $(BUILD)/outpost-sendmail
+	ln -sf outpost-sendmail $@
+
+# The version reaches one object only: a new VERSION rebuilds just that.
+$(BUILD)/shared/version.o: VERSION
+$(BUILD)/shared/version.o: ALL_CFLAGS += -DOUTPOST_VERSION='"$(VERSION)"'
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -106,14 +133,9 @@ test-deps: deps
 	    $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y $$missing; \
 	fi
 
-run: deps
-	$(MAKE) all
-	@tools/ensure-users
-	./$(BUILD)/outpost -d -f etc/outpost.conf -o state_directory=$(CURDIR)/var
-
 # Packages first, in a make of their own: pkg-config flags are read when make starts.
 check: test-deps
-	@$(MAKE) --no-print-directory check-run
+	@$(MAKE) --no-print-directory WERROR=1 check-run
 
 check-run: all $(UNIT_BIN)
 	@tools/ensure-users
@@ -155,18 +177,103 @@ fuzz-run: fuzz
 bench: all
 	tools/bench/relay-bench
 
+# --- distribution: man pages, units, install, dist, deb, run, demo ----------
+
+# outpost.conf(5) is made from `outpost -R`, the parameter table itself.
+$(GEN_MAN): $(BUILD)/outpost tools/mkconfman VERSION
+	@mkdir -p $(dir $@)
+	$(BUILD)/outpost -R | tools/mkconfman $(VERSION) > $@.tmp && mv $@.tmp $@
+
+# The units are made again whenever a prefix differs from the last build's
+# (make; make install PREFIX=/usr must not install /usr/local paths).
+PREFIX_STAMP	 = $(BUILD)/etc/prefixes
+$(PREFIX_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(SBINDIR) $(SYSCONFDIR) $(STATEDIR)' | cmp -s - $@ 2>/dev/null || \
+	    echo '$(SBINDIR) $(SYSCONFDIR) $(STATEDIR)' > $@
+FORCE:
+
+$(BUILD)/etc/%: etc/%.in $(PREFIX_STAMP) Makefile
+	@mkdir -p $(dir $@)
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    -e 's|@STATEDIR@|$(STATEDIR)|g' $< > $@
+
+man-lint: $(GEN_MAN)
+	mandoc -T lint -W warning $(MAN8) $(GEN_MAN)
+
+# systemd-analyze's exposure of the unit, at most 4.0 (its threshold is in tenths),
+# and its syntax check on copies that start the binaries of this build.
+unit-security: $(UNITS)
+	systemd-analyze security --offline=yes --threshold=40 $(BUILD)/etc/outpost.service
+	@rm -rf $(BUILD)/unit-verify && mkdir -p $(BUILD)/unit-verify
+	sed 's|$(SBINDIR)/|$(CURDIR)/$(BUILD)/|' $(BUILD)/etc/outpost.service > $(BUILD)/unit-verify/outpost.service
+	sed 's|$(SBINDIR)/|$(CURDIR)/$(BUILD)/|' $(BUILD)/etc/outpost@.service > $(BUILD)/unit-verify/outpost@check.service
+	@# verify exits 0 on an unknown key: any message is a failure.
+	cd $(BUILD)/unit-verify && out=$$(systemd-analyze verify --man=no outpost.service \
+	    outpost@check.service 2>&1); echo "$$out"; test -z "$$out"
+
 install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR) $(DESTDIR)$(UNITDIR)
-	install -m 0755 $(BUILD)/outpost $(DESTDIR)$(SBINDIR)/outpost
-	install -m 0755 $(BUILD)/outpostctl $(DESTDIR)$(SBINDIR)/outpostctl
-	install -m 0755 $(BUILD)/outpost-sendmail $(DESTDIR)$(SBINDIR)/outpost-sendmail
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(PREFIX)/lib \
+	    $(DESTDIR)$(SYSCONFDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSUSERSDIR) \
+	    $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(LOGROTATEDIR)
+	install -m 0755 $(PROGS) $(DESTDIR)$(SBINDIR)/
+	@# The names every Debian program calls (Policy 11.6), relative links.
+	ln -sfr $(DESTDIR)$(SBINDIR)/outpost-sendmail $(DESTDIR)$(SBINDIR)/sendmail
+	ln -sfr $(DESTDIR)$(SBINDIR)/outpost-sendmail $(DESTDIR)$(PREFIX)/lib/sendmail
+	ln -sfr $(DESTDIR)$(SBINDIR)/outpost-sendmail $(DESTDIR)$(BINDIR)/mailq
+	ln -sfr $(DESTDIR)$(SBINDIR)/outpost-sendmail $(DESTDIR)$(BINDIR)/newaliases
+	install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 $(GEN_MAN) $(DESTDIR)$(MANDIR)/man5/
+	printf '.so man8/outpost-sendmail.8\n' > $(DESTDIR)$(MANDIR)/man1/mailq.1
+	printf '.so man8/outpost-sendmail.8\n' > $(DESTDIR)$(MANDIR)/man8/newaliases.8
+	printf '.so man8/outpost-sendmail.8\n' > $(DESTDIR)$(MANDIR)/man8/sendmail.8
+	chmod 0644 $(DESTDIR)$(MANDIR)/man1/mailq.1 $(DESTDIR)$(MANDIR)/man8/newaliases.8 \
+	    $(DESTDIR)$(MANDIR)/man8/sendmail.8
 	install -m 0644 etc/outpost.conf $(DESTDIR)$(SYSCONFDIR)/outpost.conf
-	install -m 0644 etc/outpost.service $(DESTDIR)$(UNITDIR)/outpost.service
-	install -d $(DESTDIR)$(MANDIR)/man8
-	install -m 0644 tools/sendmail/outpost-sendmail.8 $(DESTDIR)$(MANDIR)/man8/outpost-sendmail.8
-	ln -sf $(SBINDIR)/outpost-sendmail $(DESTDIR)$(BINDIR)/mailq
+	install -m 0644 $(UNITS) $(DESTDIR)$(UNITDIR)/
+	install -m 0644 etc/sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/outpost.conf
+	install -m 0644 etc/tmpfiles.conf $(DESTDIR)$(TMPFILESDIR)/outpost.conf
+	install -m 0644 etc/logrotate $(DESTDIR)$(LOGROTATEDIR)/outpost
+
+# The tracked files, so that a tarball holds exactly what a clone holds.
+dist:
+	@test -z "$$(git status --porcelain --untracked-files=no)" || \
+	    echo "dist: warning: uncommitted changes are not in the tarball" >&2
+	rm -f outpost-$(VERSION).tar.gz
+	git archive --format=tar.gz --prefix=outpost-$(VERSION)/ -o outpost-$(VERSION).tar.gz HEAD
+	@echo "dist: outpost-$(VERSION).tar.gz"
+
+# The package is built from the dist tarball, in build-deb/, so that what
+# is shipped is what is tracked and nothing is written outside the tree.
+DEB_DIR		 = build-deb
+deb: dist
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)
+	tar -xzf outpost-$(VERSION).tar.gz -C $(DEB_DIR)
+	cd $(DEB_DIR)/outpost-$(VERSION) && dpkg-buildpackage -us -uc -b
+	@ls $(DEB_DIR)/*.deb
+
+# make run: the config it runs with (etc/outpost.conf with the state directory
+# ./var) goes to var/outpost.conf, so that every tool reaches this instance
+# with OUTPOST_CONFIG (or -f var/outpost.conf).
+RUN_DIR		 = $(CURDIR)/var
+run: deps
+	$(MAKE) all
+	@tools/ensure-users
+	@mkdir -p $(RUN_DIR)
+	@tools/run-config etc/outpost.conf $(RUN_DIR) > $(RUN_DIR)/outpost.conf.tmp && \
+	    mv $(RUN_DIR)/outpost.conf.tmp $(RUN_DIR)/outpost.conf
+	@./$(BUILD)/outpost -n -f $(RUN_DIR)/outpost.conf > /dev/null
+	@echo "outpost: running with $(RUN_DIR)/outpost.conf. In another shell, paste:"
+	@echo "    export OUTPOST_CONFIG=$(RUN_DIR)/outpost.conf PATH=$(CURDIR)/$(BUILD):\$$PATH"
+	@echo "then try:  echo 'Subject: hello' | outpost-sendmail you@example.net; outpostctl queue"
+	./$(BUILD)/outpost -d -f $(RUN_DIR)/outpost.conf
+
+demo: all
+	@tools/ensure-users
+	OUTPOST_BUILD=$(CURDIR)/$(BUILD) tools/demo
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-deb outpost-*.tar.gz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,24 +23,36 @@
 #include <sodium.h>
 
 #include "config.h"
+#include "config_locate.h"
 #include "helo_default.h"
 #include "log.h"
 #include "master.h"
+#include "version.h"
 
 #define OVERRIDES_MAX	32
 
+static const struct option long_opts[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 }
+};
+
+/* Asked for (-h), the usage goes to stdout with success; after a mistake, to stderr. */
 static void __attribute__((noreturn))
-usage(void)
+usage(int status)
 {
-	fprintf(stderr,
-	    "usage: outpost [-dFnR] [-f config] [-o name=value ...]\n"
+	fprintf(status == 0 ? stdout : stderr,
+	    "usage: outpost [-dFhnRV] [-f config] [-o name=value ...]\n"
 	    "  -d             stay in the foreground and log to stderr\n"
 	    "  -F             stay in the foreground, log as configured (service managers)\n"
-	    "  -f config      configuration file (default " SYSCONFDIR "/outpost.conf)\n"
+	    "  -f config      configuration file (default $OUTPOST_CONFIG, else\n"
+	    "                 " SYSCONFDIR "/outpost.conf)\n"
 	    "  -o name=value  override a parameter (after the file)\n"
 	    "  -n             check the configuration, print it, and exit\n"
-	    "  -R             print the reference of every parameter and exit\n");
-	exit(2);
+	    "  -R             print the reference of every parameter and exit\n"
+	    "  -V, --version  print the version and exit\n"
+	    "  -h, --help     print this help and exit\n");
+	exit(status);
 }
 
 static void
@@ -96,8 +109,8 @@ int
 main(int argc, char *argv[])
 {
 	static struct master m;
-	const char	*path = SYSCONFDIR "/outpost.conf";
-	int		 ch;
+	const char	*path = NULL;
+	int		 ch, i;
 	bool		 check_only = false, as_root, log_stderr = false;
 	char		 err[8192];
 	struct event	*ev;
@@ -108,7 +121,7 @@ main(int argc, char *argv[])
 	if (argc > 1 && strcmp(argv[1], "-x") == 0)
 		exec_child_main(argc, argv);
 	m.conf_fd = -1;
-	while ((ch = getopt(argc, argv, "dFf:no:R")) != -1) {
+	while ((ch = getopt_long(argc, argv, "dFf:hno:RV", long_opts, NULL)) != -1) {
 		switch (ch) {
 		case 'd':
 			m.foreground = true;
@@ -126,18 +139,24 @@ main(int argc, char *argv[])
 			break;
 		case 'o':
 			if (m.noverrides == OVERRIDES_MAX)
-				usage();
+				usage(2);
 			m.overrides[m.noverrides++] = optarg;
 			break;
 		case 'R':
 			config_print_reference(stdout);
 			return 0;
+		case 'V':
+			version_print(stdout, "outpost");
+			return 0;
+		case 'h':
+			usage(0);
 		default:
-			usage();
+			usage(2);
 		}
 	}
 	if (optind != argc)
-		usage();
+		usage(2);
+	path = config_locate(path);
 
 	if (exec_config_load(&m, path, &m.conf, &m.conf_fd, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s", err);
@@ -207,8 +226,8 @@ main(int argc, char *argv[])
 		ev = evsignal_new(m.base, sigs[s], signal_cb, &m);
 		event_add(ev, NULL);
 	}
-	log_info("starting: delivery_mode=%s%s%s, resend_attempts=%u, resend_interval=%us, config %s",
-	    m.conf.mode == MODE_RELAY ? "relay" : "independent",
+	log_info("starting: outpost %s, delivery_mode=%s%s%s, resend_attempts=%u, resend_interval=%us, config %s",
+	    outpost_version(), m.conf.mode == MODE_RELAY ? "relay" : "independent",
 	    m.conf.mode == MODE_RELAY ? ", relay_host=" : "",
 	    m.conf.mode == MODE_RELAY ? m.conf.relay_host.host : "",
 	    m.conf.resend_attempts, m.conf.resend_interval, path);

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "master.h"
 #include "msg.h"
+#include "version.h"
 #include "xmalloc.h"
 
 #define CONTROL_MAX_CLIENTS	32
@@ -175,6 +176,8 @@ cmd_status(struct control_client *cl, uint32_t reqid)
 	struct master	*m = cl->m;
 	char		 line[256];
 
+	snprintf(line, sizeof(line), "version: %s", outpost_version());
+	client_line(cl, reqid, line);
 	for (unsigned i = 0; i < m->nchildren; i++) {
 		struct child *c = &m->children[i];
 		if (c->desc->kind == PROC_AGENT)

@@ -2,8 +2,13 @@
  * outpostctl.c - outpost's control tool (main and command table).
  *
  *   outpostctl check-config [FILE]   validate a configuration without starting anything
- *   outpostctl [-f FILE] COMMAND ...  talk to the running master over its control
+ *   outpostctl [-f FILE] [-o name=value] COMMAND ...
+ *                                     talk to the running master over its control
  *                                     socket (root or admin_group only)
+ *
+ * The instance is found as every outpost program finds it (config_locate.c):
+ * -f, then $OUTPOST_CONFIG, then the system file; -o overrides a parameter
+ * of that file (state_directory is the one that matters here).
  *
  * The master or the queue manager does the work; this tool sends the
  * command, prints each answer line and exits with the status it is given.
@@ -12,6 +17,7 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <getopt.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,12 +25,33 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_locate.h"
 #include "frame.h"
 #include "msg.h"
+#include "version.h"
 
 #define ANSWER_TIMEOUT_MS	60000
+#define OVERRIDES_MAX		32
 
-static const char *config_path = SYSCONFDIR "/outpost.conf";
+static const char	*config_path;
+static const char	*overrides[OVERRIDES_MAX];
+static int		 noverrides;
+
+/* The -o overrides, after the file; an error in one is fatal (the user typed it). */
+static int
+apply_overrides(struct config *c)
+{
+	char	err[4096];
+
+	for (int i = 0; i < noverrides; i++)
+		if (config_override(c, overrides[i], err, sizeof(err)) == -1) {
+			fputs(err, stderr);
+			if (err[0] != '\0' && err[strlen(err) - 1] != '\n')
+				fputc('\n', stderr);
+			return -1;
+		}
+	return 0;
+}
 
 static int
 control_command(int argc, char **argv)
@@ -46,6 +73,10 @@ control_command(int argc, char **argv)
 			return 1;
 		fprintf(stderr, "outpostctl: %s has errors; using state_directory %s\n",
 		    config_path, c.state_directory);
+	}
+	if (apply_overrides(&c) == -1) {
+		config_free(&c);
+		return 1;
 	}
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
@@ -111,7 +142,7 @@ static int
 cmd_check_config(int argc, char **argv)
 {
 	struct config	 c;
-	char		 err[8192];
+	char		 err[8192] = "";
 	/* FILE, else the file of -f (or OUTPOST_CONFIG), else the default */
 	const char	*path = argc > 1 ? argv[1] : config_path;
 
@@ -119,7 +150,7 @@ cmd_check_config(int argc, char **argv)
 		fprintf(stderr, "usage: outpostctl check-config [FILE]\n");
 		return 2;
 	}
-	if (config_load(&c, path, err, sizeof(err)) == -1) {
+	if (config_load(&c, path, err, sizeof(err)) == -1 || apply_overrides(&c) == -1) {
 		fputs(err, stderr);
 		fprintf(stderr, "%s: invalid\n", path);
 		config_free(&c);
@@ -150,30 +181,62 @@ static const struct {
 	{ "bounce", control_command, "bounce ID            fail a mail now and bounce it" },
 };
 
+static const struct option long_opts[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 }
+};
+
+/* Asked for (-h), the usage goes to stdout with success; after a mistake, to stderr. */
 static void __attribute__((noreturn))
-usage(void)
+usage(int status)
 {
-	fprintf(stderr, "usage: outpostctl [-f config] COMMAND [ARGS]\n");
+	FILE	*fp = status == 0 ? stdout : stderr;
+
+	fprintf(fp, "usage: outpostctl [-hV] [-f config] [-o name=value ...] COMMAND [ARGS]\n"
+	    "  -f config      the instance's configuration (default $OUTPOST_CONFIG, else\n"
+	    "                 " SYSCONFDIR "/outpost.conf)\n"
+	    "  -o name=value  override a parameter of that file\n"
+	    "  -V, --version  print the version and exit\n"
+	    "commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(stderr, "  %s\n", commands[i].help);
-	exit(2);
+		fprintf(fp, "  %s\n", commands[i].help);
+	exit(status);
 }
 
 int
 main(int argc, char **argv)
 {
-	if (getenv("OUTPOST_CONFIG") != NULL)
-		config_path = getenv("OUTPOST_CONFIG");
-	if (argc >= 3 && strcmp(argv[1], "-f") == 0) {
-		config_path = argv[2];
-		argc -= 2;
-		argv += 2;
+	int	ch;
+
+	/* '+': options end at the command, whose own arguments may start with '-'. */
+	while ((ch = getopt_long(argc, argv, "+f:ho:V", long_opts, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			config_path = optarg;
+			break;
+		case 'o':
+			if (noverrides == OVERRIDES_MAX)
+				usage(2);
+			overrides[noverrides++] = optarg;
+			break;
+		case 'V':
+			version_print(stdout, "outpostctl");
+			return 0;
+		case 'h':
+			usage(0);
+		default:
+			usage(2);
+		}
 	}
+	config_path = config_locate(config_path);
+	argc -= optind - 1;
+	argv += optind - 1;
 	if (argc < 2)
-		usage();
+		usage(2);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].fn(argc - 1, argv + 1);
 	fprintf(stderr, "outpostctl: unknown command \"%s\"\n", argv[1]);
-	usage();
+	usage(2);
 }

@@ -31,9 +31,11 @@
 #include <sodium.h>
 
 #include "config.h"
+#include "config_locate.h"
 #include "localmail.h"
 #include "msg.h"
 #include "sendmail.h"
+#include "version.h"
 #include "xmalloc.h"
 
 enum mode { MODE_DELIVER, MODE_LIST };
@@ -61,6 +63,39 @@ usage(const char *fmt, const char *arg)
 	    "[-o option] [--] [recipient ...]\n"
 	    "       %s -bp   (or mailq): list the queue\n", getprogname(), getprogname());
 	exit(EX_USAGE);
+}
+
+/*
+ * -V and -h take an argument in sendmail (envelope id, hop count), so only
+ * alone do they ask for the version or the help; --version and --help
+ * mean that anywhere before the recipients.
+ */
+static void
+version_or_help(int argc, char **argv)
+{
+	bool	version = false, help = false;
+
+	if (argc == 2) {
+		version = strcmp(argv[1], "-V") == 0;
+		help = strcmp(argv[1], "-h") == 0;
+	}
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		version |= strcmp(argv[i], "--version") == 0;
+		help |= strcmp(argv[i], "--help") == 0;
+	}
+	if (version) {
+		version_print(stdout, getprogname());
+		exit(EX_OK);
+	}
+	if (help) {
+		printf("usage: %s [-iotv] [-B type] [-C config] [-F fullname] [-f sender] "
+		    "[-o option] [--] [recipient ...]\n"
+		    "       %s -bp   (or mailq): list the queue\n"
+		    "       %s -V | --version, -h | --help\n"
+		    "The configuration is -C config, else $OUTPOST_CONFIG, else "
+		    SYSCONFDIR "/outpost.conf.\n", getprogname(), getprogname(), getprogname());
+		exit(EX_OK);
+	}
 }
 
 static void __attribute__((noreturn))
@@ -209,10 +244,10 @@ main(int argc, char **argv)
 		o.mode = MODE_LIST;
 	else if (strcmp(base, "newaliases") == 0)
 		not_supported("newaliases (outpost delivers no local mail)");
+	version_or_help(argc, argv);
 	parse_opts(argc, argv, &o);
 
-	if ((path = o.config) == NULL && (path = getenv("OUTPOST_CONFIG")) == NULL)
-		path = SYSCONFDIR "/outpost.conf";
+	path = config_locate(o.config);
 	if (config_load(&conf, path, errbuf, sizeof(errbuf)) == -1) {
 		/*
 		 * Only the state directory matters here. An edit with a mistake,
