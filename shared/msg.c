@@ -48,6 +48,7 @@ static const char *const msg_names[MSG_TYPE_MAX] = {
 	[MSG_CONTROL_REQUEST] = "CONTROL_REQUEST",
 	[MSG_CONTROL_REPLY] = "CONTROL_REPLY",
 	[MSG_CONTROL_END] = "CONTROL_END",
+	[MSG_QMGR_SPACE] = "QMGR_SPACE",
 };
 
 /*
@@ -96,6 +97,7 @@ static const char *const msg_schema[MSG_TYPE_MAX] = {
 	[MSG_CONTROL_REQUEST] = "s n32{ s }",
 	[MSG_CONTROL_REPLY] = "s",
 	[MSG_CONTROL_END] = "u8 s",
+	[MSG_QMGR_SPACE] = "u8 u64",
 };
 
 const char *

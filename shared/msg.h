@@ -155,7 +155,14 @@ enum msg_type {
 	/* u8 status (0 done, 1 failed), str message for the user */
 	MSG_CONTROL_END,
 
-	MSG_TYPE_MAX
+	/*
+	 * Free space of the queue, qmgr -> smtpd, at link-up and whenever it
+	 * changes: u8 low (1: below queue_min_free, refuse mail), u64 headroom
+	 * (bytes above the reserve, for SIZE=).
+	 */
+	MSG_QMGR_SPACE = 160,
+
+	MSG_TYPE_MAX = 256
 };
 
 /* SUBMIT_BEGIN flags */

@@ -81,6 +81,11 @@ cmd_mail(struct smtpd_session *s, const struct smtp_cmd *cmd)
 		    (unsigned long long)conf->max_message_size);
 		return;
 	}
+	/* qmgr pushes the queue's free space; no round trip per mail. */
+	if (s->sd->space_low || (cmd->size_set && cmd->size > s->sd->space_headroom)) {
+		session_reject(s, "MAIL", 452, "4.3.1", "Insufficient system storage");
+		return;
+	}
 	if (s->sd->qmgr == NULL) {
 		session_reject(s, "MAIL", 451, "4.3.0",
 		    "Queue manager unavailable, try again later");
@@ -137,6 +142,8 @@ cmd_data(struct smtpd_session *s)
 	}
 	if (txn_begin(s) == -1)
 		return;
+	/* A mail on its way: the junk allowance starts again. */
+	s->njunk = 0;
 	session_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 }
 
@@ -148,6 +155,8 @@ session_command(struct smtpd_session *s, char *line, size_t len)
 	char			safe[SMTPD_CMD_MAX];
 
 	if (smtpd_cmd_parse(line, len, &cmd, &err) == -1) {
+		if (cmd.verb == CMD_UNKNOWN || cmd.verb == CMD_NOTIMPL)
+			s->njunk++;
 		if (log_detailed()) {
 			smtpd_sanitize(safe, sizeof(safe), line);
 			log_detail("%s: < %s", s->id, safe);
@@ -180,12 +189,14 @@ session_command(struct smtpd_session *s, char *line, size_t len)
 		cmd_data(s);
 		break;
 	case CMD_RSET:
+		s->njunk++;
 		txn_reset(s);
 		if (s->state != SS_GREETED)
 			s->state = SS_READY;
 		session_reply(s, 250, "2.0.0", "Ok");
 		break;
 	case CMD_NOOP:
+		s->njunk++;
 		session_reply(s, 250, "2.0.0", "Ok");
 		break;
 	case CMD_QUIT:
@@ -193,15 +204,18 @@ session_command(struct smtpd_session *s, char *line, size_t len)
 		session_close(s);
 		break;
 	case CMD_VRFY:
+		s->njunk++;
 		session_reply(s, 252, "2.0.0",
 		    "Cannot VRFY user, but will accept message and attempt delivery");
 		break;
 	case CMD_HELP:
+		s->njunk++;
 		session_reply(s, 214, "2.0.0",
 		    "Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
 		break;
 	default:
 		/* smtpd_cmd_parse() refuses every other verb. */
+		s->njunk++;
 		session_reply(s, 500, "5.5.2", "Command not recognized");
 		s->nerrors++;
 		break;
