@@ -111,8 +111,9 @@ static const struct param params[] = {
 	{ "max_recipients", P_UINT, C(max_recipients), 0, 1, 100000, "1000",
 	  "recipients accepted for one mail", NULL },
 	/* client limits and the free-space reserve (intake protection) */
-	{ "client_connection_limit", P_UINT, C(client_connection_limit), 0, 0, 100000, "50",
-	  "concurrent SMTP connections from one client address (0: no limit)", NULL },
+	{ "client_connection_limit", P_UINT, C(client_connection_limit), 0, 0, 100000, "100",
+	  "concurrent SMTP connections from one client address, refused with 421 4.7.0 above it "
+	  "(0: no limit; the default is half of [smtpd] max_sessions' default)", NULL },
 	{ "client_connection_rate", P_UINT, C(client_connection_rate), 0, 0, 1000000, "0",
 	  "SMTP connections one client address may open per minute (0: no limit)", NULL },
 	{ "junk_command_limit", P_UINT, C(junk_command_limit), 0, 0, 1000000, "100",

@@ -147,6 +147,26 @@ cmd_data(struct smtpd_session *s)
 	session_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 }
 
+/*
+ * A command that moves no mail forward (NOOP RSET VRFY HELP, unknown):
+ * past junk_command_limit of them since the last mail, the session ends,
+ * as Postfix's smtpd_junk_command_limit. Returns true when it did.
+ */
+static bool
+junk(struct smtpd_session *s)
+{
+	unsigned	limit = s->sd->conf->junk_command_limit;
+
+	if (limit == 0 || ++s->njunk <= limit)
+		return false;
+	log_info("%s: reject: [%s]: 421 4.7.0 junk_command_limit %u reached, "
+	    "disconnecting", s->id, s->ip, limit);
+	session_reply(s, 421, "4.7.0", "%s Error: too many junk commands, closing",
+	    myname(s->sd));
+	session_close(s);
+	return true;
+}
+
 void
 session_command(struct smtpd_session *s, char *line, size_t len)
 {
@@ -155,8 +175,8 @@ session_command(struct smtpd_session *s, char *line, size_t len)
 	char			safe[SMTPD_CMD_MAX];
 
 	if (smtpd_cmd_parse(line, len, &cmd, &err) == -1) {
-		if (cmd.verb == CMD_UNKNOWN || cmd.verb == CMD_NOTIMPL)
-			s->njunk++;
+		if ((cmd.verb == CMD_UNKNOWN || cmd.verb == CMD_NOTIMPL) && junk(s))
+			return;
 		if (log_detailed()) {
 			smtpd_sanitize(safe, sizeof(safe), line);
 			log_detail("%s: < %s", s->id, safe);
@@ -189,14 +209,16 @@ session_command(struct smtpd_session *s, char *line, size_t len)
 		cmd_data(s);
 		break;
 	case CMD_RSET:
-		s->njunk++;
+		if (junk(s))
+			break;
 		txn_reset(s);
 		if (s->state != SS_GREETED)
 			s->state = SS_READY;
 		session_reply(s, 250, "2.0.0", "Ok");
 		break;
 	case CMD_NOOP:
-		s->njunk++;
+		if (junk(s))
+			break;
 		session_reply(s, 250, "2.0.0", "Ok");
 		break;
 	case CMD_QUIT:
@@ -204,18 +226,21 @@ session_command(struct smtpd_session *s, char *line, size_t len)
 		session_close(s);
 		break;
 	case CMD_VRFY:
-		s->njunk++;
+		if (junk(s))
+			break;
 		session_reply(s, 252, "2.0.0",
 		    "Cannot VRFY user, but will accept message and attempt delivery");
 		break;
 	case CMD_HELP:
-		s->njunk++;
+		if (junk(s))
+			break;
 		session_reply(s, 214, "2.0.0",
 		    "Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
 		break;
 	default:
 		/* smtpd_cmd_parse() refuses every other verb. */
-		s->njunk++;
+		if (junk(s))
+			break;
 		session_reply(s, 500, "5.5.2", "Command not recognized");
 		s->nerrors++;
 		break;

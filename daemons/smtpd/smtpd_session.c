@@ -319,12 +319,6 @@ command_step(struct smtpd_session *s)
 	return 1;
 }
 
-static unsigned
-sd_junk_limit(const struct smtpd_session *s)
-{
-	return s->sd->conf->junk_command_limit;
-}
-
 static void
 session_process(struct smtpd_session *s)
 {
@@ -334,14 +328,6 @@ session_process(struct smtpd_session *s)
 	while (s->pause == 0 && s->state != SS_CLOSING && s->state != SS_COMMIT) {
 		if (evbuffer_get_length(out) > SMTPD_OUTPUT_MAX) {
 			session_pause(s, PAUSE_OUTPUT);
-			break;
-		}
-		if (sd_junk_limit(s) != 0 && s->njunk > sd_junk_limit(s)) {
-			session_reply(s, 421, "4.7.0", "%s Too many junk commands, closing",
-			    myname(s->sd));
-			log_info("%s: reject: [%s]: 421 4.7.0 junk_command_limit %u "
-			    "reached, disconnecting", s->id, s->ip, sd_junk_limit(s));
-			session_close(s);
 			break;
 		}
 		if (s->nerrors >= SMTPD_MAX_ERRORS) {
