@@ -275,8 +275,10 @@ update_finish(struct qmgr *q, struct qupdate *u)
 	}
 	u->done(q, u->arg, id, removed);
 	/* After the answer: the new listing replaces the scheduler's copy. */
-	if (u->reannounce && !removed && !m->deleted && !(m->flags & MAIL_F_HELD))
+	if (u->reannounce && !removed && !m->deleted && !(m->flags & MAIL_F_HELD)) {
+		m->announced = 0;
 		sched_announce(q, m);
+	}
 	free(u->st);
 	free(u);
 }
