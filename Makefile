@@ -55,7 +55,7 @@ FUZZ_BIN	 = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
 PROGS		 = $(BUILD)/outpost $(BUILD)/outpost-sendmail $(BUILD)/outpostctl
 
-.PHONY: all deps test-deps run check check-run unit integration asan fuzz fuzz-targets fuzz-run install clean bench
+.PHONY: all deps test-deps run check check-run unit integration asan fuzz fuzz-targets fuzz-run install clean bench soak
 
 all: $(PROGS)
 
@@ -154,6 +154,12 @@ fuzz-run: fuzz
 
 bench: all
 	tools/bench/relay-bench
+
+# Crash soak: clients submitting without pause while a random child is killed
+# every second (tools/bench/README); `make soak SOAK_SECONDS=60` in CI.
+SOAK_SECONDS	?= 120
+soak: all
+	OUTPOST_BUILD=$(abspath $(BUILD)) tools/bench/soak --seconds $(SOAK_SECONDS)
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR) $(DESTDIR)$(UNITDIR)
