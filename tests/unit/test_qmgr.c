@@ -106,6 +106,9 @@ xrecv(int fd, struct frame *f)
 
 	for (i = 0; i < 20000; i++) {
 		r = frame_recv(fd, rbuf, f, &why);
+		/* The free-space state qmgr pushes to smtpd is not what these tests read. */
+		if (r == 1 && f->hdr.type == MSG_QMGR_SPACE)
+			continue;
 		if (r == 1 || r == 0)
 			return r;
 		if (r == -1 && errno == ECONNRESET)
@@ -827,6 +830,8 @@ run_rate(int conc, int total, int size)
 		while ((r = frame_recv(fd, rbuf, &f, &why)) == -1 && errno == EAGAIN)
 			(void)poll(&pfd, 1, 1000);
 		ck_assert_int_eq(r, 1);
+		if (f.hdr.type == MSG_QMGR_SPACE)
+			continue;	/* the free-space state, pushed at link-up */
 		ck_assert_uint_eq(f.hdr.type, MSG_SUBMIT_QUEUED);
 		done++;
 	}
