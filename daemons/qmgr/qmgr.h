@@ -117,6 +117,7 @@ struct qmail {
 	unsigned	 inflight;	/* state updates (and a deletion) not yet durable */
 	bool		 deleted;	/* out of the index; freed when inflight drops to 0 */
 	bool		 spared;	/* removed into spare/: wfd may be reused */
+	bool		 warn_postponed; /* delay notice refused for lack of space */
 };
 RB_HEAD(qmail_tree, qmail);
 

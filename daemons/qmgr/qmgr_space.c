@@ -13,8 +13,10 @@
  *
  * The reserve is max(queue_min_free, 2 x max_message_size): at least two
  * of the largest mails fit after the last accepted one, which leaves room
- * for the state records and bounces of what is already queued. One warning
- * when the queue goes below it, one line when it recovers.
+ * for the state records of what is already queued. Bounces and delay
+ * notices are not written below it: bounces wait as deferred recipients
+ * (qmgr_sched.c), delay notices are asked for again when space is back.
+ * One warning when the queue goes below it, one line when it recovers.
  */
 #include <sys/statvfs.h>
 
@@ -66,6 +68,24 @@ push_all(struct qmgr *q)
 	q->space_told = q->space_headroom;
 }
 
+/*
+ * Delay notices refused while space was short: announcing the mail again
+ * makes the scheduler, which believes it asked already, ask again.
+ */
+static void
+retell_postponed(struct qmgr *q)
+{
+	struct qmail *m;
+
+	RB_FOREACH(m, qmail_tree, &q->mails) {
+		if (!m->warn_postponed)
+			continue;
+		m->warn_postponed = false;
+		m->announced = 0;
+		sched_announce(q, m);
+	}
+}
+
 /* Measure; log and push what changed. */
 static void
 space_check(struct qmgr *q)
@@ -92,10 +112,12 @@ space_check(struct qmgr *q)
 			    "queue_min_free reserve %llu: mail is refused (452 4.3.1) "
 			    "and bounces wait", (unsigned long long)avail,
 			    (unsigned long long)reserve);
-		else
+		else {
 			log_warnx("queue file system has space again: %llu bytes "
 			    "free, reserve %llu: mail is accepted",
 			    (unsigned long long)avail, (unsigned long long)reserve);
+			retell_postponed(q);
+		}
 		push_all(q);
 		return;
 	}
