@@ -39,6 +39,7 @@ struct proc_ctx;
 #define SMTPD_INPUT_MAX		(128 * 1024)	/* socket bytes buffered per session */
 #define SMTPD_OUTPUT_MAX	(64 * 1024)	/* replies buffered before we stop reading */
 #define SMTPD_MAX_ERRORS	20	/* protocol errors before we hang up */
+#define SMTPD_CMD_TIMEOUT	300	/* RFC 5321 4.5.3.2.7; client_idle_timeout's default */
 #define SMTPD_DATA_TIMEOUT	180	/* RFC 5321 4.5.3.2.5 */
 #define SMTPD_COMMIT_TIMEOUT	600	/* waiting for qmgr after the final dot */
 #define SMTPD_SHUTDOWN_WAIT	10	/* seconds sessions get to finish on shutdown */
