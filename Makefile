@@ -74,7 +74,7 @@ GEN_MAN		 = $(BUILD)/man/outpost.conf.5
 UNITS		 = $(BUILD)/etc/outpost.service $(BUILD)/etc/outpost@.service
 
 .PHONY: all deps test-deps run demo check check-run unit integration asan fuzz fuzz-targets fuzz-run \
-	install clean bench dist deb man-lint unit-security
+	install clean bench soak dist deb man-lint unit-security
 
 all: $(PROGS) $(BUILD)/mailq $(GEN_MAN) $(UNITS)
 
@@ -211,6 +211,11 @@ unit-security: $(UNITS)
 	@# verify exits 0 on an unknown key: any message is a failure.
 	cd $(BUILD)/unit-verify && out=$$(systemd-analyze verify --man=no outpost.service \
 	    outpost@check.service 2>&1); echo "$$out"; test -z "$$out"
+# Crash soak: clients submitting without pause while a random child is killed
+# every second (tools/bench/README); `make soak SOAK_SECONDS=60` in CI.
+SOAK_SECONDS	?= 120
+soak: all
+	OUTPOST_BUILD=$(abspath $(BUILD)) tools/bench/soak --seconds $(SOAK_SECONDS)
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(PREFIX)/lib \

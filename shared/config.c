@@ -112,6 +112,22 @@ static const struct param params[] = {
 	  "largest accepted mail in bytes (k, M, G suffixes)", NULL },
 	{ "max_recipients", P_UINT, C(max_recipients), 0, 1, 100000, "1000",
 	  "recipients accepted for one mail", NULL },
+	/* client limits and the free-space reserve (intake protection) */
+	{ "client_connection_limit", P_UINT, C(client_connection_limit), 0, 0, 100000, "100",
+	  "concurrent SMTP connections from one client address, refused with 421 4.7.0 above it "
+	  "(0: no limit; the default is half of [smtpd] max_sessions' default)", NULL },
+	{ "client_connection_rate", P_UINT, C(client_connection_rate), 0, 0, 1000000, "0",
+	  "SMTP connections one client address may open per minute (0: no limit)", NULL },
+	{ "junk_command_limit", P_UINT, C(junk_command_limit), 0, 0, 1000000, "100",
+	  "NOOP, RSET, VRFY, HELP and unknown commands per SMTP session and mail before it is "
+	  "closed with 421 (0: no limit)", NULL },
+	{ "client_idle_timeout", P_DURATION, C(client_idle_timeout), 0, 1, 3600, "5m",
+	  "an SMTP client or a local submitter (public socket) silent this long is dropped", NULL },
+	{ "public_clients_per_uid", P_UINT, C(public_clients_per_uid), 0, 1, 256, "32",
+	  "concurrent local submitters (outpost-sendmail, mailq) of one user id, of 256 in all", NULL },
+	{ "queue_min_free", P_SIZE, C(queue_min_free), 0, 0, 1LL << 50, "100M",
+	  "free space kept in the queue file system, at least 2 x max_message_size: below it "
+	  "submissions are refused with 452 4.3.1 and bounces wait (0: no reserve)", NULL },
 	{ "state_directory", P_STR, C(state_directory), sizeof(((struct config *)0)->state_directory), 0, 0,
 	  "/var/spool/outpost", "queue, empty chroot directory and pid file live here (absolute path)", NULL },
 	{ "user", P_STR, C(user), sizeof(((struct config *)0)->user), 0, 0, "outpost",
@@ -1172,6 +1188,11 @@ config_print(const struct config *c, FILE *fp)
 		fprintf(fp, "%s [%s]:%u", i ? "," : "", c->listen[i].host, c->listen[i].port);
 	fprintf(fp, "\nmax_message_size = %llu\nmax_recipients = %u\n",
 	    (unsigned long long)c->max_message_size, c->max_recipients);
+	fprintf(fp, "client_connection_limit = %u\nclient_connection_rate = %u\n"
+	    "junk_command_limit = %u\nclient_idle_timeout = %us\npublic_clients_per_uid = %u\n"
+	    "queue_min_free = %llu\n", c->client_connection_limit, c->client_connection_rate,
+	    c->junk_command_limit, c->client_idle_timeout, c->public_clients_per_uid,
+	    (unsigned long long)c->queue_min_free);
 	fprintf(fp, "state_directory = %s\nuser = %s\nqueue_user = %s\nadmin_group = %s\n"
 	    "log = %s\nlog_level = %s\n", c->state_directory, c->user, c->queue_user, c->admin_group, c->log,
 	    c->log_level == LOGLEVEL_DETAILED ? "detailed" : "basic");

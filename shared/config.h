@@ -97,6 +97,14 @@ struct config {
 	uint64_t	max_message_size;
 	unsigned	max_recipients;
 
+	/* client limits and the free-space reserve */
+	unsigned	client_connection_limit;	/* per client address; 0 = none */
+	unsigned	client_connection_rate;		/* per address per minute; 0 = none */
+	unsigned	junk_command_limit;		/* per session and mail; 0 = none */
+	unsigned	client_idle_timeout;		/* seconds: SMTP and public socket */
+	unsigned	public_clients_per_uid;		/* public socket slots of one uid */
+	uint64_t	queue_min_free;			/* bytes; 0 = no reserve */
+
 	/* files and users */
 	char		state_directory[1024];	/* queue/, empty/, outpost.pid */
 	char		user[64];		/* scheduler, resolver, smtpd, agents */

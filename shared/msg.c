@@ -50,6 +50,7 @@ static const char *const msg_names[MSG_TYPE_MAX] = {
 	[MSG_CONTROL_END] = "CONTROL_END",
 	[MSG_CTL_READY] = "CTL_READY",
 	[MSG_CTL_LINK_DOWN] = "CTL_LINK_DOWN",
+	[MSG_QMGR_SPACE] = "QMGR_SPACE",
 };
 
 /*
@@ -100,6 +101,7 @@ static const char *const msg_schema[MSG_TYPE_MAX] = {
 	[MSG_CONTROL_END] = "u8 s",
 	[MSG_CTL_READY] = "",
 	[MSG_CTL_LINK_DOWN] = "u8 u16 u32",
+	[MSG_QMGR_SPACE] = "u8 u64",
 };
 
 const char *

@@ -165,6 +165,13 @@ enum msg_type {
 	 * use; link the two again.  u8 proc kind, u16 instance, u32 link id */
 	MSG_CTL_LINK_DOWN = 7,
 
+	/*
+	 * Free space of the queue, qmgr -> smtpd, at link-up and whenever it
+	 * changes: u8 low (1: below queue_min_free, refuse mail), u64 headroom
+	 * (bytes above the reserve, for SIZE=).
+	 */
+	MSG_QMGR_SPACE = 160,
+
 	MSG_TYPE_MAX = 256
 };
 

@@ -110,7 +110,7 @@ main(int argc, char *argv[])
 {
 	static struct master m;
 	const char	*path = NULL;
-	int		 ch, i;
+	int		 ch;
 	bool		 check_only = false, as_root, log_stderr = false;
 	char		 err[8192];
 	struct event	*ev;

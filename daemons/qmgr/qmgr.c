@@ -33,6 +33,8 @@ qmgr_link_unref(struct qlink *l)
 		return;
 	if (l->resume != NULL)
 		event_free(l->resume);
+	if (l->idle != NULL)
+		event_free(l->idle);
 	free(l);
 }
 
@@ -61,7 +63,7 @@ link_cb(struct chan *c, struct frame *f, void *arg)
 			evtimer_del(l->resume);
 		submit_link_closed(l);
 		if (l->kind == QLINK_PUBLIC)
-			q->npublic--;
+			public_closed(l);
 		if (q->sched == l) {
 			q->sched = NULL;
 			if (!q->stopping)
@@ -77,6 +79,7 @@ link_cb(struct chan *c, struct frame *f, void *arg)
 	case QLINK_SCHED:
 		return sched_dispatch(l, f);
 	case QLINK_PUBLIC:
+		public_touch(l);
 		if (f->hdr.type == MSG_QUEUE_LIST) {
 			if (!frame_end(f) || l->streaming)
 				return -1;
@@ -118,6 +121,7 @@ qmgr_on_peer(struct proc_ctx *ctx, int kind, unsigned instance, int fd)
 		l = qmgr_link_new(q, fd, QLINK_SMTPD, "smtpd");
 		s = q->conf->limits[PROC_SMTPD].max_sessions;
 		l->maxtx = (s ? s : 1000) * 2 + 16;
+		space_tell(q, l);
 		break;
 	case PROC_SCHEDULER:
 		/* A new scheduler knows nothing: the old link is dead or dying. */
@@ -155,6 +159,7 @@ qmgr_on_shutdown(struct proc_ctx *ctx)
 		return;
 	q->stopping = true;
 	public_stop(q);
+	space_stop(q);
 	/* Unfinished submissions were never acknowledged: drop them now. */
 	TAILQ_FOREACH_SAFE(l, &q->links, entry, next)
 		submit_link_closed(l);
@@ -192,6 +197,7 @@ qmgr_main(struct proc_ctx *ctx)
 	mark_recover(q);
 	q->commit = qmgr_commit_start(q);
 	qmgr_expire_start(q);
+	space_start(q);
 	if (public_listen(q) == -1)
 		fatalx("cannot listen on %s", QMGR_SUBMIT_SOCK);
 

@@ -19,7 +19,8 @@
  *   qmgr_spool.c    queue file I/O: writing a mail, state appends, recovery
  *   qmgr_index.c    the in-memory index of queued mails
  *   qmgr_submit.c   SUBMIT_* transactions (smtpd link and public socket)
- *   qmgr_public.c   the public socket: accepting clients, QUEUE_LIST
+ *   qmgr_public.c   the public socket: accepting clients, their share and idle time
+ *   qmgr_space.c    free space of the queue file system against queue_min_free
  *   qmgr_sched.c    the scheduler link: announcing mails, OPEN, UPDATE
  *   qmgr_bounce.c   delivery status notifications: bounces and delay notices
  *   qmgr_mark.c     the marks in flags/: hold and delay notice, durable
@@ -116,6 +117,7 @@ struct qmail {
 	unsigned	 inflight;	/* state updates (and a deletion) not yet durable */
 	bool		 deleted;	/* out of the index; freed when inflight drops to 0 */
 	bool		 spared;	/* removed into spare/: wfd may be reused */
+	bool		 warn_postponed; /* delay notice refused for lack of space */
 };
 RB_HEAD(qmail_tree, qmail);
 
@@ -143,6 +145,7 @@ struct qlink {
 	uint32_t		 streamed;
 	struct event		*resume;
 	unsigned		 gen;		/* scheduler: link generation */
+	struct event		*idle;		/* public clients: client_idle_timeout */
 };
 TAILQ_HEAD(qlink_list, qlink);
 
@@ -217,6 +220,11 @@ struct qmgr {
 	int			 listen_fd;
 	struct event		*ev_listen;
 	unsigned		 npublic;
+	struct event		*accept_pause;	/* public socket after EMFILE */
+	struct event		*space_ev;	/* the free-space check */
+	bool			 space_low;	/* below queue_min_free: refuse mail */
+	uint64_t		 space_headroom;	/* bytes above the reserve */
+	uint64_t		 space_told;	/* headroom last pushed to smtpd */
 	bool			 stopping;
 	uint32_t		 myuid;
 	int			 flags_fd;	/* flags/ */
@@ -270,6 +278,19 @@ void	qtx_free(struct qtx *);
 /* qmgr_public.c */
 int	public_listen(struct qmgr *);
 void	public_stop(struct qmgr *);
+/* A frame arrived from public client l: its idle time starts again. */
+void	public_touch(struct qlink *);
+/* Public client l is gone: its slot is free. */
+void	public_closed(struct qlink *);
+
+/* qmgr_space.c */
+/* Check now and every second; push the state to smtpd links when it changes. */
+void	space_start(struct qmgr *);
+void	space_stop(struct qmgr *);
+/* A new smtpd link learns the current state. */
+void	space_tell(struct qmgr *, struct qlink *);
+/* Is there room for bytes more (0: any mail) above queue_min_free? */
+bool	space_ok(struct qmgr *, uint64_t bytes);
 
 /* qmgr_sched.c */
 int	sched_dispatch(struct qlink *, struct frame *);

@@ -224,6 +224,13 @@ bounce_delay_warn(struct qmgr *q, struct qmail *m)
 	/* Never to <>, never about a bounce, once. */
 	if (m->sender[0] == '\0' || (m->flags & (MAIL_F_BOUNCE | MAIL_F_DELAY_WARNED)))
 		return;
+	/* Below queue_min_free: asked again once there is space (qmgr_space.c). */
+	if (!space_ok(q, 0)) {
+		if (!m->warn_postponed)
+			log_warnx("%s: delay notice postponed: queue low on space", m->id);
+		m->warn_postponed = true;
+		return;
+	}
 	rcpts = xcalloc(m->nrcpt, sizeof(*rcpts));
 	for (i = 0; i < m->nrcpt; i++)
 		if (m->rcpt[i].state != RCPT_DELIVERED && m->rcpt[i].state != RCPT_FAILED)

@@ -28,6 +28,7 @@
 #include <event2/event.h>
 
 #include "chan.h"
+#include "config.h"
 #include "frame.h"
 #include "log.h"
 #include "qmgr.h"
@@ -39,6 +40,7 @@ struct qupdate {
 	struct qf_state	*st;
 	unsigned	 n;
 	bool		 unlinked;	/* removed by a REMOVE job */
+	bool		 reannounce;	/* failures turned deferred: the scheduler must hear */
 	qupdate_done_fn	 done;
 	void		*arg;
 };
@@ -272,6 +274,11 @@ update_finish(struct qmgr *q, struct qupdate *u)
 		}
 	}
 	u->done(q, u->arg, id, removed);
+	/* After the answer: the new listing replaces the scheduler's copy. */
+	if (u->reannounce && !removed && !m->deleted && !(m->flags & MAIL_F_HELD)) {
+		m->announced = 0;
+		sched_announce(q, m);
+	}
 	free(u->st);
 	free(u);
 }
@@ -329,6 +336,36 @@ update_write(struct qmgr *q, struct qupdate *u)
 	qmgr_commit_push(q, j);
 }
 
+/*
+ * The bounce for u's failed recipients cannot be written now (no space, a
+ * write error): they become deferred, with their failure kept, and are
+ * tried again after resend_interval; the bounce is made when they fail
+ * again. A failure is never recorded without its bounce.
+ */
+static void
+bounce_postpone(struct qmgr *q, struct qupdate *u)
+{
+	struct qmail *m = u->mail;
+	uint64_t next = (uint64_t)time(NULL) + q->conf->resend_interval;
+	unsigned i, n = 0;
+
+	for (i = 0; i < u->n; i++) {
+		if (u->st[i].state != RCPT_FAILED)
+			continue;
+		u->st[i].state = RCPT_DEFERRED;
+		u->st[i].next = next;
+		m->rcpt[u->st[i].index].state = RCPT_DEFERRED;
+		m->rcpt[u->st[i].index].next = next;
+		n++;
+	}
+	if (n == 0)
+		return;
+	u->reannounce = true;
+	log_warnx("%s: bounce postponed (%s): %u recipients deferred for %us", m->id,
+	    q->space_low ? "queue low on space" : "cannot write it", n,
+	    q->conf->resend_interval);
+}
+
 static void
 update_bounced(struct qmgr *q, struct qtx *tx, bool ok)
 {
@@ -336,8 +373,10 @@ update_bounced(struct qmgr *q, struct qtx *tx, bool ok)
 
 	if (ok)
 		log_info("%s: sender non-delivery notification: %s", u->mail->id, tx->env.id);
-	else
+	else {
 		log_warnx("%s: the bounce could not be queued", u->mail->id);
+		bounce_postpone(q, u);
+	}
 	update_write(q, u);
 }
 
@@ -449,12 +488,18 @@ qmgr_states_apply(struct qmgr *q, struct qmail *m, struct qf_state *st, unsigned
 		update_finish(q, u);
 		return;
 	}
-	if (nfailed > 0 && m->sender[0] != '\0' && !(m->flags & MAIL_F_BOUNCE) &&
-	    (tx = bounce_make(q, m, failed, nfailed)) != NULL) {
-		tx->done = update_bounced;
-		tx->done_arg = u;
+	if (nfailed > 0 && m->sender[0] != '\0' && !(m->flags & MAIL_F_BOUNCE)) {
+		/* Below queue_min_free the bounce is not even tried: it waits. */
+		if (space_ok(q, 0) && (tx = bounce_make(q, m, failed, nfailed)) != NULL) {
+			tx->done = update_bounced;
+			tx->done_arg = u;
+			free(failed);
+			submit_commit(q, tx);
+			return;
+		}
 		free(failed);
-		submit_commit(q, tx);
+		bounce_postpone(q, u);
+		update_write(q, u);
 		return;
 	}
 	if (nfailed > 0)

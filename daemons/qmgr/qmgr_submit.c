@@ -194,6 +194,8 @@ do_begin(struct qlink *l, struct frame *f)
 	/* Never trust the submitter's syntax checks: the public socket is open to all. */
 	if (addr_check_mailbox(sender, true, &err) == -1 || !qf_str_valid(sender, ADDR_MAX - 1))
 		tx_error(tx, 553, "5.1.7", err != NULL ? err : "Bad sender address syntax");
+	else if (!space_ok(l->q, 0))
+		tx_error(tx, 452, "4.3.1", "Insufficient system storage");
 	RB_INSERT(qtx_tree, &l->txs, tx);
 	l->ntx++;
 	return 0;

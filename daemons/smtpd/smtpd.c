@@ -55,6 +55,8 @@ smtpd_qmgr_dispatch(struct chan *c, struct frame *f, void *arg)
 	struct smtpd_session	*s, *next;
 	char			 id[QUEUE_ID_MAX], dsn[DSN_MAX], text[REPLY_MAX];
 	uint16_t		 code;
+	uint64_t		 headroom;
+	uint8_t			 low;
 
 	if (f == NULL) {
 		if (c == sd->qmgr) {
@@ -89,6 +91,15 @@ smtpd_qmgr_dispatch(struct chan *c, struct frame *f, void *arg)
 		if ((s = session_by_reqid(sd, f->hdr.reqid)) != NULL && s->txn_chan == c)
 			session_qmgr_answer(s, NULL, code, dsn, text);
 		return 0;
+	case MSG_QMGR_SPACE:
+		if (!frame_get_u8(f, &low) || !frame_get_u64(f, &headroom) ||
+		    !frame_end(f))
+			return -1;
+		if (c == sd->qmgr) {
+			sd->space_low = low != 0;
+			sd->space_headroom = headroom;
+		}
+		return 0;
 	default:
 		log_warnx("unexpected %s frame from qmgr", msg_name(f->hdr.type));
 		return -1;
@@ -101,6 +112,9 @@ smtpd_qmgr_link(struct smtpd *sd, int fd)
 	struct chan	*old = sd->qmgr;
 
 	sd->qmgr = chan_new(sd->base, fd, "qmgr", smtpd_qmgr_dispatch, sd);
+	/* A new qmgr tells its free space at once; until then assume room. */
+	sd->space_low = false;
+	sd->space_headroom = UINT64_MAX;
 	/* A new link means qmgr restarted: the old one is dead or dying. */
 	if (old != NULL)
 		chan_close(old, "replaced by a new qmgr link");
@@ -114,6 +128,7 @@ smtpd_init(struct smtpd *sd, struct event_base *base, const struct config *conf)
 	sd->base = base;
 	sd->conf = conf;
 	TAILQ_INIT(&sd->sessions);
+	sd->space_headroom = UINT64_MAX;
 	sd->max_sessions = conf->limits[PROC_SMTPD].max_sessions;
 	if (sd->max_sessions == 0)
 		sd->max_sessions = SMTPD_DEFAULT_SESSIONS;

@@ -9,6 +9,7 @@
  *   smtpd_cmd.c      parsing one command line (pure, fuzzed)
  *   smtpd_data.c     the DATA byte stream: end marker, dot-unstuffing, limits (pure)
  *   smtpd_received.c the Received: header (pure)
+ *   smtpd_limit.c    per-client-address connection count and rate
  */
 #ifndef OUTPOST_SMTPD_H
 #define OUTPOST_SMTPD_H
@@ -38,7 +39,7 @@ struct proc_ctx;
 #define SMTPD_INPUT_MAX		(128 * 1024)	/* socket bytes buffered per session */
 #define SMTPD_OUTPUT_MAX	(64 * 1024)	/* replies buffered before we stop reading */
 #define SMTPD_MAX_ERRORS	20	/* protocol errors before we hang up */
-#define SMTPD_CMD_TIMEOUT	300	/* RFC 5321 4.5.3.2.7 */
+#define SMTPD_CMD_TIMEOUT	300	/* RFC 5321 4.5.3.2.7; client_idle_timeout's default */
 #define SMTPD_DATA_TIMEOUT	180	/* RFC 5321 4.5.3.2.5 */
 #define SMTPD_COMMIT_TIMEOUT	600	/* waiting for qmgr after the final dot */
 #define SMTPD_SHUTDOWN_WAIT	10	/* seconds sessions get to finish on shutdown */
@@ -134,6 +135,15 @@ size_t	smtpd_received(char *buf, size_t len, const char *helo, bool esmtp,
 /* Copy a client-given string for logs and headers: printable ASCII only. */
 void	smtpd_sanitize(char *dst, size_t len, const char *src);
 
+/* ---- smtpd_limit.c ---- */
+
+/*
+ * May a new connection from ip be served? NULL (counted: call
+ * limit_release() when it ends), or the limit it hit, written into why.
+ */
+const char *limit_admit(const struct config *, const char *ip, char *why, size_t len);
+void	limit_release(const struct config *, const char *ip);
+
 /* ---- smtpd_session.c, smtpd.c ---- */
 
 enum session_state {
@@ -160,6 +170,7 @@ struct smtpd_session {
 	bool			 esmtp;
 	enum session_state	 state;
 	unsigned		 nerrors;
+	unsigned		 njunk;		/* NOOP RSET VRFY HELP, unknown, since the last mail */
 	unsigned		 ntxn;		/* transactions started */
 	bool			 skip_line;	/* discarding an overlong command line */
 	unsigned		 pause;		/* PAUSE_*: input not processed now */
@@ -199,6 +210,8 @@ struct smtpd {
 	unsigned		 max_sessions;
 	uint32_t		 next_reqid;
 	bool			 stopping;
+	bool			 space_low;	/* qmgr: the queue is below queue_min_free */
+	uint64_t		 space_headroom; /* qmgr: bytes above the reserve */
 };
 
 void	smtpd_main(struct proc_ctx *);

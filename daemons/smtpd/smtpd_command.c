@@ -81,6 +81,11 @@ cmd_mail(struct smtpd_session *s, const struct smtp_cmd *cmd)
 		    (unsigned long long)conf->max_message_size);
 		return;
 	}
+	/* qmgr pushes the queue's free space; no round trip per mail. */
+	if (s->sd->space_low || (cmd->size_set && cmd->size > s->sd->space_headroom)) {
+		session_reject(s, "MAIL", 452, "4.3.1", "Insufficient system storage");
+		return;
+	}
 	if (s->sd->qmgr == NULL) {
 		session_reject(s, "MAIL", 451, "4.3.0",
 		    "Queue manager unavailable, try again later");
@@ -137,7 +142,29 @@ cmd_data(struct smtpd_session *s)
 	}
 	if (txn_begin(s) == -1)
 		return;
+	/* A mail on its way: the junk allowance starts again. */
+	s->njunk = 0;
 	session_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
+}
+
+/*
+ * A command that moves no mail forward (NOOP RSET VRFY HELP, unknown):
+ * past junk_command_limit of them since the last mail, the session ends,
+ * as Postfix's smtpd_junk_command_limit. Returns true when it did.
+ */
+static bool
+junk(struct smtpd_session *s)
+{
+	unsigned	limit = s->sd->conf->junk_command_limit;
+
+	if (limit == 0 || ++s->njunk <= limit)
+		return false;
+	log_info("%s: reject: [%s]: 421 4.7.0 junk_command_limit %u reached, "
+	    "disconnecting", s->id, s->ip, limit);
+	session_reply(s, 421, "4.7.0", "%s Error: too many junk commands, closing",
+	    myname(s->sd));
+	session_close(s);
+	return true;
 }
 
 void
@@ -148,6 +175,8 @@ session_command(struct smtpd_session *s, char *line, size_t len)
 	char			safe[SMTPD_CMD_MAX];
 
 	if (smtpd_cmd_parse(line, len, &cmd, &err) == -1) {
+		if ((cmd.verb == CMD_UNKNOWN || cmd.verb == CMD_NOTIMPL) && junk(s))
+			return;
 		if (log_detailed()) {
 			smtpd_sanitize(safe, sizeof(safe), line);
 			log_detail("%s: < %s", s->id, safe);
@@ -180,12 +209,16 @@ session_command(struct smtpd_session *s, char *line, size_t len)
 		cmd_data(s);
 		break;
 	case CMD_RSET:
+		if (junk(s))
+			break;
 		txn_reset(s);
 		if (s->state != SS_GREETED)
 			s->state = SS_READY;
 		session_reply(s, 250, "2.0.0", "Ok");
 		break;
 	case CMD_NOOP:
+		if (junk(s))
+			break;
 		session_reply(s, 250, "2.0.0", "Ok");
 		break;
 	case CMD_QUIT:
@@ -193,15 +226,21 @@ session_command(struct smtpd_session *s, char *line, size_t len)
 		session_close(s);
 		break;
 	case CMD_VRFY:
+		if (junk(s))
+			break;
 		session_reply(s, 252, "2.0.0",
 		    "Cannot VRFY user, but will accept message and attempt delivery");
 		break;
 	case CMD_HELP:
+		if (junk(s))
+			break;
 		session_reply(s, 214, "2.0.0",
 		    "Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
 		break;
 	default:
 		/* smtpd_cmd_parse() refuses every other verb. */
+		if (junk(s))
+			break;
 		session_reply(s, 500, "5.5.2", "Command not recognized");
 		s->nerrors++;
 		break;

@@ -90,7 +90,8 @@ void
 session_accept(struct smtpd *sd, int fd, const struct sockaddr *sa, socklen_t salen)
 {
 	struct smtpd_session	*s;
-	char			 ip[64], msg[512];
+	char			 ip[64], msg[512], why[128];
+	const char		*limit;
 	uint8_t			 rnd[8];
 	int			 family;
 	uint16_t		 port;
@@ -115,6 +116,14 @@ session_accept(struct smtpd *sd, int fd, const struct sockaddr *sa, socklen_t sa
 		refuse(fd, msg);
 		return;
 	}
+	if ((limit = limit_admit(sd->conf, ip, why, sizeof(why))) != NULL) {
+		log_info("reject: connect from [%s]:%u: 421 4.7.0 %s", ip, port, limit);
+		(void)snprintf(msg, sizeof(msg),
+		    "421 4.7.0 %s Error: too many connections from [%s], try again later\r\n",
+		    myname(sd), ip);
+		refuse(fd, msg);
+		return;
+	}
 
 	s = xcalloc(1, sizeof(*s));
 	s->sd = sd;
@@ -128,6 +137,7 @@ session_accept(struct smtpd *sd, int fd, const struct sockaddr *sa, socklen_t sa
 
 	if ((s->bev = bufferevent_socket_new(sd->base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
 		log_warnx("%s: cannot make a bufferevent for [%s]", s->id, ip);
+		limit_release(sd->conf, ip);
 		(void)close(fd);
 		free(s);
 		return;
@@ -138,7 +148,7 @@ session_accept(struct smtpd *sd, int fd, const struct sockaddr *sa, socklen_t sa
 		fatalx("event_new");
 	bufferevent_setcb(s->bev, session_readcb, session_writecb, session_eventcb, s);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, SMTPD_INPUT_MAX);
-	session_set_timeout(s, SMTPD_CMD_TIMEOUT);
+	session_set_timeout(s, (int)sd->conf->client_idle_timeout);
 	if (evbuffer_add_cb(bufferevent_get_output(s->bev), session_output_cb, s) == NULL)
 		fatalx("evbuffer_add_cb");
 	/* A new bufferevent writes by itself; here session_flush does. */
@@ -161,6 +171,7 @@ session_free(struct smtpd_session *s)
 	    s->port, s->ntxn);
 	TAILQ_REMOVE(&sd->sessions, s, entry);
 	sd->nsessions--;
+	limit_release(sd->conf, s->ip);
 	bufferevent_free(s->bev);
 	event_free(s->timer);
 	event_free(s->flush);

@@ -153,7 +153,7 @@ data_end(struct smtpd_session *s)
 	struct smtp_reply	r;
 	struct timeval		tv = { SMTPD_COMMIT_TIMEOUT, 0 };
 
-	session_set_timeout(s, SMTPD_CMD_TIMEOUT);
+	session_set_timeout(s, (int)s->sd->conf->client_idle_timeout);
 	if (s->txn_lost) {
 		txn_lost_reply(s);
 		txn_reset(s);

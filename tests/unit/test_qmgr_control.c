@@ -109,6 +109,9 @@ xrecv(int fd, struct frame *f)
 
 	for (i = 0; i < 5000; i++) {
 		r = frame_recv(fd, rbuf, f, &why);
+		/* The free-space state qmgr pushes to smtpd is not what these tests read. */
+		if (r == 1 && f->hdr.type == MSG_QMGR_SPACE)
+			continue;
 		if (r == 1)
 			return;
 		ck_assert_msg(r == -1 && errno == EAGAIN, "link closed");
