@@ -12,6 +12,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,6 +25,30 @@
 #include "log.h"
 #include "msg.h"
 #include "proc.h"
+
+#include "sandbox.h"
+
+/* The parameter naming each role's user; USER_MAIL is the agents'. */
+static const struct {
+	const char	*param;
+	size_t		 off;
+} proc_users[USER_MAX] = {
+	[USER_MAIL]	 = { "user",		offsetof(struct config, user) },
+	[USER_QUEUE]	 = { "queue_user",	offsetof(struct config, queue_user) },
+	[USER_SMTPD]	 = { "smtpd_user",	offsetof(struct config, smtpd_user) },
+	[USER_RESOLVER]	 = { "resolver_user",	offsetof(struct config, resolver_user) },
+	[USER_SCHEDULER] = { "scheduler_user",	offsetof(struct config, scheduler_user) },
+};
+
+const char *
+proc_user_name(const struct config *conf, enum proc_user u, const char **param)
+{
+	if ((unsigned)u >= USER_MAX)
+		fatalx("unknown process user %d", (int)u);
+	if (param != NULL)
+		*param = proc_users[u].param;
+	return (const char *)conf + proc_users[u].off;
+}
 
 int
 proc_user_ids(const char *user, uid_t *uid, gid_t *gid)
@@ -178,7 +203,7 @@ proc_child(const struct proc_desc *d, const struct config *conf, unsigned instan
 	if (d->prepare != NULL)
 		d->prepare(&ctx);
 
-	user = d->user == USER_QUEUE ? conf->queue_user : conf->user;
+	user = proc_user_name(conf, d->user, NULL);
 	if (d->root == ROOT_QUEUE)
 		config_queue_dir(conf, root, sizeof(root));
 	else
@@ -213,6 +238,7 @@ proc_child(const struct proc_desc *d, const struct config *conf, unsigned instan
 	event_add(ev_term, NULL);
 
 	d->main(&ctx);
+	sandbox_enter(d->kind, conf, ctx.privileged);
 	event_base_dispatch(ctx.base);
 	exit(0);
 }

@@ -38,28 +38,55 @@ ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, bool chown_it)
 		fatal("chmod %s", path);
 }
 
+/*
+ * Every role's user must exist and not be root; none may be the queue's
+ * owner but the queue manager's. Two other roles sharing a uid still work,
+ * but each could then signal the other: said once at start.
+ */
+static void
+check_users(const struct config *c, uid_t *quid, gid_t *qgid)
+{
+	uid_t		 uids[USER_MAX];
+	gid_t		 gid;
+	const char	*name, *param, *other;
+
+	for (int u = 0; u < USER_MAX; u++) {
+		name = proc_user_name(c, u, &param);
+		if (proc_user_ids(name, &uids[u], &gid) == -1)
+			fatalx("%s %s does not exist: create it (tools/ensure-users, see INSTALL) or set %s",
+			    param, name, param);
+		if (uids[u] == 0)
+			fatalx("%s must not be root", param);
+		if (u == USER_QUEUE) {
+			*quid = uids[u];
+			*qgid = gid;
+		}
+	}
+	for (int u = 0; u < USER_MAX; u++)
+		for (int v = u + 1; v < USER_MAX; v++) {
+			if (uids[u] != uids[v])
+				continue;
+			proc_user_name(c, u, &param);
+			proc_user_name(c, v, &other);
+			if (u == USER_QUEUE || v == USER_QUEUE)
+				fatalx("%s and %s must differ: only the queue manager may own the queue",
+				    param, other);
+			log_warnx("%s and %s are the same user: those processes can signal each other",
+			    param, other);
+		}
+}
+
 void
 setup_directories(const struct config *c, bool as_root)
 {
 	char		 path[1100];
 	uid_t		 quid = 0;
 	gid_t		 qgid = 0;
-	uid_t		 uid;
-	gid_t		 gid;
 	DIR		*d;
 	struct dirent	*de;
 
-	if (as_root) {
-		if (proc_user_ids(c->queue_user, &quid, &qgid) == -1)
-			fatalx("queue_user %s does not exist: create it (see INSTALL) or set queue_user",
-			    c->queue_user);
-		if (proc_user_ids(c->user, &uid, &gid) == -1)
-			fatalx("user %s does not exist: create it (see INSTALL) or set user", c->user);
-		if (uid == 0 || quid == 0)
-			fatalx("user and queue_user must not be root");
-		if (uid == quid)
-			fatalx("user and queue_user must differ: only the queue manager may own the queue");
-	}
+	if (as_root)
+		check_users(c, &quid, &qgid);
 	ensure_dir(c->state_directory, 0755, 0, 0, as_root);
 	config_queue_dir(c, path, sizeof(path));
 	/* 0711: local submitters reach public/submit.sock, nothing else. */
