@@ -141,7 +141,7 @@ static const struct param params[] = {
 static const struct param limit_params[] = {
 	{ "count", P_UINT, L(count), 0, 1, 64, "1",
 	  "instances of the process (only agents may have more than one)", NULL },
-	{ "open_files", P_SIZE, L(open_files), 0, 0, 1 << 20, "0", "RLIMIT_NOFILE (0: unchanged)", NULL },
+	{ "open_files", P_SIZE, L(open_files), 0, 0, 1 << 20, "0", "RLIMIT_NOFILE (0: the role's default, README Security)", NULL },
 	{ "memory", P_SIZE, L(memory), 0, 0, 1LL << 40, "0", "RLIMIT_AS in bytes (0: unchanged)", NULL },
 	{ "max_sessions", P_UINT, L(max_sessions), 0, 1, 100000, "100",
 	  "concurrent SMTP sessions (smtpd, agent)", NULL },
