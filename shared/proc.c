@@ -238,7 +238,7 @@ proc_child(const struct proc_desc *d, const struct config *conf, unsigned instan
 	event_add(ev_term, NULL);
 
 	d->main(&ctx);
-	sandbox_enter(d->kind, conf, ctx.privileged);
+	sandbox_enter(d->kind, conf);
 	event_base_dispatch(ctx.base);
 	exit(0);
 }

@@ -138,7 +138,7 @@ open_files_default(int kind, const struct config *conf)
 }
 
 void
-sandbox_rlimits(int kind, const struct config *conf, bool privileged)
+sandbox_rlimits(int kind, const struct config *conf)
 {
 	const struct profile *p = profile_of(kind);
 
@@ -395,11 +395,11 @@ fail:
 /* ----------------------------------------------------------------- together */
 
 void
-sandbox_enter(int kind, const struct config *conf, bool privileged)
+sandbox_enter(int kind, const struct config *conf)
 {
 	int		 abi;
 
-	sandbox_rlimits(kind, conf, privileged);
+	sandbox_rlimits(kind, conf);
 	if (conf->sandbox == SANDBOX_NO) {
 		log_info("sandbox = no: no system call filter, no Landlock rules");
 		return;

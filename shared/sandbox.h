@@ -16,15 +16,14 @@
 
 struct config;
 
-/* Apply kind's rlimits, then (unless sandbox = no) its seccomp
- * filter and Landlock rules. privileged: the child dropped root. Fatal when
- * the filter cannot be loaded. */
-void	sandbox_enter(int kind, const struct config *conf, bool privileged);
+/* Apply kind's rlimits, then (unless sandbox = no) its seccomp filter and
+ * Landlock rules. Fatal when the filter or the rules cannot be loaded. */
+void	sandbox_enter(int kind, const struct config *conf);
 
 /* The pieces, for tests: the role's default rlimits (those the config does
  * not set), and its seccomp filter alone (log_only: SCMP_ACT_LOG instead of
  * killing). sandbox_seccomp returns 0, or -1 with errno set. */
-void	sandbox_rlimits(int kind, const struct config *conf, bool privileged);
+void	sandbox_rlimits(int kind, const struct config *conf);
 int	sandbox_seccomp(int kind, bool log_only);
 /* Landlock ABI version of the running kernel, 0 when it has none. */
 int	sandbox_landlock_abi(void);

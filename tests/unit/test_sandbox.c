@@ -212,7 +212,7 @@ limits_of(int kind, const struct config *c, struct rlimit out[4])
 		int devnull = open("/dev/null", O_WRONLY);
 		dup2(devnull, STDOUT_FILENO);
 		dup2(devnull, STDERR_FILENO);
-		sandbox_rlimits(kind, c, false);
+		sandbox_rlimits(kind, c);
 		for (int i = 0; i < 4; i++)
 			getrlimit(res[i], &out[i]);
 		_exit(write(p[1], out, 4 * sizeof(out[0])) == 4 * (ssize_t)sizeof(out[0]) ? 0 : 1);
