@@ -43,8 +43,10 @@ struct param {
 static const char *const mode_names[] = { "independent", "relay", NULL };
 static const char *const inet_names[] = { "all", "ipv4", "ipv6", NULL };
 static const char *const loglevel_names[] = { "basic", "detailed", NULL };
+static const char *const sandbox_names[] = { "no", "yes", "log", NULL };
 _Static_assert(sizeof(enum delivery_mode) == sizeof(int) &&
-    sizeof(enum inet_protocols) == sizeof(int), "P_ENUM stores an int");
+    sizeof(enum inet_protocols) == sizeof(int) && sizeof(enum sandbox_mode) == sizeof(int),
+    "P_ENUM stores an int");
 
 #define C(f)	offsetof(struct config, f)
 #define L(f)	offsetof(struct proc_limits, f)
@@ -131,9 +133,20 @@ static const struct param params[] = {
 	{ "state_directory", P_STR, C(state_directory), sizeof(((struct config *)0)->state_directory), 0, 0,
 	  "/var/spool/outpost", "queue, empty chroot directory and pid file live here (absolute path)", NULL },
 	{ "user", P_STR, C(user), sizeof(((struct config *)0)->user), 0, 0, "outpost",
-	  "unprivileged user of the scheduler, resolver, smtpd and agents", NULL },
+	  "unprivileged user of the delivery agents", NULL },
 	{ "queue_user", P_STR, C(queue_user), sizeof(((struct config *)0)->queue_user), 0, 0, "outpostq",
 	  "owner of the queue, user of the queue manager", NULL },
+	/* Sandbox: one uid per role, so that no child can signal or trace another. */
+	{ "smtpd_user", P_STR, C(smtpd_user), sizeof(((struct config *)0)->smtpd_user), 0, 0,
+	  "outpost-smtpd", "unprivileged user of the SMTP listener", NULL },
+	{ "resolver_user", P_STR, C(resolver_user), sizeof(((struct config *)0)->resolver_user), 0, 0,
+	  "outpost-dns", "unprivileged user of the DNS resolver", NULL },
+	{ "scheduler_user", P_STR, C(scheduler_user), sizeof(((struct config *)0)->scheduler_user), 0, 0,
+	  "outpost-sched", "unprivileged user of the scheduler", NULL },
+	{ "sandbox", P_ENUM, C(sandbox), 0, 0, 0, "yes",
+	  "seccomp system call filter and Landlock rules in every child; no: neither (debugging only); "
+	  "log: Landlock, and the kernel logs (dmesg) the calls the filter would refuse instead of "
+	  "killing the process (to extend a profile)", sandbox_names },
 	{ "admin_group", P_STR, C(admin_group), sizeof(((struct config *)0)->admin_group), 0, 0, "",
 	  "group whose members may use outpostctl besides root (empty: root only)", NULL },
 	{ "log", P_STR, C(log), sizeof(((struct config *)0)->log), 0, 0, "syslog",
@@ -146,7 +159,7 @@ static const struct param params[] = {
 static const struct param limit_params[] = {
 	{ "count", P_UINT, L(count), 0, 1, 64, "1",
 	  "instances of the process (only agents may have more than one)", NULL },
-	{ "open_files", P_SIZE, L(open_files), 0, 0, 1 << 20, "0", "RLIMIT_NOFILE (0: unchanged)", NULL },
+	{ "open_files", P_SIZE, L(open_files), 0, 0, 1 << 20, "0", "RLIMIT_NOFILE (0: the role's default, README Security)", NULL },
 	{ "memory", P_SIZE, L(memory), 0, 0, 1LL << 40, "0", "RLIMIT_AS in bytes (0: unchanged)", NULL },
 	{ "max_sessions", P_UINT, L(max_sessions), 0, 1, 100000, "100",
 	  "concurrent SMTP sessions (smtpd, agent)", NULL },
@@ -1196,6 +1209,8 @@ config_print(const struct config *c, FILE *fp)
 	fprintf(fp, "state_directory = %s\nuser = %s\nqueue_user = %s\nadmin_group = %s\n"
 	    "log = %s\nlog_level = %s\n", c->state_directory, c->user, c->queue_user, c->admin_group, c->log,
 	    c->log_level == LOGLEVEL_DETAILED ? "detailed" : "basic");
+	fprintf(fp, "smtpd_user = %s\nresolver_user = %s\nscheduler_user = %s\nsandbox = %s\n",
+	    c->smtpd_user, c->resolver_user, c->scheduler_user, sandbox_names[c->sandbox]);
 	for (int k = PROC_QMGR; k < PROC_KIND_MAX; k++) {
 		const struct proc_limits *l = &c->limits[k];
 		fprintf(fp, "[%s]\ncount = %u\nopen_files = %llu\nmemory = %llu\nmax_sessions = %u\nnice = %d\n",

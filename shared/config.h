@@ -20,6 +20,8 @@
 
 enum delivery_mode { MODE_INDEPENDENT = 0, MODE_RELAY = 1 };
 enum inet_protocols { INET_ALL = 0, INET_IPV4 = 1, INET_IPV6 = 2 };
+/* no: no filter (debugging); yes: refused calls kill; log: the kernel logs them instead. */
+enum sandbox_mode { SANDBOX_NO = 0, SANDBOX_YES = 1, SANDBOX_LOG = 2 };
 /* TLS for a delivery: none; may (opportunistic); encrypt (TLS or no delivery);
  * verify (TLS, certificate chained to the CA store and matching the host name). */
 enum tls_policy { TLS_NONE = 0, TLS_MAY = 1, TLS_ENCRYPT = 2, TLS_VERIFY = 3, TLS_INHERIT = 255 };
@@ -107,8 +109,12 @@ struct config {
 
 	/* files and users */
 	char		state_directory[1024];	/* queue/, empty/, outpost.pid */
-	char		user[64];		/* scheduler, resolver, smtpd, agents */
+	char		user[64];		/* delivery agents */
 	char		queue_user[64];		/* the queue manager */
+	char		smtpd_user[64];		/* sandbox: one uid per role */
+	char		resolver_user[64];
+	char		scheduler_user[64];
+	enum sandbox_mode sandbox;		/* seccomp + Landlock in the children */
 	char		admin_group[64];	/* may use outpostctl besides root; "" = root only */
 	char		log[1024];		/* "syslog", "stderr" or a file path */
 	int		log_level;		/* enum log_level */

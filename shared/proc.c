@@ -13,6 +13,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -26,6 +27,30 @@
 #include "msg.h"
 #include "proc.h"
 #include "xmalloc.h"
+
+#include "sandbox.h"
+
+/* The parameter naming each role's user; USER_MAIL is the agents'. */
+static const struct {
+	const char	*param;
+	size_t		 off;
+} proc_users[USER_MAX] = {
+	[USER_MAIL]	 = { "user",		offsetof(struct config, user) },
+	[USER_QUEUE]	 = { "queue_user",	offsetof(struct config, queue_user) },
+	[USER_SMTPD]	 = { "smtpd_user",	offsetof(struct config, smtpd_user) },
+	[USER_RESOLVER]	 = { "resolver_user",	offsetof(struct config, resolver_user) },
+	[USER_SCHEDULER] = { "scheduler_user",	offsetof(struct config, scheduler_user) },
+};
+
+const char *
+proc_user_name(const struct config *conf, enum proc_user u, const char **param)
+{
+	if ((unsigned)u >= USER_MAX)
+		fatalx("unknown process user %d", (int)u);
+	if (param != NULL)
+		*param = proc_users[u].param;
+	return (const char *)conf + proc_users[u].off;
+}
 
 int
 proc_user_ids(const char *user, uid_t *uid, gid_t *gid)
@@ -226,7 +251,7 @@ proc_child(const struct proc_desc *d, const struct config *conf, unsigned instan
 	if (d->prepare != NULL)
 		d->prepare(&ctx);
 
-	user = d->user == USER_QUEUE ? conf->queue_user : conf->user;
+	user = proc_user_name(conf, d->user, NULL);
 	if (d->root == ROOT_QUEUE)
 		config_queue_dir(conf, root, sizeof(root));
 	else
@@ -261,6 +286,7 @@ proc_child(const struct proc_desc *d, const struct config *conf, unsigned instan
 	event_add(ev_term, NULL);
 
 	d->main(&ctx);
+	sandbox_enter(d->kind, conf);
 	/* Start-up is over: from now on a death is a crash, restarted at once. */
 	chan_send(ctx.master, fbuf_new(MSG_CTL_READY, 0));
 	event_base_dispatch(ctx.base);

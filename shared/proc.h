@@ -54,7 +54,9 @@ typedef void (*proc_main_fn)(struct proc_ctx *);
 
 /* Where a child lives and as whom. */
 enum proc_root { ROOT_NONE, ROOT_QUEUE, ROOT_EMPTY };
-enum proc_user { USER_MAIL, USER_QUEUE };
+/* One uid per role (parameters user, queue_user, smtpd_user, resolver_user,
+ * scheduler_user): a child may signal or trace only processes of its own uid. */
+enum proc_user { USER_MAIL, USER_QUEUE, USER_SMTPD, USER_RESOLVER, USER_SCHEDULER, USER_MAX };
 
 struct proc_desc {
 	int		kind;
@@ -72,6 +74,8 @@ void	proc_child(const struct proc_desc *, const struct config *, unsigned instan
 void	proc_exit_loop(struct proc_ctx *);
 /* The link in use to this peer closed: ask the master for a new one. */
 void	proc_link_down(struct proc_ctx *, int kind, unsigned instance);
+/* The configured user name of a role; the parameter's name in *param if not NULL. */
+const char *proc_user_name(const struct config *, enum proc_user, const char **param);
 /* Look up the uid/gid of a user; -1 if unknown. */
 int	proc_user_ids(const char *user, uid_t *uid, gid_t *gid);
 

@@ -39,36 +39,61 @@ ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, bool chown_it)
 }
 
 /*
- * What a start as root requires of user and queue_user: both exist, neither
- * is root, and they differ. Also run by `outpost -n`, so that a check of the
- * file catches what the start would refuse.
+ * What a start as root requires of the users: every role's user exists and
+ * is not root, and none is the queue's owner but the queue manager's. Also
+ * run by `outpost -n`, so that a check of the file catches what the start
+ * would refuse. Two other roles sharing a uid still work, but each could
+ * then signal the other: said at start (warn_shared != 0).
  */
+static int
+check_users(const struct config *c, uid_t *quid, gid_t *qgid, bool warn_shared,
+    char *err, size_t len)
+{
+	uid_t		 uids[USER_MAX];
+	gid_t		 gid;
+	const char	*name, *param, *other;
+
+	for (int u = 0; u < USER_MAX; u++) {
+		name = proc_user_name(c, u, &param);
+		if (proc_user_ids(name, &uids[u], &gid) == -1) {
+			snprintf(err, len, "%s %s does not exist: create it (tools/ensure-users, "
+			    "see INSTALL) or set %s", param, name, param);
+			return -1;
+		}
+		if (uids[u] == 0) {
+			snprintf(err, len, "%s must not be root", param);
+			return -1;
+		}
+		if (u == USER_QUEUE) {
+			*quid = uids[u];
+			*qgid = gid;
+		}
+	}
+	for (int u = 0; u < USER_MAX; u++)
+		for (int v = u + 1; v < USER_MAX; v++) {
+			if (uids[u] != uids[v])
+				continue;
+			proc_user_name(c, u, &param);
+			proc_user_name(c, v, &other);
+			if (u == USER_QUEUE || v == USER_QUEUE) {
+				snprintf(err, len, "%s and %s must differ: only the queue manager "
+				    "may own the queue", param, other);
+				return -1;
+			}
+			if (warn_shared)
+				log_warnx("%s and %s are the same user: those processes can "
+				    "signal each other", param, other);
+		}
+	return 0;
+}
+
 int
 setup_check_users(const struct config *c, char *err, size_t len)
 {
-	uid_t	uid, quid;
-	gid_t	gid, qgid;
+	uid_t	quid;
+	gid_t	qgid;
 
-	if (proc_user_ids(c->queue_user, &quid, &qgid) == -1) {
-		snprintf(err, len, "queue_user %s does not exist: create it (see INSTALL) or "
-		    "set queue_user", c->queue_user);
-		return -1;
-	}
-	if (proc_user_ids(c->user, &uid, &gid) == -1) {
-		snprintf(err, len, "user %s does not exist: create it (see INSTALL) or set user",
-		    c->user);
-		return -1;
-	}
-	if (uid == 0 || quid == 0) {
-		snprintf(err, len, "user and queue_user must not be root");
-		return -1;
-	}
-	if (uid == quid) {
-		snprintf(err, len, "user and queue_user must differ: only the queue manager "
-		    "may own the queue");
-		return -1;
-	}
-	return 0;
+	return check_users(c, &quid, &qgid, false, err, len);
 }
 
 void
@@ -78,18 +103,11 @@ setup_directories(const struct config *c, bool as_root)
 	char		 path[1100];
 	uid_t		 quid = 0;
 	gid_t		 qgid = 0;
-	uid_t		 uid;
-	gid_t		 gid;
 	DIR		*d;
 	struct dirent	*de;
 
-	if (as_root) {
-		if (setup_check_users(c, err, sizeof(err)) == -1)
-			fatalx("%s", err);
-		if (proc_user_ids(c->queue_user, &quid, &qgid) == -1 ||
-		    proc_user_ids(c->user, &uid, &gid) == -1)
-			fatalx("user lookup failed");
-	}
+	if (as_root && check_users(c, &quid, &qgid, true, err, sizeof(err)) == -1)
+		fatalx("%s", err);
 	ensure_dir(c->state_directory, 0755, 0, 0, as_root);
 	config_queue_dir(c, path, sizeof(path));
 	/* 0711: local submitters reach public/submit.sock, nothing else. */

@@ -45,9 +45,9 @@
 
 static const struct proc_desc procs[] = {
 	{ PROC_QMGR,      "qmgr",      USER_QUEUE, ROOT_QUEUE, qmgr_main,      NULL },
-	{ PROC_SCHEDULER, "scheduler", USER_MAIL,  ROOT_EMPTY, scheduler_main, NULL },
-	{ PROC_RESOLVER,  "resolver",  USER_MAIL,  ROOT_EMPTY, resolver_main,  resolver_prepare },
-	{ PROC_SMTPD,     "smtpd",     USER_MAIL,  ROOT_EMPTY, smtpd_main,     NULL },
+	{ PROC_SCHEDULER, "scheduler", USER_SCHEDULER, ROOT_EMPTY, scheduler_main, NULL },
+	{ PROC_RESOLVER,  "resolver",  USER_RESOLVER,  ROOT_EMPTY, resolver_main,  resolver_prepare },
+	{ PROC_SMTPD,     "smtpd",     USER_SMTPD,     ROOT_EMPTY, smtpd_main,     NULL },
 	{ PROC_AGENT,     "agent",     USER_MAIL,  ROOT_EMPTY, agent_main,     agent_prepare },
 };
 

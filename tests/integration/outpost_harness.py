@@ -40,6 +40,9 @@ SWAKS = shutil.which("swaks") or "/usr/bin/swaks"
 
 MAIL_USER = "outpost"
 QUEUE_USER = "outpostq"
+# One uid per role (README, Security): parameter -> user.
+ROLE_USERS = {"user": MAIL_USER, "queue_user": QUEUE_USER, "smtpd_user": "outpost-smtpd",
+              "resolver_user": "outpost-dns", "scheduler_user": "outpost-sched"}
 
 # sysexits.h
 EX_OK = 0
@@ -148,8 +151,8 @@ def user_ids(name):
 
 def ensure_test_users():
     """The users outpost's children run as, plus an ordinary submitting user."""
-    ensure_user(MAIL_USER)
-    ensure_user(QUEUE_USER, home="/nonexistent")
+    for name in ROLE_USERS.values():
+        ensure_user(name)
     ensure_user("outpost-tester")
 
 
@@ -600,8 +603,7 @@ class Outpost:
         }
         if self.as_root:
             ensure_test_users()
-            p["user"] = MAIL_USER
-            p["queue_user"] = QUEUE_USER
+            p.update(ROLE_USERS)
         p.update(params or {})
         self.params = p
         self.sections = sections or {}

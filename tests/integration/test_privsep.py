@@ -2,7 +2,8 @@
 Privilege separation (issue 2, must show), with outpost started as root:
 
  - ps and /proc show each child under its own user: the queue manager as
-   outpostq, every other child as outpost; real, effective, saved and
+   outpostq, the agents as outpost, smtpd, the resolver and the scheduler
+   each under a user of their own (README, Security); real, effective, saved and
    filesystem ids all dropped, no capability left, no supplementary group;
  - the chrooted children see an empty root (/proc/PID/root), the queue
    manager sees the queue directory as its root;
@@ -22,6 +23,10 @@ import pytest
 import outpost_harness as H
 
 CHILD_NAMES = ("qmgr", "scheduler", "resolver", "smtpd", "agent 0", "agent 1")
+# The user each child runs as (parameters of outpost_harness.ROLE_USERS).
+CHILD_USER = {"qmgr": H.QUEUE_USER, "scheduler": H.ROLE_USERS["scheduler_user"],
+              "resolver": H.ROLE_USERS["resolver_user"], "smtpd": H.ROLE_USERS["smtpd_user"],
+              "agent 0": H.MAIL_USER, "agent 1": H.MAIL_USER}
 
 
 @pytest.fixture
@@ -42,9 +47,10 @@ def titled(children, name):
 
 def test_each_child_under_its_own_user(root_outpost):
     op = root_outpost
-    quid, qgid = H.user_ids(H.QUEUE_USER)
-    muid, mgid = H.user_ids(H.MAIL_USER)
-    assert quid != muid and quid != 0 and muid != 0
+    ids = {name: H.user_ids(user) for name, user in CHILD_USER.items()}
+    assert all(uid != 0 for uid, _gid in ids.values())
+    # One uid per role: the agents share one, every other role has its own.
+    assert len({uid for uid, _gid in ids.values()}) == 5, ids
 
     master = H.ProcInfo(op.pid)
     assert master.uid == 0
@@ -56,7 +62,7 @@ def test_each_child_under_its_own_user(root_outpost):
     assert len(kids) == len(CHILD_NAMES), f"unexpected children: {kids}"
 
     for c in kids:
-        want_uid, want_gid = (quid, qgid) if c.title == "outpost: qmgr" else (muid, mgid)
+        want_uid, want_gid = ids[c.title.removeprefix("outpost: ")]
         assert c.uids == (want_uid,) * 4, f"{c.title}: uids {c.uids}"
         assert c.gids == (want_gid,) * 4, f"{c.title}: gids {c.gids}"
         assert set(c.groups) <= {want_gid}, f"{c.title}: supplementary groups {c.groups}"
@@ -64,15 +70,14 @@ def test_each_child_under_its_own_user(root_outpost):
             assert int(c.status[cap], 16) == 0, f"{c.title}: {cap} {c.status[cap]}"
 
     # The same seen through ps.
-    ps = subprocess.run(["ps", "-o", "user=,args=", "--ppid", str(op.pid)],
+    ps = subprocess.run(["ps", "-o", "user:32=,args=", "--ppid", str(op.pid)],
                         capture_output=True, text=True, timeout=30)
     users = {}
     for line in ps.stdout.splitlines():
         user, _, args = line.strip().partition(" ")
         users[" ".join(args.split()[:3]).rstrip(" .")] = user
-    assert users.get("outpost: qmgr") == H.QUEUE_USER, ps.stdout
-    for name in CHILD_NAMES[1:]:
-        assert users.get(f"outpost: {name}") == H.MAIL_USER, ps.stdout
+    for name in CHILD_NAMES:
+        assert users.get(f"outpost: {name}") == CHILD_USER[name], ps.stdout
 
 
 def test_chroots(root_outpost):

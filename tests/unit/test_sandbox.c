@@ -1,0 +1,278 @@
+/*
+ * test_sandbox.c - each role's seccomp filter (shared/sandbox.c), loaded for
+ * real in a forked process: what it must refuse kills that process with
+ * SIGSYS, what the role needs still works. Default rlimits per role.
+ */
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include <check.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "proc_kind.h"
+#include "sandbox.h"
+#include "check_run.h"
+
+#define KIND_UNKNOWN	(PROC_KIND_MAX + 7)	/* a child no profile describes */
+
+enum act {
+	ACT_BASE,	/* pipe I/O, time, own pid, signal to itself: every role */
+	ACT_EXECVE,
+	ACT_OPEN,
+	ACT_OPENAT,
+	ACT_KILL_PARENT,
+	ACT_PTRACE,
+	ACT_FORK,
+	ACT_SOCKET_INET,
+	ACT_SETUID,
+};
+
+static const char *const act_names[] = {
+	"base", "execve", "open", "openat", "kill(parent)", "ptrace", "fork", "socket(AF_INET)", "setuid",
+};
+
+static int	 link_fds[2];
+
+/* Runs in the sandboxed child; returning means the call was let through. */
+static void
+act(enum act a)
+{
+	int		 fd;
+	char		 c = 'x';
+	struct timespec	 ts;
+	char *const	 argv[] = { (char *)"true", NULL };
+
+	switch (a) {
+	case ACT_BASE:
+		/* A link made before the filter, as the master's socketpairs are. */
+		if (write(link_fds[1], &c, 1) != 1 || read(link_fds[0], &c, 1) != 1)
+			_exit(3);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		if (kill(getpid(), 0) == -1)
+			_exit(4);
+		free(malloc(1 << 20));
+		close(link_fds[0]);
+		break;
+	case ACT_EXECVE:
+		execve("/bin/true", argv, NULL);
+		break;
+	case ACT_OPEN:
+		/* The raw call: glibc's open() is openat() on most architectures. */
+#ifdef SYS_open
+		fd = (int)syscall(SYS_open, "/dev/null", O_RDONLY);
+#else
+		fd = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY);
+#endif
+		if (fd != -1)
+			close(fd);
+		break;
+	case ACT_OPENAT:
+		if ((fd = openat(AT_FDCWD, "/dev/null", O_RDONLY)) != -1)
+			close(fd);
+		break;
+	case ACT_KILL_PARENT:
+		kill(getppid(), 0);
+		break;
+	case ACT_PTRACE:
+		ptrace(PTRACE_ATTACH, getppid(), NULL, NULL);
+		break;
+	case ACT_FORK:
+		if (fork() == 0)
+			_exit(0);
+		break;
+	case ACT_SOCKET_INET:
+		if ((fd = socket(AF_INET, SOCK_STREAM, 0)) != -1)
+			close(fd);
+		break;
+	case ACT_SETUID:
+		(void)!setuid(getuid());
+		break;
+	}
+}
+
+/* 0: the child went on and exited 0; SIGSYS: the filter killed it. */
+static int
+run_filtered(int kind, enum act a)
+{
+	pid_t	 pid;
+	int	 status;
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, link_fds), 0);
+	if ((pid = fork()) == -1)
+		ck_abort_msg("fork");
+	if (pid == 0) {
+		if (sandbox_seccomp(kind, false) == -1)
+			_exit(2);
+		act(a);
+		_exit(0);
+	}
+	close(link_fds[0]);
+	close(link_fds[1]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	if (WIFSIGNALED(status))
+		return WTERMSIG(status);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "kind %d, %s: exit status %d", kind, act_names[a], WEXITSTATUS(status));
+	return 0;
+}
+
+#define ALLOWED	0
+#define KILLED	SIGSYS
+
+static const struct {
+	int		 kind;
+	enum act	 a;
+	int		 want;
+} cases[] = {
+	/* What every role needs. */
+	{ PROC_QMGR, ACT_BASE, ALLOWED },
+	{ PROC_SCHEDULER, ACT_BASE, ALLOWED },
+	{ PROC_RESOLVER, ACT_BASE, ALLOWED },
+	{ PROC_SMTPD, ACT_BASE, ALLOWED },
+	{ PROC_AGENT, ACT_BASE, ALLOWED },
+	{ KIND_UNKNOWN, ACT_BASE, ALLOWED },
+	/* No role executes, traces, signals another process, forks or changes ids. */
+	{ PROC_QMGR, ACT_EXECVE, KILLED },
+	{ PROC_SCHEDULER, ACT_EXECVE, KILLED },
+	{ PROC_RESOLVER, ACT_EXECVE, KILLED },
+	{ PROC_SMTPD, ACT_EXECVE, KILLED },
+	{ PROC_AGENT, ACT_EXECVE, KILLED },
+	{ KIND_UNKNOWN, ACT_EXECVE, KILLED },
+	{ PROC_QMGR, ACT_KILL_PARENT, KILLED },
+	{ PROC_SCHEDULER, ACT_KILL_PARENT, KILLED },
+	{ PROC_RESOLVER, ACT_KILL_PARENT, KILLED },
+	{ PROC_SMTPD, ACT_KILL_PARENT, KILLED },
+	{ PROC_AGENT, ACT_KILL_PARENT, KILLED },
+	{ KIND_UNKNOWN, ACT_KILL_PARENT, KILLED },
+	{ PROC_QMGR, ACT_PTRACE, KILLED },
+	{ PROC_SCHEDULER, ACT_PTRACE, KILLED },
+	{ PROC_RESOLVER, ACT_PTRACE, KILLED },
+	{ PROC_SMTPD, ACT_PTRACE, KILLED },
+	{ PROC_AGENT, ACT_PTRACE, KILLED },
+	{ KIND_UNKNOWN, ACT_PTRACE, KILLED },
+	{ PROC_QMGR, ACT_FORK, KILLED },
+	{ PROC_SCHEDULER, ACT_FORK, KILLED },
+	{ PROC_RESOLVER, ACT_FORK, KILLED },
+	{ PROC_SMTPD, ACT_FORK, KILLED },
+	{ PROC_AGENT, ACT_FORK, KILLED },
+	{ KIND_UNKNOWN, ACT_FORK, KILLED },
+	{ PROC_SMTPD, ACT_SETUID, KILLED },
+	{ PROC_AGENT, ACT_SETUID, KILLED },
+	/* Files: the queue manager only (Landlock keeps it beneath the queue). */
+	{ PROC_QMGR, ACT_OPENAT, ALLOWED },
+	{ PROC_SCHEDULER, ACT_OPEN, KILLED },
+	{ PROC_SCHEDULER, ACT_OPENAT, KILLED },
+	{ PROC_RESOLVER, ACT_OPEN, KILLED },
+	{ PROC_RESOLVER, ACT_OPENAT, KILLED },
+	{ PROC_SMTPD, ACT_OPEN, KILLED },
+	{ PROC_SMTPD, ACT_OPENAT, KILLED },
+	{ PROC_AGENT, ACT_OPEN, KILLED },
+	{ PROC_AGENT, ACT_OPENAT, KILLED },
+	{ KIND_UNKNOWN, ACT_OPENAT, KILLED },
+	/* New Internet sockets: agents and the resolver only. */
+	{ PROC_AGENT, ACT_SOCKET_INET, ALLOWED },
+	{ PROC_RESOLVER, ACT_SOCKET_INET, ALLOWED },
+	{ PROC_SMTPD, ACT_SOCKET_INET, KILLED },
+	{ PROC_SCHEDULER, ACT_SOCKET_INET, KILLED },
+	{ PROC_QMGR, ACT_SOCKET_INET, KILLED },
+	{ KIND_UNKNOWN, ACT_SOCKET_INET, KILLED },
+};
+
+START_TEST(filter_refuses_or_allows)
+{
+	int	 got = run_filtered(cases[_i].kind, cases[_i].a);
+
+	ck_assert_msg(got == cases[_i].want, "%s, %s: %s (signal %d), expected %s",
+	    cases[_i].kind == KIND_UNKNOWN ? "unknown kind" : proc_kind_name(cases[_i].kind),
+	    act_names[cases[_i].a], got == 0 ? "allowed" : "killed", got,
+	    cases[_i].want == 0 ? "allowed" : "killed by SIGSYS");
+}
+END_TEST
+
+/* A child reports its limits on a pipe after sandbox_rlimits. */
+static void
+limits_of(int kind, const struct config *c, struct rlimit out[4])
+{
+	static const int res[4] = { RLIMIT_CORE, RLIMIT_NPROC, RLIMIT_FSIZE, RLIMIT_NOFILE };
+	int	 p[2], status;
+	pid_t	 pid;
+
+	ck_assert_int_eq(pipe(p), 0);
+	if ((pid = fork()) == 0) {
+		/* stdout and stderr may be files here: what the daemon would see is a socket. */
+		int devnull = open("/dev/null", O_WRONLY);
+		dup2(devnull, STDOUT_FILENO);
+		dup2(devnull, STDERR_FILENO);
+		sandbox_rlimits(kind, c);
+		for (int i = 0; i < 4; i++)
+			getrlimit(res[i], &out[i]);
+		_exit(write(p[1], out, 4 * sizeof(out[0])) == 4 * (ssize_t)sizeof(out[0]) ? 0 : 1);
+	}
+	close(p[1]);
+	ck_assert_int_eq(read(p[0], out, 4 * sizeof(out[0])), 4 * sizeof(out[0]));
+	close(p[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+START_TEST(default_rlimits_per_role)
+{
+	struct config	 c;
+	struct rlimit	 l[4];
+
+	config_defaults(&c);
+	c.limits[PROC_SMTPD].max_sessions = 100;
+	c.limits[PROC_AGENT].max_sessions = 50;
+
+	limits_of(PROC_SMTPD, &c, l);
+	ck_assert_uint_eq(l[0].rlim_max, 0);		/* no core */
+	ck_assert_uint_eq(l[1].rlim_max, 0);		/* never forks */
+	ck_assert_uint_eq(l[2].rlim_max, 0);		/* writes no file */
+	ck_assert_uint_eq(l[3].rlim_cur, 2 * 100 + 64);	/* from max_sessions */
+
+	limits_of(PROC_AGENT, &c, l);
+	ck_assert_uint_eq(l[3].rlim_cur, 2 * 50 + 64);
+
+	limits_of(PROC_QMGR, &c, l);
+	ck_assert_uint_eq(l[0].rlim_max, 0);
+	ck_assert_uint_eq(l[1].rlim_max, 0);		/* its threads start before */
+	ck_assert(l[2].rlim_max != 0);			/* it writes the queue */
+
+	limits_of(PROC_RESOLVER, &c, l);
+	ck_assert(l[1].rlim_max != 0);			/* libunbound starts a thread */
+	ck_assert_uint_eq(l[2].rlim_max, 0);
+
+	/* open_files in the config wins: the default leaves it alone. */
+	c.limits[PROC_SMTPD].open_files = 77;
+	limits_of(PROC_SMTPD, &c, l);
+	ck_assert(l[3].rlim_cur != 2 * 100 + 64);
+}
+END_TEST
+
+static Suite *
+sandbox_suite(void)
+{
+	Suite	*s = suite_create("sandbox");
+	TCase	*tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, filter_refuses_or_allows, 0, sizeof(cases) / sizeof(cases[0]));
+	tcase_add_test(tc, default_rlimits_per_role);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	return check_run(sandbox_suite());
+}
