@@ -70,6 +70,8 @@ void	control_child_gone(struct master *);
 
 /* master_reload.c */
 int	master_reload(struct master *, char *err, size_t errlen);
+/* Which kinds of process hold a parameter that differs (bit 1 << kind); names in buf. */
+unsigned reload_changed(const struct config *o, const struct config *n, char *buf, size_t len);
 
 /* master_secrets.c */
 int	secrets_load(const struct config *, char *password, size_t len, char *err, size_t errlen);

@@ -77,8 +77,8 @@ static const struct reload_param {
 	P("dnssec_trust_anchor", dnssec_trust_anchor, R),
 	P("listen", listen, D),
 	P("listen", nlisten, D),
-	P("networks", networks, D),
-	P("networks", nnetworks, D),
+	P("allowed_networks", networks, D),
+	P("allowed_networks", nnetworks, D),
 	P("max_message_size", max_message_size, Q | D),
 	P("max_recipients", max_recipients, Q | D),
 	P("admin_group", admin_group, LIVE),
@@ -120,10 +120,11 @@ unlisted_differ(const struct config *o, const struct config *n)
 }
 
 /*
- * The kinds of process to restart, and the names of what changed in buf.
+ * The kinds of process to restart (a bit per enum proc_kind), and the names
+ * of what changed in buf.
  */
-static unsigned
-changed_kinds(const struct config *o, const struct config *n, char *buf, size_t len)
+unsigned
+reload_changed(const struct config *o, const struct config *n, char *buf, size_t len)
 {
 	unsigned	kinds = 0;
 	const char	*last = "";
@@ -131,8 +132,10 @@ changed_kinds(const struct config *o, const struct config *n, char *buf, size_t 
 	buf[0] = '\0';
 	for (size_t i = 0; i < sizeof(rparams) / sizeof(rparams[0]); i++) {
 		const struct reload_param *p = &rparams[i];
+		/* The file's name, and the routes: compared as a table below. */
 		if (p->off == offsetof(struct config, path) ||
-		    p->off == offsetof(struct config, routes))
+		    p->off == offsetof(struct config, routes) ||
+		    p->off == offsetof(struct config, nroutes))
 			continue;
 		if (memcmp((const char *)o + p->off, (const char *)n + p->off, p->len) == 0)
 			continue;
@@ -190,7 +193,7 @@ master_reload(struct master *m, char *err, size_t errlen)
 	if (secrets_load(&n, password, RELAY_PASSWORD_MAX, err, errlen) == -1)
 		goto refuse;
 	/* A changed password file content restarts the agents too. */
-	kinds = changed_kinds(o, &n, what, sizeof(what));
+	kinds = reload_changed(o, &n, what, sizeof(what));
 	if (strcmp(password, m->relay_password) != 0 && !(kinds & A)) {
 		kinds |= A;
 		strlcat(what, what[0] ? ", relay password" : "relay password", sizeof(what));

@@ -313,6 +313,38 @@ def test_children_are_fresh_images(root, outpost_factory, receiver):
         assert os.path.realpath(f"/proc/{c.pid}/exe") == os.path.realpath(H.OUTPOST)
 
 
+def ehlo_size(op):
+    with H.SmtpConn(op.smtp_host, op.smtp_port) as c:
+        c.reply()
+        code, lines = c.cmd("EHLO client.test")
+        assert code == 250
+        text = "\n".join(lines) if isinstance(lines, (list, tuple)) else str(lines)
+        m = re.search(r"SIZE (\d+)", text)
+        return int(m.group(1)) if m else None
+
+
+def test_restarted_child_runs_the_validated_config(root, outpost_factory, receiver):
+    """A child restarted after the file was edited runs with what the master
+    validated and runs with, not with the file: a broken edit cannot turn a
+    crash into a restart loop, and a valid one waits for reload."""
+    op = relay_outpost(outpost_factory, receiver, max_message_size="100k")
+    assert ehlo_size(op) == 100 * 1024
+    # A valid edit, not reloaded: a restarted smtpd still says 100k.
+    op.params["max_message_size"] = "200k"
+    op.write_config()
+    pid = op.kill_child("smtpd")
+    new_pid(op, "smtpd", pid, 10)
+    H.wait_until(lambda: submit_ok(op, "edited"), 10, 0.2, what="submission")
+    assert ehlo_size(op) == 100 * 1024
+    # A broken file: the restart works all the same.
+    op.conf_path.write_text("this is = not [a config\n")
+    pid = op.kill_child("smtpd")
+    new_pid(op, "smtpd", pid, 10)
+    H.wait_until(lambda: submit_ok(op, "broken"), 10, 0.2, what="submission")
+    assert ehlo_size(op) == 100 * 1024
+    assert "before it was ready" not in op.log_text()
+
+
 # ---------------------------------------------------------------- reload
 
 class AuthReceiver:
