@@ -48,6 +48,9 @@ static const char *const msg_names[MSG_TYPE_MAX] = {
 	[MSG_CONTROL_REQUEST] = "CONTROL_REQUEST",
 	[MSG_CONTROL_REPLY] = "CONTROL_REPLY",
 	[MSG_CONTROL_END] = "CONTROL_END",
+	[MSG_ALIASES_BEGIN] = "ALIASES_BEGIN",
+	[MSG_ALIASES_ENTRY] = "ALIASES_ENTRY",
+	[MSG_ALIASES_END] = "ALIASES_END",
 };
 
 /*
@@ -96,6 +99,9 @@ static const char *const msg_schema[MSG_TYPE_MAX] = {
 	[MSG_CONTROL_REQUEST] = "s n32{ s }",
 	[MSG_CONTROL_REPLY] = "s",
 	[MSG_CONTROL_END] = "u8 s",
+	[MSG_ALIASES_BEGIN] = "s s u32",
+	[MSG_ALIASES_ENTRY] = "s n32{ s }",
+	[MSG_ALIASES_END] = "",
 };
 
 const char *

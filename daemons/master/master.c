@@ -153,6 +153,10 @@ main(int argc, char *argv[])
 		    strerror(errno));
 		return 1;
 	}
+	if (master_aliases_load(&m.conf, &m.aliases, err, sizeof(err)) == -1) {
+		fprintf(stderr, "outpost: aliases:\n%s", err);
+		return 1;
+	}
 	if (check_only) {
 		config_print(&m.conf, stdout);
 		return 0;

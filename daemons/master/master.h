@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "aliases.h"
 #include "config.h"
 #include "proc.h"
 
@@ -29,6 +30,13 @@ struct child {
 	bool			 reload_restart;	/* stopped for a reload: start again at once */
 };
 
+/* The local names table in force (master_aliases.c). */
+struct master_aliases {
+	struct aliases		 table;
+	char			 myorigin[256];
+	char			 redirect[512];
+};
+
 struct master {
 	struct config		 conf;
 	struct event_base	*base;
@@ -44,6 +52,7 @@ struct master {
 	const char		*overrides[32];	/* -o, applied again on reload */
 	char			 relay_password[512];	/* wiped when replaced */
 	int			 noverrides;
+	struct master_aliases	 aliases;
 };
 
 /* master_supervise.c */
@@ -65,6 +74,12 @@ int	master_reload(struct master *, char *err, size_t errlen);
 /* master_secrets.c */
 int	secrets_load(const struct config *, char *password, size_t len, char *err, size_t errlen);
 void	secrets_send(struct master *, struct child *);
+
+/* master_aliases.c */
+int	master_aliases_load(const struct config *, struct master_aliases *, char *err,
+	    size_t errlen);
+void	master_aliases_replace(struct master *, struct master_aliases *);
+void	master_aliases_send(struct master *, struct child *);
 
 /* master_setup.c */
 void	setup_directories(const struct config *, bool as_root);

@@ -82,6 +82,7 @@ master_reload(struct master *m, char *err, size_t errlen)
 {
 	struct config	 n;
 	struct config	*o = &m->conf;
+	struct master_aliases na;
 	int		 nfds[CONFIG_MAX_LISTEN], restarted = 0;
 	char		 password[sizeof(m->relay_password)];
 	unsigned	 i;
@@ -101,6 +102,8 @@ master_reload(struct master *m, char *err, size_t errlen)
 		goto refuse;
 	}
 	if (secrets_load(&n, password, sizeof(password), err, errlen) == -1)
+		goto refuse;
+	if (master_aliases_load(&n, &na, err, errlen) == -1)
 		goto refuse;
 	listeners_changed = n.nlisten != o->nlisten || memcmp(n.listen, o->listen, sizeof(n.listen)) != 0;
 	if (listeners_changed) {
@@ -132,6 +135,11 @@ master_reload(struct master *m, char *err, size_t errlen)
 	for (i = 0; i < m->nchildren; i++)
 		if (!m->children[i].reload_restart)
 			secrets_send(m, &m->children[i]);
+	/* The qmgr gets the aliases table again (a restarted one at its start). */
+	master_aliases_replace(m, &na);
+	for (i = 0; i < m->nchildren; i++)
+		if (!m->children[i].reload_restart)
+			master_aliases_send(m, &m->children[i]);
 	log_info("configuration reloaded from %s: %d process%s restarting", o->path, restarted,
 	    restarted == 1 ? "" : "es");
 	if (o->mode == MODE_RELAY && o->nroutes > 0)

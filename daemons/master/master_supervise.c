@@ -212,6 +212,7 @@ child_start(struct child *c)
 		chan_send(c->chan, fb);
 	}
 	secrets_send(m, c);
+	master_aliases_send(m, c);
 	wire_child(m, c);
 	return;
 retry:

@@ -292,6 +292,12 @@ struct qtx *bounce_make(struct qmgr *, const struct qmail *, const uint32_t *fai
 /* The sender's delay notice for a mail still deferred (QMGR_DELAY_WARN). */
 void	bounce_delay_warn(struct qmgr *, struct qmail *);
 
+/* qmgr_aliases.c: the master's ALIASES_* frames; each final address of a
+ * recipient passed to emit (see aliases_expand). */
+int	qaliases_frame(struct qmgr *, struct frame *);
+int	qaliases_expand(struct qmgr *, const char *rcpt, int (*emit)(const char *, void *),
+	    void *arg, char *err, size_t errlen);
+
 /* qmgr_mark.c */
 int	mark_open(struct qmgr *);
 /* At start, after recovery: marks become MAIL_F_* flags; stale ones go. */
