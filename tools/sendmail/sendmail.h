@@ -45,7 +45,7 @@ struct submission {
 	struct submit_result *result;	/* NULL: only the exit code matters */
 };
 
-/* The blocking SEQPACKET helpers (sendmail_submit.c). what names the peer
+/* The blocking SEQPACKET helpers towards the queue manager (sendmail_submit.c). what names the peer
  * in messages; errors are printed on stderr. */
 int	sm_connect(const char *path, const char *what);
 int	sm_send_frame(int s, struct fbuf *);

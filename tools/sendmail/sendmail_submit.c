@@ -123,13 +123,13 @@ sm_recv_frame(int s, uint8_t *buf, struct frame *f, const char *what)
 		f->fd = -1;
 	}
 	if (r == 0)
-		fprintf(stderr, "%s: the connection was closed before %s\n",
+		fprintf(stderr, "%s: the queue manager closed the connection before %s\n",
 		    getprogname(), what);
 	else if (r == -1)
-		fprintf(stderr, "%s: no answer (%s): %s\n", getprogname(),
+		fprintf(stderr, "%s: no answer from the queue manager (%s): %s\n", getprogname(),
 		    what, errno == EAGAIN || errno == EWOULDBLOCK ? "timed out" : strerror(errno));
 	else if (r == -2)
-		fprintf(stderr, "%s: malformed answer (%s): %s\n",
+		fprintf(stderr, "%s: malformed answer from the queue manager (%s): %s\n",
 		    getprogname(), what, why ? why : "?");
 	return r == 1 ? 1 : r == 0 ? 0 : -1;
 }
