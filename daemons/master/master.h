@@ -66,7 +66,7 @@ void	supervise_reopen_logs(struct master *);
 /* master_control.c */
 void	control_init(struct master *);
 int	control_route_answer(struct master *, struct frame *);
-void	control_child_gone(struct master *);
+void	control_child_gone(struct master *, int kind);
 
 /* master_reload.c */
 int	master_reload(struct master *, char *err, size_t errlen);

@@ -322,6 +322,12 @@ struct sched {
 	uint64_t		 (*now)(void);	/* replaceable in tests */
 };
 
+/* sched_route.c: "route ADDRESS" from the master (outpostctl, sendmail -bv) */
+int		 sched_route_control(struct proc_ctx *, struct frame *);
+/* 1: a DNS answer for a route request (taken), 0: not one, -1: malformed */
+int		 sched_route_dns_frame(struct sched *, struct frame *);
+void		 sched_route_resolver_lost(struct sched *);
+
 /* scheduler.c */
 void		 sched_init(struct sched *, struct proc_ctx *, const struct config *,
 		    struct event_base *);

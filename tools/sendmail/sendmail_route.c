@@ -45,24 +45,68 @@ collect(const char *addr, void *arg)
 	return 0;
 }
 
+/* The route of one final address: from the running outpost, else the config. */
 static int
-route_local(const struct config *c, int argc, char **argv, const char *why)
+route_one(const struct config *c, const char *addr, bool *local_only, char *why, size_t whylen)
+{
+	struct route_plan p;
+	char msg[4096], line[700], domain[ADDR_DOMAIN_MAX + 1];
+	const char *why_addr = NULL;
+	char *argv[1];
+	int r;
+
+	if (addr_check_mailbox(addr, false, &why_addr) == -1 ||
+	    addr_domain(addr, domain, sizeof(domain)) == -1) {
+		printf("%s: bad address: %s\n", addr, why_addr ? why_addr : "no domain");
+		return EX_DATAERR;
+	}
+	if (!*local_only) {
+		argv[0] = (char *)addr;
+		fflush(stdout);
+		r = control_run(c, "route", 1, argv, stdout, msg, sizeof(msg));
+		if (r == 0)
+			return EX_OK;
+		if (r == 1) {
+			printf("%s: %s\n", addr, msg);
+			return EX_DATAERR;
+		}
+		*local_only = true;
+		if (r == -1 && (errno == EACCES || errno == EPERM))
+			snprintf(why, whylen, "only root and admin_group may ask the running outpost");
+		else if (r == -1)
+			snprintf(why, whylen, "outpost is not running");
+		else
+			snprintf(why, whylen, "outpost did not answer: %s", msg);
+	}
+	route_plan(c, domain, &p);
+	route_plan_line(&p, line, sizeof(line));
+	printf("%s: %s\n", addr, line);
+	printf("  dns: not consulted (%s)\n", why);
+	return EX_OK;
+}
+
+int
+route_addresses(const struct config *c, int argc, char **argv)
 {
 	static struct emitted e;
 	struct aliases a;
-	struct route_plan p;
-	char myorigin[256], err[4096], line[700], domain[ADDR_DOMAIN_MAX + 1];
-	bool have_aliases = false;
+	char myorigin[256], err[4096], why[4200] = "";
+	bool have_aliases = false, local_only = false;
 	int i, rc = EX_OK;
 	size_t k;
 
+	if (argc == 0) {
+		fprintf(stderr, "%s: -bv needs at least one address\n", getprogname());
+		return EX_USAGE;
+	}
 	sm_myorigin(c, myorigin, sizeof(myorigin));
 	memset(&a, 0, sizeof(a));
 	if (c->aliases[0] != '\0') {
+		/* The file may be root's only: then local names are shown unexpanded. */
 		if (aliases_load(&a, c->aliases, err, sizeof(err)) == 0)
 			have_aliases = true;
 		else
-			printf("aliases: %s not used here: %s", c->aliases, err);
+			printf("aliases: not applied here: %s", err);
 	}
 	for (i = 0; i < argc; i++) {
 		e.n = e.dropped = 0;
@@ -78,55 +122,10 @@ route_local(const struct config *c, int argc, char **argv, const char *why)
 				    have_aliases ? "aliases" : "local_redirect or myorigin");
 		if (e.dropped > 0)
 			printf("%s -> ... %zu more addresses\n", argv[i], e.dropped);
-		for (k = 0; k < e.n; k++) {
-			const char *why_addr = NULL;
-
-			if (addr_check_mailbox(e.addr[k], false, &why_addr) == -1 ||
-			    addr_domain(e.addr[k], domain, sizeof(domain)) == -1) {
-				printf("%s: bad address: %s\n", e.addr[k],
-				    why_addr ? why_addr : "no domain");
+		for (k = 0; k < e.n; k++)
+			if (route_one(c, e.addr[k], &local_only, why, sizeof(why)) != EX_OK)
 				rc = EX_DATAERR;
-				continue;
-			}
-			route_plan(c, domain, &p);
-			route_plan_line(&p, line, sizeof(line));
-			printf("%s: %s\n", e.addr[k], line);
-			printf("  dns: not consulted (%s)\n", why);
-		}
 	}
 	aliases_free(&a);
-	return rc;
-}
-
-int
-route_addresses(const struct config *c, int argc, char **argv)
-{
-	char msg[4096], why[4200];
-	int r, i, rc = EX_OK;
-
-	if (argc == 0) {
-		fprintf(stderr, "%s: -bv needs at least one address\n", getprogname());
-		return EX_USAGE;
-	}
-	/* One control request per address: each answer is complete on its own. */
-	for (i = 0; i < argc; i++) {
-		fflush(stdout);
-		r = control_run(c, "route", 1, &argv[i], stdout, msg, sizeof(msg));
-		if (r == 0)
-			continue;
-		if (r == 1) {
-			printf("%s: %s\n", argv[i], msg);
-			rc = EX_DATAERR;
-			continue;
-		}
-		if (r == -1 && (errno == EACCES || errno == EPERM))
-			snprintf(why, sizeof(why), "only root and admin_group may ask the "
-			    "running outpost");
-		else if (r == -1)
-			snprintf(why, sizeof(why), "outpost is not running");
-		else
-			snprintf(why, sizeof(why), "outpost did not answer: %s", msg);
-		return route_local(c, argc - i, argv + i, why) == EX_OK ? rc : EX_DATAERR;
-	}
 	return rc;
 }
