@@ -261,6 +261,7 @@ route_start(struct sched *s, uint32_t reqid, const char *arg)
 {
 	struct rq *r;
 	char domain[ADDR_DOMAIN_MAX + 1], line[900];
+	uint8_t a[16];
 	const char *why = NULL;
 	struct fbuf *fb;
 
@@ -288,6 +289,13 @@ route_start(struct sched *s, uint32_t reqid, const char *arg)
 	}
 	if (r->plan.use_mx) {
 		query(r, MSG_DNS_QUERY_MX, r->plan.next);
+		return;
+	}
+	if (inet_pton(AF_INET, r->plan.next, a) == 1 || inet_pton(AF_INET6, r->plan.next, a) == 1) {
+		/* An address literal is connected to as it is (sched_dest.c does the same). */
+		snprintf(line, sizeof(line), "  %s: address literal, no DNS lookup", r->plan.next);
+		rq_line(r, line);
+		rq_end(r, 0, "");
 		return;
 	}
 	strlcpy(r->hosts[0].host, r->plan.next, sizeof(r->hosts[0].host));

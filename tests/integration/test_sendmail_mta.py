@@ -276,3 +276,61 @@ def test_bv_from_the_config_alone(outpost_factory, receiver, workdir):
         assert "someone@example.org: relay_host" in out
         assert "dns: not consulted" in out
     assert receiver.count() == 0 and not op.queued_mails()
+
+
+@pytest.fixture
+def dns_zone(workdir, root):
+    from test_dns import NSD, Nsd, ZONE, loopback_net
+    if not os.path.exists(NSD):
+        pytest.skip("nsd not installed")
+    net = loopback_net()
+    zone = f"""$ORIGIN {ZONE}.
+$TTL 2
+@        SOA ns hostmaster 1 3600 600 86400 2
+@        NS ns
+ns       A {net}.53
+mx2      MX 20 mxb
+mx2      MX 10 mxa
+mxa      A {net}.1
+mxb      A {net}.2
+mxb      AAAA ::1
+aonly    A {net}.3
+nullmx   MX 0 .
+"""
+    d = Nsd(workdir / "dns", f"{net}.53", zone).start()
+    yield d, ZONE, net
+    d.stop()
+
+
+def test_bv_and_route_with_the_resolver(outpost_factory, receiver, workdir, dns_zone):
+    d, zone, net = dns_zone
+    op = outpost_factory(params={"delivery_mode": "independent",
+                                 "dns_servers": f"{d.addr}@{d.port}", "tls_policy": "encrypt",
+                                 "local_redirect": f"ops@mx2.{zone}"},
+                         routes={f"routed.{zone}": f"[127.0.0.1]:{receiver.port} tls=none"})
+    r = op.sendmail(["-bv", "root", f"x@aonly.{zone}", f"y@nullmx.{zone}", f"z@routed.{zone}"])
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode()
+    # root -> local_redirect, whose domain has two MX hosts, in preference order.
+    assert f"root -> ops@mx2.{zone}" in out
+    assert f"ops@mx2.{zone}: MX hosts of mx2.{zone}, port 25, tls encrypt" in out
+    i, j = out.index(f"mx 10 mxa.{zone}: {net}.1"), out.index(f"mx 20 mxb.{zone}:")
+    assert i < j and "::1" in out[j:].splitlines()[0] and f"{net}.2" in out[j:]
+    assert f"no MX record for aonly.{zone}" in out and f"aonly.{zone}: {net}.3" in out
+    assert "null MX" in out
+    assert f"z@routed.{zone}: route [127.0.0.1]:{receiver.port}, address lookup, tls none" in out
+    assert "127.0.0.1: address literal, no DNS lookup" in out
+    assert "not consulted" not in out
+    # The same through outpostctl; nothing was sent.
+    r = subprocess.run([str(H.OUTPOSTCTL), "-f", str(op.conf_path), "route", f"a@mx2.{zone}"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and f"mx 10 mxa.{zone}" in r.stdout, (r.stdout, r.stderr)
+    r = subprocess.run([str(H.OUTPOSTCTL), "-f", str(op.conf_path), "route", "not an address"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert not op.queued_mails() and receiver.count() == 0
+    # Without the right to ask: the config alone, and it says so.
+    r = op.sendmail(["-bv", f"a@mx2.{zone}"], user="outpost-tester")
+    assert r.returncode == 0, r.stderr
+    assert b"dns: not consulted (only root and admin_group" in r.stdout
+    assert b"tls encrypt" in r.stdout
