@@ -297,6 +297,8 @@ void	bounce_delay_warn(struct qmgr *, struct qmail *);
 int	qaliases_frame(struct qmgr *, struct frame *);
 int	qaliases_expand(struct qmgr *, const char *rcpt, int (*emit)(const char *, void *),
 	    void *arg, char *err, size_t errlen);
+/* The addresses addr becomes (allocated array of allocated strings), or -1. */
+int	qaliases_rewrite(struct qmgr *, const char *addr, char ***v, uint32_t *n);
 
 /* qmgr_mark.c */
 int	mark_open(struct qmgr *);

@@ -100,3 +100,41 @@ qaliases_expand(struct qmgr *q, const char *rcpt, int (*emit)(const char *, void
 	return aliases_expand(&current->table, current->myorigin, current->redirect, rcpt,
 	    emit, arg, err, errlen);
 }
+
+struct rewrite {
+	char		**v;
+	uint32_t	  n;
+};
+
+static int
+rewrite_add(const char *addr, void *arg)
+{
+	struct rewrite *r = arg;
+
+	if (r->n >= QF_RCPT_MAX)
+		return -1;
+	r->v = xreallocarray(r->v, r->n + 1, sizeof(char *));
+	r->v[r->n++] = xstrdup(addr);
+	return 0;
+}
+
+int
+qaliases_rewrite(struct qmgr *q, const char *addr, char ***v, uint32_t *n)
+{
+	struct rewrite r = { NULL, 0 };
+	char why[512];
+	uint32_t i;
+
+	if (qaliases_expand(q, addr, rewrite_add, &r, why, sizeof(why)) == -1 || r.n == 0) {
+		if (r.n == 0)
+			strlcpy(why, "no address", sizeof(why));
+		log_warnx("aliases: <%s>: %s: left as it is", addr, why);
+		for (i = 0; i < r.n; i++)
+			free(r.v[i]);
+		free(r.v);
+		return -1;
+	}
+	*v = r.v;
+	*n = r.n;
+	return 0;
+}

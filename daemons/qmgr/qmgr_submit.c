@@ -178,11 +178,21 @@ find_tx(struct qlink *l, struct frame *f)
 	return tx;
 }
 
-/* One final recipient address; duplicates after alias expansion are dropped. */
+struct rcpt_add {
+	struct qtx	*tx;
+	const char	*given;		/* the recipient as the submitter gave it */
+};
+
+/*
+ * One final recipient address. An address the aliases produced is not
+ * added twice ("postmaster: root" and "root" in one mail); one given as
+ * it is stays as before, duplicates included.
+ */
 static int
 add_rcpt(const char *addr, void *arg)
 {
-	struct qtx *tx = arg;
+	struct rcpt_add *ra = arg;
+	struct qtx *tx = ra->tx;
 	struct qmgr *q = tx->link->q;
 	const char *err = NULL;
 	uint32_t i;
@@ -191,7 +201,7 @@ add_rcpt(const char *addr, void *arg)
 		tx_error(tx, 553, "5.1.3", "Bad recipient address syntax after alias expansion");
 		return -1;
 	}
-	for (i = 0; i < tx->env.nrcpt; i++)
+	for (i = 0; i < tx->env.nrcpt && strcmp(addr, ra->given) != 0; i++)
 		if (strcmp(tx->env.rcpt[i], addr) == 0)
 			return 0;
 	if (tx->env.nrcpt >= q->conf->max_recipients || tx->env.nrcpt >= QF_RCPT_MAX) {
@@ -213,6 +223,7 @@ do_rcpt(struct qlink *l, struct frame *f)
 	struct qtx *tx;
 	const char *err = NULL;
 	char rcpt[ADDR_MAX], why[512];
+	struct rcpt_add ra;
 
 	if (!frame_get_str(f, rcpt, sizeof(rcpt)) || !frame_end(f))
 		return -1;
@@ -228,7 +239,9 @@ do_rcpt(struct qlink *l, struct frame *f)
 		return 0;
 	}
 	/* Local names become what the aliases table says (qmgr_aliases.c). */
-	if (qaliases_expand(q, rcpt, add_rcpt, tx, why, sizeof(why)) == -1 && tx->err_code == 0) {
+	ra.tx = tx;
+	ra.given = rcpt;
+	if (qaliases_expand(q, rcpt, add_rcpt, &ra, why, sizeof(why)) == -1 && tx->err_code == 0) {
 		log_warnx("recipient <%s>: %s", rcpt, why);
 		tx_error(tx, 550, "5.4.6", "Alias expansion failed (loop or too many addresses)");
 	}

@@ -208,6 +208,20 @@ def test_aliases_for_sendmail_and_smtp(outpost_factory, receiver, workdir):
     op.smtp_send("s@example.org", ["nobody@" + ORIGIN, "x@example.com"], b"Subject: c\r\n\r\nb\r\n")
     got = arrived(receiver, 3)
     assert sorted(got[2].rcpt_tos) == [REDIRECT, "x@example.com"]
+    # Two names leading to the same addresses: each address once.
+    op.smtp_send("s@example.org", ["postmaster@" + ORIGIN, "root@" + ORIGIN],
+                 b"Subject: d\r\n\r\nb\r\n")
+    got = arrived(receiver, 4)
+    assert sorted(got[3].rcpt_tos) == ["oncall@example.net", "ops@example.net"]
+
+
+def test_bounce_to_a_local_sender_follows_the_aliases(op, receiver):
+    receiver.reject("dead@example.net")
+    r = op.sendmail(["-f", "root", "dead@example.net"], b"Subject: doomed\n\nb\n")
+    assert r.returncode == 0, r.stderr
+    m = arrived(receiver)[0]
+    assert m.mail_from in ("", "<>") and m.rcpt_tos == [REDIRECT]
+    assert f"To: <root@{ORIGIN}>".encode() in m.data
 
 
 def test_bad_aliases_file_stops_the_start(outpost_factory, receiver, workdir):
