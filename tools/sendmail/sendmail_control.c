@@ -10,6 +10,7 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include "sendmail.h"
 
 #define CONTROL_REQID	1
+#define CONTROL_TIMEOUT	60	/* seconds for each answer frame */
 
 static void
 clean(char *s)
@@ -76,13 +78,10 @@ control_run(const struct config *c, const char *cmd, int argc, char **argv, FILE
 			;
 		if (r == -1 && errno == EAGAIN) {
 			/* frame_recv does not block: wait for the answer, bounded. */
-			struct timeval tv = { 60, 0 };
-			fd_set rf;
+			struct pollfd pfd = { s, POLLIN, 0 };
 
-			FD_ZERO(&rf);
-			FD_SET(s, &rf);
-			if (select(s + 1, &rf, NULL, NULL, &tv) <= 0) {
-				snprintf(msg, msglen, "no answer from outpost within 60s");
+			if (poll(&pfd, 1, CONTROL_TIMEOUT * 1000) <= 0) {
+				snprintf(msg, msglen, "no answer from outpost within %ds", CONTROL_TIMEOUT);
 				close(s);
 				return -2;
 			}
