@@ -267,7 +267,7 @@ aliases_parse(struct aliases *a, const char *fname, const char *text, size_t len
 	if (entry_line != 0)
 		parse_entry(a, &e, entry.p, entry_line);
 	buf_free(&entry);
-	if (e.n == 0 && aliases_finish(a, err, errlen) == -1)
+	if (e.n == 0 && aliases_finish(a, fname, err, errlen) == -1)
 		e.n++;
 	if (e.n > ERRS_MAX)
 		perr(&e, lineno, "... and %u more problems", e.n - ERRS_MAX);
@@ -373,7 +373,7 @@ alias_cmp(const void *x, const void *y)
 }
 
 int
-aliases_finish(struct aliases *a, char *err, size_t errlen)
+aliases_finish(struct aliases *a, const char *name, char *err, size_t errlen)
 {
 	size_t i;
 
@@ -381,8 +381,8 @@ aliases_finish(struct aliases *a, char *err, size_t errlen)
 		qsort(a->v, a->n, sizeof(*a->v), alias_cmp);
 	for (i = 1; i < a->n; i++)
 		if (strcmp(a->v[i - 1].name, a->v[i].name) == 0) {
-			snprintf(err, errlen, "line %u: \"%s\" is already defined on line %u\n",
-			    a->v[i].line, a->v[i].name, a->v[i - 1].line);
+			snprintf(err, errlen, "%s:%u: \"%s\" is already defined on line %u\n",
+			    name, a->v[i].line, a->v[i].name, a->v[i - 1].line);
 			return -1;
 		}
 	return 0;

@@ -60,8 +60,9 @@ void	aliases_free(struct aliases *);
 /* Add one entry (frames, parser); targets copied. -1: duplicate or full. */
 int	aliases_add(struct aliases *, const char *name, char *const *targets, size_t n,
 	    unsigned line);
-/* Sort the table for lookups; -1 with err when a name appears twice. */
-int	aliases_finish(struct aliases *, char *err, size_t errlen);
+/* Sort the table for lookups; -1 with err ("name:line: ...") when a name
+ * appears twice. */
+int	aliases_finish(struct aliases *, const char *name, char *err, size_t errlen);
 const struct alias *aliases_find(const struct aliases *, const char *name);
 
 /* Is this domain myorigin (case-insensitive)? */

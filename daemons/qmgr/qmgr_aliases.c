@@ -72,7 +72,7 @@ qaliases_frame(struct qmgr *q, struct frame *f)
 	case MSG_ALIASES_END:
 		if (incoming == NULL || !frame_end(f))
 			break;
-		if (aliases_finish(&incoming->table, why, sizeof(why)) == -1) {
+		if (aliases_finish(&incoming->table, "master", why, sizeof(why)) == -1) {
 			log_warnx("aliases from the master: %s", why);
 			break;
 		}

@@ -146,6 +146,50 @@ def test_bs_pipelined_session_script(op, receiver):
     assert f"from userid {uid})".encode() in got[1].data
 
 
+def test_bs_interactive_lockstep(op, receiver):
+    """A client that waits for each reply before the next command (as PHP
+    and Symfony Mailer do): every reply must come without more input."""
+    # Unbuffered: select() must see what readline() has not consumed yet.
+    p = subprocess.Popen(bs_cmd(op), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, bufsize=0)
+    import select
+
+    def reply(timeout=30):
+        lines = []
+        while True:
+            r, _, _ = select.select([p.stdout], [], [], timeout)
+            assert r, f"no reply within {timeout}s after {lines}"
+            line = p.stdout.readline()
+            assert line, "end of output"
+            lines.append(line)
+            if line[3:4] == b" ":
+                return int(line[:3]), b"".join(lines)
+
+    def cmd(line):
+        p.stdin.write(line)
+        p.stdin.flush()
+        return reply()
+
+    try:
+        assert reply()[0] == 220
+        code, text = cmd(b"EHLO lockstep.test\r\n")
+        assert code == 250 and b"SIZE" in text
+        assert cmd(b"MAIL FROM:<l@example.org>\r\n")[0] == 250
+        assert cmd(b"RCPT TO:<lock@example.net>\r\n")[0] == 250
+        assert cmd(b"DATA\r\n")[0] == 354
+        code, text = cmd(b"Subject: lockstep\r\n\r\nbody\r\n.\r\n")
+        assert code == 250 and b"queued as" in text
+        assert cmd(b"QUIT\r\n")[0] == 221
+        assert p.wait(timeout=30) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    m = arrived(receiver)[0]
+    assert m.rcpt_tos == ["lock@example.net"]
+    assert H.strip_trace(m.data) == b"Subject: lockstep\r\n\r\nbody\r\n"
+
+
 def test_bs_errors(op, receiver):
     script = (b"MAIL FROM:<x@example.org>\r\n"          # before EHLO: 503
               b"HELO h.test\r\n"

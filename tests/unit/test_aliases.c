@@ -81,7 +81,7 @@ static const struct bad_case {
 	{ "a:\n", "t:1: a: no address given" },
 	{ "a: x@\n", "t:1: a: \"x@\":" },
 	{ "a: not valid\n", "t:1: a: \"not valid\": not an address" },
-	{ "a: x@example.org\nb: y@example.org\nA: z@example.org\n", "line 3: \"a\" is already defined on line 1" },
+	{ "a: x@example.org\nb: y@example.org\nA: z@example.org\n", "t:3: \"a\" is already defined on line 1" },
 	{ "a: x@example.org # trailing\n", "t:1: a:" },
 	{ "a: x@example.org\n\0b: y\n", "NUL" },
 };

@@ -6,8 +6,8 @@
  * outpost reads the text file itself.
  *
  * Exit: 0 checked and reloaded (or outpost not running: it reads the file
- * when it starts); EX_DATAERR the file has errors; EX_CONFIG no aliases
- * file configured; EX_NOPERM checked but not permitted to reload;
+ * when it starts); EX_DATAERR the file has errors; EX_NOINPUT it cannot be
+ * read; EX_CONFIG no aliases file configured; EX_NOPERM checked but not permitted to reload;
  * EX_TEMPFAIL the reload failed.
  */
 #include <errno.h>
@@ -15,6 +15,7 @@
 #include <string.h>
 #include <stdlib.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include "aliases.h"
 #include "config.h"
@@ -33,10 +34,14 @@ newaliases(const struct config *c)
 		return EX_CONFIG;
 	}
 	sm_myorigin(c, myorigin, sizeof(myorigin));
+	if (access(c->aliases, R_OK) == -1) {
+		fprintf(stderr, "%s: %s: %s\n", getprogname(), c->aliases, strerror(errno));
+		return EX_NOINPUT;
+	}
 	if (aliases_load(&a, c->aliases, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s", err);
 		fprintf(stderr, "%s: %s has errors: not reloaded\n", getprogname(), c->aliases);
-		return errno == ENOENT || errno == EACCES ? EX_NOINPUT : EX_DATAERR;
+		return EX_DATAERR;
 	}
 	if (aliases_check(&a, c->aliases, myorigin, c->local_redirect, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s", err);
