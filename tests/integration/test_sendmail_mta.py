@@ -222,6 +222,14 @@ def test_bs_eof_and_too_many_errors(op, receiver):
     assert replies(r.stdout) == [220, 500, 221]
 
 
+def test_bs_with_outpost_down_answers_451(op, receiver):
+    op.stop()
+    r = run_bs(op, b"EHLO h\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\n"
+                   b"DATA\r\nSubject: x\r\n\r\nx\r\n.\r\nQUIT\r\n")
+    assert replies(r.stdout) == [220, 250, 250, 250, 354, 451, 221], r.stdout
+    assert b"451 4.3.0" in r.stdout and b"is outpost running?" in r.stderr
+
+
 # ---------------------------------------------------------------- aliases
 
 ALIASES = """# the system's aliases
