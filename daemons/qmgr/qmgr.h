@@ -24,6 +24,7 @@
  *   qmgr_bounce.c   delivery status notifications: bounces and delay notices
  *   qmgr_mark.c     the marks in flags/: hold and delay notice, durable
  *   qmgr_control.c  outpostctl's queue commands (CONTROL_REQUEST from the master)
+ *   qmgr_aliases.c  local names: the master's aliases table, applied to recipients
  *
  * Durability: a mail is acknowledged only after its file was fdatasync'd,
  * renamed from incoming/ into queue/, and queue/ was fsync'd. The commit

@@ -5,6 +5,14 @@
  * (qmgr_submit.c), so that outpost-sendmail and SMTP submissions to a name
  * in myorigin are treated alike. The table is replaced only by a complete
  * sequence; until the first one arrives, recipients are kept as given.
+ *
+ * Why here and not in outpost-sendmail: SMTP submissions to user@myorigin
+ * must be rewritten too, and so must bounces and delay notices to a local
+ * sender (root from cron); the queue manager is the one place every
+ * recipient passes. Why the master reads the file: it may be readable by
+ * root only, the queue manager is chrooted into the queue, and a broken
+ * file must be refused where reloads are decided (the table in force then
+ * stays, here as in the master).
  */
 #include <stdlib.h>
 #include <string.h>

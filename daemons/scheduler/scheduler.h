@@ -13,7 +13,8 @@
  * pure), sched_mx.c (RFC 5321 section 5.1 ordering, pure), sched_mail.c (mails
  * learnt from the queue manager, due times), sched_dest.c (destinations, their
  * DNS resolution and cache), sched_job.c (transactions: open, deliver, result,
- * update), sched_log.c (the per-recipient log line).
+ * update), sched_log.c (the per-recipient log line), sched_route.c (the
+ * "route" control command: where mail to an address would go).
  */
 #ifndef OUTPOST_SCHEDULER_H
 #define OUTPOST_SCHEDULER_H
