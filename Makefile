@@ -58,6 +58,8 @@ SHARED_SRC	 = $(sort $(wildcard shared/*.c))
 DAEMON_SRC	 = $(sort $(filter-out daemons/master/master.c,$(wildcard daemons/*/*.c)))
 MASTER_MAIN	 = daemons/master/master.c
 SENDMAIL_SRC	 = $(sort $(wildcard tools/sendmail/*.c))
+# -bs speaks SMTP with the listener's own pure parsers.
+SENDMAIL_SMTPD	 = daemons/smtpd/smtpd_cmd.c daemons/smtpd/smtpd_data.c
 CTL_SRC		 = $(sort $(wildcard tools/outpostctl/*.c))
 UNIT_SRC	 = $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRC	 = $(sort $(wildcard tests/fuzz/fuzz_*.c))
@@ -90,6 +92,10 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
+$(BUILD)/tools/sendmail/%.o: tools/sendmail/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Idaemons -c -o $@ $<
+
 $(BUILD)/libshared.a: $(SHARED_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -101,7 +107,7 @@ $(BUILD)/libdaemons.a: $(DAEMON_OBJ)
 $(BUILD)/outpost: $(call obj,$(MASTER_MAIN)) $(BUILD)/libdaemons.a $(BUILD)/libshared.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/outpost-sendmail: $(call obj,$(SENDMAIL_SRC)) $(BUILD)/libshared.a
+$(BUILD)/outpost-sendmail: $(call obj,$(SENDMAIL_SRC) $(SENDMAIL_SMTPD)) $(BUILD)/libshared.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/outpostctl: $(call obj,$(CTL_SRC)) $(BUILD)/libdaemons.a $(BUILD)/libshared.a

@@ -18,6 +18,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "config.h"
 #include "helo_default.h"
 #include "log.h"
@@ -153,6 +154,15 @@ static const struct param params[] = {
 	  "syslog (facility mail), stderr, or the absolute path of a log file", NULL },
 	{ "log_level", P_ENUM, C(log_level), 0, 0, 0, "basic",
 	  "basic (lookups, transactions, failures) or detailed (connections, SMTP dialogue, DNS)", loglevel_names },
+	/* local names: the aliases file, myorigin and the catch-all (shared/aliases.h) */
+	{ "aliases", P_STR, C(aliases), sizeof(((struct config *)0)->aliases), 0, 0, "",
+	  "aliases file in /etc/aliases format (absolute path; empty: no aliases)", NULL },
+	{ "myorigin", P_STR, C(myorigin), sizeof(((struct config *)0)->myorigin), 0, 0, "",
+	  "domain of local names: added to unqualified addresses, and its recipients are "
+	  "looked up in aliases (empty: helo_name; an absolute path: the file's first line, "
+	  "e.g. /etc/mailname)", NULL },
+	{ "local_redirect", P_STR, C(local_redirect), sizeof(((struct config *)0)->local_redirect),
+	  0, 0, "", "address that gets mail for local names not in aliases (empty: none)", NULL },
 };
 
 /* Per-process sections: [qmgr] [scheduler] [resolver] [smtpd] [agent]. */
@@ -887,6 +897,8 @@ add_route(struct config *c, const char *name, const char *value, int line,
 static void
 config_check(struct config *c, const char *file, struct errs *e, bool relay_host_bad)
 {
+	const char *why_addr;
+
 	if (c->mode == MODE_RELAY && !c->relay_host_set && !relay_host_bad)
 		cerr(e, file, 0, "delivery_mode = relay needs relay_host");
 	if (c->state_directory[0] != '/')
@@ -901,6 +913,12 @@ config_check(struct config *c, const char *file, struct errs *e, bool relay_host
 		cerr(e, file, 0, "tls_ca_file must be an absolute path");
 	if (c->dnssec_trust_anchor[0] != '\0' && c->dnssec_trust_anchor[0] != '/')
 		cerr(e, file, 0, "dnssec_trust_anchor must be an absolute path");
+	if (c->aliases[0] != '\0' && c->aliases[0] != '/')
+		cerr(e, file, 0, "aliases must be an absolute path");
+	if (c->local_redirect[0] != '\0' && (strchr(c->local_redirect, '@') == NULL ||
+	    addr_check_mailbox(c->local_redirect, false, &why_addr) == -1))
+		cerr(e, file, 0, "local_redirect \"%s\" is not an address (local@domain)",
+		    c->local_redirect);
 	for (int k = PROC_QMGR; k < PROC_KIND_MAX; k++)
 		if (k != PROC_AGENT && c->limits[k].count != 1)
 			cerr(e, file, 0, "[%s] count must be 1: only agents run several instances",
@@ -1211,6 +1229,8 @@ config_print(const struct config *c, FILE *fp)
 	    c->log_level == LOGLEVEL_DETAILED ? "detailed" : "basic");
 	fprintf(fp, "smtpd_user = %s\nresolver_user = %s\nscheduler_user = %s\nsandbox = %s\n",
 	    c->smtpd_user, c->resolver_user, c->scheduler_user, sandbox_names[c->sandbox]);
+	fprintf(fp, "aliases = %s\nmyorigin = %s\nlocal_redirect = %s\n", c->aliases, c->myorigin,
+	    c->local_redirect);
 	for (int k = PROC_QMGR; k < PROC_KIND_MAX; k++) {
 		const struct proc_limits *l = &c->limits[k];
 		fprintf(fp, "[%s]\ncount = %u\nopen_files = %llu\nmemory = %llu\nmax_sessions = %u\nnice = %d\n",

@@ -119,6 +119,11 @@ struct config {
 	char		log[1024];		/* "syslog", "stderr" or a file path */
 	int		log_level;		/* enum log_level */
 
+	/* local names (shared/aliases.h) */
+	char		aliases[1024];		/* aliases file; "" = none */
+	char		myorigin[256];		/* "" = helo_name; "/path" = its first line */
+	char		local_redirect[512];	/* catch-all for local names; "" = none */
+
 	struct proc_limits limits[PROC_KIND_MAX];
 
 	struct route	*routes;

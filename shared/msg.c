@@ -51,6 +51,9 @@ static const char *const msg_names[MSG_TYPE_MAX] = {
 	[MSG_CTL_READY] = "CTL_READY",
 	[MSG_CTL_LINK_DOWN] = "CTL_LINK_DOWN",
 	[MSG_QMGR_SPACE] = "QMGR_SPACE",
+	[MSG_ALIASES_BEGIN] = "ALIASES_BEGIN",
+	[MSG_ALIASES_ENTRY] = "ALIASES_ENTRY",
+	[MSG_ALIASES_END] = "ALIASES_END",
 };
 
 /*
@@ -102,6 +105,9 @@ static const char *const msg_schema[MSG_TYPE_MAX] = {
 	[MSG_CTL_READY] = "",
 	[MSG_CTL_LINK_DOWN] = "u8 u16 u32",
 	[MSG_QMGR_SPACE] = "u8 u64",
+	[MSG_ALIASES_BEGIN] = "s s u32",
+	[MSG_ALIASES_ENTRY] = "s n32{ s }",
+	[MSG_ALIASES_END] = "",
 };
 
 const char *

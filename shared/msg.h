@@ -172,6 +172,18 @@ enum msg_type {
 	 */
 	MSG_QMGR_SPACE = 160,
 
+	/*
+	 * local names: the aliases table, master -> qmgr (shared/aliases.h),
+	 * sent when the qmgr starts and on every reload. The table in force
+	 * is replaced only by a complete BEGIN..END sequence.
+	 */
+	/* str myorigin, str local_redirect, u32 number of entries */
+	MSG_ALIASES_BEGIN = 192,
+	/* str name, n32{ str target } */
+	MSG_ALIASES_ENTRY = 193,
+	/* (empty) */
+	MSG_ALIASES_END = 194,
+
 	MSG_TYPE_MAX = 256
 };
 

@@ -180,6 +180,10 @@ main(int argc, char *argv[])
 		    strerror(errno));
 		return 1;
 	}
+	if (master_aliases_load(&m.conf, &m.aliases, err, sizeof(err)) == -1) {
+		fprintf(stderr, "outpost: aliases:\n%s", err);
+		return 1;
+	}
 	if (check_only) {
 		/* what a start would refuse, short of binding and creating */
 		if (setup_check_users(&m.conf, err, sizeof(err)) == -1) {

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "aliases.h"
 #include "config.h"
 #include "proc.h"
 
@@ -33,6 +34,13 @@ struct child {
 	bool			 reload_restart;	/* stopped for a reload: start again at once */
 };
 
+/* The local names table in force (master_aliases.c). */
+struct master_aliases {
+	struct aliases		 table;
+	char			 myorigin[256];
+	char			 redirect[512];
+};
+
 struct master {
 	struct config		 conf;
 	struct event_base	*base;
@@ -50,6 +58,7 @@ struct master {
 	int			 noverrides;
 	int			 conf_fd;	/* sealed memfd: the config text children parse */
 	bool			 log_stderr;	/* -d: children log to stderr too */
+	struct master_aliases	 aliases;
 };
 
 #define RELAY_PASSWORD_MAX	512
@@ -66,7 +75,7 @@ void	supervise_reopen_logs(struct master *);
 /* master_control.c */
 void	control_init(struct master *);
 int	control_route_answer(struct master *, struct frame *);
-void	control_child_gone(struct master *);
+void	control_child_gone(struct master *, int kind);
 
 /* master_reload.c */
 int	master_reload(struct master *, char *err, size_t errlen);
@@ -82,6 +91,11 @@ int	exec_config_load(struct master *, const char *path, struct config *, int *me
 	    char *err, size_t errlen);
 pid_t	exec_spawn(struct master *, struct child *, int ctl_fd);
 void	exec_child_main(int argc, char *argv[]) __attribute__((noreturn));
+/* master_aliases.c */
+int	master_aliases_load(const struct config *, struct master_aliases *, char *err,
+	    size_t errlen);
+void	master_aliases_replace(struct master *, struct master_aliases *);
+void	master_aliases_send(struct master *, struct child *);
 
 /* master_setup.c */
 int	setup_check_users(const struct config *, char *err, size_t len);

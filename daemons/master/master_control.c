@@ -42,6 +42,7 @@ struct control_client {
 
 struct control_route {
 	uint32_t		 id;
+	int			 kind;		/* the child carrying it out */
 	struct control_client	*client;	/* NULL once the client left */
 	uint32_t		 client_reqid;
 	struct control_route	*next;
@@ -113,10 +114,12 @@ forward(struct control_client *cl, uint32_t reqid, int kind, const char *cmd,
 	struct fbuf		*fb;
 
 	if (c == NULL) {
-		client_end(cl, reqid, 1, "the queue manager is not running");
+		client_end(cl, reqid, 1, kind == PROC_SCHEDULER ? "the scheduler is not running" :
+		    "the queue manager is not running");
 		return;
 	}
 	r = xcalloc(1, sizeof(*r));
+	r->kind = kind;
 	r->id = next_route_id++;
 	r->client = cl;
 	r->client_reqid = reqid;
@@ -155,16 +158,21 @@ control_route_answer(struct master *m, struct frame *f)
 	return 0;
 }
 
-/* The child that answered control commands died: tell the clients. */
+/* A child that answers control commands died: tell its clients. */
 void
-control_child_gone(struct master *m)
+control_child_gone(struct master *m, int kind)
 {
-	struct control_route *r;
+	struct control_route **rp, *r;
 
-	while ((r = routes) != NULL) {
-		routes = r->next;
+	for (rp = &routes; (r = *rp) != NULL;) {
+		if (r->kind != kind) {
+			rp = &r->next;
+			continue;
+		}
+		*rp = r->next;
 		if (r->client != NULL)
-			client_end(r->client, r->client_reqid, 1,
+			client_end(r->client, r->client_reqid, 1, kind == PROC_SCHEDULER ?
+			    "the scheduler stopped before answering" :
 			    "the queue manager stopped before answering");
 		free(r);
 	}
@@ -246,6 +254,8 @@ control_request(struct control_client *cl, struct frame *f)
 	    strcmp(cmd, "hold") == 0 || strcmp(cmd, "release") == 0 ||
 	    strcmp(cmd, "bounce") == 0)
 		forward(cl, f->hdr.reqid, PROC_QMGR, cmd, argv, argc);
+	else if (strcmp(cmd, "route") == 0)
+		forward(cl, f->hdr.reqid, PROC_SCHEDULER, cmd, argv, argc);
 	else
 		client_end(cl, f->hdr.reqid, 1, "unknown command");
 	goto out;

@@ -170,6 +170,7 @@ master_reload(struct master *m, char *err, size_t errlen)
 {
 	struct config	 n;
 	struct config	*o = &m->conf;
+	struct master_aliases na;
 	int		 nfds[CONFIG_MAX_LISTEN], restarted = 0, memfd = -1;
 	char		*password, what[1024], who[256];
 	unsigned	 i, kinds;
@@ -191,6 +192,8 @@ master_reload(struct master *m, char *err, size_t errlen)
 		goto refuse;
 	}
 	if (secrets_load(&n, password, RELAY_PASSWORD_MAX, err, errlen) == -1)
+		goto refuse;
+	if (master_aliases_load(&n, &na, err, errlen) == -1)
 		goto refuse;
 	/* A changed password file content restarts the agents too. */
 	kinds = reload_changed(o, &n, what, sizeof(what));
@@ -239,6 +242,11 @@ master_reload(struct master *m, char *err, size_t errlen)
 		log_info("reload: changed: %s", what);
 	log_info("configuration reloaded from %s: %d process%s restarting%s%s", o->path, restarted,
 	    restarted == 1 ? "" : "es", who[0] ? ": " : "", who);
+	/* The qmgr gets the aliases table again (a restarted one at its start). */
+	master_aliases_replace(m, &na);
+	for (i = 0; i < m->nchildren; i++)
+		if (!m->children[i].reload_restart)
+			master_aliases_send(m, &m->children[i]);
 	if (o->mode == MODE_RELAY && o->nroutes > 0)
 		log_info("relay mode: the %zu [routes] entries are ignored", o->nroutes);
 	return 0;

@@ -259,8 +259,9 @@ child_chan_cb(struct chan *ch, struct frame *f, void *arg)
 			c->chan = NULL;
 		return 0;
 	}
-	/* The queue manager answers control commands; the master routes them. */
-	if (c->desc->kind == PROC_QMGR && (f->hdr.type == MSG_CONTROL_REPLY ||
+	/* The qmgr and the scheduler answer control commands; the master routes them. */
+	if ((c->desc->kind == PROC_QMGR || c->desc->kind == PROC_SCHEDULER) &&
+	    (f->hdr.type == MSG_CONTROL_REPLY ||
 	    f->hdr.type == MSG_CONTROL_END) && control_route_answer(c->m, f) == 0)
 		return 0;
 	if (f->hdr.type == MSG_CTL_READY && frame_end(f) && !c->ready) {
@@ -322,6 +323,7 @@ child_start(struct child *c)
 		chan_send(c->chan, fb);
 	}
 	secrets_send(m, c);
+	master_aliases_send(m, c);
 	wire_child(m, c);
 	return;
 retry:
@@ -419,8 +421,8 @@ supervise_reap(struct master *m)
 			chan_close(c->chan, NULL);
 			c->chan = NULL;
 		}
-		if (c->desc->kind == PROC_QMGR)
-			control_child_gone(m);
+		if (c->desc->kind == PROC_QMGR || c->desc->kind == PROC_SCHEDULER)
+			control_child_gone(m, c->desc->kind);
 		if (m->stopping) {
 			log_info("%s (pid %ld) %s", c->title, (long)pid, how);
 			continue;

@@ -25,6 +25,7 @@
  *   qmgr_bounce.c   delivery status notifications: bounces and delay notices
  *   qmgr_mark.c     the marks in flags/: hold and delay notice, durable
  *   qmgr_control.c  outpostctl's queue commands (CONTROL_REQUEST from the master)
+ *   qmgr_aliases.c  local names: the master's aliases table, applied to recipients
  *
  * Durability: a mail is acknowledged only after its file was fdatasync'd,
  * renamed from incoming/ into queue/, and queue/ was fsync'd. The commit
@@ -320,6 +321,14 @@ void	qmgr_expire_start(struct qmgr *);
 struct qtx *bounce_make(struct qmgr *, const struct qmail *, const uint32_t *failed, unsigned n);
 /* The sender's delay notice for a mail still deferred (QMGR_DELAY_WARN). */
 void	bounce_delay_warn(struct qmgr *, struct qmail *);
+
+/* qmgr_aliases.c: the master's ALIASES_* frames; each final address of a
+ * recipient passed to emit (see aliases_expand). */
+int	qaliases_frame(struct qmgr *, struct frame *);
+int	qaliases_expand(struct qmgr *, const char *rcpt, int (*emit)(const char *, void *),
+	    void *arg, char *err, size_t errlen);
+/* The addresses addr becomes (allocated array of allocated strings), or -1. */
+int	qaliases_rewrite(struct qmgr *, const char *addr, char ***v, uint32_t *n);
 
 /* qmgr_mark.c */
 int	mark_open(struct qmgr *);

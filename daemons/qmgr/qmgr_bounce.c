@@ -142,9 +142,13 @@ notice_make(struct qmgr *q, const struct qmail *m, const uint32_t *failed, unsig
 	xasprintf(&tx->env.origin, "%s of %s",
 	    action == DSN_ACTION_DELAYED ? "delay notice" : "bounce", m->id);
 	tx->env.sender = xstrdup("");
-	tx->env.nrcpt = tx->rcpt_cap = 1;
-	tx->env.rcpt = xcalloc(1, sizeof(char *));
-	tx->env.rcpt[0] = xstrdup(m->sender);
+	/* A local sender ("root" from cron) gets it where the aliases say. */
+	if (qaliases_rewrite(q, m->sender, &tx->env.rcpt, &tx->env.nrcpt) == -1) {
+		tx->env.nrcpt = 1;
+		tx->env.rcpt = xcalloc(1, sizeof(char *));
+		tx->env.rcpt[0] = xstrdup(m->sender);
+	}
+	tx->rcpt_cap = tx->env.nrcpt;
 	qf_id_new(tx->env.id);
 	if (spool_tx_create(q, tx) == -1)
 		goto fail;

@@ -365,6 +365,9 @@ control_dispatch(struct proc_ctx *ctx, struct frame *f)
 	char cmd[32], argv[CTL_ARGS_MAX][ADDR_MAX];
 	uint32_t argc, i;
 
+	if (f->hdr.type == MSG_ALIASES_BEGIN || f->hdr.type == MSG_ALIASES_ENTRY ||
+	    f->hdr.type == MSG_ALIASES_END)
+		return qaliases_frame(q, f);
 	if (f->hdr.type != MSG_CONTROL_REQUEST) {
 		log_warnx("master: unexpected %s", msg_name(f->hdr.type));
 		return -1;

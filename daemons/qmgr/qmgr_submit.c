@@ -216,13 +216,52 @@ find_tx(struct qlink *l, struct frame *f, bool *committing)
 	return tx != NULL && !tx->committing ? tx : NULL;
 }
 
+struct rcpt_add {
+	struct qtx	*tx;
+	const char	*given;		/* the recipient as the submitter gave it */
+};
+
+/*
+ * One final recipient address. An address the aliases produced is not
+ * added twice ("postmaster: root" and "root" in one mail); one given as
+ * it is stays as before, duplicates included.
+ */
+static int
+add_rcpt(const char *addr, void *arg)
+{
+	struct rcpt_add *ra = arg;
+	struct qtx *tx = ra->tx;
+	struct qmgr *q = tx->link->q;
+	const char *err = NULL;
+	uint32_t i;
+
+	if (addr_check_mailbox(addr, false, &err) == -1 || !qf_str_valid(addr, ADDR_MAX - 1)) {
+		tx_error(tx, 553, "5.1.3", "Bad recipient address syntax after alias expansion");
+		return -1;
+	}
+	for (i = 0; i < tx->env.nrcpt && strcmp(addr, ra->given) != 0; i++)
+		if (strcmp(tx->env.rcpt[i], addr) == 0)
+			return 0;
+	if (tx->env.nrcpt >= q->conf->max_recipients || tx->env.nrcpt >= QF_RCPT_MAX) {
+		tx_error(tx, 452, "4.5.3", "Too many recipients");
+		return -1;
+	}
+	if (tx->env.nrcpt == tx->rcpt_cap) {
+		tx->rcpt_cap = tx->rcpt_cap ? tx->rcpt_cap * 2 : 4;
+		tx->env.rcpt = xreallocarray(tx->env.rcpt, tx->rcpt_cap, sizeof(char *));
+	}
+	tx->env.rcpt[tx->env.nrcpt++] = xstrdup(addr);
+	return 0;
+}
+
 static int
 do_rcpt(struct qlink *l, struct frame *f)
 {
 	struct qmgr *q = l->q;
 	struct qtx *tx;
 	const char *err = NULL;
-	char rcpt[ADDR_MAX];
+	char rcpt[ADDR_MAX], why[512];
+	struct rcpt_add ra;
 	bool committing;
 
 	if (!frame_get_str(f, rcpt, sizeof(rcpt)) || !frame_end(f))
@@ -238,15 +277,13 @@ do_rcpt(struct qlink *l, struct frame *f)
 		tx_error(tx, 553, "5.1.3", err != NULL ? err : "Bad recipient address syntax");
 		return 0;
 	}
-	if (tx->env.nrcpt >= q->conf->max_recipients || tx->env.nrcpt >= QF_RCPT_MAX) {
-		tx_error(tx, 452, "4.5.3", "Too many recipients");
-		return 0;
+	/* Local names become what the aliases table says (qmgr_aliases.c). */
+	ra.tx = tx;
+	ra.given = rcpt;
+	if (qaliases_expand(q, rcpt, add_rcpt, &ra, why, sizeof(why)) == -1 && tx->err_code == 0) {
+		log_warnx("recipient <%s>: %s", rcpt, why);
+		tx_error(tx, 550, "5.4.6", "Alias expansion failed (loop or too many addresses)");
 	}
-	if (tx->env.nrcpt == tx->rcpt_cap) {
-		tx->rcpt_cap = tx->rcpt_cap ? tx->rcpt_cap * 2 : 4;
-		tx->env.rcpt = xreallocarray(tx->env.rcpt, tx->rcpt_cap, sizeof(char *));
-	}
-	tx->env.rcpt[tx->env.nrcpt++] = xstrdup(rcpt);
 	return 0;
 }
 

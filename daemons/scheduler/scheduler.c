@@ -85,8 +85,13 @@ sched_agent_frame(struct sched *s, unsigned agent, struct frame *f)
 int
 sched_resolver_frame(struct sched *s, struct frame *f)
 {
-	if (f->hdr.type == MSG_DNS_MX || f->hdr.type == MSG_DNS_ADDRS)
+	int r;
+
+	if (f->hdr.type == MSG_DNS_MX || f->hdr.type == MSG_DNS_ADDRS) {
+		if ((r = sched_route_dns_frame(s, f)) != 0)
+			return r == 1 ? 0 : -1;
 		return sched_dest_dns_frame(s, f);
+	}
 	log_warnx("resolver: unexpected %s", msg_name(f->hdr.type));
 	return -1;
 }
@@ -111,6 +116,7 @@ sched_link_lost(struct sched *s, struct link *l, struct chan *c)
 		s->resolver = NULL;
 		log_warnx("lost the resolver");
 		sched_dest_resolver_lost(s);
+		sched_route_resolver_lost(s);
 		break;
 	case PROC_AGENT:
 		if (l->instance >= s->nagents || s->agents[l->instance].chan != c)
@@ -319,6 +325,7 @@ scheduler_main(struct proc_ctx *ctx)
 	ctx->arg = &sched;
 	ctx->on_peer = sched_on_peer;
 	ctx->on_shutdown = sched_on_shutdown;
+	ctx->on_master = sched_route_control;
 
 	if (c->mode == MODE_RELAY)
 		log_info("relay mode: every mail goes to %s:%u%s",

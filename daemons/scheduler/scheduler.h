@@ -13,7 +13,8 @@
  * pure), sched_mx.c (RFC 5321 section 5.1 ordering, pure), sched_mail.c (mails
  * learnt from the queue manager, due times), sched_dest.c (destinations, their
  * DNS resolution and cache), sched_job.c (transactions: open, deliver, result,
- * update), sched_log.c (the per-recipient log line).
+ * update), sched_log.c (the per-recipient log line), sched_route.c (the
+ * "route" control command: where mail to an address would go).
  */
 #ifndef OUTPOST_SCHEDULER_H
 #define OUTPOST_SCHEDULER_H
@@ -325,6 +326,12 @@ struct sched {
 	uint32_t		 next_reqid;
 	uint64_t		 (*now)(void);	/* replaceable in tests */
 };
+
+/* sched_route.c: "route ADDRESS" from the master (outpostctl, sendmail -bv) */
+int		 sched_route_control(struct proc_ctx *, struct frame *);
+/* 1: a DNS answer for a route request (taken), 0: not one, -1: malformed */
+int		 sched_route_dns_frame(struct sched *, struct frame *);
+void		 sched_route_resolver_lost(struct sched *);
 
 /* scheduler.c */
 void		 sched_init(struct sched *, struct proc_ctx *, const struct config *,

@@ -127,7 +127,6 @@ def test_end_of_options_and_address_lists(op):
 @pytest.mark.parametrize("args,code,needle", [
     (["-x", "a@example.net"], H.EX_USAGE, b"unknown option -x"),
     (["-f"], H.EX_USAGE, b"needs an argument"),
-    (["-bs"], H.EX_USAGE, b"not supported"),
     (["-bd"], H.EX_USAGE, b"not supported"),
     (["-q"], H.EX_USAGE, b"not supported"),
     ([], H.EX_USAGE, b"no recipients"),

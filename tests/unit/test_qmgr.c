@@ -617,6 +617,79 @@ START_TEST(failed_recipient_bounces_once)
 }
 END_TEST
 
+/* Hand a frame to the qmgr as if the master had sent it; returns the dispatch result. */
+static int
+from_master(struct fbuf *fb)
+{
+	static uint8_t mbuf[FRAME_MAX];
+	struct frame f;
+	const char *why;
+	int sv[2], r;
+
+	ck_assert_int_eq(frame_socketpair(sv), 0);
+	ck_assert_int_eq(frame_send(sv[0], fb), 0);
+	fbuf_free(fb);
+	ck_assert_int_eq(frame_recv(sv[1], mbuf, &f, &why), 1);
+	r = ctx.on_master(&ctx, &f);
+	close(sv[0]);
+	close(sv[1]);
+	return r;
+}
+
+static struct fbuf *
+alias_entry(const char *name, const char *a, const char *b)
+{
+	struct fbuf *fb = fbuf_new(MSG_ALIASES_ENTRY, 0);
+
+	fbuf_add_str(fb, name);
+	fbuf_add_u32(fb, b != NULL ? 2 : 1);
+	fbuf_add_str(fb, a);
+	if (b != NULL)
+		fbuf_add_str(fb, b);
+	return fb;
+}
+
+/* The master's table rewrites local recipients; a partial table is never used. */
+START_TEST(aliases_rewrite_recipients)
+{
+	static const char *const rcpts[] = { "root@test.example", "x@example.org",
+	    "nobody@TEST.example", "a@example.net", NULL };
+	static const char *const loop[] = { "l1@test.example", NULL };
+	char id[QUEUE_ID_MAX];
+	struct qf_mail m;
+	struct fbuf *fb;
+	int fd;
+
+	setup_dir();
+	start();
+	/* An entry before any BEGIN is a broken master link. */
+	ck_assert_int_eq(from_master(alias_entry("root", "z@example.net", NULL)), -1);
+	fb = fbuf_new(MSG_ALIASES_BEGIN, 0);
+	fbuf_add_str(fb, "test.example");
+	fbuf_add_str(fb, "admin@example.net");
+	fbuf_add_u32(fb, 3);
+	ck_assert_int_eq(from_master(fb), 0);
+	ck_assert_int_eq(from_master(alias_entry("root", "a@example.net", "b@example.net")), 0);
+	/* A loop the master would have refused: the qmgr still refuses the mail. */
+	ck_assert_int_eq(from_master(alias_entry("l1", "l2", NULL)), 0);
+	ck_assert_int_eq(from_master(alias_entry("l2", "l1", NULL)), 0);
+	ck_assert_int_eq(from_master(fbuf_new(MSG_ALIASES_END, 0)), 0);
+
+	fd = link_peer(PROC_SMTPD);
+	ck_assert_int_eq(submit(fd, "s@example.com", rcpts, body, id), 0);
+	ck_assert_int_eq(load(id, &m), QF_OK);
+	/* root -> a, b; x stays; nobody -> local_redirect; a given as is stays too. */
+	ck_assert_uint_eq(m.env.nrcpt, 5);
+	ck_assert_str_eq(m.env.rcpt[0], "a@example.net");
+	ck_assert_str_eq(m.env.rcpt[1], "b@example.net");
+	ck_assert_str_eq(m.env.rcpt[2], "x@example.org");
+	ck_assert_str_eq(m.env.rcpt[3], "admin@example.net");
+	ck_assert_str_eq(m.env.rcpt[4], "a@example.net");
+	qf_mail_free(&m);
+	ck_assert_int_eq(submit(fd, "s@example.com", loop, body, id), 550);
+}
+END_TEST
+
 START_TEST(public_socket_records_uid)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
@@ -1004,6 +1077,7 @@ suite(void)
 	tcase_add_test(tc, scheduler_open_update_remove);
 	tcase_add_test(tc, failed_recipient_bounces_once);
 	tcase_add_test(tc, public_socket_records_uid);
+	tcase_add_test(tc, aliases_rewrite_recipients);
 	tcase_add_test(tc, recovery_sorts_every_case);
 	tcase_add_test(tc, removed_file_is_reused);
 	tcase_add_test(tc, open_file_is_not_reused);

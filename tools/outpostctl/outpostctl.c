@@ -179,6 +179,7 @@ static const struct {
 	{ "hold", control_command, "hold ID              keep a mail from delivery" },
 	{ "release", control_command, "release ID           release a held mail" },
 	{ "bounce", control_command, "bounce ID            fail a mail now and bounce it" },
+	{ "route", control_command, "route ADDRESS        where mail to ADDRESS would go (relay, MX, addresses, TLS)" },
 };
 
 static const struct option long_opts[] = {

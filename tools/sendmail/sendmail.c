@@ -13,7 +13,11 @@
  *    header, not removed from them;
  *  - Bcc: and Resent-Bcc: are removed from the content with or without -t;
  *  - From:, Date: and Message-ID: are added when missing;
- *  - an unqualified address ("root") gets "@helo_name".
+ *  - an unqualified address ("root") gets "@myorigin" (helo_name unless
+ *    configured); the queue manager then applies the aliases table.
+ *
+ * Other modes: -bs (sendmail_smtp.c), -bv and -bt (sendmail_route.c), -bi
+ * and the name "newaliases" (sendmail_aliases.c), -bp and "mailq".
  */
 #include <sys/types.h>
 
@@ -30,6 +34,7 @@
 
 #include <sodium.h>
 
+#include "aliases.h"
 #include "config.h"
 #include "config_locate.h"
 #include "localmail.h"
@@ -38,7 +43,7 @@
 #include "version.h"
 #include "xmalloc.h"
 
-enum mode { MODE_DELIVER, MODE_LIST };
+enum mode { MODE_DELIVER, MODE_LIST, MODE_SMTP, MODE_VERIFY, MODE_ALIASES };
 
 struct opts {
 	enum mode	 mode;
@@ -61,7 +66,11 @@ usage(const char *fmt, const char *arg)
 	}
 	fprintf(stderr, "usage: %s [-iotv] [-B type] [-C config] [-F fullname] [-f sender] "
 	    "[-o option] [--] [recipient ...]\n"
-	    "       %s -bp   (or mailq): list the queue\n", getprogname(), getprogname());
+	    "       %s -bp   (or mailq): list the queue\n"
+	    "       %s -bs   SMTP on standard input and output\n"
+	    "       %s -bv address ...   (or -bt): where mail to each address would go\n"
+	    "       %s -bi   (or newaliases): check the aliases file and reload it\n",
+	    getprogname(), getprogname(), getprogname(), getprogname(), getprogname());
 	exit(EX_USAGE);
 }
 
@@ -125,7 +134,11 @@ parse_opts(int argc, char **argv, struct opts *o)
 			else if (strcmp(optarg, "p") == 0)
 				o->mode = MODE_LIST;
 			else if (strcmp(optarg, "s") == 0)
-				not_supported("-bs (SMTP on standard input)");
+				o->mode = MODE_SMTP;
+			else if (strcmp(optarg, "v") == 0 || strcmp(optarg, "t") == 0)
+				o->mode = MODE_VERIFY;
+			else if (strcmp(optarg, "i") == 0)
+				o->mode = MODE_ALIASES;
 			else {
 				snprintf(what, sizeof(what), "-b%s", optarg);
 				not_supported(what);
@@ -209,6 +222,18 @@ read_message(FILE *in, bool ignore_dots, uint64_t max, size_t *lenp)
 	return buf;
 }
 
+void
+sm_myorigin(const struct config *c, char *out, size_t outlen)
+{
+	char err[1200];
+
+	if (aliases_myorigin(c->myorigin, c->helo_name, out, outlen, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s: warning: %s; using helo_name %s\n", getprogname(), err,
+		    c->helo_name);
+		strlcpy(out, c->helo_name, outlen);
+	}
+}
+
 static bool
 has_8bit(const char *p, size_t n)
 {
@@ -230,7 +255,7 @@ main(int argc, char **argv)
 	struct submission sub;
 	struct passwd *pw;
 	char errbuf[4096], sockpath[1100], sender[ADDR_MAX], from_addr[ADDR_MAX];
-	char login[256], unique[25];
+	char login[256], unique[25], origin[256];
 	unsigned char rnd[8];
 	const char *base, *path;
 	char *msg = NULL, *content = NULL;
@@ -243,7 +268,7 @@ main(int argc, char **argv)
 	if (strcmp(base, "mailq") == 0)
 		o.mode = MODE_LIST;
 	else if (strcmp(base, "newaliases") == 0)
-		not_supported("newaliases (outpost delivers no local mail)");
+		o.mode = MODE_ALIASES;
 	version_or_help(argc, argv);
 	parse_opts(argc, argv, &o);
 
@@ -271,6 +296,18 @@ main(int argc, char **argv)
 		rc = submit_list_queue(sockpath);
 		goto done;
 	}
+	if (o.mode == MODE_SMTP || o.mode == MODE_ALIASES) {
+		if (optind < argc)
+			usage(o.mode == MODE_SMTP ? "-bs takes no recipients" :
+			    "-bi takes no arguments", NULL);
+		rc = o.mode == MODE_SMTP ? smtp_stdio(&conf, sockpath) : newaliases(&conf);
+		goto done;
+	}
+	if (o.mode == MODE_VERIFY) {
+		rc = route_addresses(&conf, argc - optind, argv + optind);
+		goto done;
+	}
+	sm_myorigin(&conf, origin, sizeof(origin));
 
 	if (sodium_init() == -1) {
 		fprintf(stderr, "%s: libsodium failed to start\n", getprogname());
@@ -284,7 +321,7 @@ main(int argc, char **argv)
 		goto done;
 	}
 	strlcpy(login, pw->pw_name, sizeof(login));
-	if (localmail_sender(login, conf.helo_name, from_addr, sizeof(from_addr), errbuf,
+	if (localmail_sender(login, origin, from_addr, sizeof(from_addr), errbuf,
 	    sizeof(errbuf)) == -1) {
 		fprintf(stderr, "%s: cannot make an address of login \"%s\": %s\n",
 		    getprogname(), login, errbuf);
@@ -292,7 +329,7 @@ main(int argc, char **argv)
 		goto done;
 	}
 	if (o.sender != NULL) {
-		if (localmail_sender(o.sender, conf.helo_name, sender, sizeof(sender), errbuf,
+		if (localmail_sender(o.sender, origin, sender, sizeof(sender), errbuf,
 		    sizeof(errbuf)) == -1) {
 			fprintf(stderr, "%s: %s\n", getprogname(), errbuf);
 			rc = EX_DATAERR;
@@ -305,7 +342,7 @@ main(int argc, char **argv)
 		strlcpy(from_addr, sender, sizeof(from_addr));
 
 	for (i = optind; i < argc; i++)
-		if (rcptlist_add_list(&rl, argv[i], strlen(argv[i]), conf.helo_name, errbuf,
+		if (rcptlist_add_list(&rl, argv[i], strlen(argv[i]), origin, errbuf,
 		    sizeof(errbuf)) == -1) {
 			fprintf(stderr, "%s: recipient: %s\n", getprogname(), errbuf);
 			rc = EX_DATAERR;
@@ -328,7 +365,7 @@ main(int argc, char **argv)
 		pw->pw_gecos[strcspn(pw->pw_gecos, ",")] = '\0';
 		lo.fullname = pw->pw_gecos;
 	}
-	lo.helo_name = conf.helo_name;
+	lo.helo_name = origin;
 	lo.unique = unique;
 	lo.now = time(NULL);
 	if (localmail_prepare(&lo, msg, len, &rl, &content, &clen, errbuf, sizeof(errbuf)) == -1) {

@@ -44,8 +44,8 @@ printable(const char *s, char *buf, size_t len)
 	buf[n] = '\0';
 }
 
-static int
-connect_qmgr(const char *path)
+int
+sm_connect(const char *path, const char *what)
 {
 	struct sockaddr_un sun;
 	int s, sz = FRAME_MAX * 2;
@@ -53,7 +53,7 @@ connect_qmgr(const char *path)
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (strlcpy(sun.sun_path, path, sizeof(sun.sun_path)) >= sizeof(sun.sun_path)) {
-		fprintf(stderr, "%s: submit socket path too long: %s\n", getprogname(), path);
+		fprintf(stderr, "%s: socket path too long: %s\n", getprogname(), path);
 		return -1;
 	}
 	if ((s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) == -1) {
@@ -63,8 +63,8 @@ connect_qmgr(const char *path)
 	(void)setsockopt(s, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	(void)setsockopt(s, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 	if (connect(s, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		fprintf(stderr, "%s: cannot reach the outpost queue manager at %s: %s%s\n",
-		    getprogname(), path, strerror(errno),
+		fprintf(stderr, "%s: cannot reach %s at %s: %s%s\n",
+		    getprogname(), what, path, strerror(errno),
 		    (errno == ENOENT || errno == ECONNREFUSED) ? " (is outpost running?)" : "");
 		close(s);
 		return -1;
@@ -91,8 +91,8 @@ wait_ready(int s, short events)
 }
 
 /* Send one frame; takes fb. Returns 0, or -1 with errno. */
-static int
-send_frame(int s, struct fbuf *fb)
+int
+sm_send_frame(int s, struct fbuf *fb)
 {
 	int r;
 
@@ -109,8 +109,8 @@ send_frame(int s, struct fbuf *fb)
 }
 
 /* Receive one frame into buf; reports failures. 1: frame, 0: EOF, -1: error. */
-static int
-recv_frame(int s, uint8_t *buf, struct frame *f, const char *what)
+int
+sm_recv_frame(int s, uint8_t *buf, struct frame *f, const char *what)
 {
 	const char *why = NULL;
 	int r;
@@ -144,23 +144,23 @@ send_submission(int s, const struct submission *sub)
 	fbuf_add_u32(fb, sub->flags);
 	fbuf_add_str(fb, sub->sender);
 	fbuf_add_str(fb, "local");
-	if (send_frame(s, fb) == -1)
+	if (sm_send_frame(s, fb) == -1)
 		return -1;
 	for (i = 0; i < sub->nrcpt; i++) {
 		fb = fbuf_new(MSG_SUBMIT_RCPT, SUBMIT_REQID);
 		fbuf_add_str(fb, sub->rcpt[i]);
-		if (send_frame(s, fb) == -1)
+		if (sm_send_frame(s, fb) == -1)
 			return -1;
 	}
 	for (off = 0; off < sub->len; off += n) {
 		n = sub->len - off > DATA_CHUNK ? DATA_CHUNK : sub->len - off;
 		fb = fbuf_new(MSG_SUBMIT_DATA, SUBMIT_REQID);
 		fbuf_add_bytes(fb, sub->data + off, n);
-		if (send_frame(s, fb) == -1)
+		if (sm_send_frame(s, fb) == -1)
 			return -1;
 	}
 	fb = fbuf_new(MSG_SUBMIT_COMMIT, SUBMIT_REQID);
-	return send_frame(s, fb);
+	return sm_send_frame(s, fb);
 }
 
 int
@@ -174,7 +174,7 @@ submit_mail(const char *path, const struct submission *sub)
 
 	/* A queue manager that goes away must not kill us silently. */
 	signal(SIGPIPE, SIG_IGN);
-	if ((s = connect_qmgr(path)) == -1)
+	if ((s = sm_connect(path, "the outpost queue manager")) == -1)
 		return EX_TEMPFAIL;
 	if (send_submission(s, sub) == -1) {
 		/* The qmgr may have refused and closed: read its reason if any. */
@@ -182,7 +182,7 @@ submit_mail(const char *path, const struct submission *sub)
 		shutdown(s, SHUT_WR);
 	}
 	for (;;) {
-		r = recv_frame(s, buf, &f, "confirming the mail was queued");
+		r = sm_recv_frame(s, buf, &f, "confirming the mail was queued");
 		if (r != 1)
 			break;
 		if (f.hdr.reqid != SUBMIT_REQID) {
@@ -205,6 +205,8 @@ submit_mail(const char *path, const struct submission *sub)
 				    "mail; treat it as not sent\n", getprogname());
 				return EX_TEMPFAIL;
 			}
+			if (sub->result != NULL)
+				strlcpy(sub->result->id, id, sizeof(sub->result->id));
 			if (sub->verbose) {
 				printable(id, ptext, sizeof(ptext));
 				printf("%s: queued as %s\n", getprogname(), ptext);
@@ -222,6 +224,11 @@ submit_mail(const char *path, const struct submission *sub)
 			close(s);
 			printable(text, ptext, sizeof(ptext));
 			printable(enh, penh, sizeof(penh));
+			if (sub->result != NULL) {
+				sub->result->code = code;
+				strlcpy(sub->result->enh, penh, sizeof(sub->result->enh));
+				strlcpy(sub->result->text, ptext, sizeof(sub->result->text));
+			}
 			fprintf(stderr, "%s: mail not queued: %u %s%s%s\n", getprogname(), code,
 			    penh, penh[0] ? " " : "", ptext);
 			return localmail_exit_code(code, enh);
@@ -250,17 +257,17 @@ submit_list_queue(const char *path)
 	int s;
 
 	signal(SIGPIPE, SIG_IGN);
-	if ((s = connect_qmgr(path)) == -1)
+	if ((s = sm_connect(path, "the outpost queue manager")) == -1)
 		return EX_TEMPFAIL;
 	fb = fbuf_new(MSG_QUEUE_LIST, SUBMIT_REQID);
-	if (send_frame(s, fb) == -1) {
+	if (sm_send_frame(s, fb) == -1) {
 		fprintf(stderr, "%s: asking for the queue listing: %s\n", getprogname(),
 		    strerror(errno));
 		close(s);
 		return EX_TEMPFAIL;
 	}
 	for (;;) {
-		if (recv_frame(s, buf, &f, "the end of the queue listing") != 1)
+		if (sm_recv_frame(s, buf, &f, "the end of the queue listing") != 1)
 			break;
 		if (f.hdr.type == MSG_QUEUE_ENTRY) {
 			if (count == 0)
