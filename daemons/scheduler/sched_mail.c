@@ -125,7 +125,7 @@ sched_mail_check(struct sched *s, struct mail *m)
 		expires = m->arrival + s->conf->max_queue_lifetime;
 		if (expires <= now && (n = sched_job_expire(s, m)) > 0)
 			log_info("%s: in the queue for %llus: max_queue_lifetime expired for "
-			    "%u recipients not tried", m->id,
+			    "%u recipients never tried or waiting for DNS", m->id,
 			    (unsigned long long)(now - m->arrival), n);
 	}
 	for (i = 0; i < m->nrcpt; i++) {
