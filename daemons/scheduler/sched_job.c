@@ -231,29 +231,45 @@ job_expire(struct sched *s, struct job *j)
 	job_record(s, j);
 }
 
-void
+unsigned
 sched_job_expire(struct sched *s, struct mail *m)
 {
 	struct job	*j, *next;
 	uint32_t	 i;
+	uint64_t	 now = s->now();
+	unsigned	 n = 0;
 
-	/* Transactions waiting for their destination give up; running ones
-	 * finish, and the policy fails them past the lifetime. */
+	/* Transactions still waiting for their destination's DNS answer give
+	 * up; those at a resolved destination, or running, go on. */
 	TAILQ_FOREACH_SAFE(j, &m->jobs, mail_entry, next)
-		if (j->state == JOB_WAITING)
+		if (j->state == JOB_WAITING && (j->dest == NULL || j->dest->res != RES_DONE)) {
+			n += j->nrcpt;
 			job_expire(s, j);
+		}
 	j = NULL;
 	for (i = 0; i < m->nrcpt; i++) {
 		struct srcpt *r = &m->rcpts[i];
 
 		if (r->busy || r->state == RCPT_DELIVERED || r->state == RCPT_FAILED)
 			continue;
+		/*
+		 * One tried before gets its last attempt now (the policy
+		 * fails it with the server's own reply); one never tried
+		 * fails at once.
+		 */
+		if (r->attempts > 0) {
+			if (r->next > now)
+				r->next = now;
+			continue;
+		}
 		if (j == NULL)
 			j = sched_job_new(s, m, NULL);
 		sched_job_add_rcpt(j, m, i);
+		n++;
 	}
 	if (j != NULL)
 		job_expire(s, j);
+	return n;
 }
 
 /* The transaction was cut short without a verdict on the destination. */

@@ -112,12 +112,22 @@ sched_mail_check(struct sched *s, struct mail *m)
 	uint64_t	 now = s->now(), first = 0, warn, expires = 0;
 	bool		 due = false, deferred = false, open = false;
 	uint32_t	 i;
+	unsigned	 n;
 	struct timeval	 tv;
 
 	if (!m->complete || (m->flags & MAIL_F_HELD) || s->stopping)
 		return;
-	if (s->conf->max_queue_lifetime > 0)
+	/*
+	 * max_queue_lifetime holds for every mail, also one never tried (its
+	 * transactions waiting for a resolver): not only after a failure.
+	 */
+	if (s->conf->max_queue_lifetime > 0) {
 		expires = m->arrival + s->conf->max_queue_lifetime;
+		if (expires <= now && (n = sched_job_expire(s, m)) > 0)
+			log_info("%s: in the queue for %llus: max_queue_lifetime expired for "
+			    "%u recipients never tried or waiting for DNS", m->id,
+			    (unsigned long long)(now - m->arrival), n);
+	}
 	for (i = 0; i < m->nrcpt; i++) {
 		struct srcpt *r = &m->rcpts[i];
 
@@ -133,21 +143,8 @@ sched_mail_check(struct sched *s, struct mail *m)
 		else if (first == 0 || r->next < first)
 			first = r->next;
 	}
-	/*
-	 * max_queue_lifetime holds for every mail, also one never tried
-	 * (its transactions waiting for a resolver): not only after a failure.
-	 */
-	if (open && expires != 0) {
-		if (expires <= now) {
-			log_info("%s: in the queue for %llus: max_queue_lifetime expired",
-			    m->id, (unsigned long long)(now - m->arrival));
-			sched_job_expire(s, m);
-			evtimer_del(m->wake);
-			return;
-		}
-		if (first == 0 || expires < first)
-			first = expires;
-	}
+	if (open && expires > now && (first == 0 || expires < first))
+		first = expires;
 	warn = sched_policy_warn_at(m->arrival, s->conf->delay_warning, m->flags,
 	    m->sender[0] == '\0');
 	if (deferred && warn != 0) {

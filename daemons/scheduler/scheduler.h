@@ -384,9 +384,10 @@ void		 sched_job_mail_loaded(struct sched *, struct mail *);
 void		 sched_job_mail_detach(struct sched *, struct mail *);
 void		 sched_job_load_done(struct sched *);
 void		 sched_job_stop(struct sched *);
-/* The mail is older than max_queue_lifetime: its recipients without a
- * verdict and not in a running transaction fail now (4.4.7). */
-void		 sched_job_expire(struct sched *, struct mail *);
+/* The mail is older than max_queue_lifetime: recipients never tried, and
+ * those waiting for a DNS answer, fail now (4.4.7; returns how many); those
+ * tried before are made due for their last attempt. */
+unsigned	 sched_job_expire(struct sched *, struct mail *);
 #define SCHED_EXPIRED_REASON	"message expired: in the queue longer than max_queue_lifetime"
 unsigned	 sched_job_in_flight(struct sched *);
 
