@@ -10,12 +10,13 @@
  * its links and nothing else.
  *
  * What no role may do, whatever its row: open a path outside its queue,
- * execve, fork, ptrace, signal another process, change ids, mount, load
- * modules. The action for anything not listed is SCMP_ACT_KILL_PROCESS:
+ * execve, fork, ptrace, signal another process, change ids, map executable
+ * memory, mount, load modules. The action for anything not listed is SCMP_ACT_KILL_PROCESS:
  * a missing entry shows as a child killed by SIGSYS in the master's log,
  * never as a quiet failure.
  */
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -41,10 +42,11 @@
 
 /* Groups of system calls beyond the base. */
 #define SYS_ACCEPT	0x01	/* accept connections on listeners set up before */
-#define SYS_CONNECT	0x02	/* new TCP/UDP sockets to the Internet, connect */
+#define SYS_CONNECT	0x02	/* new TCP sockets to the Internet, connect */
 #define SYS_BIND	0x04	/* bind (libunbound picks random source ports) */
 #define SYS_QUEUE	0x08	/* paths beneath its root: the queue manager only */
 #define SYS_THREADS	0x10	/* threads started after the sandbox (libunbound's) */
+#define SYS_UDP		0x20	/* UDP sockets too (DNS) */
 
 struct profile {
 	int		 kind;
@@ -60,7 +62,7 @@ static const struct profile profiles[] = {
 	  SYS_ACCEPT | SYS_QUEUE, true, TCP_NONE, true },
 	{ PROC_SCHEDULER, "links only", 0, false, TCP_NONE, false },
 	{ PROC_RESOLVER, "links, UDP/TCP sockets to DNS servers, libunbound's thread",
-	  SYS_CONNECT | SYS_BIND | SYS_THREADS, false, TCP_DNS, false },
+	  SYS_CONNECT | SYS_UDP | SYS_BIND | SYS_THREADS, false, TCP_DNS, false },
 	{ PROC_SMTPD, "links, accepting SMTP clients on its listeners; no files, no new sockets",
 	  SYS_ACCEPT, false, TCP_NONE, false },
 	{ PROC_AGENT, "links, TCP connections to mail servers; no files",
@@ -159,7 +161,7 @@ sandbox_rlimits(int kind, const struct config *conf)
 /* Every role: the event loop, its links, memory, time, exiting. */
 static const char *const base_calls[] = {
 	"read", "write", "readv", "writev", "pread64", "close", "lseek", "fstat",
-	"mmap", "munmap", "mprotect", "mremap", "madvise", "brk", "mlock", "munlock",
+	"munmap", "mremap", "madvise", "brk", "mlock", "munlock",
 	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack",
 	"getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid",
 	"getresuid", "getresgid", "getpgrp",
@@ -252,9 +254,22 @@ sandbox_seccomp(int kind, bool log_only)
 	/* glibc's syslog() reconnects to /dev/log after a syslog restart; in the
 	 * chroot that fails anyway: refuse it gently instead of killing. */
 	RULE(SCMP_ACT_ERRNO(EACCES), socket, 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0));
+	/* W^X: no new executable memory once started (all code is loaded). */
+	RULE(SCMP_ACT_ALLOW, mmap, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+	RULE(SCMP_ACT_ALLOW, mprotect, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+	/* Internet sockets: TCP (the type's low bits; flags such as
+	 * SOCK_NONBLOCK sit above them), and UDP where the role talks DNS. */
 	if (p->sys & SYS_CONNECT) {
-		RULE(SCMP_ACT_ALLOW, socket, 1, SCMP_A0(SCMP_CMP_EQ, AF_INET, 0));
-		RULE(SCMP_ACT_ALLOW, socket, 1, SCMP_A0(SCMP_CMP_EQ, AF_INET6, 0));
+		RULE(SCMP_ACT_ALLOW, socket, 2, SCMP_A0(SCMP_CMP_EQ, AF_INET, 0),
+		    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM));
+		RULE(SCMP_ACT_ALLOW, socket, 2, SCMP_A0(SCMP_CMP_EQ, AF_INET6, 0),
+		    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM));
+	}
+	if (p->sys & SYS_UDP) {
+		RULE(SCMP_ACT_ALLOW, socket, 2, SCMP_A0(SCMP_CMP_EQ, AF_INET, 0),
+		    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_DGRAM));
+		RULE(SCMP_ACT_ALLOW, socket, 2, SCMP_A0(SCMP_CMP_EQ, AF_INET6, 0),
+		    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_DGRAM));
 	}
 	if (p->sys & SYS_THREADS) {
 		/* Threads, never processes: clone only with CLONE_THREAD; clone3's
