@@ -104,18 +104,18 @@ writes_regular_file(void)
 }
 
 static void
-set_limit(int kind, int resource, const char *name, rlim_t want)
+set_limit(int resource, const char *name, rlim_t want)
 {
 	struct rlimit	 rl;
 
 	if (getrlimit(resource, &rl) == -1)
-		fatal("%s: getrlimit(%s)", proc_kind_name(kind), name);
+		fatal("getrlimit(%s)", name);
 	/* Lower only: without root the hard limit cannot rise again. */
 	if (rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max)
 		want = rl.rlim_max;
 	rl.rlim_cur = rl.rlim_max = want;
 	if (setrlimit(resource, &rl) == -1)
-		fatal("%s: setrlimit(%s, %llu)", proc_kind_name(kind), name, (unsigned long long)want);
+		fatal("setrlimit(%s, %llu)", name, (unsigned long long)want);
 }
 
 /* Descriptors a role needs: its links, plus what its sessions hold. */
@@ -127,10 +127,13 @@ open_files_default(int kind, const struct config *conf)
 
 	switch (kind) {
 	case PROC_SMTPD:
-		return 2 * (rlim_t)l[PROC_SMTPD].max_sessions + 64;	/* client + spool fd */
+		/* A client socket per session, twice for sessions closing while
+		 * new ones are accepted; links, listeners and the loop's own. */
+		return 2 * (rlim_t)l[PROC_SMTPD].max_sessions + 64;
 	case PROC_AGENT:
-		return 2 * (rlim_t)l[PROC_AGENT].max_sessions + 64;	/* server + message fd */
+		return 2 * (rlim_t)l[PROC_AGENT].max_sessions + 64;	/* server + message */
 	case PROC_QMGR:
+		/* A file per mail being received or delivered, spares, links. */
 		return 2 * ((rlim_t)l[PROC_SMTPD].max_sessions + agents) + 1024;
 	case PROC_RESOLVER:
 		return 1024;	/* libunbound's outgoing sockets */
@@ -144,16 +147,17 @@ sandbox_rlimits(int kind, const struct config *conf)
 {
 	const struct profile *p = profile_of(kind);
 
-	set_limit(kind, RLIMIT_CORE, "RLIMIT_CORE", 0);
-	/* A process count limit counts every process of the uid: only safe to
-	 * set to 0, and only where the role starts no thread after this point. */
+	set_limit(RLIMIT_CORE, "RLIMIT_CORE", 0);
+	/* No new process or thread from here on. The resolver's libunbound
+	 * starts its thread later; a non-zero limit would count every process
+	 * of its uid, so it keeps what it has (its filter allows threads only). */
 	if (!(p->sys & SYS_THREADS))
-		set_limit(kind, RLIMIT_NPROC, "RLIMIT_NPROC", 0);
+		set_limit(RLIMIT_NPROC, "RLIMIT_NPROC", 0);
 	if (!p->writes_files && !writes_regular_file())
-		set_limit(kind, RLIMIT_FSIZE, "RLIMIT_FSIZE", 0);
+		set_limit(RLIMIT_FSIZE, "RLIMIT_FSIZE", 0);
 	/* open_files set in the config was applied by proc_child and wins. */
-	if (conf->limits[kind].open_files == 0)
-		set_limit(kind, RLIMIT_NOFILE, "RLIMIT_NOFILE", open_files_default(kind, conf));
+	if (kind < 0 || kind >= PROC_KIND_MAX || conf->limits[kind].open_files == 0)
+		set_limit(RLIMIT_NOFILE, "RLIMIT_NOFILE", open_files_default(kind, conf));
 }
 
 /* ------------------------------------------------------------------ seccomp */
