@@ -25,7 +25,6 @@
 #include "log.h"
 #include "msg.h"
 #include "proc.h"
-
 #include "sandbox.h"
 
 /* The parameter naming each role's user; USER_MAIL is the agents'. */
