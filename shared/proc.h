@@ -7,7 +7,8 @@
  * validated and calls proc_child(): it chroots (queue directory or an empty one),
  * names the process, drops to its user, applies its rlimits, creates the
  * event loop and the link to the master, then calls the daemon's main
- * (which registers its handlers and returns) and runs the loop.
+ * (which registers its handlers and returns), enters the role's sandbox
+ * (sandbox.h: seccomp, Landlock, default rlimits) and runs the loop.
  *
  * Links to peers arrive as MSG_CTL_PEER frames from the master, at start and
  * again whenever a peer was restarted or a link broke; the daemon's on_peer

@@ -10,12 +10,13 @@
  * its links and nothing else.
  *
  * What no role may do, whatever its row: open a path outside its queue,
- * execve, fork, ptrace, signal another process, change ids, mount, load
- * modules. The action for anything not listed is SCMP_ACT_KILL_PROCESS:
+ * execve, fork, ptrace, signal another process, change ids, map executable
+ * memory, mount, load modules. The action for anything not listed is SCMP_ACT_KILL_PROCESS:
  * a missing entry shows as a child killed by SIGSYS in the master's log,
  * never as a quiet failure.
  */
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -41,10 +42,11 @@
 
 /* Groups of system calls beyond the base. */
 #define SYS_ACCEPT	0x01	/* accept connections on listeners set up before */
-#define SYS_CONNECT	0x02	/* new TCP/UDP sockets to the Internet, connect */
+#define SYS_CONNECT	0x02	/* new TCP sockets to the Internet, connect */
 #define SYS_BIND	0x04	/* bind (libunbound picks random source ports) */
 #define SYS_QUEUE	0x08	/* paths beneath its root: the queue manager only */
 #define SYS_THREADS	0x10	/* threads started after the sandbox (libunbound's) */
+#define SYS_UDP		0x20	/* UDP sockets too (DNS) */
 
 struct profile {
 	int		 kind;
@@ -60,7 +62,7 @@ static const struct profile profiles[] = {
 	  SYS_ACCEPT | SYS_QUEUE, true, TCP_NONE, true },
 	{ PROC_SCHEDULER, "links only", 0, false, TCP_NONE, false },
 	{ PROC_RESOLVER, "links, UDP/TCP sockets to DNS servers, libunbound's thread",
-	  SYS_CONNECT | SYS_BIND | SYS_THREADS, false, TCP_DNS, false },
+	  SYS_CONNECT | SYS_UDP | SYS_BIND | SYS_THREADS, false, TCP_DNS, false },
 	{ PROC_SMTPD, "links, accepting SMTP clients on its listeners; no files, no new sockets",
 	  SYS_ACCEPT, false, TCP_NONE, false },
 	{ PROC_AGENT, "links, TCP connections to mail servers; no files",
@@ -102,18 +104,18 @@ writes_regular_file(void)
 }
 
 static void
-set_limit(int kind, int resource, const char *name, rlim_t want)
+set_limit(int resource, const char *name, rlim_t want)
 {
 	struct rlimit	 rl;
 
 	if (getrlimit(resource, &rl) == -1)
-		fatal("%s: getrlimit(%s)", proc_kind_name(kind), name);
+		fatal("getrlimit(%s)", name);
 	/* Lower only: without root the hard limit cannot rise again. */
 	if (rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max)
 		want = rl.rlim_max;
 	rl.rlim_cur = rl.rlim_max = want;
 	if (setrlimit(resource, &rl) == -1)
-		fatal("%s: setrlimit(%s, %llu)", proc_kind_name(kind), name, (unsigned long long)want);
+		fatal("setrlimit(%s, %llu)", name, (unsigned long long)want);
 }
 
 /* Descriptors a role needs: its links, plus what its sessions hold. */
@@ -125,10 +127,13 @@ open_files_default(int kind, const struct config *conf)
 
 	switch (kind) {
 	case PROC_SMTPD:
-		return 2 * (rlim_t)l[PROC_SMTPD].max_sessions + 64;	/* client + spool fd */
+		/* A client socket per session, twice for sessions closing while
+		 * new ones are accepted; links, listeners and the loop's own. */
+		return 2 * (rlim_t)l[PROC_SMTPD].max_sessions + 64;
 	case PROC_AGENT:
-		return 2 * (rlim_t)l[PROC_AGENT].max_sessions + 64;	/* server + message fd */
+		return 2 * (rlim_t)l[PROC_AGENT].max_sessions + 64;	/* server + message */
 	case PROC_QMGR:
+		/* A file per mail being received or delivered, spares, links. */
 		return 2 * ((rlim_t)l[PROC_SMTPD].max_sessions + agents) + 1024;
 	case PROC_RESOLVER:
 		return 1024;	/* libunbound's outgoing sockets */
@@ -142,16 +147,17 @@ sandbox_rlimits(int kind, const struct config *conf)
 {
 	const struct profile *p = profile_of(kind);
 
-	set_limit(kind, RLIMIT_CORE, "RLIMIT_CORE", 0);
-	/* A process count limit counts every process of the uid: only safe to
-	 * set to 0, and only where the role starts no thread after this point. */
+	set_limit(RLIMIT_CORE, "RLIMIT_CORE", 0);
+	/* No new process or thread from here on. The resolver's libunbound
+	 * starts its thread later; a non-zero limit would count every process
+	 * of its uid, so it keeps what it has (its filter allows threads only). */
 	if (!(p->sys & SYS_THREADS))
-		set_limit(kind, RLIMIT_NPROC, "RLIMIT_NPROC", 0);
+		set_limit(RLIMIT_NPROC, "RLIMIT_NPROC", 0);
 	if (!p->writes_files && !writes_regular_file())
-		set_limit(kind, RLIMIT_FSIZE, "RLIMIT_FSIZE", 0);
+		set_limit(RLIMIT_FSIZE, "RLIMIT_FSIZE", 0);
 	/* open_files set in the config was applied by proc_child and wins. */
-	if (conf->limits[kind].open_files == 0)
-		set_limit(kind, RLIMIT_NOFILE, "RLIMIT_NOFILE", open_files_default(kind, conf));
+	if (kind < 0 || kind >= PROC_KIND_MAX || conf->limits[kind].open_files == 0)
+		set_limit(RLIMIT_NOFILE, "RLIMIT_NOFILE", open_files_default(kind, conf));
 }
 
 /* ------------------------------------------------------------------ seccomp */
@@ -159,7 +165,7 @@ sandbox_rlimits(int kind, const struct config *conf)
 /* Every role: the event loop, its links, memory, time, exiting. */
 static const char *const base_calls[] = {
 	"read", "write", "readv", "writev", "pread64", "close", "lseek", "fstat",
-	"mmap", "munmap", "mprotect", "mremap", "madvise", "brk", "mlock", "munlock",
+	"munmap", "mremap", "madvise", "brk", "mlock", "munlock",
 	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack",
 	"getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid",
 	"getresuid", "getresgid", "getpgrp",
@@ -252,9 +258,22 @@ sandbox_seccomp(int kind, bool log_only)
 	/* glibc's syslog() reconnects to /dev/log after a syslog restart; in the
 	 * chroot that fails anyway: refuse it gently instead of killing. */
 	RULE(SCMP_ACT_ERRNO(EACCES), socket, 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0));
+	/* W^X: no new executable memory once started (all code is loaded). */
+	RULE(SCMP_ACT_ALLOW, mmap, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+	RULE(SCMP_ACT_ALLOW, mprotect, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+	/* Internet sockets: TCP (the type's low bits; flags such as
+	 * SOCK_NONBLOCK sit above them), and UDP where the role talks DNS. */
 	if (p->sys & SYS_CONNECT) {
-		RULE(SCMP_ACT_ALLOW, socket, 1, SCMP_A0(SCMP_CMP_EQ, AF_INET, 0));
-		RULE(SCMP_ACT_ALLOW, socket, 1, SCMP_A0(SCMP_CMP_EQ, AF_INET6, 0));
+		RULE(SCMP_ACT_ALLOW, socket, 2, SCMP_A0(SCMP_CMP_EQ, AF_INET, 0),
+		    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM));
+		RULE(SCMP_ACT_ALLOW, socket, 2, SCMP_A0(SCMP_CMP_EQ, AF_INET6, 0),
+		    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM));
+	}
+	if (p->sys & SYS_UDP) {
+		RULE(SCMP_ACT_ALLOW, socket, 2, SCMP_A0(SCMP_CMP_EQ, AF_INET, 0),
+		    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_DGRAM));
+		RULE(SCMP_ACT_ALLOW, socket, 2, SCMP_A0(SCMP_CMP_EQ, AF_INET6, 0),
+		    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_DGRAM));
 	}
 	if (p->sys & SYS_THREADS) {
 		/* Threads, never processes: clone only with CLONE_THREAD; clone3's

@@ -185,9 +185,11 @@ master_reload(struct master *m, char *err, size_t errlen)
 		goto refuse;
 	if (strcmp(n.state_directory, o->state_directory) != 0 || strcmp(n.user, o->user) != 0 ||
 	    strcmp(n.queue_user, o->queue_user) != 0 ||
+	    strcmp(n.smtpd_user, o->smtpd_user) != 0 || strcmp(n.resolver_user, o->resolver_user) != 0 ||
+	    strcmp(n.scheduler_user, o->scheduler_user) != 0 ||
 	    n.limits[PROC_AGENT].count != o->limits[PROC_AGENT].count ||
 	    strcmp(n.log, o->log) != 0) {
-		snprintf(err, errlen, "state_directory, user, queue_user, log and the agent count "
+		snprintf(err, errlen, "state_directory, the users, log and the agent count "
 		    "change only with a restart");
 		goto refuse;
 	}

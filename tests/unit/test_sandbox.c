@@ -3,6 +3,7 @@
  * real in a forked process: what it must refuse kills that process with
  * SIGSYS, what the role needs still works. Default rlimits per role.
  */
+#include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -34,10 +35,13 @@ enum act {
 	ACT_FORK,
 	ACT_SOCKET_INET,
 	ACT_SETUID,
+	ACT_SOCKET_UDP,
+	ACT_MMAP_EXEC,
 };
 
 static const char *const act_names[] = {
 	"base", "execve", "open", "openat", "kill(parent)", "ptrace", "fork", "socket(AF_INET)", "setuid",
+	"socket(AF_INET, SOCK_DGRAM)", "mmap(PROT_EXEC)",
 };
 
 static int	 link_fds[2];
@@ -95,6 +99,13 @@ act(enum act a)
 		break;
 	case ACT_SETUID:
 		(void)!setuid(getuid());
+		break;
+	case ACT_SOCKET_UDP:
+		if ((fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) != -1)
+			close(fd);
+		break;
+	case ACT_MMAP_EXEC:
+		(void)mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		break;
 	}
 }
@@ -185,6 +196,16 @@ static const struct {
 	{ PROC_SCHEDULER, ACT_SOCKET_INET, KILLED },
 	{ PROC_QMGR, ACT_SOCKET_INET, KILLED },
 	{ KIND_UNKNOWN, ACT_SOCKET_INET, KILLED },
+	/* UDP: the resolver only; agents speak TCP. */
+	{ PROC_RESOLVER, ACT_SOCKET_UDP, ALLOWED },
+	{ PROC_AGENT, ACT_SOCKET_UDP, KILLED },
+	{ PROC_SMTPD, ACT_SOCKET_UDP, KILLED },
+	/* W^X: no role maps new executable memory. */
+	{ PROC_QMGR, ACT_MMAP_EXEC, KILLED },
+	{ PROC_RESOLVER, ACT_MMAP_EXEC, KILLED },
+	{ PROC_SMTPD, ACT_MMAP_EXEC, KILLED },
+	{ PROC_AGENT, ACT_MMAP_EXEC, KILLED },
+	{ KIND_UNKNOWN, ACT_MMAP_EXEC, KILLED },
 };
 
 START_TEST(filter_refuses_or_allows)
