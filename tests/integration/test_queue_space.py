@@ -150,3 +150,26 @@ def test_bounce_waits_for_space(tmpfs_outpost, receiver):
     H.wait_until(lambda: op.queued_mails() == {}, 20, what="an empty queue")
     assert len(receiver.delivered_to("sender@example.org")) == 1
     assert leftovers(op) == []
+
+
+def test_delay_notice_waits_for_space(tmpfs_outpost, receiver):
+    receiver.tempfail("slow@dest.test", times=1000)
+    op = tmpfs_outpost({"delivery_mode": "relay",
+                        "relay_host": f"[127.0.0.1]:{receiver.port}",
+                        "resend_interval": "2", "resend_attempts": 1000,
+                        "delay_warning": "5"})
+    r = op.sendmail(["-f", "sender@example.org", "slow@dest.test"],
+                    b"Subject: to delay\n\nbody\n")
+    assert r.returncode == 0, r.stderr
+    fill_to(op, RESERVE - MB)
+    op.wait_log(r"queue file system low on space", timeout=10)
+    op.wait_log(r"delay notice postponed: queue low on space", timeout=20)
+    time.sleep(1)
+    assert receiver.delivered_to("sender@example.org") == []
+
+    os.unlink(op.state_dir / "filler")
+    H.wait_until(lambda: receiver.delivered_to("sender@example.org"), 30, interval=0.5,
+                 what="the delay notice once space is back")
+    time.sleep(3)
+    assert len(receiver.delivered_to("sender@example.org")) == 1
+    assert leftovers(op) == []
