@@ -189,7 +189,7 @@ static const char *const bind_calls[] = { "bind", NULL };
  * Landlock rules allow nothing outside it. */
 static const char *const queue_calls[] = {
 	"open", "openat", "newfstatat", "stat", "lstat", "statx", "access", "faccessat", "faccessat2",
-	"getdents64", "mkdir", "mkdirat", "rmdir", "unlink", "unlinkat",
+	"getdents64", "statfs", "fstatfs", "mkdir", "mkdirat", "rmdir", "unlink", "unlinkat",
 	"rename", "renameat", "renameat2", "link", "linkat",
 	"fsync", "fdatasync", "sync_file_range", "syncfs", "ftruncate", "fallocate", "fchmod", "flock",
 	"pwrite64", "utimensat", "umask",
