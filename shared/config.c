@@ -41,6 +41,7 @@ struct param {
 static const char *const mode_names[] = { "independent", "relay", NULL };
 static const char *const inet_names[] = { "all", "ipv4", "ipv6", NULL };
 static const char *const loglevel_names[] = { "basic", "detailed", NULL };
+static const char *const logformat_names[] = { "syslog", "json", NULL };
 _Static_assert(sizeof(enum delivery_mode) == sizeof(int) &&
     sizeof(enum inet_protocols) == sizeof(int), "P_ENUM stores an int");
 
@@ -122,6 +123,14 @@ static const struct param params[] = {
 	  "syslog (facility mail), stderr, or the absolute path of a log file", NULL },
 	{ "log_level", P_ENUM, C(log_level), 0, 0, 0, "basic",
 	  "basic (lookups, transactions, failures) or detailed (connections, SMTP dialogue, DNS)", loglevel_names },
+	/* observability: log form that tools read, Prometheus metrics */
+	{ "log_format", P_ENUM, C(log_format), 0, 0, 0, "syslog",
+	  "syslog (lines as Postfix writes them, read by pflogsumm; in a file with an RFC 3339 time "
+	  "and the host) or json (one object per line)", logformat_names },
+	{ "metrics_listen", P_STR, C(metrics_listen), sizeof(((struct config *)0)->metrics_listen), 0, 0, "",
+	  "address:port of the Prometheus endpoint served by the master (e.g. 127.0.0.1:9187); empty: off", NULL },
+	{ "metrics_destinations", P_UINT, C(metrics_destinations), 0, 0, 100, "10",
+	  "destination domains given their own metrics labels: the top N by volume", NULL },
 };
 
 /* Per-process sections: [qmgr] [scheduler] [resolver] [smtpd] [agent]. */

@@ -105,6 +105,11 @@ struct config {
 	char		log[1024];		/* "syslog", "stderr" or a file path */
 	int		log_level;		/* enum log_level */
 
+	/* observability: log form, Prometheus endpoint */
+	int		log_format;		/* enum log_format */
+	char		metrics_listen[128];	/* "address:port", "" = off */
+	unsigned	metrics_destinations;	/* top N domains labelled */
+
 	struct proc_limits limits[PROC_KIND_MAX];
 
 	struct route	*routes;

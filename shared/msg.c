@@ -48,6 +48,10 @@ static const char *const msg_names[MSG_TYPE_MAX] = {
 	[MSG_CONTROL_REQUEST] = "CONTROL_REQUEST",
 	[MSG_CONTROL_REPLY] = "CONTROL_REPLY",
 	[MSG_CONTROL_END] = "CONTROL_END",
+	[MSG_LOG_LINES] = "LOG_LINES",
+	[MSG_METRICS_PUSH] = "METRICS_PUSH",
+	[MSG_METRICS_DEST] = "METRICS_DEST",
+	[MSG_CTL_TRACE] = "CTL_TRACE",
 };
 
 /*
@@ -96,6 +100,10 @@ static const char *const msg_schema[MSG_TYPE_MAX] = {
 	[MSG_CONTROL_REQUEST] = "s n32{ s }",
 	[MSG_CONTROL_REPLY] = "s",
 	[MSG_CONTROL_END] = "u8 s",
+	[MSG_LOG_LINES] = "n16{ u8 s }",
+	[MSG_METRICS_PUSH] = "n16{ u16 u64 }",
+	[MSG_METRICS_DEST] = "n16{ s u64 u64 u64 }",
+	[MSG_CTL_TRACE] = "n16{ s u64 }",
 };
 
 const char *

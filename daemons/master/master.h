@@ -62,6 +62,16 @@ void	control_child_gone(struct master *);
 /* master_reload.c */
 int	master_reload(struct master *, char *err, size_t errlen);
 
+/* master_log.c: a child's log and metric frames; 1 if the type is not one of them */
+int	master_child_frame(struct child *, struct frame *);
+
+/* master_metrics.c */
+void	metrics_init(struct master *);
+int	metrics_child_frame(struct child *, struct frame *);
+void	metrics_child_exited(struct child *);
+unsigned metrics_restarts(struct child *);
+int	metrics_parse_listen(const char *, char *addr, size_t alen, uint16_t *port);
+
 /* master_secrets.c */
 int	secrets_load(const struct config *, char *password, size_t len, char *err, size_t errlen);
 void	secrets_send(struct master *, struct child *);

@@ -2,9 +2,10 @@
  * master_supervise.c - the master's children: the process table, who talks
  * to whom, starting, wiring, restarting with backoff, and the graceful stop.
  *
- * The master never acts on data a child produced: a child's control link is
- * only watched for closure; any frame on it marks the child as misbehaving and
- * it is killed and restarted.
+ * The master never acts on data a child produced: on a child's control link
+ * it only writes log lines and stores metric values (master_log.c) and routes
+ * control answers; any other frame marks the child as misbehaving and it is
+ * killed and restarted.
  */
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -70,8 +71,6 @@ close_all_but(int link, const int *listeners, unsigned nlisteners)
 	keep[n++] = 1;
 	keep[n++] = 2;
 	keep[n++] = link;
-	if (log_fd() != -1)
-		keep[n++] = log_fd();
 	for (i = 0; i < nlisteners; i++)
 		keep[n++] = listeners[i];
 	qsort(keep, n, sizeof(keep[0]), cmp_int);
@@ -135,12 +134,16 @@ static int
 child_chan_cb(struct chan *ch, struct frame *f, void *arg)
 {
 	struct child	*c = arg;
+	int		 rc;
 
 	if (f == NULL) {
 		if (c->chan == ch)
 			c->chan = NULL;
 		return 0;
 	}
+	/* Log lines and metrics: written and counted, nothing else (master_log.c). */
+	if ((rc = master_child_frame(c, f)) != 1)
+		return rc;
 	/* The queue manager answers control commands; the master routes them. */
 	if (c->desc->kind == PROC_QMGR && (f->hdr.type == MSG_CONTROL_REPLY ||
 	    f->hdr.type == MSG_CONTROL_END) && control_route_answer(c->m, f) == 0)
@@ -277,6 +280,7 @@ supervise_reap(struct master *m)
 		if (c == NULL)
 			continue;
 		describe_status(status, how, sizeof(how));
+		metrics_child_exited(c);
 		c->pid = 0;
 		if (c->chan != NULL) {
 			chan_close(c->chan, NULL);
@@ -390,20 +394,9 @@ supervise_set_loglevel(struct master *m, int level)
 	}
 }
 
+/* Only the master holds the log file: the children's lines reach it over their links. */
 void
 supervise_reopen_logs(struct master *m)
 {
 	log_reopen();
-	if (log_fd() == -1)
-		return;
-	for (unsigned i = 0; i < m->nchildren; i++) {
-		if (m->children[i].chan == NULL)
-			continue;
-		int fd = dup(log_fd());
-		if (fd == -1)
-			continue;
-		struct fbuf *fb = fbuf_new(MSG_CTL_LOGFILE, 0);
-		fbuf_set_fd(fb, fd);
-		chan_send(m->children[i].chan, fb);
-	}
 }
