@@ -181,6 +181,15 @@ cmp_dest(const void *a, const void *b)
 }
 
 static struct chan	*push_chan;
+static void		(*collector)(void *);
+static void		*collector_arg;
+
+void
+metrics_set_collector(void (*fn)(void *), void *arg)
+{
+	collector = fn;
+	collector_arg = arg;
+}
 
 static void
 push_dests(void)
@@ -216,6 +225,8 @@ push_cb(evutil_socket_t fd, short ev, void *arg)
 	uint16_t	 n = 0;
 	unsigned	 i;
 
+	if (collector != NULL)
+		collector(collector_arg);
 	/* Only what changed since the last push (everything the first time). */
 	for (i = 0; i < MET_MAX; i++)
 		if (first || values[i] != sent[i])

@@ -83,6 +83,9 @@ uint64_t metric_get(unsigned id);
  * 1 deferred, 2 bounced); only the top few domains are pushed. */
 void	metric_dest(const char *domain, int outcome);
 
+/* A process whose numbers are a state (qmgr: the queue) sets them just before each push. */
+void	metrics_set_collector(void (*)(void *), void *);
+
 struct event_base;
 struct chan;
 /* Push the values to the master once a second over c (top: domains pushed). */

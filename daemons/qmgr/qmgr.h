@@ -228,6 +228,9 @@ struct qmgr {
 	unsigned		 spare_max;	/* QMGR_SPARE_MAX or less for few fds */
 };
 
+/* qmgr_list.c: the queue's shape for the metrics (a metrics collector) */
+void	qmgr_metrics_collect(void *qmgr);
+
 /* qmgr.c */
 struct qlink *qmgr_link_new(struct qmgr *, int fd, enum qlink_kind, const char *name);
 void	qmgr_link_unref(struct qlink *);

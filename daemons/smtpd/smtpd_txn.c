@@ -281,6 +281,8 @@ session_qmgr_answer(struct smtpd_session *s, const char *queue_id, uint16_t code
 		log_info("%s: queued as %s, from=<%s>, nrcpt=%zu, size=%llu, client=[%s]",
 		    s->txid, buf, s->sender, s->nrcpt,
 		    (unsigned long long)s->data.size, s->ip);
+		/* Postfix's received line, which pflogsumm counts. */
+		log_info("%s: client=unknown[%s]", buf, s->ip);
 		session_reply(s, 250, "2.0.0", "Ok: queued as %s", buf);
 	} else {
 		if (code < 400 || code > 599)
