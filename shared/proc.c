@@ -216,8 +216,8 @@ proc_child(const struct proc_desc *d, const struct config *conf, unsigned instan
 		fatalx("%s: event_base_new", d->name);
 	ctx.master = chan_new(ctx.base, master_fd, "master", proc_master_cb, &ctx);
 	log_forward_attach(ctx.base, ctx.master);
-	if (conf->metrics_listen[0] != '\0')
-		metrics_attach(ctx.base, ctx.master, conf->metrics_destinations);
+	/* Always: outpostctl status shows the queue and rates from these too. */
+	metrics_attach(ctx.base, ctx.master, conf->metrics_destinations);
 	ev_term = evsignal_new(ctx.base, SIGTERM, proc_sigterm_cb, &ctx);
 	event_add(ev_term, NULL);
 

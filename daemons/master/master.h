@@ -72,6 +72,15 @@ void	metrics_child_exited(struct child *);
 unsigned metrics_restarts(struct child *);
 int	metrics_parse_listen(const char *, char *addr, size_t alen, uint16_t *port);
 
+/* master_trace.c */
+void	trace_send(struct child *);
+int	trace_command(struct master *, char **argv, unsigned argc, char *out, size_t outlen);
+
+/* master_metrics.c: totals for status */
+uint64_t metrics_total(unsigned id);
+double	metrics_delivery_rate(void);
+time_t	metrics_started(void);
+
 /* master_secrets.c */
 int	secrets_load(const struct config *, char *password, size_t len, char *err, size_t errlen);
 void	secrets_send(struct master *, struct child *);

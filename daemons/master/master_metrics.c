@@ -49,6 +49,8 @@ static struct destm {
 static unsigned		 ndests;
 
 static struct evhttp	*http;
+static uint64_t		 delivered_ring[61];	/* delivered total, one a second */
+static unsigned		 ring_pos, ring_fill;
 static time_t		 started;
 static struct master	*master;
 
@@ -155,6 +157,40 @@ total(unsigned id)
 		if (master->children[i].pid > 0 && slots[i].pid == master->children[i].pid)
 			sum += slots[i].v[id];
 	return sum;
+}
+
+uint64_t
+metrics_total(unsigned id)
+{
+	return id < MET_MAX ? total(id) : 0;
+}
+
+time_t
+metrics_started(void)
+{
+	return started;
+}
+
+/* Deliveries a second over the last minute (or since the start). */
+double
+metrics_delivery_rate(void)
+{
+	unsigned	oldest;
+
+	if (ring_fill < 2)
+		return 0;
+	oldest = (ring_pos + 61 - ring_fill) % 61;
+	return (double)(delivered_ring[(ring_pos + 60) % 61] - delivered_ring[oldest]) /
+	    (ring_fill - 1);
+}
+
+static void
+tick_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	delivered_ring[ring_pos] = total(MET_RCPT_DELIVERED);
+	ring_pos = (ring_pos + 1) % 61;
+	if (ring_fill < 61)
+		ring_fill++;
 }
 
 static void
@@ -308,8 +344,13 @@ metrics_init(struct master *m)
 	char		 addr[64];
 	uint16_t	 port;
 
+	struct event	*tick;
+	struct timeval	 sec = { 1, 0 };
+
 	master = m;
 	started = time(NULL);
+	tick = event_new(m->base, -1, EV_PERSIST, tick_cb, NULL);
+	event_add(tick, &sec);
 	if (m->conf.metrics_listen[0] == '\0')
 		return;
 	if (metrics_parse_listen(m->conf.metrics_listen, addr, sizeof(addr), &port) == -1)

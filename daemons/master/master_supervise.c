@@ -215,6 +215,7 @@ child_start(struct child *c)
 		chan_send(c->chan, fb);
 	}
 	secrets_send(m, c);
+	trace_send(c);
 	wire_child(m, c);
 	return;
 retry:
