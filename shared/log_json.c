@@ -116,19 +116,19 @@ rcpt_fields(struct out *o, const char *text)
 			put_key(o, key, v + 1, end - v - 1);
 			p = end + 1;
 		} else if (strcmp(key, "status") == 0) {
-			/* The last field: a word, then the reply in parentheses. */
+			/* A word, then the reply in parentheses (it may hold some). */
 			end = v;
-			while (*end != '\0' && *end != ' ')
+			while (*end != '\0' && *end != ' ' && *end != ',')
 				end++;
 			put_key(o, key, v, end - v);
+			p = end;
 			if (end[0] == ' ' && end[1] == '(') {
-				size_t rl = strlen(end + 2);
-				if (rl == 0 || end[2 + rl - 1] != ')')
+				const char *close = strrchr(end + 2, ')');
+				if (close == NULL)
 					goto plain;
-				put_key(o, "reply", end + 2, rl - 1);
-			} else if (*end != '\0')
-				goto plain;
-			return true;
+				put_key(o, "reply", end + 2, close - end - 2);
+				p = close + 1;
+			}
 		} else {
 			end = v;
 			while (*end != '\0' && *end != ',')
