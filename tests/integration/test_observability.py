@@ -297,3 +297,87 @@ def test_json_log_lines(root, workdir, receiver):
         assert o["pid"] in pids
     finally:
         H.stop_pid(proc.pid, popen=proc)
+
+
+def ctl(op, *args, stdin=None, timeout=60):
+    return subprocess.run([str(H.OUTPOSTCTL), "-f", str(op.conf_path), *args], input=stdin,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def queue_ids(op, *sel):
+    r = ctl(op, "queue", "--json", *sel)
+    assert r.returncode == 0, r.stderr
+    return {m["id"]: m for m in (json.loads(ln) for ln in r.stdout.splitlines() if ln)}
+
+
+def test_queue_shape_and_bulk_operations(root, outpost_factory, receiver):
+    """Deferred mail for two domains: the qshape-like table counts them by
+    domain and age; hold/release/delete/flush work on @domain, all and ids
+    read from standard input."""
+    op = outpost_factory({"delivery_mode": "relay",
+                          "relay_host": f"[127.0.0.1]:{receiver.port}",
+                          "resend_interval": "1h", "log_level": "basic"})
+    rcpts = ([[f"a{i}@slow.test"] for i in range(6)] + [[f"b{i}@other.test"] for i in range(3)] +
+             [["x@slow.test", "y@other.test"]])
+    for rl in rcpts:
+        for a in rl:
+            receiver.tempfail(a, 1000)
+    for rl in rcpts:
+        r = op.sendmail(rl, b"Subject: q\n\nbody\n")
+        assert r.returncode == 0, r.stderr
+    H.wait_until(lambda: sum(receiver.attempts(a) for rl in rcpts for a in rl) >= 11, 30,
+                 what="every recipient tried once")
+    H.wait_until(lambda: len(queue_ids(op)) == 10, 10, what="ten mails queued")
+
+    r = ctl(op, "queue", "--summary")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["T", "5", "10", "20", "40", "80", "160", "320", "640", "1280",
+                                "1280+"]
+    rows = {ln.split()[0]: [int(x) for x in ln.split()[1:]] for ln in lines[1:-1]}
+    assert rows["TOTAL"][:2] == [10, 10]
+    assert rows["slow.test"][:2] == [7, 7] and rows["other.test"][:2] == [4, 4]
+    assert lines[1].split()[0] == "TOTAL" and lines[2].split()[0] == "slow.test"
+    r = ctl(op, "queue", "--summary", "--json")
+    js = {o["domain"]: o for o in map(json.loads, r.stdout.splitlines())}
+    assert js["other.test"]["total"] == 4 and js["other.test"]["buckets"]["5"] == 4
+    assert js["TOTAL"]["buckets"]["1280+"] == 0
+
+    other = queue_ids(op, "@other.test")
+    assert len(other) == 4
+    assert all(any(rc["address"].endswith("@other.test") for rc in m["recipients"])
+               for m in other.values())
+
+    r = ctl(op, "hold", "@other.test")
+    assert r.returncode == 0 and "4 mails on hold" in r.stdout, (r.stdout, r.stderr)
+    q = queue_ids(op)
+    assert {i for i, m in q.items() if m["held"]} == set(other)
+    r = ctl(op, "release", "all")
+    assert r.returncode == 0 and "4 mails released" in r.stdout, (r.stdout, r.stderr)
+    assert not any(m["held"] for m in queue_ids(op).values())
+
+    # delete @domain takes only mails that wait for nothing else.
+    r = ctl(op, "delete", "@other.test")
+    assert r.returncode == 0 and "3 mails deleted" in r.stdout, (r.stdout, r.stderr)
+    q = queue_ids(op)
+    assert len(q) == 7
+    assert any(len(m["recipients"]) == 2 for m in q.values())
+
+    # ids on standard input, as postsuper takes them
+    two = sorted(q)[:2]
+    r = ctl(op, "hold", "-", stdin="\n".join(two) + "\n")
+    assert r.returncode == 0, r.stderr
+    q = queue_ids(op)
+    assert {i for i, m in q.items() if m["held"]} == set(two)
+    r = ctl(op, "release", "-", stdin=two[0] + "\nNOSUCHID\n")
+    assert r.returncode == 1 and "no such mail: NOSUCHID" in r.stderr
+    assert not queue_ids(op)[two[0]]["held"]
+
+    before = sum(receiver.attempts(a) for rl in rcpts for a in rl)
+    r = ctl(op, "flush", "all")
+    assert r.returncode == 0 and "re-sent now" in r.stdout, r.stderr
+    H.wait_until(lambda: sum(receiver.attempts(a) for rl in rcpts for a in rl) > before, 20,
+                 what="flush all re-sent the deferred mail")
+    for bad in (["hold", "@"], ["delete", "@"], ["queue", "--summary", "@x.test"]):
+        r = ctl(op, *bad)
+        assert r.returncode == 1 and "usage" in r.stderr, (bad, r.stderr)
