@@ -227,6 +227,7 @@ push_cb(evutil_socket_t fd, short ev, void *arg)
 
 	if (collector != NULL)
 		collector(collector_arg);
+	metric_set(MET_LINKS, chan_count());
 	/* Only what changed since the last push (everything the first time). */
 	for (i = 0; i < MET_MAX; i++)
 		if (first || values[i] != sent[i])
