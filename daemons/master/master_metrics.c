@@ -153,6 +153,8 @@ total(unsigned id)
 {
 	uint64_t	sum = is_counter(id) ? retired[id] : 0;
 
+	if (master == NULL)	/* before metrics_init */
+		return sum;
 	for (unsigned i = 0; i < master->nchildren; i++)
 		if (master->children[i].pid > 0 && slots[i].pid == master->children[i].pid)
 			sum += slots[i].v[id];
