@@ -283,13 +283,53 @@ prio_name(int prio)
 	}
 }
 
+/* The master's lines of one child frame, written at once (log_batch_end). */
+static struct {
+	bool	 on;
+	size_t	 len;
+	char	 buf[64 * 1024];
+} wbatch;
+
+static void
+log_out(const char *line, size_t n)
+{
+	int	fd = logstate.target == LOG_TO_FILE && logstate.fd != -1 ? logstate.fd : STDERR_FILENO;
+
+	if (wbatch.on) {
+		if (wbatch.len + n > sizeof(wbatch.buf)) {
+			(void)!write(fd, wbatch.buf, wbatch.len);
+			wbatch.len = 0;
+		}
+		memcpy(wbatch.buf + wbatch.len, line, n);
+		wbatch.len += n;
+		return;
+	}
+	(void)!write(fd, line, n);
+}
+
+void
+log_batch_begin(void)
+{
+	wbatch.on = true;
+	wbatch.len = 0;
+}
+
+void
+log_batch_end(void)
+{
+	wbatch.on = false;
+	if (wbatch.len > 0)
+		log_out(wbatch.buf, wbatch.len);
+	wbatch.len = 0;
+}
+
 void
 log_write(int prio, const char *role, int instance, long pid, const char *text)
 {
 	char		 line[LOG_LINE_MAX + 1024], stamp[64], tz[8], who[48];
 	struct tm	 tm;
 	struct timespec	 ts;
-	int		 n, fd;
+	int		 n;
 
 	if (logstate.target == LOG_TO_SYSLOG) {
 		/* syslog(3) writes "ident: text": the ident carries the real sender. */
@@ -327,8 +367,7 @@ log_write(int prio, const char *role, int instance, long pid, const char *text)
 		n = sizeof(line) - 1;
 		line[n - 1] = '\n';
 	}
-	fd = logstate.target == LOG_TO_FILE && logstate.fd != -1 ? logstate.fd : STDERR_FILENO;
-	(void)!write(fd, line, n);
+	log_out(line, (size_t)n);
 }
 
 static void

@@ -71,6 +71,9 @@ void	log_set_file_fd(int);
  * the master knows it by; prio a syslog priority. text must be printable.
  */
 void	log_write(int prio, const char *role, int instance, long pid, const char *text);
+/* Around the lines of one frame: they reach a file or stderr in one write(2). */
+void	log_batch_begin(void);
+void	log_batch_end(void);
 
 void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));   /* appends strerror(errno) */

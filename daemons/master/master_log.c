@@ -78,10 +78,14 @@ log_lines(struct child *c, struct frame *f)
 
 	if (!frame_get_u16(f, &n) || n == 0 || n > LOG_BATCH_MAX)
 		return -1;
+	log_batch_begin();
 	for (i = 0; i < n; i++) {
 		if (!frame_get_u8(f, &prio) || prio > LOG_DEBUG ||
-		    !frame_get_str(f, text, sizeof(text)) || !printable(text))
+		    !frame_get_str(f, text, sizeof(text)) || !printable(text)) {
+			/* what came before the bad line is written: it was good */
+			log_batch_end();
 			return -1;
+		}
 		if (b->tokens < 1) {
 			b->dropped++;
 			continue;
@@ -89,6 +93,7 @@ log_lines(struct child *c, struct frame *f)
 		b->tokens -= 1;
 		log_write(prio, c->desc->name, inst, (long)c->pid, text);
 	}
+	log_batch_end();
 	if (!frame_end(f))
 		return -1;
 	if (b->dropped > 0 && time(NULL) != b->reported) {
