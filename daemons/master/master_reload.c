@@ -95,9 +95,10 @@ master_reload(struct master *m, char *err, size_t errlen)
 	if (strcmp(n.state_directory, o->state_directory) != 0 || strcmp(n.user, o->user) != 0 ||
 	    strcmp(n.queue_user, o->queue_user) != 0 ||
 	    n.limits[PROC_AGENT].count != o->limits[PROC_AGENT].count ||
-	    strcmp(n.log, o->log) != 0) {
-		snprintf(err, errlen, "state_directory, user, queue_user, log and the agent count "
-		    "change only with a restart");
+	    strcmp(n.log, o->log) != 0 || strcmp(n.metrics_listen, o->metrics_listen) != 0 ||
+	    n.metrics_destinations != o->metrics_destinations) {
+		snprintf(err, errlen, "state_directory, user, queue_user, log, metrics_listen, "
+		    "metrics_destinations and the agent count change only with a restart");
 		goto refuse;
 	}
 	if (secrets_load(&n, password, sizeof(password), err, errlen) == -1)
@@ -112,6 +113,7 @@ master_reload(struct master *m, char *err, size_t errlen)
 	}
 	if (n.log_level != o->log_level)
 		supervise_set_loglevel(m, n.log_level);
+	log_set_format(n.log_format);	/* only the master writes lines */
 
 	for (i = 0; i < m->nchildren; i++) {
 		struct child *c = &m->children[i];
