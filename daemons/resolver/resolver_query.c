@@ -18,6 +18,7 @@
 #include "chan.h"
 #include "frame.h"
 #include "log.h"
+#include "trace.h"
 #include "metrics.h"
 #include "proc.h"
 #include "resolver.h"
@@ -153,8 +154,10 @@ answer_addrs(struct resolver *r, struct rquery *q)
 		}
 	}
 	count_answer(q, a.status);
+	log_trace(trace_wants(NULL, q->name, NULL));
 	log_detail("answer %s addresses: %s%s%s (ttl %u, %s)", q->name,
 	    status_name(a.status), n ? ": " : "", list, a.ttl, sec_name(a.dnssec));
+	log_trace(false);
 	send_frame(r, fb);
 }
 
@@ -181,8 +184,10 @@ answer_mx(struct resolver *r, struct rquery *q, struct ranswer *a, struct rmx *m
 			    i ? ", " : "", mx[i].pref, mx[i].host);
 	}
 	count_answer(q, a->status);
+	log_trace(trace_wants(NULL, q->name, NULL));
 	log_detail("answer %s MX: %s%s%s (ttl %u, %s)", q->name, status_name(a->status),
 	    n ? ": " : "", list, a->ttl, sec_name(a->dnssec));
+	log_trace(false);
 	send_frame(r, fb);
 }
 
