@@ -24,8 +24,8 @@
 #include "master.h"
 #include "msg.h"
 
-#define LOG_RATE	10000	/* lines per second a child may write */
-#define LOG_BURST	20000
+#define LOG_RATE	20000	/* lines per second a child may write */
+#define LOG_BURST	60000
 
 static struct budget {
 	double		 tokens;
