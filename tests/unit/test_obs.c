@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "frame.h"
 #include "log.h"
@@ -220,6 +221,48 @@ START_TEST(master_refuses_malformed_metric_frames)
 }
 END_TEST
 
+/* A flooding child: after its burst its lines are dropped, counted and reported. */
+START_TEST(master_bounds_a_flooding_child)
+{
+	static uint8_t	 buf[FRAME_MAX];
+	char		 path[] = "/tmp/test_obs_flood.XXXXXX";
+	struct fbuf	*fb;
+	struct frame	 f;
+	FILE		*fp;
+	char		 line[4096];
+	unsigned	 written = 0, reported = 0;
+	int		 fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	log_init("test", LOG_TO_FILE, path);
+	m.children[1].pid = 0;
+	for (unsigned k = 0; k < 2000; k++) {
+		fb = fbuf_new(MSG_LOG_LINES, 0);
+		fbuf_add_u16(fb, LOG_BATCH_MAX);
+		for (unsigned i = 0; i < LOG_BATCH_MAX; i++) {
+			fbuf_add_u8(fb, 6);
+			fbuf_add_str(fb, "flood");
+		}
+		f = parse(fb, buf);
+		ck_assert_int_eq(master_child_frame(&m.children[1], &f), 0);
+	}
+	ck_assert_ptr_nonnull(fp = fopen(path, "r"));
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		if (strstr(line, ": flood\n") != NULL)
+			written++;
+		else if (strstr(line, "lines of this process dropped") != NULL)
+			reported++;
+	}
+	fclose(fp);
+	unlink(path);
+	/* 128,000 sent in well under a second: the burst and a little refill got through. */
+	ck_assert_uint_ge(written, 60000);
+	ck_assert_uint_lt(written, 2000 * LOG_BATCH_MAX);
+	ck_assert_uint_ge(reported, 1);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -234,6 +277,7 @@ main(void)
 	tcase_add_test(tc, histogram_buckets);
 	tcase_add_test(tc, master_refuses_malformed_log_frames);
 	tcase_add_test(tc, master_refuses_malformed_metric_frames);
+	tcase_add_test(tc, master_bounds_a_flooding_child);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
