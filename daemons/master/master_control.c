@@ -224,9 +224,12 @@ cmd_status(struct control_client *cl, uint32_t reqid)
 		else
 			strlcpy(name, c->desc->name, sizeof(name));
 		proc_usage(c->pid, &rss, &cpu);
-		snprintf(line, sizeof(line), "%s: %s (pid %ld), restarts %u, rss %ld kB, cpu %.2f s",
-		    name, c->pid > 0 ? "running" : "restarting", (long)c->pid,
-		    metrics_restarts(c), rss, cpu);
+		if (rss < 0)
+			snprintf(line, sizeof(line), "%s: restarting, restarts %u", name,
+			    metrics_restarts(c));
+		else
+			snprintf(line, sizeof(line), "%s: running (pid %ld), restarts %u, rss %ld kB, "
+			    "cpu %.2f s", name, (long)c->pid, metrics_restarts(c), rss, cpu);
 		client_line(cl, reqid, line);
 	}
 	snprintf(line, sizeof(line), "queue: mails %llu active, %llu deferred, %llu held; "
