@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,8 +48,9 @@ static struct {
 	struct event	*ev_flush;
 	struct fbuf	*batch;
 	uint16_t	 nbatch;
-} logstate = { "outpost", LOG_TO_STDERR, LOG_FORMAT_SYSLOG, "", -1, LOGLEVEL_BASIC,
-	       false, false, "", "", -1, NULL, NULL, NULL, 0 };
+	pthread_t	 main_thread;	/* the batch and its timer belong to it */
+} logstate = { .proc = "outpost", .target = LOG_TO_STDERR, .format = LOG_FORMAT_SYSLOG,
+	       .fd = -1, .level = LOGLEVEL_BASIC, .master_fd = -1 };
 
 void
 log_echo_stderr(bool on)
@@ -115,6 +117,7 @@ log_forward(int master_fd)
 		closelog();
 	logstate.target = LOG_TO_MASTER;
 	logstate.master_fd = master_fd;
+	logstate.main_thread = pthread_self();
 }
 
 static void
@@ -184,6 +187,15 @@ log_to_master(int prio, const char *text, bool dying)
 	for (i = 0; text[i] != '\0' && i + 1 < sizeof(line); i++)
 		line[i] = ((unsigned char)text[i] < 0x20 || text[i] == 0x7f) ? '?' : text[i];
 	line[i] = '\0';
+	if (!pthread_equal(pthread_self(), logstate.main_thread)) {
+		/* Another thread (qmgr's commit threads): its line goes alone, at once. */
+		struct fbuf *fb = fbuf_new(MSG_LOG_LINES, 0);
+		fbuf_add_u16(fb, 1);
+		fbuf_add_u8(fb, (uint8_t)prio);
+		fbuf_add_str(fb, line);
+		log_send(fb, true);
+		return;
+	}
 	if (logstate.batch != NULL && (logstate.nbatch >= LOG_BATCH_MAX ||
 	    fbuf_room(logstate.batch) < i + 16))
 		log_flush_now(false);
