@@ -381,3 +381,31 @@ def test_queue_shape_and_bulk_operations(root, outpost_factory, receiver):
     for bad in (["hold", "@"], ["delete", "@"], ["queue", "--summary", "@x.test"]):
         r = ctl(op, *bad)
         assert r.returncode == 1 and "usage" in r.stderr, (bad, r.stderr)
+
+
+def test_trace_by_queue_id_and_address(root, outpost_factory, receiver):
+    """A deferred mail traced by its queue id, another by its recipient's
+    address: their re-sends show the dialogue, a third mail's does not."""
+    op = outpost_factory({"delivery_mode": "relay",
+                          "relay_host": f"[127.0.0.1]:{receiver.port}",
+                          "log_level": "basic", "resend_interval": "1h"})
+    for a in ("q@ids.test", "r@addr.test", "s@none.test"):
+        receiver.tempfail(a, 1)
+        assert op.sendmail([a], b"Subject: t\n\nbody\n").returncode == 0
+    H.wait_until(lambda: len(queue_ids(op)) == 3 and all(
+        m["recipients"][0]["state"] == "deferred" for m in queue_ids(op).values()), 30,
+        what="three deferred mails")
+    qid = [i for i, m in queue_ids(op).items()
+           if m["recipients"][0]["address"] == "q@ids.test"][0]
+    assert ctl(op, "trace", qid, "2").returncode == 0
+    assert ctl(op, "trace", "R@addr.test").returncode == 0
+    r = ctl(op, "trace")
+    assert qid in r.stdout and "R@addr.test" in r.stdout
+    off = op.log_offset()
+    assert ctl(op, "flush", "all").returncode == 0
+    receiver.wait_messages(3, timeout=30)
+    op.wait_log(r"to=<s@none\.test>.*status=sent", start=off, timeout=20)
+    log = op.log_text()[off:]
+    assert "> RCPT TO:<q@ids.test>" in log
+    assert "> RCPT TO:<r@addr.test>" in log
+    assert "RCPT TO:<s@none.test>" not in log
