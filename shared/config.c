@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "xmalloc.h"
 
 enum ptype {
@@ -745,6 +746,13 @@ config_check(struct config *c, const char *file, struct errs *e)
 		cerr(e, file, 0, "state_directory must be an absolute path");
 	if (strcmp(c->log, "syslog") != 0 && strcmp(c->log, "stderr") != 0 && c->log[0] != '/')
 		cerr(e, file, 0, "log must be syslog, stderr or an absolute file path");
+	{
+		char		a[64];
+		uint16_t	p;
+		if (c->metrics_listen[0] != '\0' &&
+		    metrics_parse_listen(c->metrics_listen, a, sizeof(a), &p) == -1)
+			cerr(e, file, 0, "metrics_listen must be port, address:port or [address]:port");
+	}
 	if (!valid_hostname(c->helo_name))
 		cerr(e, file, 0, "helo_name \"%s\" is not a valid host name", c->helo_name);
 	if (c->relay_auth_user[0] != '\0' && c->relay_auth_password_file[0] != '/')

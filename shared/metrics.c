@@ -2,6 +2,10 @@
  * metrics.c - a child's counters and their push to the master (see
  * metrics.h), and the table of names the master renders them with.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,4 +263,43 @@ metrics_attach(struct event_base *base, struct chan *c, unsigned top)
 	if (ev == NULL)
 		ev = event_new(base, -1, EV_PERSIST, push_cb, NULL);
 	event_add(ev, &tv);
+}
+
+/* "port", "address:port" or "[v6]:port" -> address and port; -1 if not. */
+int
+metrics_parse_listen(const char *s, char *addr, size_t alen, uint16_t *port)
+{
+	const char	*colon, *errstr;
+	char		 tmp[128];
+	unsigned char	 bin[16];
+	long long	 p;
+
+	if (strchr(s, ':') == NULL) {
+		strlcpy(addr, "127.0.0.1", alen);
+		colon = s - 1;
+	} else if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (close == NULL || close[1] != ':' || (size_t)(close - s - 1) >= sizeof(tmp))
+			return -1;
+		memcpy(tmp, s + 1, close - s - 1);
+		tmp[close - s - 1] = '\0';
+		if (inet_pton(AF_INET6, tmp, bin) != 1)
+			return -1;
+		strlcpy(addr, tmp, alen);
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if ((size_t)(colon - s) >= sizeof(tmp))
+			return -1;
+		memcpy(tmp, s, colon - s);
+		tmp[colon - s] = '\0';
+		if (inet_pton(AF_INET, tmp, bin) != 1)
+			return -1;
+		strlcpy(addr, tmp, alen);
+	}
+	p = strtonum(colon + 1, 1, 65535, &errstr);
+	if (errstr != NULL)
+		return -1;
+	*port = (uint16_t)p;
+	return 0;
 }

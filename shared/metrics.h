@@ -17,6 +17,7 @@
 #define OUTPOST_METRICS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define METRICS_HIST_BUCKETS	9
@@ -90,6 +91,9 @@ struct event_base;
 struct chan;
 /* Push the values to the master once a second over c (top: domains pushed). */
 void	metrics_attach(struct event_base *, struct chan *, unsigned top);
+
+/* metrics_listen: "port" (127.0.0.1), "address:port" or "[v6]:port"; -1 if not. */
+int	metrics_parse_listen(const char *, char *addr, size_t alen, uint16_t *port);
 
 /* The most domains one MSG_METRICS_DEST may carry, and a child tracks. */
 #define METRICS_DEST_MAX	100

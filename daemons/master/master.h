@@ -70,7 +70,6 @@ void	metrics_init(struct master *);
 int	metrics_child_frame(struct child *, struct frame *);
 void	metrics_child_exited(struct child *);
 unsigned metrics_restarts(struct child *);
-int	metrics_parse_listen(const char *, char *addr, size_t alen, uint16_t *port);
 
 /* master_trace.c */
 void	trace_send(struct child *);
