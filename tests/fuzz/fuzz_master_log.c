@@ -4,7 +4,8 @@
  * master_metrics.c): log lines and metric pushes. Any datagram is parsed as
  * a frame and, when it is one of those types, handed over as if from a
  * child of the kind the first byte names: refused or written/stored, never
- * a crash, never a write past a table.
+ * a crash, never a write past a table. A MSG_CTL_TRACE frame goes to the
+ * children's trace set parser instead.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -14,6 +15,7 @@
 #include "log.h"
 #include "master/master.h"
 #include "msg.h"
+#include "trace.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -49,6 +51,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(buf, data + 1, size - 1);
 	if (frame_parse(buf, size - 1, -1, &f, &why) != 0)
 		return 0;
+	if (f.hdr.type == MSG_CTL_TRACE) {
+		/* the children's end of the trace set */
+		if (trace_frame(&f))
+			(void)trace_wants("ABC", "example.org", "a@example.org");
+		return 0;
+	}
 	(void)master_child_frame(c, &f);
 	return 0;
 }
