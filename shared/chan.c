@@ -39,6 +39,15 @@ struct chan {
 	void		(*drain_cb)(struct chan *, void *);
 };
 
+/* Links open in this process (a metric: outpost_links_open). */
+static unsigned nchans;
+
+unsigned
+chan_count(void)
+{
+	return nchans;
+}
+
 static void chan_read_cb(evutil_socket_t, short, void *);
 static void chan_write_cb(evutil_socket_t, short, void *);
 static void chan_free_cb(evutil_socket_t, short, void *);
@@ -49,6 +58,7 @@ chan_new(struct event_base *base, int fd, const char *peername, chan_cb cb, void
 	struct chan	*c;
 
 	c = xcalloc(1, sizeof(*c));
+	nchans++;
 	c->fd = fd;
 	strlcpy(c->peer, peername, sizeof(c->peer));
 	c->cb = cb;
@@ -96,6 +106,7 @@ chan_free_cb(evutil_socket_t fd, short ev, void *arg)
 	chan_drop_queue(c);
 	close(c->fd);
 	free(c->rbuf);
+	nchans--;
 	free(c);
 }
 

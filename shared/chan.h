@@ -31,6 +31,8 @@ void		*chan_arg(const struct chan *);
 void		 chan_set_arg(struct chan *, void *);
 /* Bytes waiting in the send queue (flow control for bulk senders). */
 size_t		 chan_pending(const struct chan *);
+/* Links open in this process. */
+unsigned	 chan_count(void);
 /* Called once each time a non-empty send queue has drained completely. */
 void		 chan_set_drain_cb(struct chan *, void (*)(struct chan *, void *));
 

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "helo_default.h"
 #include "log.h"
+#include "metrics.h"
 #include "xmalloc.h"
 
 enum ptype {
@@ -45,6 +46,7 @@ static const char *const mode_names[] = { "independent", "relay", NULL };
 static const char *const inet_names[] = { "all", "ipv4", "ipv6", NULL };
 static const char *const loglevel_names[] = { "basic", "detailed", NULL };
 static const char *const sandbox_names[] = { "no", "yes", "log", NULL };
+static const char *const logformat_names[] = { "syslog", "json", NULL };
 _Static_assert(sizeof(enum delivery_mode) == sizeof(int) &&
     sizeof(enum inet_protocols) == sizeof(int) && sizeof(enum sandbox_mode) == sizeof(int),
     "P_ENUM stores an int");
@@ -163,6 +165,14 @@ static const struct param params[] = {
 	  "e.g. /etc/mailname)", NULL },
 	{ "local_redirect", P_STR, C(local_redirect), sizeof(((struct config *)0)->local_redirect),
 	  0, 0, "", "address that gets mail for local names not in aliases (empty: none)", NULL },
+	/* observability: log form that tools read, Prometheus metrics */
+	{ "log_format", P_ENUM, C(log_format), 0, 0, 0, "syslog",
+	  "syslog (lines as Postfix writes them, read by pflogsumm; in a file with an RFC 3339 time "
+	  "and the host) or json (one object per line)", logformat_names },
+	{ "metrics_listen", P_STR, C(metrics_listen), sizeof(((struct config *)0)->metrics_listen), 0, 0, "",
+	  "address:port of the Prometheus endpoint served by the master (e.g. 127.0.0.1:9187); empty: off", NULL },
+	{ "metrics_destinations", P_UINT, C(metrics_destinations), 0, 0, 100, "10",
+	  "destination domains given their own metrics labels: the top N by volume", NULL },
 };
 
 /* Per-process sections: [qmgr] [scheduler] [resolver] [smtpd] [agent]. */
@@ -905,6 +915,13 @@ config_check(struct config *c, const char *file, struct errs *e, bool relay_host
 		cerr(e, file, 0, "state_directory must be an absolute path");
 	if (strcmp(c->log, "syslog") != 0 && strcmp(c->log, "stderr") != 0 && c->log[0] != '/')
 		cerr(e, file, 0, "log must be syslog, stderr or an absolute file path");
+	{
+		char		a[64];
+		uint16_t	p;
+		if (c->metrics_listen[0] != '\0' &&
+		    metrics_parse_listen(c->metrics_listen, a, sizeof(a), &p) == -1)
+			cerr(e, file, 0, "metrics_listen must be port, address:port or [address]:port");
+	}
 	if (!valid_hostname(c->helo_name))
 		cerr(e, file, 0, "helo_name \"%s\" is not a valid host name", c->helo_name);
 	if (c->relay_auth_user[0] != '\0' && c->relay_auth_password_file[0] != '/')

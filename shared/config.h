@@ -124,6 +124,11 @@ struct config {
 	char		myorigin[256];		/* "" = helo_name; "/path" = its first line */
 	char		local_redirect[512];	/* catch-all for local names; "" = none */
 
+	/* observability: log form, Prometheus endpoint */
+	int		log_format;		/* enum log_format */
+	char		metrics_listen[128];	/* "address:port", "" = off */
+	unsigned	metrics_destinations;	/* top N domains labelled */
+
 	struct proc_limits limits[PROC_KIND_MAX];
 
 	struct route	*routes;

@@ -54,6 +54,10 @@ static const char *const msg_names[MSG_TYPE_MAX] = {
 	[MSG_ALIASES_BEGIN] = "ALIASES_BEGIN",
 	[MSG_ALIASES_ENTRY] = "ALIASES_ENTRY",
 	[MSG_ALIASES_END] = "ALIASES_END",
+	[MSG_LOG_LINES] = "LOG_LINES",
+	[MSG_METRICS_PUSH] = "METRICS_PUSH",
+	[MSG_METRICS_DEST] = "METRICS_DEST",
+	[MSG_CTL_TRACE] = "CTL_TRACE",
 };
 
 /*
@@ -108,6 +112,10 @@ static const char *const msg_schema[MSG_TYPE_MAX] = {
 	[MSG_ALIASES_BEGIN] = "s s u32",
 	[MSG_ALIASES_ENTRY] = "s n32{ s }",
 	[MSG_ALIASES_END] = "",
+	[MSG_LOG_LINES] = "n16{ u8 s }",
+	[MSG_METRICS_PUSH] = "n16{ u16 u64 }",
+	[MSG_METRICS_DEST] = "n16{ s u64 u64 u64 }",
+	[MSG_CTL_TRACE] = "n16{ s u64 }",
 };
 
 const char *

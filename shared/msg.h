@@ -184,6 +184,24 @@ enum msg_type {
 	/* (empty) */
 	MSG_ALIASES_END = 194,
 
+	/*
+	 * observability: child -> master over the control link (the master
+	 * writes and counts, nothing more), master -> child for traces
+	 */
+	/* child -> master: log lines, stamped by the master with the sender's
+	 * role and pid.  n16{ u8 syslog priority, str printable text }
+	 * (at most LOG_BATCH_MAX lines of LOG_LINE_MAX-1 bytes, log.h) */
+	MSG_LOG_LINES = 128,
+	/* child -> master: its metric values (absolute since it started; gauges
+	 * their current value).  n16{ u16 metric id (metrics.h), u64 value } */
+	MSG_METRICS_PUSH = 129,
+	/* scheduler -> master: recipients per destination domain, its top N by
+	 * volume.  n16{ str domain, u64 delivered, u64 deferred, u64 bounced } */
+	MSG_METRICS_DEST = 130,
+	/* master -> child: the whole set of active traces (outpostctl trace).
+	 * n16{ str selector (queue id, @domain or address), u64 until (unix s) } */
+	MSG_CTL_TRACE = 131,
+
 	MSG_TYPE_MAX = 256
 };
 

@@ -24,8 +24,10 @@
 #include "config.h"
 #include "frame.h"
 #include "log.h"
+#include "metrics.h"
 #include "msg.h"
 #include "proc.h"
+#include "trace.h"
 #include "xmalloc.h"
 
 #include "sandbox.h"
@@ -156,6 +158,8 @@ proc_master_cb(struct chan *c, struct frame *f, void *arg)
 			return -1;
 		log_setlevel(level);
 		return 0;
+	case MSG_CTL_TRACE:
+		return trace_frame(f) ? 0 : -1;
 	case MSG_CTL_LOGFILE:
 		if (!frame_end(f) || f->fd == -1)
 			return -1;
@@ -227,6 +231,8 @@ proc_child(const struct proc_desc *d, const struct config *conf, unsigned instan
 	gid_t		 gid;
 	struct event	*ev_term;
 
+	/* The log file stays with the master: lines go over the control link. */
+	log_forward(master_fd);
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.conf = conf;
 	ctx.kind = d->kind;
@@ -282,6 +288,9 @@ proc_child(const struct proc_desc *d, const struct config *conf, unsigned instan
 	if ((ctx.base = event_base_new()) == NULL)
 		fatalx("%s: event_base_new", d->name);
 	ctx.master = chan_new(ctx.base, master_fd, "master", proc_master_cb, &ctx);
+	log_forward_attach(ctx.base, ctx.master);
+	/* Always: outpostctl status shows the queue and rates from these too. */
+	metrics_attach(ctx.base, ctx.master, conf->metrics_destinations);
 	ev_term = evsignal_new(ctx.base, SIGTERM, proc_sigterm_cb, &ctx);
 	event_add(ev_term, NULL);
 

@@ -248,6 +248,7 @@ agent_sched_cb(struct chan *c, struct frame *f, void *arg)
 	struct agent_job	*j;
 	const char		*why;
 
+	log_trace(false);
 	if (f == NULL) {
 		if (!l->dead) {
 			log_warnx("lost the link to the scheduler, dropping its jobs");

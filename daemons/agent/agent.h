@@ -221,6 +221,7 @@ struct agent_job {
 	char			 last_dsn[DSN_MAX];
 	uint16_t		 last_code;
 	struct agent_session	*sess;
+	bool			 traced;	/* outpostctl trace: log its dialogue */
 };
 
 /* Decode a MSG_AGENT_DELIVER; takes the frame's fd. -1 when malformed (*why set). */
@@ -343,6 +344,8 @@ struct agent_session {
 	uint8_t			 dflags;	/* DELIVER_F_* of those jobs */
 	bool			 tls;		/* TLS is up */
 	bool			 tls_verified;
+	bool			 counted;	/* its connection and TLS level are in the metrics */
+	uint64_t		 txn_start_ms;	/* MAIL sent (SMTP transaction time), 0: none */
 	bool			 no_starttls;	/* a "may" handshake failed: this connection stays clear */
 	char			 tls_info[192];	/* for the log line of each delivery */
 	char			 tls_key[TLS_KEY_MAX];	/* session cache key */

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "frame.h"
 #include "msg.h"
+#include "trace.h"
 #include "xmalloc.h"
 
 #include "agent.h"
@@ -147,6 +148,9 @@ job_decode(struct frame *f, struct agent_job **out, const char **why)
 	}
 	j->sender_valid = agent_addr_safe(j->sender);
 	strlcpy(j->relay, "none", sizeof(j->relay));
+	j->traced = trace_wants(j->id, j->dest, NULL);
+	for (i = 0; i < j->nrcpt && !j->traced; i++)
+		j->traced = trace_wants(NULL, NULL, j->rcpts[i].addr);
 	j->fd = f->fd;
 	f->fd = -1;
 	*out = j;

@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -53,6 +54,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "proc.h"
 #include "xmalloc.h"
 
@@ -113,6 +115,7 @@ sess_timer(struct agent_session *s, enum agent_stage stage)
 }
 
 static void	sess_job_done(struct agent_session *);
+static void	sess_trace(const struct agent_session *);
 
 /*
  * Free the connection. A TLS session that was up is marked as shut down:
@@ -163,11 +166,28 @@ sess_free_cb(evutil_socket_t fd, short ev, void *arg)
 		a->nquitting--;
 	else
 		a->nsessions--;
+	metric_set(MET_SESSIONS, a->nsessions);
 	event_free(s->timer);
 	event_free(s->ev_free);
 	reply_free(&s->reply);
 	free(s);
 	agent_session_gone(a);
+}
+
+/* Detailed lines for this session's work only if it is traced (log.h). */
+static void
+sess_trace(const struct agent_session *s)
+{
+	log_trace(s->job != NULL && s->job->traced);
+}
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* The session is done with its job: answer the scheduler. */
@@ -176,6 +196,10 @@ sess_job_done(struct agent_session *s)
 {
 	struct agent_job	*j = s->job;
 
+	if (s->txn_start_ms != 0) {
+		metric_observe(MET_H_SMTP, (now_ms() - s->txn_start_ms) / 1000.0);
+		s->txn_start_ms = 0;
+	}
 	if (j == NULL)
 		return;
 	s->job = NULL;
@@ -263,8 +287,10 @@ session_new(struct agent *a, struct agent_job *j)
 		fatalx("agent: event_new");
 	TAILQ_INSERT_TAIL(&a->sessions, s, entry);
 	a->nsessions++;
+	metric_set(MET_SESSIONS, a->nsessions);
 	s->job = j;
 	j->sess = s;
+	sess_trace(s);
 	sess_connect_next(s);
 }
 
@@ -366,6 +392,7 @@ sess_conn_failed(struct agent_session *s, uint16_t code, const char *dsn, const 
 		sess_close(s);
 		return;
 	}
+	metric_inc(MET_CONN_FAILED);
 	strlcpy(j->last_err, text, sizeof(j->last_err));
 	strlcpy(j->last_dsn, dsn, sizeof(j->last_dsn));
 	j->last_code = code;
@@ -453,6 +480,8 @@ sess_event_cb(struct bufferevent *bev, short events, void *arg)
 	char			 text[REPLY_MAX];
 	int			 e;
 
+	sess_trace(s);
+
 	if ((events & BEV_EVENT_CONNECTED) && s->state == S_TLS) {
 		sess_tls_up(s);
 		return;
@@ -513,6 +542,8 @@ sess_timer_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct agent_session	*s = arg;
 	char			 text[REPLY_MAX];
+
+	sess_trace(s);
 
 	switch (s->state) {
 	case S_IDLE:
@@ -612,6 +643,7 @@ sess_send_mail(struct agent_session *s)
 	s->rcpt_next = 0;
 	s->rcpt_rnext = next_valid(j, 0);
 	s->rcpt_sent = s->rcpt_replied = s->naccepted = 0;
+	s->txn_start_ms = now_ms();
 	sess_cmd(s, "MAIL FROM:<%s>%s", j->sender, params);
 	if (s->caps.pipelining)
 		while (s->rcpt_sent < nvalid)
@@ -715,6 +747,8 @@ sess_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct agent_session	*s = arg;
 
+	sess_trace(s);
+
 	if (s->state == S_BODY && !s->dead)
 		sess_push_body(s);
 }
@@ -722,6 +756,12 @@ sess_write_cb(struct bufferevent *bev, void *arg)
 static void
 sess_ready(struct agent_session *s)
 {
+	if (!s->counted) {
+		s->counted = true;
+		metric_inc(MET_CONN_OK);
+		metric_inc(!s->tls ? MET_TLS_NONE : s->tls_verified ? MET_TLS_VERIFIED :
+		    MET_TLS_ENCRYPTED);
+	}
 	if (s->job == NULL) {
 		/* The job was dropped while connecting. */
 		sess_next(s);
@@ -1182,6 +1222,8 @@ sess_read_cb(struct bufferevent *bev, void *arg)
 	const char		*line;
 	int			 st;
 
+	sess_trace(s);
+
 	while (!s->dead && s->bev == bev) {
 		p = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_LF);
 		if (p.pos == -1) {
@@ -1215,6 +1257,7 @@ session_take(struct agent_session *s, struct agent_job *j)
 	s->job = j;
 	j->sess = s;
 	s->reused = true;
+	sess_trace(s);
 	log_detail("%s: reusing the connection to %s", j->id, s->relay);
 	sess_begin(s);
 }
@@ -1265,6 +1308,7 @@ session_quit(struct agent_session *s)
 	sess_cmd(s, "QUIT");
 	s->state = S_QUIT;
 	s->agent->nsessions--;
+	metric_set(MET_SESSIONS, s->agent->nsessions);
 	s->agent->nquitting++;
 	sess_timer(s, STAGE_QUIT);
 }

@@ -208,6 +208,7 @@ main(int argc, char *argv[])
 	else
 		log_init("master", LOG_TO_FILE, m.conf.log);
 	log_setlevel(m.conf.log_level);
+	log_set_format(m.conf.log_format);
 	log_echo_stderr(true);
 
 	as_root = geteuid() == 0;
@@ -241,6 +242,7 @@ main(int argc, char *argv[])
 	if (m.conf.mode == MODE_RELAY && m.conf.nroutes > 0)
 		log_info("relay mode: the %zu [routes] entries are ignored", m.conf.nroutes);
 	control_init(&m);
+	metrics_init(&m);
 	supervise_init(&m);
 	supervise_start_all(&m);
 	event_base_dispatch(m.base);

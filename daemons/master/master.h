@@ -82,6 +82,24 @@ int	master_reload(struct master *, char *err, size_t errlen);
 /* Which kinds of process hold a parameter that differs (bit 1 << kind); names in buf. */
 unsigned reload_changed(const struct config *o, const struct config *n, char *buf, size_t len);
 
+/* master_log.c: a child's log and metric frames; 1 if the type is not one of them */
+int	master_child_frame(struct child *, struct frame *);
+
+/* master_metrics.c */
+void	metrics_init(struct master *);
+int	metrics_child_frame(struct child *, struct frame *);
+void	metrics_child_exited(struct child *);
+unsigned metrics_restarts(struct child *);
+
+/* master_trace.c */
+void	trace_send(struct child *);
+int	trace_command(struct master *, char **argv, unsigned argc, char *out, size_t outlen);
+
+/* master_metrics.c: totals for status */
+uint64_t metrics_total(unsigned id);
+double	metrics_delivery_rate(void);
+time_t	metrics_started(void);
+
 /* master_secrets.c */
 int	secrets_load(const struct config *, char *password, size_t len, char *err, size_t errlen);
 void	secrets_send(struct master *, struct child *);

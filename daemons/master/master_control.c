@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -24,6 +25,7 @@
 #include "chan.h"
 #include "frame.h"
 #include "log.h"
+#include "metrics.h"
 #include "master.h"
 #include "msg.h"
 #include "version.h"
@@ -178,24 +180,81 @@ control_child_gone(struct master *m, int kind)
 	}
 }
 
+/* RSS (kB) and CPU time (s) of a process from /proc, or -1. */
+static void
+proc_usage(pid_t pid, long *rss_kb, double *cpu)
+{
+	char		 path[64], buf[1024], *p;
+	FILE		*fp;
+	unsigned long	 ut, st;
+	long		 pages;
+
+	*rss_kb = -1;
+	*cpu = -1;
+	if (pid <= 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((fp = fopen(path, "r")) == NULL)
+		return;
+	if (fgets(buf, sizeof(buf), fp) != NULL && (p = strrchr(buf, ')')) != NULL &&
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d "
+	    "%*d %*d %*u %*u %ld", &ut, &st, &pages) == 3) {
+		*cpu = (double)(ut + st) / sysconf(_SC_CLK_TCK);
+		*rss_kb = pages * (sysconf(_SC_PAGESIZE) / 1024);
+	}
+	fclose(fp);
+}
+
 static void
 cmd_status(struct control_client *cl, uint32_t reqid)
 {
 	struct master	*m = cl->m;
-	char		 line[256];
+	char		 line[256], name[32];
+	long		 rss;
+	double		 cpu;
+	time_t		 up = time(NULL) - metrics_started();
 
 	snprintf(line, sizeof(line), "version: %s", outpost_version());
+	client_line(cl, reqid, line);
+	snprintf(line, sizeof(line), "uptime: %lldd %02lld:%02lld:%02lld (%lld s)",
+	    (long long)up / 86400, (long long)up % 86400 / 3600, (long long)up % 3600 / 60,
+	    (long long)up % 60, (long long)up);
+	client_line(cl, reqid, line);
+	proc_usage(getpid(), &rss, &cpu);
+	snprintf(line, sizeof(line), "master: running (pid %ld), rss %ld kB, cpu %.2f s",
+	    (long)getpid(), rss, cpu);
 	client_line(cl, reqid, line);
 	for (unsigned i = 0; i < m->nchildren; i++) {
 		struct child *c = &m->children[i];
 		if (c->desc->kind == PROC_AGENT)
-			snprintf(line, sizeof(line), "%s %u: %s (pid %ld)", c->desc->name, c->instance,
-			    c->pid > 0 ? "running" : "restarting", (long)c->pid);
+			snprintf(name, sizeof(name), "%s %u", c->desc->name, c->instance);
 		else
-			snprintf(line, sizeof(line), "%s: %s (pid %ld)", c->desc->name,
-			    c->pid > 0 ? "running" : "restarting", (long)c->pid);
+			strlcpy(name, c->desc->name, sizeof(name));
+		proc_usage(c->pid, &rss, &cpu);
+		if (rss < 0)
+			snprintf(line, sizeof(line), "%s: restarting, restarts %u", name,
+			    metrics_restarts(c));
+		else
+			snprintf(line, sizeof(line), "%s: running (pid %ld), restarts %u, rss %ld kB, "
+			    "cpu %.2f s", name, (long)c->pid, metrics_restarts(c), rss, cpu);
 		client_line(cl, reqid, line);
 	}
+	snprintf(line, sizeof(line), "queue: mails %llu active, %llu deferred, %llu held; "
+	    "recipients %llu active, %llu deferred, %llu held",
+	    (unsigned long long)metrics_total(MET_Q_MAILS_ACTIVE),
+	    (unsigned long long)metrics_total(MET_Q_MAILS_DEFERRED),
+	    (unsigned long long)metrics_total(MET_Q_MAILS_HELD),
+	    (unsigned long long)metrics_total(MET_Q_RCPTS_ACTIVE),
+	    (unsigned long long)metrics_total(MET_Q_RCPTS_DEFERRED),
+	    (unsigned long long)metrics_total(MET_Q_RCPTS_HELD));
+	client_line(cl, reqid, line);
+	snprintf(line, sizeof(line), "delivery rate: %.1f recipients/s over the last minute; "
+	    "totals: %llu delivered, %llu deferred, %llu bounced",
+	    metrics_delivery_rate(), (unsigned long long)metrics_total(MET_RCPT_DELIVERED),
+	    (unsigned long long)metrics_total(MET_RCPT_DEFERRED),
+	    (unsigned long long)(metrics_total(MET_RCPT_BOUNCED_4) +
+	    metrics_total(MET_RCPT_BOUNCED_5)));
+	client_line(cl, reqid, line);
 	snprintf(line, sizeof(line), "log_level: %s",
 	    log_getlevel() == LOGLEVEL_DETAILED ? "detailed" : "basic");
 	client_line(cl, reqid, line);
@@ -249,6 +308,11 @@ control_request(struct control_client *cl, struct frame *f)
 			client_end(cl, f->hdr.reqid, 0, "configuration reloaded");
 	} else if (strcmp(cmd, "status") == 0)
 		cmd_status(cl, f->hdr.reqid);
+	else if (strcmp(cmd, "trace") == 0) {
+		ok = trace_command(cl->m, argv, argc, err, sizeof(err));
+		client_end(cl, f->hdr.reqid, ok == 0 ? 0 : 1, err);
+		ok = 0;
+	}
 	else if (strcmp(cmd, "queue") == 0 || strcmp(cmd, "show") == 0 ||
 	    strcmp(cmd, "flush") == 0 || strcmp(cmd, "delete") == 0 ||
 	    strcmp(cmd, "hold") == 0 || strcmp(cmd, "release") == 0 ||

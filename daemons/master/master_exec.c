@@ -270,13 +270,14 @@ exec_child_main(int argc, char *argv[])
 	for (unsigned i = 0; i < nlisten; i++)
 		listen_fds[i] = FD_LISTEN + (int)i;
 
-	/* The master's log target; the file is opened now, before the chroot. */
-	if (log_stderr || strcmp(conf.log, "stderr") == 0)
-		log_init(d->name, LOG_TO_STDERR, NULL);
-	else if (strcmp(conf.log, "syslog") == 0)
-		log_init(d->name, LOG_TO_SYSLOG, NULL);
-	else
-		log_init(d->name, LOG_TO_FILE, conf.log);
+	/*
+	 * A child never holds the log file nor a syslog connection: until
+	 * proc_child() switches to forwarding over the control link, a line
+	 * goes to the inherited stderr; after, the master writes it, stamped
+	 * with the role and pid from its own table (master_log.c).
+	 */
+	(void)log_stderr;
+	log_init(d->name, LOG_TO_STDERR, NULL);
 	log_setlevel(conf.log_level);
 
 	proc_child(d, &conf, instance, FD_CONTROL, nlisten > 0 ? listen_fds : NULL, nlisten);

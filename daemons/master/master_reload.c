@@ -188,9 +188,10 @@ master_reload(struct master *m, char *err, size_t errlen)
 	    strcmp(n.smtpd_user, o->smtpd_user) != 0 || strcmp(n.resolver_user, o->resolver_user) != 0 ||
 	    strcmp(n.scheduler_user, o->scheduler_user) != 0 ||
 	    n.limits[PROC_AGENT].count != o->limits[PROC_AGENT].count ||
-	    strcmp(n.log, o->log) != 0) {
-		snprintf(err, errlen, "state_directory, the users, log and the agent count "
-		    "change only with a restart");
+	    strcmp(n.log, o->log) != 0 || strcmp(n.metrics_listen, o->metrics_listen) != 0 ||
+	    n.metrics_destinations != o->metrics_destinations) {
+		snprintf(err, errlen, "state_directory, the users, log, metrics_listen, "
+		    "metrics_destinations and the agent count change only with a restart");
 		goto refuse;
 	}
 	if (secrets_load(&n, password, RELAY_PASSWORD_MAX, err, errlen) == -1)
@@ -213,6 +214,7 @@ master_reload(struct master *m, char *err, size_t errlen)
 	}
 	if (n.log_level != o->log_level)
 		supervise_set_loglevel(m, n.log_level);
+	log_set_format(n.log_format);	/* only the master writes lines */
 
 	who[0] = '\0';
 	for (i = 0; i < m->nchildren; i++) {

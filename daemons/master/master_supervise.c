@@ -17,10 +17,12 @@
  * second per pair; a report about a peer that is not running, or a pair
  * wired again since the report, is ignored.
  *
- * The master never acts on data a child produced beyond that: the few
- * control frames a child may send are checked against the process table
- * (a link report must name a peer of the sender's kind); anything else
- * marks the child as misbehaving and it is killed and restarted.
+ * The master never acts on data a child produced beyond that: on a child's
+ * control link it writes log lines and stores metric values (master_log.c),
+ * routes control answers, and checks the few control frames a child may send
+ * against the process table (a link report must name a peer of the sender's
+ * kind); anything else marks the child as misbehaving and it is killed and
+ * restarted.
  */
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -253,12 +255,16 @@ static int
 child_chan_cb(struct chan *ch, struct frame *f, void *arg)
 {
 	struct child	*c = arg;
+	int		 rc;
 
 	if (f == NULL) {
 		if (c->chan == ch)
 			c->chan = NULL;
 		return 0;
 	}
+	/* Log lines and metrics: written and counted, nothing else (master_log.c). */
+	if ((rc = master_child_frame(c, f)) != 1)
+		return rc;
 	/* The qmgr and the scheduler answer control commands; the master routes them. */
 	if ((c->desc->kind == PROC_QMGR || c->desc->kind == PROC_SCHEDULER) &&
 	    (f->hdr.type == MSG_CONTROL_REPLY ||
@@ -324,6 +330,7 @@ child_start(struct child *c)
 	}
 	secrets_send(m, c);
 	master_aliases_send(m, c);
+	trace_send(c);
 	wire_child(m, c);
 	return;
 retry:
@@ -416,6 +423,7 @@ supervise_reap(struct master *m)
 			continue;
 		}
 		describe_status(status, how, sizeof(how));
+		metrics_child_exited(c);
 		c->pid = 0;
 		if (c->chan != NULL) {
 			chan_close(c->chan, NULL);
@@ -540,20 +548,9 @@ supervise_set_loglevel(struct master *m, int level)
 	}
 }
 
+/* Only the master holds the log file: the children's lines reach it over their links. */
 void
 supervise_reopen_logs(struct master *m)
 {
 	log_reopen();
-	if (log_fd() == -1)
-		return;
-	for (unsigned i = 0; i < m->nchildren; i++) {
-		if (m->children[i].chan == NULL)
-			continue;
-		int fd = dup(log_fd());
-		if (fd == -1)
-			continue;
-		struct fbuf *fb = fbuf_new(MSG_CTL_LOGFILE, 0);
-		fbuf_set_fd(fb, fd);
-		chan_send(m->children[i].chan, fb);
-	}
 }

@@ -22,6 +22,7 @@
 #include "daemons.h"
 #include "frame.h"
 #include "log.h"
+#include "metrics.h"
 #include "proc.h"
 #include "qmgr.h"
 #include "xmalloc.h"
@@ -205,6 +206,7 @@ qmgr_main(struct proc_ctx *ctx)
 	ctx->on_peer = qmgr_on_peer;
 	ctx->on_shutdown = qmgr_on_shutdown;
 	ctx->on_master = control_dispatch;
+	metrics_set_collector(qmgr_metrics_collect, q);
 	log_info("started: %u mails in the queue%s", q->nmails,
 	    ctx->privileged ? "" : " (not root: no chroot)");
 }

@@ -237,6 +237,15 @@ struct qmgr {
 	unsigned		 spare_max;	/* QMGR_SPARE_MAX or less for few fds */
 };
 
+struct qctl;
+
+/* qmgr_shape.c: the queue's shape for the metrics (a metrics collector),
+ * queue --summary, and which mails a selector (@domain, all) names */
+void	qmgr_metrics_collect(void *qmgr);
+void	shape_summary(struct qctl *, bool json);
+/* Does a mail have a recipient still queued for domain (every = all of them)? */
+bool	shape_mail_in_domain(const struct qmail *, const char *domain, bool every);
+
 /* qmgr.c */
 struct qlink *qmgr_link_new(struct qmgr *, int fd, enum qlink_kind, const char *name);
 void	qmgr_link_unref(struct qlink *);
@@ -358,6 +367,7 @@ struct qctl {
 	uint8_t			*map;		/* show: a copy of the queue file */
 	size_t			 maplen;
 	uint64_t		 off, end;	/* show: content still to send */
+	char			 domain[HOSTNAME_MAX];	/* listing: only mails for @domain */
 };
 
 /* qmgr_control.c */

@@ -5,12 +5,15 @@
  * CONTROL_REPLY lines and exactly one CONTROL_END (status 0 done, 1 failed,
  * and a message), same reqid. Called through ctx->on_master (shared/proc.c).
  *
- *   queue [--json]        listing (qmgr_list.c)
+ *   queue [--json] [@domain]  listing (qmgr_list.c), only mails for a domain
+ *   queue --summary [--json]  domain x age table, as qshape (qmgr_shape.c)
  *   show ID               envelope, states with every attempt, content (qmgr_list.c)
  *   flush [ID|@domain]    deferred recipients due now (SCHED_FLUSH)
- *   delete ID|all         the file removed durably, the scheduler told
- *   hold ID, release ID   a durable mark (qmgr_mark.c); a held mail is not
- *                         scheduled (SCHED_REMOVED) until released (announced)
+ *   delete ID|@domain|all the file removed durably, the scheduler told;
+ *                         @domain: mails whose every queued recipient is there
+ *   hold|release ID|@domain|all  a durable mark (qmgr_mark.c); a held mail is
+ *                         not scheduled (SCHED_REMOVED) until released
+ *                         (announced); @domain: mails with a recipient there
  *   bounce ID             every non-final recipient FAILED, one DSN
  *
  * A command that changes the queue answers only once its change is
@@ -246,10 +249,17 @@ cmd_delete(struct qctl *c, const char *arg)
 {
 	struct qmail *m, *next;
 
-	if (strcmp(arg, "all") == 0) {
+	if (strcmp(arg, "all") == 0 || arg[0] == '@') {
+		if (arg[0] == '@' && (arg[1] == '\0' || strlen(arg) >= HOSTNAME_MAX)) {
+			ctl_end(c, 1, "usage: delete ID|@domain|all");
+			return;
+		}
 		c->pending = 1;		/* held until every removal is pushed */
 		RB_FOREACH_SAFE(m, qmail_tree, &c->q->mails, next)
-			delete_one(c, m);
+			/* @domain: only mails that wait for nothing else (the others'
+			 * recipients would be lost with them). */
+			if (arg[0] != '@' || shape_mail_in_domain(m, arg + 1, true))
+				delete_one(c, m);
 		ctl_step_done(c, 0, "deleted", false);
 		return;
 	}
@@ -293,11 +303,69 @@ released(struct qmgr *q, void *arg, int error)
 	ctl_step_done(c, error, "released", true);
 }
 
+/* hold|release @domain|all: each mark durable, one answer for all. */
+struct bulk_op {
+	struct qctl	*c;
+	char		 id[QUEUE_ID_MAX];
+	bool		 on;
+};
+
+static void
+bulk_marked(struct qmgr *q, void *arg, int error)
+{
+	struct bulk_op *op = arg;
+	struct qmail *m = qmail_find(q, op->id);
+
+	if (m != NULL && !m->deleted && ((op->on && error != 0) || (!op->on && error == 0))) {
+		/* released, or a hold that is not durable: scheduled again */
+		m->flags &= ~MAIL_F_HELD;
+		m->announced = 0;
+		sched_announce(q, m);
+	}
+	if (error == 0)
+		log_info("%s: %s", op->id, op->on ? "on hold" : "released from hold");
+	ctl_step_done(op->c, error, op->on ? "on hold" : "released", true);
+	free(op);
+}
+
+static void
+cmd_hold_bulk(struct qctl *c, const char *sel, bool on)
+{
+	struct qmail *m;
+	struct bulk_op *op;
+
+	if (sel[0] == '@' && (sel[1] == '\0' || strlen(sel) >= HOSTNAME_MAX)) {
+		ctl_end(c, 1, "usage: %s ID|@domain|all", on ? "hold" : "release");
+		return;
+	}
+	c->pending = 1;		/* held until every mark is asked for */
+	RB_FOREACH(m, qmail_tree, &c->q->mails) {
+		if (m->deleted || on == ((m->flags & MAIL_F_HELD) != 0) ||
+		    (sel[0] == '@' && !shape_mail_in_domain(m, sel + 1, false)))
+			continue;
+		op = xcalloc(1, sizeof(*op));
+		op->c = c;
+		op->on = on;
+		strlcpy(op->id, m->id, sizeof(op->id));
+		if (on) {
+			m->flags |= MAIL_F_HELD;
+			sched_tell(c->q, MSG_SCHED_REMOVED, m->id);
+		}
+		c->pending++;
+		mark_set(c->q, m, MAIL_F_HELD, on, bulk_marked, op);
+	}
+	ctl_step_done(c, 0, on ? "on hold" : "released", false);
+}
+
 static void
 cmd_hold(struct qctl *c, const char *id, bool on)
 {
 	struct qmail *m;
 
+	if (strcmp(id, "all") == 0 || id[0] == '@') {
+		cmd_hold_bulk(c, id, on);
+		return;
+	}
 	if ((m = ctl_mail(c, id)) == NULL)
 		return;
 	if (on == ((m->flags & MAIL_F_HELD) != 0)) {
@@ -394,10 +462,25 @@ control_dispatch(struct proc_ctx *ctx, struct frame *f)
 	log_detail("control: %s with %u arguments", cmd, argc);
 
 	if (strcmp(cmd, "queue") == 0) {
-		if (argc > 1 || (argc == 1 && strcmp(argv[0], "--json") != 0))
-			ctl_end(c, 1, "usage: queue [--json]");
+		bool json = false, summary = false, bad = false;
+
+		for (i = 0; i < argc; i++) {
+			if (strcmp(argv[i], "--json") == 0)
+				json = true;
+			else if (strcmp(argv[i], "--summary") == 0)
+				summary = true;
+			else if (argv[i][0] == '@' && argv[i][1] != '\0' && c->domain[0] == '\0' &&
+			    strlen(argv[i]) < sizeof(c->domain))
+				strlcpy(c->domain, argv[i] + 1, sizeof(c->domain));
+			else
+				bad = true;
+		}
+		if (bad || (summary && c->domain[0] != '\0'))
+			ctl_end(c, 1, "usage: queue [--json] [--summary | @domain]");
+		else if (summary)
+			shape_summary(c, json);
 		else
-			list_start(c, argc == 1);
+			list_start(c, json);
 	} else if (strcmp(cmd, "show") == 0) {
 		struct qmail *m;
 
@@ -407,17 +490,17 @@ control_dispatch(struct proc_ctx *ctx, struct frame *f)
 			show_start(c, m);
 	} else if (strcmp(cmd, "flush") == 0) {
 		if (argc > 1)
-			ctl_end(c, 1, "usage: flush [ID|@domain]");
+			ctl_end(c, 1, "usage: flush [ID|@domain|all]");
 		else
-			cmd_flush(c, argc == 1 ? argv[0] : "");
+			cmd_flush(c, argc == 1 && strcmp(argv[0], "all") != 0 ? argv[0] : "");
 	} else if (strcmp(cmd, "delete") == 0) {
 		if (argc != 1)
-			ctl_end(c, 1, "usage: delete ID|all");
+			ctl_end(c, 1, "usage: delete ID|@domain|all");
 		else
 			cmd_delete(c, argv[0]);
 	} else if (strcmp(cmd, "hold") == 0 || strcmp(cmd, "release") == 0) {
 		if (argc != 1)
-			ctl_end(c, 1, "usage: %s ID", cmd);
+			ctl_end(c, 1, "usage: %s ID|@domain|all", cmd);
 		else
 			cmd_hold(c, argv[0], cmd[0] == 'h');
 	} else if (strcmp(cmd, "bounce") == 0) {

@@ -226,6 +226,10 @@ list_step(struct qctl *c)
 			free(b.p);
 			return;
 		}
+		if (c->domain[0] != '\0' && !shape_mail_in_domain(m, c->domain, false)) {
+			strlcpy(c->cursor, m->id, sizeof(c->cursor));
+			continue;
+		}
 		b.len = 0;
 		if (c->json)
 			mail_json(&b, m, now);

@@ -34,6 +34,7 @@
 #include "config.h"
 #include "frame.h"
 #include "log.h"
+#include "metrics.h"
 #include "qmgr.h"
 #include "xmalloc.h"
 
@@ -385,6 +386,10 @@ commit_done(struct qmgr *q, struct qjob *j)
 		    e->id, e->sender, (unsigned long long)e->content_len, e->nrcpt, msgid,
 		    uidtext);
 		log_detail("%s: origin=%s uid=%u", e->id, tx->env.origin, tx->env.uid);
+		if (l != NULL)
+			metric_inc(l->kind == QLINK_SMTPD ? MET_RECEIVED_SMTP : MET_RECEIVED_LOCAL);
+		else
+			metric_inc(MET_DSN_SENT);	/* a notice of ours: bounce or delay */
 		if (l != NULL && l->chan != NULL) {
 			fb = fbuf_new(MSG_SUBMIT_QUEUED, tx->reqid);
 			fbuf_add_str(fb, e->id);

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "msg.h"
 
@@ -115,6 +116,7 @@ struct rquery {
 	unsigned	 nsub;
 	unsigned	 pending;
 	struct event	*timeout;
+	struct timespec	 start;		/* for the DNS answer time metric */
 };
 
 struct resolver {

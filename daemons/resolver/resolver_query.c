@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <unbound.h>
@@ -17,6 +18,8 @@
 #include "chan.h"
 #include "frame.h"
 #include "log.h"
+#include "trace.h"
+#include "metrics.h"
 #include "proc.h"
 #include "resolver.h"
 #include "xmalloc.h"
@@ -53,6 +56,21 @@ query_free(struct resolver *r, struct rquery *q)
 	if (q->timeout != NULL)
 		event_free(q->timeout);
 	free(q);
+}
+
+/* One answer in the metrics: its result and how long it took. */
+static void
+count_answer(const struct rquery *q, uint8_t status)
+{
+	static const unsigned ids[] = { MET_DNS_OK, MET_DNS_NXDOMAIN, MET_DNS_NODATA,
+	    MET_DNS_NULLMX, MET_DNS_TEMPFAIL, MET_DNS_PERMFAIL };
+	struct timespec	now;
+
+	if (status < sizeof(ids) / sizeof(ids[0]))
+		metric_inc(ids[status]);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	metric_observe(MET_H_DNS, (now.tv_sec - q->start.tv_sec) +
+	    (now.tv_nsec - q->start.tv_nsec) / 1e9);
 }
 
 static void
@@ -135,8 +153,11 @@ answer_addrs(struct resolver *r, struct rquery *q)
 				    w ? " " : "", ip);
 		}
 	}
+	count_answer(q, a.status);
+	log_trace(trace_wants(NULL, q->name, NULL));
 	log_detail("answer %s addresses: %s%s%s (ttl %u, %s)", q->name,
 	    status_name(a.status), n ? ": " : "", list, a.ttl, sec_name(a.dnssec));
+	log_trace(false);
 	send_frame(r, fb);
 }
 
@@ -162,8 +183,11 @@ answer_mx(struct resolver *r, struct rquery *q, struct ranswer *a, struct rmx *m
 			w += snprintf(list + w, sizeof(list) - (size_t)w, "%s%u %s",
 			    i ? ", " : "", mx[i].pref, mx[i].host);
 	}
+	count_answer(q, a->status);
+	log_trace(trace_wants(NULL, q->name, NULL));
 	log_detail("answer %s MX: %s%s%s (ttl %u, %s)", q->name, status_name(a->status),
 	    n ? ": " : "", list, a->ttl, sec_name(a->dnssec));
+	log_trace(false);
 	send_frame(r, fb);
 }
 
@@ -292,6 +316,7 @@ resolver_query(struct resolver *r, struct frame *f)
 	q->reqid = f->hdr.reqid;
 	q->type = f->hdr.type;
 	q->fams = fams;
+	clock_gettime(CLOCK_MONOTONIC, &q->start);
 	strlcpy(q->name, name, sizeof(q->name));
 	TAILQ_INSERT_TAIL(&r->queries, q, entry);
 	r->nqueries++;

@@ -25,6 +25,7 @@
 #include "config.h"
 #include "frame.h"
 #include "log.h"
+#include "trace.h"
 #include "scheduler.h"
 #include "xmalloc.h"
 
@@ -514,6 +515,8 @@ dest_assemble(struct sched *s, struct dest *d)
 	d->res = RES_DONE;
 	d->err_cls = DELIVERY_OK;
 	d->expires = s->now() + d->ttl;
+	/* outpostctl trace @domain: this destination's DNS activity too */
+	log_trace(trace_wants(NULL, d->name, NULL));
 	if (log_detailed()) {
 		for (i = 0; i < d->naddrs; i++) {
 			inet_ntop(d->addrs[i].family == 4 ? AF_INET : AF_INET6,
@@ -522,6 +525,7 @@ dest_assemble(struct sched *s, struct dest *d)
 			    d->name, i + 1, d->addrs[i].host, ip, d->addrs[i].port);
 		}
 	}
+	log_trace(false);
 	sched_dest_ready(s, d);
 }
 
@@ -594,8 +598,10 @@ dns_addrs_frame(struct sched *s, struct frame *f, struct dest *d, unsigned hidx)
 	h->ttl = ttl;
 	if (status == DNS_OK)
 		dest_ttl(d, ttl);
+	log_trace(trace_wants(NULL, d->name, NULL));
 	log_detail("%s: addresses of %s: %s, %u found (ttl %u, %s)", d->res_id,
 	    h->mx.host, dns_status_name(status), h->naddr, ttl, dns_sec_name(sec));
+	log_trace(false);
 	if (d->pending == 0)
 		dest_assemble(s, d);
 	return 0;

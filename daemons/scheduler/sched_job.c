@@ -342,14 +342,12 @@ static void
 job_record(struct sched *s, struct job *j)
 {
 	unsigned	 i, nrec = 0;
-	uint64_t	 now = s->now();
 
 	for (i = 0; i < j->nrcpt; i++) {
 		struct job_rcpt *r = &j->rcpts[i];
 
-		sched_log_rcpt(j->id, r->addr, j->relay,
-		    now > j->arrival ? now - j->arrival : 0, r->new_attempts, r->dsn,
-		    r->state, r->reply);
+		sched_log_rcpt(j->id, r->addr, j->relay, j->arrival, j->dispatched_ms,
+		    r->new_attempts, r->dsn, r->state, r->reply);
 		if (!r->interrupted)
 			nrec++;
 	}
@@ -533,6 +531,7 @@ sched_job_dispatch(struct sched *s)
 		s->agents[agent].load++;
 		j->agent = agent;
 		j->state = JOB_OPENING;
+		j->dispatched_ms = sched_log_now_ms();
 		fb = fbuf_new(MSG_QMGR_OPEN, j->reqid);
 		fbuf_add_str(fb, j->id);
 		if (chan_send(s->qmgr, fb) == -1)

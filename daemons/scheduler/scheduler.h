@@ -203,6 +203,7 @@ struct job {
 	size_t		 bytes;		/* recipient bytes, to keep frames under FRAME_MAX */
 	char		 relay[HOSTNAME_MAX + 64];
 	unsigned	 updates;	/* QMGR_UPDATED answers awaited */
+	uint64_t	 dispatched_ms;	/* wall clock when sent toward an agent (log delays) */
 };
 
 enum dest_res {
@@ -392,8 +393,12 @@ unsigned	 sched_job_expire(struct sched *, struct mail *);
 unsigned	 sched_job_in_flight(struct sched *);
 
 /* sched_log.c */
+/* sched_log.c: log (Postfix's form) and count one recipient attempt.
+ * arrival: unix seconds the mail was queued; dispatched_ms: wall clock in ms
+ * the job went toward an agent (0: never). */
 void		 sched_log_rcpt(const char *id, const char *addr, const char *relay,
-		    uint64_t delay, uint32_t attempts, const char *dsn, uint8_t state,
-		    const char *reply);
+		    uint64_t arrival, uint64_t dispatched_ms, uint32_t attempts,
+		    const char *dsn, uint8_t state, const char *reply);
+uint64_t	 sched_log_now_ms(void);
 
 #endif

@@ -36,6 +36,7 @@
 #include "chan.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "msg.h"
 #include "xmalloc.h"
 #include "smtpd.h"
@@ -157,6 +158,7 @@ session_accept(struct smtpd *sd, int fd, const struct sockaddr *sa, socklen_t sa
 
 	TAILQ_INSERT_TAIL(&sd->sessions, s, entry);
 	sd->nsessions++;
+	metric_set(MET_SESSIONS, sd->nsessions);
 	log_detail("%s: connect from [%s]:%u", s->id, ip, port);
 	session_reply(s, 220, NULL, "%s ESMTP outpost", myname(sd));
 }
@@ -172,6 +174,7 @@ session_free(struct smtpd_session *s)
 	TAILQ_REMOVE(&sd->sessions, s, entry);
 	sd->nsessions--;
 	limit_release(sd->conf, s->ip);
+	metric_set(MET_SESSIONS, sd->nsessions);
 	bufferevent_free(s->bev);
 	event_free(s->timer);
 	event_free(s->flush);

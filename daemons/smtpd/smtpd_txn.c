@@ -285,6 +285,8 @@ session_qmgr_answer(struct smtpd_session *s, const char *queue_id, uint16_t code
 		/* the size is logged once, by the queue manager, of the mail as queued */
 		log_info("%s: queued as %s, from=<%s>, nrcpt=%zu, client=[%s]",
 		    s->txid, buf, s->sender, s->nrcpt, s->ip);
+		/* Postfix's received line, which pflogsumm counts. */
+		log_info("%s: client=unknown[%s]", buf, s->ip);
 		session_reply(s, 250, "2.0.0", "Ok: queued as %s", buf);
 	} else {
 		if (code < 400 || code > 599)

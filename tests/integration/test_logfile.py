@@ -37,8 +37,9 @@ def test_log_file_reopened_on_sigusr1(root, workdir, receiver):
         H.wait_until(lambda: "to=<second@example.net>" in logfile.read_text(), 20,
                      what="second delivery logged in the new file")
         new, old = logfile.read_text(), rotated.read_text()
-        # The chrooted scheduler and the queue manager write to the new file too.
-        assert "scheduler:" in new and "qmgr:" in new
+        # The chrooted scheduler's and the queue manager's lines (written by
+        # the master for them) go to the new file too.
+        assert "outpost/scheduler[" in new and "outpost/qmgr[" in new
         assert "to=<second@example.net>" not in old
         assert "to=<first@example.net>" in old
         assert "reopening the log file" in new or "reopening the log file" in old

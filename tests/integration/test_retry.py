@@ -41,7 +41,7 @@ def test_451_twice_then_delivered(outpost_factory, receiver):
     receiver.tempfail("soft@dest.test", times=2)
     op = relay_outpost(outpost_factory, receiver, resend_attempts=5)
     inject(op, ["soft@dest.test"])
-    op.wait_log(r"to=<soft@dest.test>.*attempts=3, dsn=2\.\d\.\d, status=sent", timeout=30)
+    op.wait_log(r"to=<soft@dest.test>.*dsn=2\.\d\.\d, status=sent .*, attempts=3\b", timeout=30)
     assert receiver.attempts("soft@dest.test") == 3
     assert len(receiver.delivered_to("soft@dest.test")) == 1
     lines = log_lines(op, "soft@dest.test")
@@ -69,7 +69,7 @@ def test_550_never_resent(outpost_factory, receiver):
     receiver.reject("hard@dest.test")
     op = relay_outpost(outpost_factory, receiver)
     inject(op, ["hard@dest.test", "fine@dest.test"])
-    op.wait_log(r"to=<hard@dest.test>.*attempts=1, dsn=5\.1\.1, status=bounced", timeout=20)
+    op.wait_log(r"to=<hard@dest.test>.*dsn=5\.1\.1, status=bounced .*, attempts=1\b", timeout=20)
     op.wait_log(r"to=<fine@dest.test>.*status=sent", timeout=20)
     time.sleep(3)
     assert receiver.attempts("hard@dest.test") == 1
@@ -114,6 +114,6 @@ def test_agent_killed_mid_transaction_delivered_later(outpost_factory, receiver)
     op.wait_log(r"to=<slow@dest.test>.*status=deferred \(delivery agent died\)", timeout=20)
     op.wait_log(r"to=<slow@dest.test>.*status=sent", timeout=40)
     # the interrupted transaction was not counted: one attempt recorded
-    assert re.search(r"to=<slow@dest.test>.*attempts=1, dsn=2\.\d\.\d, status=sent",
+    assert re.search(r"to=<slow@dest.test>.*dsn=2\.\d\.\d, status=sent .*, attempts=1\b",
                      op.log_text())
     assert len(receiver.delivered_to("slow@dest.test")) == 1

@@ -138,6 +138,41 @@ control_command(int argc, char **argv)
 	}
 }
 
+/*
+ * hold|release|delete|flush|bounce - : the queue ids on standard input, one a
+ * line, as postsuper takes them; each is one command, and the exit status
+ * says whether every one succeeded.
+ */
+static int
+ids_command(int argc, char **argv)
+{
+	char	*line = NULL, *args[2];
+	size_t	 cap = 0;
+	ssize_t	 n;
+	int	 failed = 0, done = 0;
+
+	if (argc != 2 || strcmp(argv[1], "-") != 0)
+		return control_command(argc, argv);
+	while ((n = getline(&line, &cap, stdin)) != -1) {
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' ||
+		    line[n - 1] == ' ' || line[n - 1] == '\t'))
+			line[--n] = '\0';
+		if (n == 0 || line[0] == '#')
+			continue;
+		args[0] = argv[0];
+		args[1] = line;
+		if (control_command(2, args) != 0)
+			failed++;
+		done++;
+	}
+	free(line);
+	if (done == 0) {
+		fprintf(stderr, "outpostctl: no queue ids on standard input\n");
+		return 1;
+	}
+	return failed ? 1 : 0;
+}
+
 static int
 cmd_check_config(int argc, char **argv)
 {
@@ -169,16 +204,20 @@ static const struct {
 	const char	*help;
 } commands[] = {
 	{ "check-config", cmd_check_config, "check-config [FILE]  validate a configuration" },
-	{ "status", control_command, "status               the processes and the log level" },
+	{ "status", control_command, "status               processes (pid, restarts, RSS, CPU), queue, delivery rate" },
+	{ "trace", control_command, "trace [SEL [MIN]]    detailed logging for a queue id, @domain or address only; "
+	    "trace off SEL|all" },
 	{ "log", control_command, "log basic|detailed   switch the log level at run time" },
 	{ "reload", control_command, "reload               re-read the configuration" },
-	{ "queue", control_command, "queue [--json]       list the queue" },
+	{ "queue", control_command, "queue [--json] [@domain]   list the queue (of one domain)" },
+	{ "queue", control_command, "queue --summary [--json]   domain x age table (like qshape)" },
 	{ "show", control_command, "show ID              envelope, state and content of a mail" },
-	{ "flush", control_command, "flush [ID|@domain]   re-send now" },
-	{ "delete", control_command, "delete ID|all        remove mail from the queue" },
-	{ "hold", control_command, "hold ID              keep a mail from delivery" },
-	{ "release", control_command, "release ID           release a held mail" },
-	{ "bounce", control_command, "bounce ID            fail a mail now and bounce it" },
+	{ "flush", ids_command, "flush [ID|@domain|all|-]   re-send now" },
+	{ "delete", ids_command, "delete ID|@domain|all|-    remove mail from the queue" },
+	{ "hold", ids_command, "hold ID|@domain|all|-      keep mail from delivery" },
+	{ "release", ids_command, "release ID|@domain|all|-   release held mail" },
+	{ "bounce", ids_command, "bounce ID|-          fail a mail now and bounce it" },
+	/* "-": the ids on standard input, one a line */
 	{ "route", control_command, "route ADDRESS        where mail to ADDRESS would go (relay, MX, addresses, TLS)" },
 };
 

@@ -1,0 +1,203 @@
+/*
+ * qmgr_shape.c - the queue's shape: counts by state for the metrics (a
+ * collector run before each push, metrics.h), the domain x age table of
+ * `outpostctl queue --summary` (as Postfix's qshape), and which mails a
+ * domain selector names. Run by the queue manager; called by qmgr_control.c.
+ *
+ * A mail is held when marked so; otherwise active while a recipient was
+ * never tried, else deferred. Recipients count by their own state (those of
+ * a held mail as held); final ones are not in the queue any more.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "metrics.h"
+#include "msg.h"
+#include "qmgr.h"
+#include "xmalloc.h"
+
+void
+qmgr_metrics_collect(void *arg)
+{
+	struct qmgr	*q = arg;
+	struct qmail	*m;
+	uint64_t	 mails[3] = { 0 }, rcpts[3] = { 0 };	/* active, deferred, held */
+
+	RB_FOREACH(m, qmail_tree, &q->mails) {
+		unsigned pending = 0, deferred = 0;
+		for (uint32_t i = 0; i < m->nrcpt; i++) {
+			if (m->rcpt[i].state == RCPT_PENDING)
+				pending++;
+			else if (m->rcpt[i].state == RCPT_DEFERRED)
+				deferred++;
+		}
+		if (m->flags & MAIL_F_HELD) {
+			mails[2]++;
+			rcpts[2] += pending + deferred;
+		} else {
+			mails[pending > 0 ? 0 : 1]++;
+			rcpts[0] += pending;
+			rcpts[1] += deferred;
+		}
+	}
+	metric_set(MET_Q_MAILS_ACTIVE, mails[0]);
+	metric_set(MET_Q_MAILS_DEFERRED, mails[1]);
+	metric_set(MET_Q_MAILS_HELD, mails[2]);
+	metric_set(MET_Q_RCPTS_ACTIVE, rcpts[0]);
+	metric_set(MET_Q_RCPTS_DEFERRED, rcpts[1]);
+	metric_set(MET_Q_RCPTS_HELD, rcpts[2]);
+}
+
+bool
+shape_mail_in_domain(const struct qmail *m, const char *domain, bool every)
+{
+	bool		 any = false;
+	const char	*at;
+
+	for (uint32_t i = 0; i < m->nrcpt; i++) {
+		if (m->rcpt[i].state == RCPT_DELIVERED || m->rcpt[i].state == RCPT_FAILED)
+			continue;
+		at = strrchr(m->rcpt[i].addr, '@');
+		if (at != NULL && strcasecmp(at + 1, domain) == 0)
+			any = true;
+		else if (every)
+			return false;
+	}
+	return any;
+}
+
+/*
+ * queue --summary: like Postfix's qshape, the mails still queued per
+ * recipient domain (a mail counts once for each of its domains) and age
+ * bucket in minutes. The busiest SHAPE_ROWS domains are shown, then TOTAL.
+ */
+#define SHAPE_BUCKETS	10
+#define SHAPE_ROWS	100
+#define SHAPE_TRACK	4096
+
+static const unsigned bucket_min[SHAPE_BUCKETS] = { 5, 10, 20, 40, 80, 160, 320, 640, 1280, 0 };
+
+struct shape_row {
+	char		 domain[HOSTNAME_MAX];
+	uint64_t	 total;
+	uint64_t	 n[SHAPE_BUCKETS];
+	const struct qmail *last;	/* counted once per mail */
+};
+
+static int
+cmp_row(const void *a, const void *b)
+{
+	const struct shape_row *x = a, *y = b;
+
+	return x->total < y->total ? 1 : x->total > y->total ? -1 : strcmp(x->domain, y->domain);
+}
+
+static unsigned
+bucket_of(uint64_t age_s)
+{
+	unsigned i;
+
+	for (i = 0; i < SHAPE_BUCKETS - 1; i++)
+		if (age_s < (uint64_t)bucket_min[i] * 60)
+			return i;
+	return SHAPE_BUCKETS - 1;
+}
+
+static void
+row_line(struct qctl *c, const struct shape_row *r, bool json)
+{
+	char	line[1024];
+	size_t	used;
+
+	if (json) {
+		used = snprintf(line, sizeof(line), "{\"domain\":\"%s\",\"total\":%llu,\"buckets\":{",
+		    r->domain, (unsigned long long)r->total);
+		for (unsigned i = 0; i < SHAPE_BUCKETS && used < sizeof(line); i++) {
+			if (bucket_min[i] != 0)
+				used += snprintf(line + used, sizeof(line) - used, "%s\"%u\":%llu",
+				    i ? "," : "", bucket_min[i], (unsigned long long)r->n[i]);
+			else
+				used += snprintf(line + used, sizeof(line) - used, ",\"%u+\":%llu",
+				    bucket_min[i - 1], (unsigned long long)r->n[i]);
+		}
+		if (used < sizeof(line))
+			snprintf(line + used, sizeof(line) - used, "}}");
+	} else {
+		used = snprintf(line, sizeof(line), "%32s %6llu", r->domain,
+		    (unsigned long long)r->total);
+		for (unsigned i = 0; i < SHAPE_BUCKETS && used < sizeof(line); i++)
+			used += snprintf(line + used, sizeof(line) - used, " %5llu",
+			    (unsigned long long)r->n[i]);
+	}
+	ctl_reply(c, line);
+}
+
+void
+shape_summary(struct qctl *c, bool json)
+{
+	struct shape_row	*rows, total;
+	struct qmail		*m;
+	unsigned		 nrows = 0, other = 0, k;
+	uint64_t		 now = (uint64_t)time(NULL);
+	char			 head[512];
+	size_t			 used;
+
+	rows = xcalloc(SHAPE_TRACK, sizeof(*rows));
+	memset(&total, 0, sizeof(total));
+	strlcpy(total.domain, "TOTAL", sizeof(total.domain));
+	RB_FOREACH(m, qmail_tree, &c->q->mails) {
+		unsigned b = bucket_of(now > m->arrival ? now - m->arrival : 0);
+		bool counted = false;
+		for (uint32_t i = 0; i < m->nrcpt; i++) {
+			const char *at;
+			if (m->rcpt[i].state == RCPT_DELIVERED || m->rcpt[i].state == RCPT_FAILED)
+				continue;
+			at = strrchr(m->rcpt[i].addr, '@');
+			at = at != NULL ? at + 1 : "(no domain)";
+			for (k = 0; k < nrows; k++)
+				if (strcasecmp(rows[k].domain, at) == 0)
+					break;
+			if (k == nrows) {
+				if (nrows == SHAPE_TRACK) {
+					other++;
+					continue;
+				}
+				strlcpy(rows[nrows++].domain, at, sizeof(rows[0].domain));
+			}
+			if (rows[k].last != m) {
+				rows[k].last = m;
+				rows[k].total++;
+				rows[k].n[b]++;
+			}
+			counted = true;
+		}
+		if (counted) {
+			total.total++;
+			total.n[b]++;
+		}
+	}
+	qsort(rows, nrows, sizeof(*rows), cmp_row);
+	if (!json) {
+		used = snprintf(head, sizeof(head), "%32s %6s", "", "T");
+		for (unsigned i = 0; i < SHAPE_BUCKETS && used < sizeof(head); i++) {
+			if (bucket_min[i] != 0)
+				used += snprintf(head + used, sizeof(head) - used, " %5u", bucket_min[i]);
+			else
+				used += snprintf(head + used, sizeof(head) - used, " %4u+",
+				    bucket_min[i - 1]);
+		}
+		ctl_reply(c, head);
+	}
+	row_line(c, &total, json);
+	for (k = 0; k < nrows && k < SHAPE_ROWS; k++)
+		row_line(c, &rows[k], json);
+	free(rows);
+	if (json)
+		ctl_end(c, 0, "%s", "");
+	else
+		ctl_end(c, 0, "%u domain%s%s (ages in minutes)", nrows, nrows == 1 ? "" : "s",
+		    nrows > SHAPE_ROWS ? ", the busiest shown" : "");
+}

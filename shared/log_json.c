@@ -1,0 +1,179 @@
+/*
+ * log_json.c - a log line as a JSON object (see log_json.h). Run by the
+ * master for every line when log_format = json.
+ *
+ * The text is a child's, so it is treated as untrusted: it is only ever
+ * escaped into JSON strings, and split into fields only when it has exactly
+ * the Postfix form; anything else stays a plain "message".
+ */
+#include <ctype.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log_json.h"
+
+struct out {
+	char	*p;
+	size_t	 len, used;
+	bool	 full;
+};
+
+static void
+put(struct out *o, const char *s, size_t n)
+{
+	/* Keep room for the closing "}\n" and the NUL. */
+	if (o->full || o->used + n + 3 > o->len) {
+		o->full = true;
+		return;
+	}
+	memcpy(o->p + o->used, s, n);
+	o->used += n;
+}
+
+static void
+puts_raw(struct out *o, const char *s)
+{
+	put(o, s, strlen(s));
+}
+
+/* A JSON string of n bytes of s; bytes outside printable ASCII become \u00XX. */
+static void
+put_jstr(struct out *o, const char *s, size_t n)
+{
+	char	esc[8];
+	size_t	i, start = 0;
+	size_t	mark = o->used;
+
+	put(o, "\"", 1);
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+			continue;
+		put(o, s + start, i - start);
+		if (c == '"' || c == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)c;
+			put(o, esc, 2);
+		} else {
+			snprintf(esc, sizeof(esc), "\\u%04x", c);
+			put(o, esc, 6);
+		}
+		start = i + 1;
+	}
+	put(o, s + start, n - start);
+	put(o, "\"", 1);
+	if (o->full) {
+		/* Never leave half a string: drop it whole. */
+		o->used = mark;
+	}
+}
+
+static void
+put_key(struct out *o, const char *key, const char *val, size_t n)
+{
+	size_t	mark = o->used;
+
+	if (o->full)
+		return;
+	put(o, ",", 1);
+	put_jstr(o, key, strlen(key));
+	put(o, ":", 1);
+	put_jstr(o, val, n);
+	if (o->full)
+		o->used = mark;		/* never a key without its value */
+}
+
+/* Is the text "ID: key=value, key=value..." with a queue id in front? */
+static bool
+rcpt_fields(struct out *o, const char *text)
+{
+	const char	*p = text, *id = text, *k, *v, *end;
+	size_t		 idlen, klen;
+	char		 key[32];
+	struct out	 save = *o;
+
+	while (isalnum((unsigned char)*p))
+		p++;
+	idlen = p - id;
+	if (idlen == 0 || idlen > 32 || strncmp(p, ": ", 2) != 0)
+		return false;
+	p += 2;
+	put_key(o, "queue_id", id, idlen);
+	while (*p != '\0') {
+		k = p;
+		while (islower((unsigned char)*p) || *p == '_')
+			p++;
+		klen = p - k;
+		if (klen == 0 || klen >= sizeof(key) || *p != '=')
+			goto plain;
+		memcpy(key, k, klen);
+		key[klen] = '\0';
+		v = ++p;
+		if (*v == '<') {
+			if ((end = strchr(v, '>')) == NULL)
+				goto plain;
+			put_key(o, key, v + 1, end - v - 1);
+			p = end + 1;
+		} else if (strcmp(key, "status") == 0) {
+			/* A word, then the reply in parentheses (it may hold some). */
+			end = v;
+			while (*end != '\0' && *end != ' ' && *end != ',')
+				end++;
+			put_key(o, key, v, end - v);
+			p = end;
+			if (end[0] == ' ' && end[1] == '(') {
+				const char *close = strrchr(end + 2, ')');
+				if (close == NULL)
+					goto plain;
+				put_key(o, "reply", end + 2, close - end - 2);
+				p = close + 1;
+			}
+		} else {
+			end = v;
+			while (*end != '\0' && *end != ',')
+				end++;
+			put_key(o, key, v, end - v);
+			p = end;
+		}
+		if (*p == '\0')
+			return true;
+		if (strncmp(p, ", ", 2) != 0)
+			goto plain;
+		p += 2;
+	}
+plain:
+	*o = save;
+	return false;
+}
+
+size_t
+log_json_line(char *out, size_t outlen, const char *time, const char *host,
+    const char *role, int instance, long pid, const char *level, const char *text)
+{
+	struct out	o = { out, outlen, 0, false };
+	char		num[32];
+
+	if (outlen < 24) {
+		if (outlen > 0)
+			out[0] = '\0';
+		return 0;
+	}
+	/* A constant first member: every later one is ",key:value", whole or absent. */
+	puts_raw(&o, "{\"source\":\"outpost\"");
+	put_key(&o, "time", time, strlen(time));
+	put_key(&o, "host", host, strlen(host));
+	put_key(&o, "process", role, strlen(role));
+	if (instance >= 0) {
+		snprintf(num, sizeof(num), ",\"instance\":%d", instance);
+		puts_raw(&o, num);
+	}
+	snprintf(num, sizeof(num), ",\"pid\":%ld", pid);
+	puts_raw(&o, num);
+	put_key(&o, "level", level, strlen(level));
+	put_key(&o, "message", text, strlen(text));
+	(void)rcpt_fields(&o, text);
+	/* put() kept room for these. */
+	memcpy(out + o.used, "}\n", 3);
+	return o.used + 2;
+}
