@@ -48,6 +48,10 @@ static const char *const msg_names[MSG_TYPE_MAX] = {
 	[MSG_CONTROL_REQUEST] = "CONTROL_REQUEST",
 	[MSG_CONTROL_REPLY] = "CONTROL_REPLY",
 	[MSG_CONTROL_END] = "CONTROL_END",
+	[MSG_SIGNER_KEY] = "SIGNER_KEY",
+	[MSG_SIGNER_KEYS_END] = "SIGNER_KEYS_END",
+	[MSG_SIGN_REQUEST] = "SIGN_REQUEST",
+	[MSG_SIGN_RESULT] = "SIGN_RESULT",
 };
 
 /*
@@ -96,6 +100,10 @@ static const char *const msg_schema[MSG_TYPE_MAX] = {
 	[MSG_CONTROL_REQUEST] = "s n32{ s }",
 	[MSG_CONTROL_REPLY] = "s",
 	[MSG_CONTROL_END] = "u8 s",
+	[MSG_SIGNER_KEY] = "s u8 u8 u8 n16{ s u8 b }",
+	[MSG_SIGNER_KEYS_END] = "u32",
+	[MSG_SIGN_REQUEST] = "fd s u64 u64",
+	[MSG_SIGN_RESULT] = "s u8 s s",
 };
 
 const char *
@@ -257,6 +265,7 @@ proc_kind_name(int kind)
 		[PROC_RESOLVER] = "resolver",
 		[PROC_SMTPD] = "smtpd",
 		[PROC_AGENT] = "agent",
+		[PROC_SIGNER] = "signer",
 	};
 
 	return kind >= 0 && kind < PROC_KIND_MAX ? names[kind] : "unknown";

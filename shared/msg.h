@@ -155,8 +155,31 @@ enum msg_type {
 	/* u8 status (0 done, 1 failed), str message for the user */
 	MSG_CONTROL_END,
 
-	MSG_TYPE_MAX
+	/*
+	 * DKIM signing: master -> signer (the private keys), qmgr <-> signer
+	 */
+	/* master -> signer: one [dkim] entry with its keys, read by the master.
+	 *   str domain, u8 subdomains, u8 header canon, u8 body canon (enum dkim_canon),
+	 *   n16{ str selector, u8 alg (enum dkim_alg), bytes private key (PKCS#8 DER) }
+	 * The buffers of both ends are wiped. */
+	MSG_SIGNER_KEY = 144,
+	/* master -> signer: the entries sent since the last END replace the old
+	 * set, which is wiped.  u32 number of entries */
+	MSG_SIGNER_KEYS_END = 145,
+	/* qmgr -> signer: FD read-only queue file.  str id, u64 content offset,
+	 * u64 content length.  Answer SIGN_RESULT, same reqid:
+	 *   str id, u8 status (SIGN_*), str DKIM-Signature field(s) with their CRLFs
+	 *   ("" unless SIGN_OK), str what happened (for the log) */
+	MSG_SIGN_REQUEST = 146,
+	MSG_SIGN_RESULT = 147,
+
+	MSG_TYPE_MAX = 256
 };
+
+/* SIGN_RESULT status */
+#define SIGN_OK		0	/* signed: the fields go out before the content */
+#define SIGN_NONE	1	/* no [dkim] entry for the From: domain: unsigned */
+#define SIGN_FAIL	2	/* could not sign (unreadable content, bad key): unsigned */
 
 /* SUBMIT_BEGIN flags */
 #define SUBMIT_F_8BITMIME	0x0001	/* BODY=8BITMIME was declared */

@@ -1,0 +1,141 @@
+/*
+ * signer_keys.c - the signer's key table (signer.h). Keys arrive from the
+ * master; each DER copy lives in its own sodium_malloc region (guard pages,
+ * locked, wiped on free), and the frame buffer it came in is wiped at once.
+ * A key is parsed into OpenSSL only for the time of one signature: OpenSSL
+ * clears the private parts of a key when it frees it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <sodium.h>
+
+#include "dkim_sign.h"
+#include "frame.h"
+#include "log.h"
+#include "signer.h"
+#include "xmalloc.h"
+
+static struct sdomain	*cur;		/* the set in use */
+static size_t		 ncur;
+static struct sdomain	*next;		/* the set being received */
+static size_t		 nnext;
+
+static void
+set_free(struct sdomain *set, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		for (unsigned k = 0; k < set[i].nkeys; k++)
+			if (set[i].keys[k].der != NULL)
+				sodium_free(set[i].keys[k].der);	/* wipes first */
+	free(set);
+}
+
+EVP_PKEY *
+keys_get(const struct skey *k)
+{
+	const uint8_t *p = k->der;
+
+	return d2i_AutoPrivateKey(NULL, &p, (long)k->derlen);
+}
+
+void
+keys_put(EVP_PKEY *pk)
+{
+	EVP_PKEY_free(pk);
+}
+
+int
+keys_frame(struct frame *f)
+{
+	struct sdomain d;
+	const uint8_t *der;
+	size_t derlen;
+	uint16_t n;
+	int rc = -1;
+
+	memset(&d, 0, sizeof(d));
+	if (!frame_get_str(f, d.domain, sizeof(d.domain)) || !frame_get_u8(f, &d.subdomains) ||
+	    !frame_get_u8(f, &d.canon_hdr) || !frame_get_u8(f, &d.canon_body) ||
+	    !frame_get_u16(f, &n) || n == 0 || n > DKIM_KEYS_MAX || d.canon_hdr > 1 || d.canon_body > 1)
+		goto out;
+	for (unsigned k = 0; k < n; k++) {
+		struct skey *sk = &d.keys[k];
+		if (!frame_get_str(f, sk->selector, sizeof(sk->selector)) || !frame_get_u8(f, &sk->alg) ||
+		    !frame_get_bytes(f, &der, &derlen) || derlen == 0 || derlen > 16384)
+			goto out;
+		if ((sk->der = sodium_malloc(derlen)) == NULL)
+			fatalx("signer: sodium_malloc for a key");
+		memcpy(sk->der, der, derlen);
+		sk->derlen = derlen;
+		d.nkeys++;
+		/* Checked now, so that a bad key is reported once, not per mail. */
+		EVP_PKEY *pk = keys_get(sk);
+		if (pk == NULL || dkim_key_alg(pk) != sk->alg)
+			log_warnx("dkim: the key of %s, selector %s, is not a usable %s key: "
+			    "mail from %s goes out without its signature", d.domain, sk->selector,
+			    dkim_alg_name(sk->alg), d.domain);
+		keys_put(pk);
+	}
+	if (!frame_end(f))
+		goto out;
+	next = xreallocarray(next, nnext + 1, sizeof(*next));
+	next[nnext++] = d;
+	memset(&d, 0, sizeof(d));
+	rc = 0;
+out:
+	/* The receive buffer's copy goes now, whatever the frame held. */
+	sodium_memzero((void *)(uintptr_t)f->p, f->len);
+	if (rc == -1)
+		for (unsigned k = 0; k < d.nkeys; k++)
+			sodium_free(d.keys[k].der);
+	return rc;
+}
+
+int
+keys_end(struct frame *f)
+{
+	uint32_t n;
+
+	if (!frame_get_u32(f, &n) || !frame_end(f) || n != nnext) {
+		set_free(next, nnext);
+		next = NULL;
+		nnext = 0;
+		return -1;
+	}
+	set_free(cur, ncur);
+	cur = next;
+	ncur = nnext;
+	next = NULL;
+	nnext = 0;
+	log_info("dkim: %zu signing domain%s loaded", ncur, ncur == 1 ? "" : "s");
+	return 0;
+}
+
+const struct sdomain *
+keys_find(const char *domain)
+{
+	const char *p;
+	size_t i;
+
+	for (i = 0; i < ncur; i++)
+		if (!cur[i].subdomains && strcmp(cur[i].domain, domain) == 0)
+			return &cur[i];
+	/* ".example.org" covers example.org and every name below it. */
+	for (p = domain; p != NULL; p = (p = strchr(p, '.')) != NULL ? p + 1 : NULL)
+		for (i = 0; i < ncur; i++)
+			if (cur[i].subdomains && strcmp(cur[i].domain, p) == 0)
+				return &cur[i];
+	return NULL;
+}
+
+void
+keys_clear(void)
+{
+	set_free(cur, ncur);
+	set_free(next, nnext);
+	cur = next = NULL;
+	ncur = nnext = 0;
+}
