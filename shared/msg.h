@@ -22,6 +22,7 @@
 #define HOSTNAME_MAX		256
 #define REPLY_MAX		1024	/* one remote reply kept per recipient */
 #define DSN_MAX			16	/* "5.7.1" */
+#define DKIM_FIELDS_MAX		8192	/* stored DKIM-Signature fields of one mail */
 
 enum msg_type {
 	MSG_NONE = 0,
@@ -86,7 +87,8 @@ enum msg_type {
 
 	/* scheduler -> qmgr: str id.  Answer: QMGR_OPENED with FD (read-only
 	 * descriptor of the queue file): u64 content offset, u64 content length,
-	 * u32 flags (MAIL_F_*); or QMGR_OPEN_FAIL: str reason */
+	 * u32 flags (MAIL_F_*), str DKIM-Signature field(s) to send before the
+	 * content ("" none); or QMGR_OPEN_FAIL: str reason */
 	MSG_QMGR_OPEN = 48,
 	MSG_QMGR_OPENED,
 	MSG_QMGR_OPEN_FAIL,
@@ -123,7 +125,8 @@ enum msg_type {
 	 *   u32 flags (MAIL_F_*), str destination (for logs),
 	 *   u16 naddr, naddr times: addr, u16 port, str host name;
 	 *   u16 nrcpt, nrcpt times: u32 index, str address,
-	 *   u8 tls (enum tls_policy of config.h, never TLS_INHERIT), u8 dflags (DELIVER_F_*) */
+	 *   u8 tls (enum tls_policy of config.h, never TLS_INHERIT), u8 dflags (DELIVER_F_*),
+	 *   str DKIM-Signature field(s) sent before the content ("" none) */
 	MSG_AGENT_DELIVER = 80,
 	/* agent -> scheduler, same reqid:
 	 *   str relay ("host[ip]:port" that took the transaction, or "none"),

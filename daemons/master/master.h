@@ -66,6 +66,10 @@ int	master_reload(struct master *, char *err, size_t errlen);
 int	secrets_load(const struct config *, char *password, size_t len, char *err, size_t errlen);
 void	secrets_send(struct master *, struct child *);
 
+/* master_dkim.c: the key files are read and checked, or sent to the signer */
+int	dkim_keys_check(const struct config *, char *err, size_t errlen);
+void	dkim_keys_send(struct master *, struct child *);
+
 /* master_setup.c */
 void	setup_directories(const struct config *, bool as_root);
 int	setup_listeners(const struct config *, int *fds);

@@ -58,6 +58,9 @@ needs_restart(const struct config *o, const struct config *n, int kind)
 		return true;
 	switch (kind) {
 	case PROC_QMGR:
+		/* Signing on or off: the queue manager decides whether to ask the signer. */
+		if ((o->ndkim == 0) != (n->ndkim == 0))
+			return true;
 		return o->max_message_size != n->max_message_size || o->delay_warning != n->delay_warning ||
 		    o->max_recipients != n->max_recipients || strcmp(o->helo_name, n->helo_name) != 0;
 	case PROC_SMTPD:
@@ -101,6 +104,8 @@ master_reload(struct master *m, char *err, size_t errlen)
 		goto refuse;
 	}
 	if (secrets_load(&n, password, sizeof(password), err, errlen) == -1)
+		goto refuse;
+	if (dkim_keys_check(&n, err, errlen) == -1)
 		goto refuse;
 	listeners_changed = n.nlisten != o->nlisten || memcmp(n.listen, o->listen, sizeof(n.listen)) != 0;
 	if (listeners_changed) {

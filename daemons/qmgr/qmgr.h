@@ -69,6 +69,7 @@ struct config;
 struct qmgr;
 struct qcommit;
 struct qmarks;
+struct qsign;
 
 #define QMGR_DIR_INCOMING	"incoming"
 #define QMGR_DIR_QUEUE		"queue"
@@ -116,6 +117,11 @@ struct qmail {
 	unsigned	 inflight;	/* state updates (and a deletion) not yet durable */
 	bool		 deleted;	/* out of the index; freed when inflight drops to 0 */
 	bool		 spared;	/* removed into spare/: wfd may be reused */
+	/* DKIM (qmgr_sign.c) */
+	char		*dkim;		/* DKIM-Signature field(s) sent before the content, or NULL */
+	uint8_t		 sign_state;	/* SIGN_ST_*: not announced before SIGN_ST_NONE */
+	uint32_t	 sign_reqid;
+	TAILQ_ENTRY(qmail) sign_entry;
 };
 RB_HEAD(qmail_tree, qmail);
 
@@ -226,6 +232,7 @@ struct qmgr {
 	unsigned		 nspare;
 	unsigned		 spare_pending;	/* REMOVE jobs that will add one */
 	unsigned		 spare_max;	/* QMGR_SPARE_MAX or less for few fds */
+	struct qsign		*sign;		/* DKIM signing (qmgr_sign.c) */
 };
 
 /* qmgr.c */
@@ -291,6 +298,19 @@ void	qmgr_states_apply(struct qmgr *, struct qmail *, struct qf_state *st, unsig
 struct qtx *bounce_make(struct qmgr *, const struct qmail *, const uint32_t *failed, unsigned n);
 /* The sender's delay notice for a mail still deferred (QMGR_DELAY_WARN). */
 void	bounce_delay_warn(struct qmgr *, struct qmail *);
+
+/* qmgr_sign.c: DKIM signing by the signer, after commit and before announcing */
+#define SIGN_ST_NONE	0	/* signed, or looked at, or signing is off */
+#define SIGN_ST_WAIT	1	/* waiting for a request slot or the signer link */
+#define SIGN_ST_ASKED	2	/* request sent */
+#define SIGN_ST_WRITE	3	/* the record is being made durable */
+void	sign_init(struct qmgr *);
+/* A mail just committed, or recovered without a DKIM record: sign it, then announce it. */
+void	sign_mail(struct qmgr *, struct qmail *);
+/* A (new) link to the signer. */
+void	sign_link(struct qmgr *, int fd);
+/* The mail leaves memory: out of the signing queues. */
+void	sign_forget(struct qmgr *, struct qmail *);
 
 /* qmgr_mark.c */
 int	mark_open(struct qmgr *);
