@@ -2,6 +2,7 @@
  * outpostctl.c - outpost's control tool (main and command table).
  *
  *   outpostctl check-config [FILE]   validate a configuration without starting anything
+ *   outpostctl dkim-keygen DOMAIN SELECTOR [rsa|ed25519]   a DKIM key and its TXT record
  *   outpostctl [-f FILE] COMMAND ...  talk to the running master over its control
  *                                     socket (root or admin_group only)
  *
@@ -21,6 +22,7 @@
 #include "config.h"
 #include "frame.h"
 #include "msg.h"
+#include "outpostctl.h"
 
 #define ANSWER_TIMEOUT_MS	60000
 
@@ -147,6 +149,8 @@ static const struct {
 	{ "hold", control_command, "hold ID              keep a mail from delivery" },
 	{ "release", control_command, "release ID           release a held mail" },
 	{ "bounce", control_command, "bounce ID            fail a mail now and bounce it" },
+	{ "dkim-keygen", cmd_dkim_keygen,
+	  "dkim-keygen [-d DIR] DOMAIN SELECTOR [rsa|ed25519]  new DKIM key and its TXT record" },
 };
 
 static void __attribute__((noreturn))
