@@ -97,6 +97,8 @@ dkim_keys_check(const struct config *c, char *err, size_t errlen)
 	uint8_t *der;
 	size_t len;
 
+	if (sodium_init() < 0)
+		fatalx("sodium_init");
 	for (size_t i = 0; i < c->ndkim; i++)
 		for (unsigned k = 0; k < c->dkim[i].nkeys; k++) {
 			if ((der = key_load(c->dkim[i].keys[k].path, &len, err, errlen)) == NULL)

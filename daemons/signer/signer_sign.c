@@ -49,21 +49,24 @@ digest_out(void *arg, const void *p, size_t n)
 	EVP_DigestUpdate(arg, p, n);
 }
 
-/* SHA-256 of the canonical body: what is already read, then the rest in blocks. */
+/*
+ * SHA-256 of the canonical body: the part already read (have bytes, which
+ * end at content offset done), then the rest of the content in blocks.
+ */
 static int
-body_hash(int fd, uint64_t off, uint64_t len, const uint8_t *head, size_t headlen,
+body_hash(int fd, uint64_t off, uint64_t len, const uint8_t *have, size_t havelen, size_t done,
     enum dkim_canon canon, uint8_t bh[DKIM_HASH_LEN])
 {
 	struct dkim_body b;
 	EVP_MD_CTX *mc;
 	uint8_t *blk = NULL;
-	uint64_t pos = off + headlen, end = off + len;
+	uint64_t pos = off + done, end = off + len;
 	int rc = -1;
 
 	if ((mc = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(mc, EVP_sha256(), NULL) != 1)
 		goto done;
 	dkim_body_init(&b, canon, digest_out, mc);
-	dkim_body_feed(&b, head, headlen);
+	dkim_body_feed(&b, have, havelen);
 	blk = xmalloc(SIGN_BLOCK);
 	while (pos < end) {
 		size_t n = end - pos > SIGN_BLOCK ? SIGN_BLOCK : (size_t)(end - pos);
@@ -119,7 +122,7 @@ sign_content(int fd, uint64_t off, uint64_t len, struct buf *out, char *detail, 
 	s.domain = d->domain;
 	s.canon_hdr = d->canon_hdr;
 	s.canon_body = d->canon_body;
-	if (body_hash(fd, off, len, head + body, headlen - body, d->canon_body, bh) == -1) {
+	if (body_hash(fd, off, len, head + body, headlen - body, headlen, d->canon_body, bh) == -1) {
 		snprintf(detail, dlen, "cannot read the queued mail");
 		goto out;
 	}
