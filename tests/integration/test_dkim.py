@@ -229,3 +229,117 @@ def test_resend_after_restart_keeps_the_signature(outpost_factory, receiver, key
     assert m.data.startswith(stored)
     assert verify_all(m.data, records) == ["er.test"]
     assert stored_fields(op) if any((op.queue_dir / "queue").iterdir()) else True
+
+
+# ---------------------------------------------------------------- opendkim
+
+OPENDKIM_TESTMSG = shutil.which("opendkim-testmsg") or "/usr/sbin/opendkim-testmsg"
+NSD = "/usr/sbin/nsd"
+
+
+def zone_text(records):
+    """One zone "test." holding every selector record (strings of <= 255 chars)."""
+    lines = ["$ORIGIN test.", "$TTL 60", "@ SOA ns hostmaster 1 3600 600 86400 60",
+             "@ NS ns", "ns A 127.0.0.1"]
+    for name, rec in records.items():
+        r = rec.decode()
+        parts = " ".join(f'"{r[i:i + 255]}"' for i in range(0, len(r), 255))
+        lines.append(f"{name} TXT {parts}")
+    return "\n".join(lines) + "\n"
+
+
+class NetnsDns:
+    """A network namespace whose 127.0.0.1:53 is nsd serving the selector
+    records, and whose resolv.conf points there (ip netns exec bind-mounts
+    /etc/netns/NAME/resolv.conf). Everything is stopped and removed by close()."""
+
+    def __init__(self, workdir, records):
+        self.name = f"otdkim{os.getpid() % 100000}"
+        self.etc = f"/etc/netns/{self.name}"
+        self.dir = workdir / "nsd"
+        self.dir.mkdir()
+        self.proc = None
+        (self.dir / "zone").write_text(zone_text(records))
+        (self.dir / "nsd.conf").write_text(f"""server:
+    ip-address: 127.0.0.1@53
+    do-ip6: no
+    username: ""
+    chroot: ""
+    zonesdir: "{self.dir}"
+    pidfile: "{self.dir}/nsd.pid"
+    database: ""
+    xfrdfile: "{self.dir}/xfrd.state"
+    zonelistfile: "{self.dir}/zone.list"
+    logfile: "{self.dir}/nsd.log"
+    server-count: 1
+    rrl-ratelimit: 0
+remote-control:
+    control-enable: no
+zone:
+    name: test.
+    zonefile: "{self.dir}/zone"
+""")
+        subprocess.run(["ip", "netns", "add", self.name], check=True, timeout=10)
+        try:
+            subprocess.run(["ip", "netns", "exec", self.name, "ip", "link", "set", "lo", "up"],
+                           check=True, timeout=10)
+            os.makedirs(self.etc, exist_ok=True)
+            with open(f"{self.etc}/resolv.conf", "w") as f:
+                f.write("nameserver 127.0.0.1\noptions timeout:2 attempts:2\n")
+            self.proc = subprocess.Popen(["ip", "netns", "exec", self.name, NSD, "-d", "-c",
+                                          str(self.dir / "nsd.conf")],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                         start_new_session=True)
+            H.wait_until(self._answers, 15, 0.2, what="nsd in the namespace")
+        except BaseException:
+            self.close()
+            raise
+
+    def _answers(self):
+        if self.proc.poll() is not None:
+            log = self.dir / "nsd.log"
+            raise H.HarnessError("nsd exited: " + (log.read_text() if log.exists() else ""))
+        r = subprocess.run(["ip", "netns", "exec", self.name, "drill", "@127.0.0.1", "-p", "53",
+                            "test.", "SOA"], capture_output=True, text=True, timeout=10)
+        return "NOERROR" in r.stdout
+
+    def run(self, argv, data):
+        return subprocess.run(["ip", "netns", "exec", self.name, *argv], input=data,
+                              capture_output=True, timeout=60)
+
+    def close(self):
+        if self.proc is not None and self.proc.poll() is None:
+            H.stop_pid(self.proc.pid, 10, popen=self.proc)
+        self.proc = None
+        subprocess.run(["ip", "netns", "delete", self.name], timeout=10)
+        shutil.rmtree(self.etc, ignore_errors=True)
+
+
+@pytest.fixture
+def netns_dns(workdir, keys, root):
+    if not os.path.exists(OPENDKIM_TESTMSG) or not os.path.exists(NSD) or not shutil.which("drill"):
+        pytest.skip("opendkim-tools, nsd or ldnsutils missing")
+    d = NetnsDns(workdir, keys[1])
+    yield d
+    d.close()
+
+
+def test_signed_mails_verify_with_opendkim(outpost_factory, receiver, keys, netns_dns):
+    """OpenDKIM's library verifies what outpost signed, the public keys
+    fetched over DNS from nsd: rsa-sha256 and ed25519-sha256, relaxed and
+    simple, each body shape; a changed body fails there too."""
+    _keydir, _records, entries = keys
+    op = start(outpost_factory, receiver, entries)
+    doms = ["rr.test", "er.test", "rs.test", "es.test"]
+    n = 0
+    for dom in doms:
+        for name, extra, body in bodies():
+            assert op.smtp_send(f"s@{dom}", ["rcpt@dest.test"], mail(dom, name, extra, body))[0] == 250
+            n += 1
+    msgs = receiver.wait_messages(n, timeout=120)
+    for m in msgs:
+        r = netns_dns.run([OPENDKIM_TESTMSG], m.data)
+        assert r.returncode == 0, (r.stdout, r.stderr, m.data[:300])
+    bad = msgs[0].data[:-3] + b"X\r\n" if msgs[0].data.endswith(b"\r\n") else msgs[0].data + b"X"
+    r = netns_dns.run([OPENDKIM_TESTMSG], bad)
+    assert r.returncode != 0
