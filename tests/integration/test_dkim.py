@@ -343,3 +343,96 @@ def test_signed_mails_verify_with_opendkim(outpost_factory, receiver, keys, netn
     bad = msgs[0].data[:-3] + b"X\r\n" if msgs[0].data.endswith(b"\r\n") else msgs[0].data + b"X"
     r = netns_dns.run([OPENDKIM_TESTMSG], bad)
     assert r.returncode != 0
+
+
+# ---------------------------------------------------------------- key custody
+
+def secret_needles(path):
+    """Byte strings only a holder of the private key has: the Ed25519 seed,
+    or 32 bytes of the RSA private exponent (big-endian, as in the DER),
+    and the first line of the PEM body."""
+    pem = path.read_text().splitlines()
+    needles = [pem[1].encode()]
+    text = subprocess.run(["openssl", "pkey", "-in", str(path), "-noout", "-text"],
+                          capture_output=True, text=True, timeout=30, check=True).stdout
+    if "ED25519" in text.upper():
+        der = subprocess.run(["openssl", "pkey", "-in", str(path), "-outform", "DER"],
+                             capture_output=True, timeout=30, check=True).stdout
+        needles.append(der[-32:])
+    else:
+        hexpart = text.split("privateExponent:")[1].split("prime1:")[0]
+        d = bytes.fromhex(re.sub(r"[^0-9a-f]", "", hexpart)).lstrip(b"\0")
+        needles.append(d[:32])
+    return needles
+
+
+def memory_holds(pid, needles):
+    """Which needles occur in the readable memory of pid (/proc/PID/mem, as root)."""
+    found = set()
+    try:
+        maps = open(f"/proc/{pid}/maps").read().splitlines()
+        mem = open(f"/proc/{pid}/mem", "rb", 0)
+    except OSError:
+        return found
+    with mem:
+        for line in maps:
+            f = line.split()
+            if "r" not in f[1] or (len(f) > 5 and f[5] in ("[vvar]", "[vsyscall]")):
+                continue
+            lo, hi = (int(x, 16) for x in f[0].split("-"))
+            try:
+                mem.seek(lo)
+                chunk = mem.read(hi - lo)
+            except (OSError, ValueError, OverflowError):
+                continue
+            for i, n in enumerate(needles):
+                if n in chunk:
+                    found.add(i)
+    return found
+
+
+def test_only_the_signer_holds_private_keys(outpost_factory, receiver, keys, root):
+    """After start and after signing, the key material is in the signer's
+    memory and in no other outpost process (master included: it read the
+    files, sent them and wiped every copy). A reload with a changed key
+    file: the new key signs, and the old one is gone from the signer."""
+    keydir, records, entries = keys
+    op = start(outpost_factory, receiver, entries)
+    op.wait_log(r"signer: dkim: 6 signing domains loaded")
+    for dom in ("rr.test", "er.test"):
+        assert op.smtp_send(f"s@{dom}", ["rcpt@dest.test"], mail(dom, "mem", b"", b"x\r\n"))[0] == 250
+    receiver.wait_messages(2, timeout=60)
+    rsa = secret_needles(keydir / "rr.test.r1.key")
+    ed = secret_needles(keydir / "er.test.e1.key")
+    needles = rsa + ed
+    procs = [op.pid] + [c.pid for c in op.children()]
+    signer = op.child("signer").pid
+    for pid in procs:
+        got = memory_holds(pid, needles)
+        if pid == signer:
+            # the DER copy in guarded memory: the RSA exponent and the Ed25519 seed
+            assert {1, 3} <= got, got
+            assert 0 not in got and 2 not in got      # never the PEM text
+        else:
+            assert got == set(), (pid, H.ProcInfo(pid).title, got)
+
+    # A new key in the same file, then reload.
+    newdir = keydir / "new"
+    newdir.mkdir(mode=0o700)
+    path, rec = keygen(newdir, "er.test", "e1", "ed25519")
+    shutil.copy(path, keydir / "er.test.e1.key")
+    new_needles = secret_needles(keydir / "er.test.e1.key")
+    off = op.log_offset()
+    r = subprocess.run([str(H.OUTPOSTCTL), "-f", str(op.conf_path), "reload"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    op.wait_log(r"signer: dkim: 6 signing domains loaded", start=off)
+    assert op.child("signer").pid == signer            # same process, new keys
+    assert op.smtp_send("s@er.test", ["rcpt@dest.test"], mail("er.test", "new", b"", b"y\r\n"))[0] == 250
+    m = receiver.wait_messages(3, timeout=60)[2]
+    new_records = dict(records)
+    new_records["e1._domainkey.er.test."] = rec.encode()
+    assert verify_all(m.data, new_records) == ["er.test"]
+    assert not dkim.verify(m.data, dnsfunc=dnsfunc_for(records))
+    got = memory_holds(signer, ed + new_needles)
+    assert 3 in got and 1 not in got, got              # new seed in, old seed wiped
