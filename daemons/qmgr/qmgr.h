@@ -121,6 +121,7 @@ struct qmail {
 	char		*dkim;		/* DKIM-Signature field(s) sent before the content, or NULL */
 	uint8_t		 sign_state;	/* SIGN_ST_*: not announced before SIGN_ST_NONE */
 	uint32_t	 sign_reqid;
+	uint8_t		 sign_tries;	/* signer links lost while it was asked */
 	TAILQ_ENTRY(qmail) sign_entry;
 };
 RB_HEAD(qmail_tree, qmail);
@@ -303,7 +304,7 @@ void	bounce_delay_warn(struct qmgr *, struct qmail *);
 #define SIGN_ST_NONE	0	/* signed, or looked at, or signing is off */
 #define SIGN_ST_WAIT	1	/* waiting for a request slot or the signer link */
 #define SIGN_ST_ASKED	2	/* request sent */
-#define SIGN_ST_WRITE	3	/* the record is being made durable */
+#define SIGN_ST_WRITE	3	/* the record is being written */
 void	sign_init(struct qmgr *);
 /* A mail just committed, or recovered without a DKIM record: sign it, then announce it. */
 void	sign_mail(struct qmgr *, struct qmail *);

@@ -3,8 +3,8 @@
  * committed (or recovered without a DKIM record) is handed to the signer
  * as a read-only descriptor of its queue file; the DKIM-Signature fields
  * that come back are appended to the file as its DKIM record
- * (queue_file.h), made durable, and only then is the mail announced to the
- * scheduler. Run on the qmgr loop.
+ * (queue_file.h), and only then is the mail announced to the scheduler, so
+ * every attempt sends the same stored fields. Run on the qmgr loop.
  *
  * Signing happens right after "queued" is answered, not before: the
  * submitter never waits for RSA or for a pass over a large body, and a mail
@@ -34,6 +34,7 @@
 #include "xmalloc.h"
 
 #define SIGN_WINDOW	32
+#define SIGN_TRIES	3	/* a mail the signer died on this often goes unsigned */
 
 TAILQ_HEAD(qmail_signq, qmail);
 
@@ -155,26 +156,17 @@ announce_signed(struct qmgr *q, struct qmail *m)
 		sched_announce(q, m);
 }
 
-static void
-record_synced(struct qmgr *q, struct qjob *j)
-{
-	struct qmail *m = j->arg;
-
-	if (j->fd != -1)
-		close(j->fd);
-	if (j->error != 0) {
-		errno = j->error;
-		log_warn("%s: DKIM record not durable (it is signed again after a restart)", m->id);
-	}
-	free(j);
-	announce_signed(q, m);
-}
-
-/* Append the DKIM record at the end of the good records and make it durable. */
+/*
+ * Append the DKIM record at the end of the good records. It is not synced
+ * on its own: an fdatasync per mail would halve the relay rate, and nothing
+ * depends on it before the first state record of a delivery attempt, whose
+ * fdatasync makes it durable too. Lost in a crash before that, the mail is
+ * simply signed again at recovery (no attempt was recorded, so no receiver
+ * saw the first signature as a finished delivery).
+ */
 static void
 record_write(struct qmgr *q, struct qmail *m)
 {
-	struct qjob *j;
 	uint8_t *rec;
 	size_t len;
 	int fd;
@@ -185,24 +177,15 @@ record_write(struct qmgr *q, struct qmail *m)
 		announce_signed(q, m);
 		return;
 	}
-	fd = m->wfd != -1 ? dup(m->wfd) : openat(q->queue_fd, m->id, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd == -1 || pwrite_full(fd, rec, len, m->file_len) == -1) {
+	fd = m->wfd != -1 ? m->wfd : openat(q->queue_fd, m->id, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd == -1 || pwrite_full(fd, rec, len, m->file_len) == -1)
 		log_warn("%s: DKIM record not written (it is signed again after a restart)", m->id);
-		if (fd != -1)
-			close(fd);
-		free(rec);
-		announce_signed(q, m);
-		return;
-	}
+	else
+		m->file_len += len;
+	if (fd != -1 && fd != m->wfd)
+		close(fd);
 	free(rec);
-	m->file_len += len;
-	j = xcalloc(1, sizeof(*j));
-	j->kind = QJOB_SYNC;
-	j->fd = fd;
-	strlcpy(j->id, m->id, sizeof(j->id));
-	j->done = record_synced;
-	j->arg = m;
-	qmgr_commit_push(q, j);
+	announce_signed(q, m);
 }
 
 static int
@@ -251,14 +234,28 @@ result(struct qmgr *q, struct frame *f)
 	return 0;
 }
 
-/* Unanswered requests are asked again, first, on the next link. */
+/*
+ * Unanswered requests are asked again, first, on the next link; but a mail
+ * the signer went away on SIGN_TRIES times (a mail that crashes it) goes out
+ * unsigned rather than stop the queue behind it.
+ */
 static void
-requeue_asked(struct qsign *s)
+requeue_asked(struct qmgr *q)
 {
+	struct qsign *s = q->sign;
 	struct qmail *m;
 
 	while ((m = TAILQ_LAST(&s->asked, qmail_signq)) != NULL) {
 		TAILQ_REMOVE(&s->asked, m, sign_entry);
+		s->nasked--;
+		if (++m->sign_tries >= SIGN_TRIES) {
+			log_warnx("%s: dkim: not signed: the signer failed %d times on this mail",
+			    m->id, SIGN_TRIES);
+			free(m->dkim);
+			m->dkim = xstrdup("");
+			record_write(q, m);
+			continue;
+		}
 		m->sign_state = SIGN_ST_WAIT;
 		TAILQ_INSERT_HEAD(&s->wait, m, sign_entry);
 	}
@@ -276,7 +273,7 @@ link_cb(struct chan *c, struct frame *f, void *arg)
 	if (s->link != c)
 		return 0;
 	s->link = NULL;
-	requeue_asked(s);
+	requeue_asked(q);
 	if (!TAILQ_EMPTY(&s->wait))
 		log_info("signer link closed: %u mail%s wait for signing", count_wait(s),
 		    count_wait(s) == 1 ? "" : "s");
@@ -291,7 +288,7 @@ sign_link(struct qmgr *q, int fd)
 
 	s->link = NULL;
 	if (old != NULL) {
-		requeue_asked(s);
+		requeue_asked(q);
 		chan_close(old, "replaced by a new signer link");
 	}
 	s->link = chan_new(q->base, fd, "signer", link_cb, q);

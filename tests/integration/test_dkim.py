@@ -17,6 +17,7 @@ import base64
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 
@@ -202,11 +203,9 @@ def stored_fields(op):
     """The DKIM record of the one queued mail, as stored in its file."""
     files = [p for p in (op.queue_dir / "queue").iterdir() if p.is_file()]
     assert len(files) == 1
-    buf = files[0].read_bytes()
-    i = buf.find(b"QDK1")
-    assert i > 0
-    n = int.from_bytes(buf[i + 8:i + 12], "little")
-    return buf[i + 12:i + 12 + n]
+    m = H.parse_queue_file(files[0].read_bytes())
+    assert not m.torn
+    return m.dkim
 
 
 def test_resend_after_restart_keeps_the_signature(outpost_factory, receiver, keys):
@@ -228,7 +227,6 @@ def test_resend_after_restart_keeps_the_signature(outpost_factory, receiver, key
     m = receiver.wait_messages(1, timeout=60)[0]
     assert m.data.startswith(stored)
     assert verify_all(m.data, records) == ["er.test"]
-    assert stored_fields(op) if any((op.queue_dir / "queue").iterdir()) else True
 
 
 # ---------------------------------------------------------------- opendkim
@@ -436,3 +434,53 @@ def test_only_the_signer_holds_private_keys(outpost_factory, receiver, keys, roo
     assert not dkim.verify(m.data, dnsfunc=dnsfunc_for(records))
     got = memory_holds(signer, ed + new_needles)
     assert 3 in got and 1 not in got, got              # new seed in, old seed wiped
+
+
+# ---------------------------------------------------------------- crashes
+
+def test_signer_killed_mails_wait_and_are_signed(outpost_factory, receiver, keys):
+    """With the signer gone, mails are queued and wait; the restarted signer
+    gets the keys again from the master and signs them: none leaves unsigned."""
+    _keydir, records, entries = keys
+    op = start(outpost_factory, receiver, entries)
+    op.wait_log(r"signer: dkim: 6 signing domains loaded")
+    old = op.kill_child("signer", signal.SIGSTOP)
+    for i in range(5):
+        assert op.smtp_send("s@rr.test", ["rcpt@dest.test"],
+                            mail("rr.test", f"wait{i}", b"", b"w\r\n"))[0] == 250
+    time.sleep(1)
+    assert receiver.count() == 0                      # nothing went out unsigned
+    os.kill(old, signal.SIGKILL)
+    msgs = receiver.wait_messages(5, timeout=60)
+    for m in msgs:
+        assert verify_all(m.data, records) == ["rr.test"]
+    assert op.child("signer").pid != old
+
+
+def test_queued_but_unsigned_is_signed_at_recovery(outpost_factory, receiver, keys):
+    """The crash window of signing after "queued": the mail is acknowledged,
+    then everything dies before the signer answered. At the next start,
+    recovery finds the mail without its DKIM record and has it signed before
+    it is scheduled."""
+    _keydir, records, entries = keys
+    op = start(outpost_factory, receiver, entries)
+    op.wait_log(r"signer: dkim: 6 signing domains loaded")
+    op.kill_child("signer", signal.SIGSTOP)
+    assert op.smtp_send("s@dual.test", ["rcpt@dest.test"],
+                        mail("dual.test", "crash", b"", b"c\r\n"))[0] == 250
+    files = H.wait_until(lambda: list((op.queue_dir / "queue").iterdir()), 10, what="queue file")
+    assert H.parse_queue_file(files[0].read_bytes()).dkim is None
+    kids = [c.pid for c in op.children()]
+    op.kill()
+    op.proc.wait(timeout=10)
+    for k in kids:
+        try:
+            os.kill(k, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    H.wait_until(lambda: not any(H.pid_alive(p) for p in kids), 15, what="children to exit")
+    assert receiver.count() == 0
+    op.stop()
+    op.start()
+    m = receiver.wait_messages(1, timeout=60)[0]
+    assert verify_all(m.data, records) == ["dual.test", "dual.test"]
