@@ -105,6 +105,7 @@ signer_main(struct proc_ctx *ctx)
 
 	if (sodium_init() < 0)
 		fatalx("sodium_init");
+	keys_init();
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		fatal("calloc");
 	s->ctx = ctx;

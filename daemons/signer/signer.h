@@ -26,12 +26,17 @@ struct frame;
 struct buf;
 struct evp_pkey_st;
 
-/* One signing key: selector, algorithm and the PKCS#8 DER in guarded memory. */
+/*
+ * One signing key: selector, algorithm, the PKCS#8 DER as received in
+ * guarded memory, and the key parsed once (its private parts in OpenSSL's
+ * secure heap; NULL when the key is unusable).
+ */
 struct skey {
-	char		 selector[DKIM_SELECTOR_MAX];
-	uint8_t		 alg;
-	uint8_t		*der;		/* sodium_malloc */
-	size_t		 derlen;
+	char			 selector[DKIM_SELECTOR_MAX];
+	uint8_t			 alg;
+	uint8_t			*der;		/* sodium_malloc */
+	size_t			 derlen;
+	struct evp_pkey_st	*pkey;
 };
 
 /* One [dkim] entry with its keys. */
@@ -50,9 +55,8 @@ int	keys_frame(struct frame *);
 int	keys_end(struct frame *);
 /* The entry for a From: domain, or NULL. */
 const struct sdomain *keys_find(const char *domain);
-/* A parsed key for one signature; free it with keys_put (wipes what OpenSSL holds). */
-struct evp_pkey_st *keys_get(const struct skey *);
-void	keys_put(struct evp_pkey_st *);
+/* Before any key arrives: OpenSSL's secure heap for the parsed keys. */
+void	keys_init(void);
 /* Wipe and free every key (exit). */
 void	keys_clear(void);
 

@@ -2,12 +2,15 @@
  * signer_keys.c - the signer's key table (signer.h). Keys arrive from the
  * master; each DER copy lives in its own sodium_malloc region (guard pages,
  * locked, wiped on free), and the frame buffer it came in is wiped at once.
- * A key is parsed into OpenSSL only for the time of one signature: OpenSSL
- * clears the private parts of a key when it frees it.
+ * Each key is also parsed once, when it arrives: with OpenSSL 3 parsing
+ * costs half a millisecond, ten times an Ed25519 signature. OpenSSL keeps
+ * the private parts of a parsed key in its secure heap (keys_init: locked,
+ * between guard pages, cleared on free), the counterpart of sodium_malloc.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <sodium.h>
@@ -23,28 +26,32 @@ static size_t		 ncur;
 static struct sdomain	*next;		/* the set being received */
 static size_t		 nnext;
 
+#define SECURE_HEAP	(256 * 1024)	/* room for many RSA-4096 keys, two sets at once */
+
+void
+keys_init(void)
+{
+	if (CRYPTO_secure_malloc_init(SECURE_HEAP, 64) != 1)
+		log_warnx("dkim: no OpenSSL secure heap: parsed keys live in the ordinary heap");
+}
+
+static void
+key_free(struct skey *k)
+{
+	EVP_PKEY_free(k->pkey);		/* clears the private parts */
+	k->pkey = NULL;
+	if (k->der != NULL)
+		sodium_free(k->der);	/* wipes first */
+	k->der = NULL;
+}
+
 static void
 set_free(struct sdomain *set, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		for (unsigned k = 0; k < set[i].nkeys; k++)
-			if (set[i].keys[k].der != NULL)
-				sodium_free(set[i].keys[k].der);	/* wipes first */
+			key_free(&set[i].keys[k]);
 	free(set);
-}
-
-EVP_PKEY *
-keys_get(const struct skey *k)
-{
-	const uint8_t *p = k->der;
-
-	return d2i_AutoPrivateKey(NULL, &p, (long)k->derlen);
-}
-
-void
-keys_put(EVP_PKEY *pk)
-{
-	EVP_PKEY_free(pk);
 }
 
 int
@@ -72,12 +79,15 @@ keys_frame(struct frame *f)
 		sk->derlen = derlen;
 		d.nkeys++;
 		/* Checked now, so that a bad key is reported once, not per mail. */
-		EVP_PKEY *pk = keys_get(sk);
-		if (pk == NULL || dkim_key_alg(pk) != sk->alg)
+		const uint8_t *p = sk->der;
+		sk->pkey = d2i_AutoPrivateKey(NULL, &p, (long)sk->derlen);
+		if (sk->pkey == NULL || dkim_key_alg(sk->pkey) != sk->alg) {
 			log_warnx("dkim: the key of %s, selector %s, is not a usable %s key: "
-			    "mail from %s goes out without its signature", d.domain, sk->selector,
+			    "mail from %s is not signed with it", d.domain, sk->selector,
 			    dkim_alg_name(sk->alg), d.domain);
-		keys_put(pk);
+			EVP_PKEY_free(sk->pkey);
+			sk->pkey = NULL;
+		}
 	}
 	if (!frame_end(f))
 		goto out;
@@ -90,7 +100,7 @@ out:
 	sodium_memzero((void *)(uintptr_t)f->p, f->len);
 	if (rc == -1)
 		for (unsigned k = 0; k < d.nkeys; k++)
-			sodium_free(d.keys[k].der);
+			key_free(&d.keys[k]);
 	return rc;
 }
 

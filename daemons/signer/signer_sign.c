@@ -129,8 +129,8 @@ sign_content(int fd, uint64_t off, uint64_t len, struct buf *out, char *detail, 
 	for (unsigned k = 0; k < d->nkeys; k++) {
 		s.selector = d->keys[k].selector;
 		s.alg = d->keys[k].alg;
-		if ((s.pkey = keys_get(&d->keys[k])) == NULL) {
-			snprintf(err, sizeof(err), "the key of %s, selector %s, cannot be read",
+		if ((s.pkey = d->keys[k].pkey) == NULL) {
+			snprintf(err, sizeof(err), "the key of %s, selector %s, is unusable",
 			    d->domain, s.selector);
 		} else if (dkim_sign_field(&h, &s, bh, time(NULL), out, err,
 		    sizeof(err)) == 0) {
@@ -141,7 +141,6 @@ sign_content(int fd, uint64_t off, uint64_t len, struct buf *out, char *detail, 
 			done++;
 			err[0] = '\0';
 		}
-		keys_put(s.pkey);
 		if (err[0] != '\0') {
 			size_t l = strlen(detail);
 			snprintf(detail + l, dlen - l, "%s%s", l ? "; " : "", err);
