@@ -7,6 +7,7 @@
  * the private parts of a parsed key in its secure heap (keys_init: locked,
  * between guard pages, cleared on free), the counterpart of sodium_malloc.
  */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,9 +29,52 @@ static size_t		 nnext;
 
 #define SECURE_HEAP	(256 * 1024)	/* room for many RSA-4096 keys, two sets at once */
 
+/*
+ * OpenSSL's parsers copy key bytes into short-lived buffers of the ordinary
+ * heap and free them without clearing (the inner OCTET STRING of an Ed25519
+ * key, for one). In the signer every OpenSSL allocation is therefore wiped
+ * when it is freed, so that a replaced key does not linger in freed memory.
+ */
+static void *
+wipe_malloc(size_t n, const char *file, int line)
+{
+	return malloc(n);
+}
+
+static void
+wipe_free(void *p, const char *file, int line)
+{
+	if (p != NULL)
+		explicit_bzero(p, malloc_usable_size(p));
+	free(p);
+}
+
+static void *
+wipe_realloc(void *p, size_t n, const char *file, int line)
+{
+	void *q;
+	size_t old;
+
+	if (p == NULL)
+		return malloc(n);
+	if (n == 0) {
+		wipe_free(p, file, line);
+		return NULL;
+	}
+	if ((q = malloc(n)) == NULL)
+		return NULL;
+	old = malloc_usable_size(p);
+	memcpy(q, p, old < n ? old : n);
+	wipe_free(p, file, line);
+	return q;
+}
+
 void
 keys_init(void)
 {
+	if (CRYPTO_set_mem_functions(wipe_malloc, wipe_realloc, wipe_free) != 1)
+		log_warnx("dkim: OpenSSL allocated memory before the signer started: "
+		    "its freed buffers are not wiped");
 	if (CRYPTO_secure_malloc_init(SECURE_HEAP, 64) != 1)
 		log_warnx("dkim: no OpenSSL secure heap: parsed keys live in the ordinary heap");
 }

@@ -378,14 +378,19 @@ def memory_holds(pid, needles):
             if "r" not in f[1] or (len(f) > 5 and f[5] in ("[vvar]", "[vsyscall]")):
                 continue
             lo, hi = (int(x, 16) for x in f[0].split("-"))
-            try:
-                mem.seek(lo)
-                chunk = mem.read(hi - lo)
-            except (OSError, ValueError, OverflowError):
-                continue
-            for i, n in enumerate(needles):
-                if n in chunk:
-                    found.add(i)
+            if hi - lo > (1 << 32):
+                continue        # AddressSanitizer's shadow reservations, not data
+            # In pieces that overlap by more than a needle, to bound memory.
+            step, over = 16 << 20, 128
+            for start in range(lo, hi, step):
+                try:
+                    mem.seek(start)
+                    chunk = mem.read(min(step + over, hi - start))
+                except (OSError, ValueError, OverflowError):
+                    break
+                for i, n in enumerate(needles):
+                    if n in chunk:
+                        found.add(i)
     return found
 
 
