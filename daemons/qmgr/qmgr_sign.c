@@ -107,6 +107,11 @@ pump(struct qmgr *q)
 
 	while (s->link != NULL && s->nasked < SIGN_WINDOW && (m = TAILQ_FIRST(&s->wait)) != NULL) {
 		TAILQ_REMOVE(&s->wait, m, sign_entry);
+		if (m->deleted) {
+			/* deleted while it waited: out of the index, freed by its deletion */
+			m->sign_state = SIGN_ST_NONE;
+			continue;
+		}
 		if ((fd = spool_open_ro(q, m->id)) == -1) {
 			log_warn("%s: open for signing: sent without a DKIM signature", m->id);
 			m->sign_state = SIGN_ST_NONE;

@@ -10,7 +10,8 @@ and simple, dual-signed, with trailing empty lines, trailing whitespace,
 after signing fails (the check can fail). Mail from a domain without a
 [dkim] entry goes out unsigned and the log says why. The fields are stored
 with the mail: a re-send after a restart carries the very same signature.
-Only the signer's memory holds a private key; a reload picks up a new key.
+Only the signer's memory holds a private key; a reload picks up a new key;
+unsafe or missing key files are refused at start and on reload.
 """
 
 import base64
@@ -489,3 +490,28 @@ def test_queued_but_unsigned_is_signed_at_recovery(outpost_factory, receiver, ke
     op.start()
     m = receiver.wait_messages(1, timeout=60)[0]
     assert verify_all(m.data, records) == ["dual.test", "dual.test"]
+
+
+def test_unsafe_or_missing_key_file_is_refused(outpost_factory, receiver, keys, root):
+    """A key file others can read, or one that is not there, stops the start
+    with an error naming it; on reload it is refused and the running keys
+    keep signing."""
+    keydir, records, entries = keys
+    key = keydir / "rr.test.r1.key"
+    key.chmod(0o644)
+    op = outpost_factory(params={"delivery_mode": "relay", "relay_host": receiver.hostport},
+                         sections={"dkim": entries}, start=False)
+    with pytest.raises(H.HarnessError, match="exited"):
+        op.start(timeout=20)
+    assert f"{key}: must belong to root and be readable by root only" in op.log_text()
+    key.chmod(0o600)
+    op.start()
+    op.wait_log(r"signer: dkim: 6 signing domains loaded")
+    key.rename(keydir / "moved.key")
+    off = op.log_offset()
+    r = subprocess.run([str(H.OUTPOSTCTL), "-f", str(op.conf_path), "reload"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    op.wait_log(r"reload: .*rr\.test\.r1\.key: No such file or directory", start=off)
+    assert op.smtp_send("s@rr.test", ["rcpt@dest.test"], mail("rr.test", "kept", b"", b"k\r\n"))[0] == 250
+    assert verify_all(receiver.wait_messages(1, timeout=60)[0].data, records) == ["rr.test"]
