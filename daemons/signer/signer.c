@@ -41,8 +41,17 @@ qmgr_cb(struct chan *c, struct frame *f, void *arg)
 	int status;
 
 	if (f == NULL) {
-		if (s->qmgr == c)
-			s->qmgr = NULL;
+		if (s->qmgr != c)
+			return 0;
+		/*
+		 * The queue manager went away or refused an answer: start afresh.
+		 * The master restarts the signer and links it to the (new) qmgr,
+		 * which asks again for every mail left unanswered.
+		 */
+		log_info("qmgr link closed: exiting, to be started again");
+		s->qmgr = NULL;
+		keys_clear();
+		proc_exit_loop(s->ctx);
 		return 0;
 	}
 	if (f->hdr.type != MSG_SIGN_REQUEST || !frame_get_str(f, id, sizeof(id)) ||
@@ -52,6 +61,11 @@ qmgr_cb(struct chan *c, struct frame *f, void *arg)
 		return -1;
 	}
 	status = sign_content(f->fd, off, len, &out, detail, sizeof(detail));
+	if (status == SIGN_OK && !qf_dkim_valid(out.p)) {
+		snprintf(detail, sizeof(detail), "the signature fields (%zu bytes) do not fit the "
+		    "queue record", out.len);
+		status = SIGN_FAIL;
+	}
 	fb = fbuf_new(MSG_SIGN_RESULT, f->hdr.reqid);
 	fbuf_add_str(fb, id);
 	fbuf_add_u8(fb, (uint8_t)status);
