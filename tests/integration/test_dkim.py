@@ -329,10 +329,10 @@ def netns_dns(workdir, keys, root):
 def test_signed_mails_verify_with_opendkim(outpost_factory, receiver, keys, netns_dns):
     """OpenDKIM's library verifies what outpost signed, the public keys
     fetched over DNS from nsd: rsa-sha256 and ed25519-sha256, relaxed and
-    simple, each body shape; a changed body fails there too."""
+    simple, dual-signed, each body shape; a changed body fails there too."""
     _keydir, _records, entries = keys
     op = start(outpost_factory, receiver, entries)
-    doms = ["rr.test", "er.test", "rs.test", "es.test"]
+    doms = ["rr.test", "er.test", "rs.test", "es.test", "dual.test"]
     n = 0
     for dom in doms:
         for name, extra, body in bodies():
