@@ -17,7 +17,9 @@
  * The record also says "looked at, unsigned" (no [dkim] entry for the From:
  * domain, or the signer could not sign it): such a mail is not asked about
  * again. While the signer is down, mails wait (unannounced) and are asked
- * again when its new link arrives. At most SIGN_WINDOW requests are out at
+ * again when its new link arrives. A signer that sends a malformed answer
+ * loses its link like any peer, and mail waits for it to be restarted
+ * rather than leave unsigned. At most SIGN_WINDOW requests are out at
  * once, each holding one descriptor.
  */
 #include <errno.h>

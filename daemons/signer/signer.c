@@ -41,17 +41,9 @@ qmgr_cb(struct chan *c, struct frame *f, void *arg)
 	int status;
 
 	if (f == NULL) {
-		if (s->qmgr != c)
-			return 0;
-		/*
-		 * The queue manager went away or refused an answer: start afresh.
-		 * The master restarts the signer and links it to the (new) qmgr,
-		 * which asks again for every mail left unanswered.
-		 */
-		log_info("qmgr link closed: exiting, to be started again");
-		s->qmgr = NULL;
-		keys_clear();
-		proc_exit_loop(s->ctx);
+		/* Gone or cut off: the master links a (new) qmgr, which asks again. */
+		if (s->qmgr == c)
+			s->qmgr = NULL;
 		return 0;
 	}
 	if (f->hdr.type != MSG_SIGN_REQUEST || !frame_get_str(f, id, sizeof(id)) ||
@@ -87,8 +79,11 @@ signer_on_peer(struct proc_ctx *ctx, int kind, unsigned instance, int fd)
 		return;
 	}
 	/* A new queue manager: the old link is dead or dying. */
-	if (s->qmgr != NULL)
-		chan_close(s->qmgr, "replaced by a new qmgr link");
+	if (s->qmgr != NULL) {
+		struct chan *old = s->qmgr;
+		s->qmgr = NULL;
+		chan_close(old, "replaced by a new qmgr link");
+	}
 	s->qmgr = chan_new(ctx->base, fd, "qmgr", qmgr_cb, s);
 }
 
