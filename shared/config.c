@@ -21,6 +21,7 @@
 #include "addr.h"
 #include "config.h"
 #include "helo_default.h"
+#include "dkim_conf.h"
 #include "log.h"
 #include "metrics.h"
 #include "xmalloc.h"
@@ -950,7 +951,7 @@ config_parse(struct config *c, const char *name, const char *text, size_t len,
 	const char	*p = text, *end = text + len, *nl, *why;
 	char		 line[4096], err[512], *l, *eq, *key, *val;
 	int		 lineno = 0, section = -1;	/* -1 main, -2 routes, else proc kind */
-	bool		 in_routes = false, relay_host_bad = false;
+	bool		 in_routes = false, in_dkim = false, relay_host_bad = false;
 	size_t		 ll;
 	/* the line each parameter was set on, to refuse a second setting */
 	int		 seen[NPARAMS], lseen[PROC_KIND_MAX][NLIMITS];
@@ -992,10 +993,11 @@ config_parse(struct config *c, const char *name, const char *text, size_t len,
 			}
 			*close = '\0';
 			in_routes = strcmp(l + 1, "routes") == 0;
-			section = in_routes ? -2 : section_kind(l + 1);
-			if (!in_routes && section == -1) {
+			in_dkim = strcmp(l + 1, "dkim") == 0;
+			section = in_routes || in_dkim ? -2 : section_kind(l + 1);
+			if (!in_routes && !in_dkim && section == -1) {
 				cerr(&e, name, lineno, "unknown section [%s] (expected qmgr, scheduler, "
-				    "resolver, smtpd, agent or routes)", l + 1);
+				    "resolver, smtpd, agent, signer, routes or dkim)", l + 1);
 				section = -3;
 			}
 			continue;
@@ -1011,6 +1013,11 @@ config_parse(struct config *c, const char *name, const char *text, size_t len,
 			continue;
 		if (in_routes) {
 			add_route(c, key, val, lineno, &e, name);
+			continue;
+		}
+		if (in_dkim) {
+			if (dkim_conf_add(c, key, val, err, sizeof(err)) == -1)
+				cerr(&e, name, lineno, "%s", err);
 			continue;
 		}
 		if (section >= 0) {
@@ -1148,6 +1155,9 @@ config_free(struct config *c)
 	free(c->routes);
 	c->routes = NULL;
 	c->nroutes = 0;
+	free(c->dkim);
+	c->dkim = NULL;
+	c->ndkim = 0;
 }
 
 const struct route *
@@ -1200,6 +1210,15 @@ config_print_reference(FILE *fp)
 		    type_name(&limit_params[i]), limit_params[i].def, limit_params[i].desc);
 	fprintf(fp, "\nSection [routes]: \"domain = host[:port] [tls=POLICY]\" or \".domain = [address]:port\"\n"
 	    "    static routes (\"Via SMTP\"), obeyed in independent mode only; .domain covers subdomains\n");
+	fprintf(fp, "\nSection [dkim]: \"[.]domain = selector:/key/file [rsa|ed25519][, selector:/file alg] "
+	    "[c=relaxed/relaxed]\"\n    DKIM signing of mail from that From: domain (.domain: and its "
+	    "subdomains, d=domain); up to two keys sign each mail\n");
+}
+
+static void
+print_line(void *fp, const char *line)
+{
+	fprintf(fp, "%s\n", line);
 }
 
 void
@@ -1262,4 +1281,7 @@ config_print(const struct config *c, FILE *fp)
 		    c->routes[r].via.literal ? "]" : "", c->routes[r].via.port,
 		    c->routes[r].tls != TLS_INHERIT ? " tls=" : "",
 		    c->routes[r].tls != TLS_INHERIT ? tls_policy_name(c->routes[r].tls) : "");
+	if (c->ndkim > 0)
+		fprintf(fp, "[dkim]\n");
+	dkim_conf_print(c->dkim, c->ndkim, print_line, fp);
 }

@@ -5,6 +5,7 @@
  * File format: "name = value" lines, '#' comments, and sections:
  *   [qmgr] [scheduler] [resolver] [smtpd] [agent]  per-process limits
  *   [routes]   "domain = host[:port]" or ".domain = [address]:port" lines
+ *   [dkim]     "[.]domain = selector:/key/file [rsa|ed25519], ..." (dkim_conf.h)
  * Every mistake is reported as "file:line: message" and rejected.
  */
 #ifndef OUTPOST_CONFIG_H
@@ -133,6 +134,10 @@ struct config {
 
 	struct route	*routes;
 	size_t		 nroutes;
+
+	/* DKIM signing: the [dkim] section (dkim_conf.h) */
+	struct dkim_domain *dkim;
+	size_t		 ndkim;
 };
 
 /* Defaults only (no file). */

@@ -58,6 +58,10 @@ static const char *const msg_names[MSG_TYPE_MAX] = {
 	[MSG_METRICS_PUSH] = "METRICS_PUSH",
 	[MSG_METRICS_DEST] = "METRICS_DEST",
 	[MSG_CTL_TRACE] = "CTL_TRACE",
+	[MSG_SIGNER_KEY] = "SIGNER_KEY",
+	[MSG_SIGNER_KEYS_END] = "SIGNER_KEYS_END",
+	[MSG_SIGN_REQUEST] = "SIGN_REQUEST",
+	[MSG_SIGN_RESULT] = "SIGN_RESULT",
 };
 
 /*
@@ -89,7 +93,7 @@ static const char *const msg_schema[MSG_TYPE_MAX] = {
 	[MSG_SCHED_REMOVED] = "s",
 	[MSG_SCHED_FLUSH] = "s",
 	[MSG_QMGR_OPEN] = "s",
-	[MSG_QMGR_OPENED] = "fd u64 u64 u32",
+	[MSG_QMGR_OPENED] = "fd u64 u64 u32 s",
 	[MSG_QMGR_OPEN_FAIL] = "s",
 	[MSG_QMGR_UPDATE] = "s n32{ u32 u8 u32 u64 u16 s s s }",
 	[MSG_QMGR_UPDATED] = "s u8",
@@ -98,7 +102,7 @@ static const char *const msg_schema[MSG_TYPE_MAX] = {
 	[MSG_DNS_ADDRS] = "u8 u8 u32 n16{ a }",
 	[MSG_DNS_QUERY_MX] = "s",
 	[MSG_DNS_MX] = "u8 u8 u32 n16{ u16 s }",
-	[MSG_AGENT_DELIVER] = "fd s s u64 u64 u32 s n16{ a u16 s } n16{ u32 s } u8 u8",
+	[MSG_AGENT_DELIVER] = "fd s s u64 u64 u32 s n16{ a u16 s } n16{ u32 s } u8 u8 s",
 	[MSG_AGENT_RESULT] = "s n16{ u32 u8 u16 s s }",
 	[MSG_QUEUE_LIST] = "",
 	[MSG_QUEUE_ENTRY] = "s u64 u64 u32 s u32 n16{ s u8 u32 u64 s }",
@@ -116,6 +120,10 @@ static const char *const msg_schema[MSG_TYPE_MAX] = {
 	[MSG_METRICS_PUSH] = "n16{ u16 u64 }",
 	[MSG_METRICS_DEST] = "n16{ s u64 u64 u64 }",
 	[MSG_CTL_TRACE] = "n16{ s u64 }",
+	[MSG_SIGNER_KEY] = "s u8 u8 u8 n16{ s u8 b }",
+	[MSG_SIGNER_KEYS_END] = "u32",
+	[MSG_SIGN_REQUEST] = "fd s u64 u64",
+	[MSG_SIGN_RESULT] = "s u8 s s",
 };
 
 const char *
@@ -277,6 +285,7 @@ proc_kind_name(int kind)
 		[PROC_RESOLVER] = "resolver",
 		[PROC_SMTPD] = "smtpd",
 		[PROC_AGENT] = "agent",
+		[PROC_SIGNER] = "signer",
 	};
 
 	return kind >= 0 && kind < PROC_KIND_MAX ? names[kind] : "unknown";

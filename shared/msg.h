@@ -22,6 +22,7 @@
 #define HOSTNAME_MAX		256
 #define REPLY_MAX		1024	/* one remote reply kept per recipient */
 #define DSN_MAX			16	/* "5.7.1" */
+#define DKIM_FIELDS_MAX		8192	/* stored DKIM-Signature fields of one mail */
 
 enum msg_type {
 	MSG_NONE = 0,
@@ -87,7 +88,8 @@ enum msg_type {
 
 	/* scheduler -> qmgr: str id.  Answer: QMGR_OPENED with FD (read-only
 	 * descriptor of the queue file): u64 content offset, u64 content length,
-	 * u32 flags (MAIL_F_*); or QMGR_OPEN_FAIL: str reason */
+	 * u32 flags (MAIL_F_*), str DKIM-Signature field(s) to send before the
+	 * content ("" none); or QMGR_OPEN_FAIL: str reason */
 	MSG_QMGR_OPEN = 48,
 	MSG_QMGR_OPENED,
 	MSG_QMGR_OPEN_FAIL,
@@ -124,7 +126,8 @@ enum msg_type {
 	 *   u32 flags (MAIL_F_*), str destination (for logs),
 	 *   u16 naddr, naddr times: addr, u16 port, str host name;
 	 *   u16 nrcpt, nrcpt times: u32 index, str address,
-	 *   u8 tls (enum tls_policy of config.h, never TLS_INHERIT), u8 dflags (DELIVER_F_*) */
+	 *   u8 tls (enum tls_policy of config.h, never TLS_INHERIT), u8 dflags (DELIVER_F_*),
+	 *   str DKIM-Signature field(s) sent before the content ("" none) */
 	MSG_AGENT_DELIVER = 80,
 	/* agent -> scheduler, same reqid:
 	 *   str relay ("host[ip]:port" that took the transaction, or "none"),
@@ -202,8 +205,31 @@ enum msg_type {
 	 * n16{ str selector (queue id, @domain or address), u64 until (unix s) } */
 	MSG_CTL_TRACE = 131,
 
+	/*
+	 * DKIM signing: master -> signer (the private keys), qmgr <-> signer
+	 */
+	/* master -> signer: one [dkim] entry with its keys, read by the master.
+	 *   str domain, u8 subdomains, u8 header canon, u8 body canon (enum dkim_canon),
+	 *   n16{ str selector, u8 alg (enum dkim_alg), bytes private key (PKCS#8 DER) }
+	 * The buffers of both ends are wiped. */
+	MSG_SIGNER_KEY = 144,
+	/* master -> signer: the entries sent since the last END replace the old
+	 * set, which is wiped.  u32 number of entries */
+	MSG_SIGNER_KEYS_END = 145,
+	/* qmgr -> signer: FD read-only queue file.  str id, u64 content offset,
+	 * u64 content length.  Answer SIGN_RESULT, same reqid:
+	 *   str id, u8 status (SIGN_*), str DKIM-Signature field(s) with their CRLFs
+	 *   ("" unless SIGN_OK), str what happened (for the log) */
+	MSG_SIGN_REQUEST = 146,
+	MSG_SIGN_RESULT = 147,
+
 	MSG_TYPE_MAX = 256
 };
+
+/* SIGN_RESULT status */
+#define SIGN_OK		0	/* signed: the fields go out before the content */
+#define SIGN_NONE	1	/* no [dkim] entry for the From: domain: unsigned */
+#define SIGN_FAIL	2	/* could not sign (unreadable content, bad key): unsigned */
 
 /* SUBMIT_BEGIN flags */
 #define SUBMIT_F_8BITMIME	0x0001	/* BODY=8BITMIME was declared */

@@ -11,6 +11,7 @@ enum proc_kind {
 	PROC_RESOLVER,
 	PROC_SMTPD,
 	PROC_AGENT,
+	PROC_SIGNER,		/* DKIM: the only process holding private keys */
 	PROC_KIND_MAX
 };
 

@@ -260,6 +260,85 @@ qf_state_encode(const struct qf_state *s, const uint8_t hash[QF_HASH_LEN],
 	state_sum(out, hash, out + QF_STATE_SIZE - QF_STATE_SUM_LEN);
 }
 
+bool
+qf_dkim_valid(const char *f)
+{
+	size_t n = strlen(f);
+
+	if (n > QF_DKIM_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = f[i];
+		if ((c < 0x20 || c > 0x7e) && c != '\t' && c != '\r' && c != '\n')
+			return false;
+	}
+	return true;
+}
+
+static void
+dkim_sum(const uint8_t *rec, size_t len, const uint8_t hash[QF_HASH_LEN], uint8_t sum[QF_STATE_SUM_LEN])
+{
+	crypto_generichash(sum, QF_STATE_SUM_LEN, rec, len - QF_STATE_SUM_LEN, hash, QF_HASH_LEN);
+}
+
+size_t
+qf_dkim_encode(const char *fields, const uint8_t hash[QF_HASH_LEN], uint8_t **out)
+{
+	size_t n = strlen(fields), slots, len;
+	uint8_t *p;
+
+	*out = NULL;
+	if (!qf_dkim_valid(fields))
+		return 0;
+	slots = (QF_DKIM_FIXED + n + QF_STATE_SUM_LEN + QF_STATE_SIZE - 1) / QF_STATE_SIZE;
+	len = slots * QF_STATE_SIZE;
+	p = xcalloc(1, len);
+	memcpy(p, QF_DKIM_MAGIC, 4);
+	qf_put_u32(p + 4, (uint32_t)slots);
+	qf_put_u32(p + 8, (uint32_t)n);
+	memcpy(p + QF_DKIM_FIXED, fields, n);
+	dkim_sum(p, len, hash, p + len - QF_STATE_SUM_LEN);
+	*out = p;
+	return len;
+}
+
+/* A DKIM record of this file at rec (avail bytes left): its length in bytes, or 0. */
+static size_t
+dkim_decode(const uint8_t *rec, size_t avail, struct qf_mail *m)
+{
+	uint8_t sum[QF_STATE_SUM_LEN];
+	uint32_t slots, n;
+	size_t len, i;
+	char *f;
+
+	if (memcmp(rec, QF_DKIM_MAGIC, 4) != 0)
+		return 0;
+	slots = qf_get_u32(rec + 4);
+	n = qf_get_u32(rec + 8);
+	if (slots == 0 || slots > QF_DKIM_SLOTS_MAX || (size_t)slots * QF_STATE_SIZE > avail)
+		return 0;
+	len = (size_t)slots * QF_STATE_SIZE;
+	if (n > len - QF_DKIM_FIXED - QF_STATE_SUM_LEN)
+		return 0;
+	dkim_sum(rec, len, m->hash, sum);
+	if (sodium_memcmp(sum, rec + len - QF_STATE_SUM_LEN, QF_STATE_SUM_LEN) != 0)
+		return 0;
+	for (i = QF_DKIM_FIXED + n; i < len - QF_STATE_SUM_LEN; i++)
+		if (rec[i] != 0)
+			return 0;
+	f = xmalloc(n + 1);
+	memcpy(f, rec + QF_DKIM_FIXED, n);
+	f[n] = '\0';
+	if (strlen(f) != n || !qf_dkim_valid(f)) {
+		free(f);
+		return 0;
+	}
+	free(m->dkim);
+	m->dkim = f;
+	m->dkim_set = true;
+	return len;
+}
+
 /* A bounded reader over the file image. */
 struct rd {
 	const uint8_t	*p;
@@ -394,6 +473,7 @@ qf_mail_free(struct qf_mail *m)
 {
 	qf_envelope_free(&m->env);
 	free(m->rcpt_state);
+	free(m->dkim);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -471,6 +551,15 @@ qf_parse(const uint8_t *buf, size_t len, struct qf_mail *m, const char **why)
 		m->rcpt_state[i].index = i;
 	m->valid_len = r.off;
 	for (off = r.off; len - off >= QF_STATE_SIZE; off += QF_STATE_SIZE) {
+		size_t dl;
+
+		if ((dl = dkim_decode(buf + off, len - off, m)) > 0) {
+			if (bad_seen)
+				CORRUPT("bad state record before a good one");
+			m->valid_len = off + dl;
+			off += dl - QF_STATE_SIZE;
+			continue;
+		}
 		if (!state_decode(buf + off, m, &st)) {
 			bad_seen = true;
 			continue;

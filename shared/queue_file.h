@@ -27,6 +27,15 @@
  *     of BLAKE2b-128 keyed with the trailer hash over everything before them
  *     (so a record is bound to its mail and cannot be copied to another).
  *
+ *   a DKIM record  at most one, appended like the state records, in whole
+ *                  QF_STATE_SIZE slots (at most QF_DKIM_SLOTS_MAX): u32 "QDK1",
+ *                  u32 slots, u32 length, the DKIM-Signature field(s) as
+ *                  they go out before the content (length bytes, CRLF line
+ *                  ends; 0 bytes: the mail was looked at and goes unsigned),
+ *                  zero padding, and the same 16-byte keyed BLAKE2b-128 over
+ *                  the record before it. Files written before it existed
+ *                  simply have none; recovery then asks the signer again.
+ *
  * A state record is one append + fdatasync; a crash can leave the last
  * append torn. Reading: a run of bad records reaching the end of the file
  * (or a partial record at the end) is a torn tail, dropped (QF_TORN, with
@@ -55,6 +64,10 @@
 #define QF_STATE_SIZE		1536
 #define QF_STATE_SUM_LEN	16
 #define QF_STATE_MAGIC		"QST1"
+#define QF_DKIM_MAGIC		"QDK1"
+#define QF_DKIM_SLOTS_MAX	4
+#define QF_DKIM_FIXED		12
+#define QF_DKIM_MAX		(QF_DKIM_SLOTS_MAX * QF_STATE_SIZE - QF_DKIM_FIXED - QF_STATE_SUM_LEN)
 
 /* Bounds enforced on write and on read. */
 #define QF_ORIGIN_MAX		1024	/* bytes, without NUL */
@@ -102,6 +115,8 @@ struct qf_mail {
 	unsigned	  nstates;	/* good state records read */
 	uint8_t		  hash[QF_HASH_LEN];
 	struct qf_state	 *rcpt_state;	/* nrcpt entries */
+	bool		  dkim_set;	/* a DKIM record was found */
+	char		 *dkim;		/* its fields ("" unsigned), NULL without one */
 };
 
 enum qf_result {
@@ -136,6 +151,15 @@ void	qf_trailer_encode(const uint8_t *prefix, size_t prefixlen, crypto_genericha
 /* Encode one state record for the file whose trailer hash is hash. */
 void	qf_state_encode(const struct qf_state *, const uint8_t hash[QF_HASH_LEN],
 	    uint8_t out[QF_STATE_SIZE]);
+
+/*
+ * Encode the DKIM record of fields (printable ASCII, tabs and CRLFs, at most
+ * QF_DKIM_MAX bytes) for the file whose trailer hash is hash. *out is
+ * allocated; returns its length (whole slots), or 0 if fields do not fit.
+ */
+size_t	qf_dkim_encode(const char *fields, const uint8_t hash[QF_HASH_LEN], uint8_t **out);
+/* Are these DKIM-Signature fields fit for the record? */
+bool	qf_dkim_valid(const char *fields);
 
 /*
  * Decode and verify a whole file image. On QF_OK/QF_TORN m is filled (free

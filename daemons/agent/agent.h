@@ -207,6 +207,7 @@ struct agent_job {
 	uint32_t		 flags;
 	uint8_t			 tls;		/* enum tls_policy */
 	uint8_t			 dflags;	/* DELIVER_F_* */
+	char			*dkim;		/* DKIM-Signature field(s) sent before the content */
 	bool			 retry_clear;	/* TLS failed under "may": same address again, in clear */
 	char			 dest[HOSTNAME_MAX];
 	struct agent_addr	*addrs;

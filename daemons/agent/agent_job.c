@@ -136,7 +136,8 @@ job_decode(struct frame *f, struct agent_job **out, const char **why)
 		j->rcpts[i].valid = j->rcpts[i].addr[0] != '\0' &&
 		    agent_addr_safe(j->rcpts[i].addr);
 	}
-	if (!frame_get_u8(f, &j->tls) || !frame_get_u8(f, &j->dflags) || !frame_end(f))
+	if (!frame_get_u8(f, &j->tls) || !frame_get_u8(f, &j->dflags) ||
+	    !frame_get_strdup(f, &j->dkim, DKIM_FIELDS_MAX) || !frame_end(f))
 		goto bad;
 	if (j->tls > TLS_VERIFY) {
 		*why = "unknown TLS policy";
@@ -175,6 +176,7 @@ job_free(struct agent_job *j)
 	free(j->rcpts);
 	free(j->addrs);
 	free(j->sender);
+	free(j->dkim);
 	free(j);
 }
 

@@ -695,6 +695,18 @@ sess_push_body(struct agent_session *s)
 	size_t			 want;
 	ssize_t			 n, m;
 
+	/*
+	 * The stored DKIM-Signature fields go first, through the same encoder;
+	 * the queued content is never rewritten (its descriptor is read-only).
+	 */
+	if (s->enc.in == 0 && j->dkim != NULL && j->dkim[0] != '\0') {
+		size_t dl = strlen(j->dkim);
+		if (evbuffer_reserve_space(out, DATA_ENC_OUTMAX(dl), &vec, 1) != 1)
+			fatalx("agent: evbuffer_reserve_space");
+		m = data_enc_feed(&s->enc, (const uint8_t *)j->dkim, dl, vec.iov_base);
+		vec.iov_len = m < 0 ? 0 : (size_t)m;
+		evbuffer_commit_space(out, &vec, 1);
+	}
 	while (evbuffer_get_length(out) < DATA_HIWAT && s->data_off < j->len) {
 		want = j->len - s->data_off;
 		if (want > AGENT_BLOCK)

@@ -173,6 +173,10 @@ main(int argc, char *argv[])
 		fprintf(stderr, "outpost: relay_auth_password_file: %s\n", err);
 		return 1;
 	}
+	if (dkim_keys_check(&m.conf, err, sizeof(err)) == -1) {
+		fprintf(stderr, "outpost: dkim: %s\n", err);
+		return 1;
+	}
 	/* The resolver reads it as root before its chroot; say so now, not in a restart loop. */
 	if (m.conf.dnssec_trust_anchor[0] != '\0' &&
 	    access(m.conf.dnssec_trust_anchor, R_OK) == -1) {

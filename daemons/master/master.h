@@ -114,6 +114,9 @@ int	master_aliases_load(const struct config *, struct master_aliases *, char *er
 	    size_t errlen);
 void	master_aliases_replace(struct master *, struct master_aliases *);
 void	master_aliases_send(struct master *, struct child *);
+/* master_dkim.c: the key files are read and checked, or sent to the signer */
+int	dkim_keys_check(const struct config *, char *err, size_t errlen);
+void	dkim_keys_send(struct master *, struct child *);
 
 /* master_setup.c */
 int	setup_check_users(const struct config *, char *err, size_t len);

@@ -30,6 +30,7 @@
 #define R	(1u << PROC_RESOLVER)
 #define D	(1u << PROC_SMTPD)
 #define A	(1u << PROC_AGENT)
+#define G	(1u << PROC_SIGNER)
 #define LIVE	0u	/* applied by the master itself, no restart */
 
 /*
@@ -81,12 +82,35 @@ static const struct reload_param {
 	P("allowed_networks", nnetworks, D),
 	P("max_message_size", max_message_size, Q | D),
 	P("max_recipients", max_recipients, Q | D),
+	/* Client limits and the free-space reserve. */
+	P("client_connection_limit", client_connection_limit, D),
+	P("client_connection_rate", client_connection_rate, D),
+	P("junk_command_limit", junk_command_limit, D),
+	P("client_idle_timeout", client_idle_timeout, Q | D),
+	P("public_clients_per_uid", public_clients_per_uid, Q),
+	P("queue_min_free", queue_min_free, Q),
+	/* The filters are entered once, at start. */
+	P("sandbox", sandbox, Q | S | R | D | A | G),
+	/* The master reads the aliases file and sends the table to the qmgr. */
+	P("aliases", aliases, LIVE),
+	P("myorigin", myorigin, LIVE),
+	P("local_redirect", local_redirect, LIVE),
+	/* Only the master writes log lines; the endpoint is refused below. */
+	P("log_format", log_format, LIVE),
+	P("metrics_listen", metrics_listen, LIVE),
+	P("metrics_destinations", metrics_destinations, LIVE),
+	/* Keys go to the running signer (dkim_keys_send); on or off: below. */
+	P("[dkim]", dkim, LIVE),
+	P("[dkim]", ndkim, LIVE),
 	P("admin_group", admin_group, LIVE),
 	P("log_level", log_level, LIVE),
 	/* Refused before this table is used (they change only with a restart). */
 	P("state_directory", state_directory, LIVE),
 	P("user", user, LIVE),
 	P("queue_user", queue_user, LIVE),
+	P("smtpd_user", smtpd_user, LIVE),
+	P("resolver_user", resolver_user, LIVE),
+	P("scheduler_user", scheduler_user, LIVE),
 	P("log", log, LIVE),
 	/* The file name is the same; routes are compared as a table below. */
 	P("path", path, LIVE),
@@ -147,6 +171,11 @@ reload_changed(const struct config *o, const struct config *n, char *buf, size_t
 		}
 		last = p->name;
 	}
+	/* Signing on or off: the queue manager decides whether to ask the signer. */
+	if ((o->ndkim == 0) != (n->ndkim == 0)) {
+		kinds |= Q;
+		strlcat(buf, buf[0] ? ", [dkim]" : "[dkim]", len);
+	}
 	if (routes_differ(o, n)) {
 		kinds |= S;
 		strlcat(buf, buf[0] ? ", [routes]" : "[routes]", len);
@@ -159,7 +188,7 @@ reload_changed(const struct config *o, const struct config *n, char *buf, size_t
 			strlcat(buf, "]", len);
 		}
 	if (unlisted_differ(o, n)) {
-		kinds |= Q | S | R | D | A;
+		kinds |= Q | S | R | D | A | G;
 		strlcat(buf, buf[0] ? ", other parameters" : "other parameters", len);
 	}
 	return kinds;
@@ -195,6 +224,8 @@ master_reload(struct master *m, char *err, size_t errlen)
 		goto refuse;
 	}
 	if (secrets_load(&n, password, RELAY_PASSWORD_MAX, err, errlen) == -1)
+		goto refuse;
+	if (dkim_keys_check(&n, err, errlen) == -1)
 		goto refuse;
 	if (master_aliases_load(&n, &na, err, errlen) == -1)
 		goto refuse;
@@ -246,11 +277,14 @@ master_reload(struct master *m, char *err, size_t errlen)
 		log_info("reload: changed: %s", what);
 	log_info("configuration reloaded from %s: %d process%s restarting%s%s", o->path, restarted,
 	    restarted == 1 ? "" : "es", who[0] ? ": " : "", who);
-	/* The qmgr gets the aliases table again (a restarted one at its start). */
+	/* The qmgr gets the aliases table again, the signer its keys (restarted
+	 * ones get them at their start). */
 	master_aliases_replace(m, &na);
 	for (i = 0; i < m->nchildren; i++)
-		if (!m->children[i].reload_restart)
+		if (!m->children[i].reload_restart) {
 			master_aliases_send(m, &m->children[i]);
+			dkim_keys_send(m, &m->children[i]);
+		}
 	if (o->mode == MODE_RELAY && o->nroutes > 0)
 		log_info("relay mode: the %zu [routes] entries are ignored", o->nroutes);
 	return 0;

@@ -74,6 +74,7 @@ secrets_send(struct master *m, struct child *c)
 {
 	struct fbuf	*fb;
 
+	dkim_keys_send(m, c);
 	if (c->desc->kind != PROC_AGENT || m->conf.relay_auth_user[0] == '\0' || c->chan == NULL)
 		return;
 	fb = fbuf_new(MSG_CTL_RELAY_AUTH, 0);

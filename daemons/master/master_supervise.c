@@ -51,6 +51,7 @@ static const struct proc_desc procs[] = {
 	{ PROC_RESOLVER,  "resolver",  USER_RESOLVER,  ROOT_EMPTY, resolver_main,  resolver_prepare },
 	{ PROC_SMTPD,     "smtpd",     USER_SMTPD,     ROOT_EMPTY, smtpd_main,     NULL },
 	{ PROC_AGENT,     "agent",     USER_MAIL,  ROOT_EMPTY, agent_main,     agent_prepare },
+	{ PROC_SIGNER,    "signer",    USER_MAIL,  ROOT_EMPTY, signer_main,    NULL },
 };
 
 /* Which kinds of process are linked; the master alone wires them. */
@@ -59,6 +60,7 @@ static const struct { int a, b; } links[] = {
 	{ PROC_QMGR,      PROC_SCHEDULER },
 	{ PROC_SCHEDULER, PROC_RESOLVER },
 	{ PROC_SCHEDULER, PROC_AGENT },
+	{ PROC_QMGR,      PROC_SIGNER },
 };
 
 #define RESTART_BACKOFF_MIN	1

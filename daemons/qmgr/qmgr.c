@@ -133,6 +133,9 @@ qmgr_on_peer(struct proc_ctx *ctx, int kind, unsigned instance, int fd)
 		l->gen = ++q->sched_gen;
 		stream_start(l, 0);
 		break;
+	case PROC_SIGNER:
+		sign_link(q, fd);
+		break;
 	default:
 		log_warnx("unexpected link to %s", proc_kind_name(kind));
 		close(fd);
@@ -193,6 +196,7 @@ qmgr_main(struct proc_ctx *ctx)
 	q->flags_fd = -1;
 	if (spool_open_dirs(q) == -1 || mark_open(q) == -1)
 		fatalx("cannot set up the queue directories");
+	sign_init(q);
 	if (spool_recover(q) == -1)
 		fatalx("queue recovery failed");
 	mark_recover(q);

@@ -71,6 +71,7 @@ struct config;
 struct qmgr;
 struct qcommit;
 struct qmarks;
+struct qsign;
 
 #define QMGR_DIR_INCOMING	"incoming"
 #define QMGR_DIR_QUEUE		"queue"
@@ -119,6 +120,12 @@ struct qmail {
 	bool		 deleted;	/* out of the index; freed when inflight drops to 0 */
 	bool		 spared;	/* removed into spare/: wfd may be reused */
 	bool		 warn_postponed; /* delay notice refused for lack of space */
+	/* DKIM (qmgr_sign.c) */
+	char		*dkim;		/* DKIM-Signature field(s) sent before the content, or NULL */
+	uint8_t		 sign_state;	/* SIGN_ST_*: not announced before SIGN_ST_NONE */
+	uint32_t	 sign_reqid;
+	uint8_t		 sign_tries;	/* signer links lost while it was asked */
+	TAILQ_ENTRY(qmail) sign_entry;
 };
 RB_HEAD(qmail_tree, qmail);
 
@@ -235,6 +242,7 @@ struct qmgr {
 	unsigned		 nspare;
 	unsigned		 spare_pending;	/* REMOVE jobs that will add one */
 	unsigned		 spare_max;	/* QMGR_SPARE_MAX or less for few fds */
+	struct qsign		*sign;		/* DKIM signing (qmgr_sign.c) */
 };
 
 struct qctl;
@@ -338,6 +346,18 @@ int	qaliases_expand(struct qmgr *, const char *rcpt, int (*emit)(const char *, v
 	    void *arg, char *err, size_t errlen);
 /* The addresses addr becomes (allocated array of allocated strings), or -1. */
 int	qaliases_rewrite(struct qmgr *, const char *addr, char ***v, uint32_t *n);
+/* qmgr_sign.c: DKIM signing by the signer, after commit and before announcing */
+#define SIGN_ST_NONE	0	/* signed, or looked at, or signing is off */
+#define SIGN_ST_WAIT	1	/* waiting for a request slot or the signer link */
+#define SIGN_ST_ASKED	2	/* request sent */
+#define SIGN_ST_WRITE	3	/* the record is being written */
+void	sign_init(struct qmgr *);
+/* A mail just committed, or recovered without a DKIM record: sign it, then announce it. */
+void	sign_mail(struct qmgr *, struct qmail *);
+/* A (new) link to the signer. */
+void	sign_link(struct qmgr *, int fd);
+/* The mail leaves memory: out of the signing queues. */
+void	sign_forget(struct qmgr *, struct qmail *);
 
 /* qmgr_mark.c */
 int	mark_open(struct qmgr *);

@@ -47,6 +47,8 @@ qmail_from_file(const struct qf_mail *m, uint64_t file_len)
 	e->uid = m->env.uid;
 	e->sender = xstrdup(m->env.sender);
 	memcpy(e->hash, m->hash, sizeof(e->hash));
+	if (m->dkim_set)
+		e->dkim = xstrdup(m->dkim);
 	e->nrcpt = m->env.nrcpt;
 	e->rcpt = xcalloc(e->nrcpt, sizeof(*e->rcpt));
 	for (i = 0; i < e->nrcpt; i++) {
@@ -87,6 +89,7 @@ qmail_free(struct qmgr *q, struct qmail *m)
 {
 	uint32_t i;
 
+	sign_forget(q, m);
 	if (m->wfd != -1) {
 		if (m->spared)
 			spool_spare_put(q, m->wfd, m->id);

@@ -57,7 +57,8 @@ announce(struct qlink *l, struct qmail *m)
 	struct fbuf *fb;
 	uint32_t i;
 
-	if (m->announced == l->gen || (m->flags & MAIL_F_HELD))
+	/* A mail waiting for its DKIM signature is announced once signed. */
+	if (m->announced == l->gen || (m->flags & MAIL_F_HELD) || m->sign_state != SIGN_ST_NONE)
 		return;
 	m->announced = l->gen;
 	fb = fbuf_new(MSG_SCHED_MAIL, 0);
@@ -223,6 +224,7 @@ do_open(struct qlink *l, struct frame *f)
 	fbuf_add_u64(fb, m->content_off);
 	fbuf_add_u64(fb, m->content_len);
 	fbuf_add_u32(fb, m->flags);
+	fbuf_add_str(fb, m->dkim);
 	fbuf_set_fd(fb, fd);
 	chan_send(l->chan, fb);
 	return 0;

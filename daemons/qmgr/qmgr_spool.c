@@ -382,6 +382,9 @@ recover_one(struct qmgr *q, const char *name, unsigned *nok, unsigned *nbad)
 		return;
 	}
 	qmail_insert(q, e);
+	/* Queued but never signed (a crash, or a file from before signing). */
+	if (e->dkim == NULL)
+		sign_mail(q, e);
 	(*nok)++;
 }
 

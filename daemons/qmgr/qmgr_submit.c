@@ -396,7 +396,7 @@ commit_done(struct qmgr *q, struct qjob *j)
 			chan_send(l->chan, fb);
 		} else if (l != NULL)
 			log_info("%s: queued, but the submitter left before hearing it", e->id);
-		sched_announce(q, e);
+		sign_mail(q, e);
 	}
 	if (tx->done != NULL)
 		tx->done(q, tx, ok);

@@ -565,23 +565,40 @@ job_requeue(struct sched *s, struct job *j)
 	sched_dest_ready(s, d);
 }
 
+static int job_opened(struct sched *, struct frame *, bool, uint64_t, uint64_t, uint32_t,
+    const char *, const char *);
+
 int
 sched_job_opened(struct sched *s, struct frame *f, bool ok)
+{
+	uint64_t	 off = 0, len = 0;
+	uint32_t	 flags = 0;
+	char		 reason[256], *dkim = NULL;
+	int		 rc;
+
+	if (ok) {
+		if (!frame_get_u64(f, &off) || !frame_get_u64(f, &len) ||
+		    !frame_get_u32(f, &flags) || !frame_get_strdup(f, &dkim, DKIM_FIELDS_MAX) ||
+		    !frame_end(f) || f->fd == -1) {
+			free(dkim);
+			return -1;
+		}
+	} else if (!frame_get_str(f, reason, sizeof(reason)) || !frame_end(f))
+		return -1;
+	rc = job_opened(s, f, ok, off, len, flags, dkim, reason);
+	free(dkim);
+	return rc;
+}
+
+/* The stored DKIM-Signature fields pass through to the agent unread. */
+static int
+job_opened(struct sched *s, struct frame *f, bool ok, uint64_t off, uint64_t len, uint32_t flags,
+    const char *dkim, const char *reason)
 {
 	struct job	*j;
 	struct dest	*d;
 	struct fbuf	*fb;
-	uint64_t	 off = 0, len = 0;
-	uint32_t	 flags = 0;
-	char		 reason[256];
 	unsigned	 i;
-
-	if (ok) {
-		if (!frame_get_u64(f, &off) || !frame_get_u64(f, &len) ||
-		    !frame_get_u32(f, &flags) || !frame_end(f) || f->fd == -1)
-			return -1;
-	} else if (!frame_get_str(f, reason, sizeof(reason)) || !frame_end(f))
-		return -1;
 
 	/* A stale answer (the job was requeued meanwhile): its fd is closed by chan. */
 	if ((j = job_find(s, f->hdr.reqid)) == NULL || j->state != JOB_OPENING)
@@ -626,6 +643,7 @@ sched_job_opened(struct sched *s, struct frame *f, bool ok)
 	}
 	fbuf_add_u8(fb, d->tls);
 	fbuf_add_u8(fb, d->dflags);
+	fbuf_add_str(fb, dkim);
 	j->state = JOB_AT_AGENT;
 	if (chan_send(s->agents[j->agent].chan, fb) == -1) {
 		log_warnx("%s: cannot hand the mail to agent %d", j->id, j->agent);

@@ -6,7 +6,9 @@
  * The first byte picks a mode. Mode 0 parses the rest as a whole file.
  * Mode 1 appends the rest, cut into state records whose checksums are made
  * valid, to a fixed good mail: random bytes rarely pass a BLAKE2b check, so
- * this is how the record decoder behind the checksum gets exercised.
+ * this is how the record decoder behind the checksum gets exercised. A slot
+ * that starts with "QDK1" is summed as a DKIM record of as many slots as it
+ * claims, for the DKIM record's decoder.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -66,8 +68,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(buf + plen, "hello", 5);
 	memcpy(buf + plen + 5, trailer, QF_TRAILER_LEN);
 	memcpy(buf + plen + 5 + QF_TRAILER_LEN, data + 1, size - 1);
-	for (off = plen + 5 + QF_TRAILER_LEN; len - off >= QF_STATE_SIZE; off += QF_STATE_SIZE) {
-		n = QF_STATE_SIZE - QF_STATE_SUM_LEN;
+	for (off = plen + 5 + QF_TRAILER_LEN; len - off >= QF_STATE_SIZE; off += n + QF_STATE_SUM_LEN) {
+		size_t slots = 1;
+
+		/* A slot saying "QDK1" becomes a DKIM record of the slots it claims. */
+		if (memcmp(buf + off, QF_DKIM_MAGIC, 4) == 0) {
+			slots = qf_get_u32(buf + off + 4);
+			if (slots == 0 || slots > QF_DKIM_SLOTS_MAX || slots * QF_STATE_SIZE > len - off)
+				slots = 1;
+		}
+		n = slots * QF_STATE_SIZE - QF_STATE_SUM_LEN;
 		crypto_generichash(buf + off + n, QF_STATE_SUM_LEN, buf + off, n, hash, QF_HASH_LEN);
 	}
 	check(buf, len);

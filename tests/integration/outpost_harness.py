@@ -1136,7 +1136,8 @@ class QueuedMail:
     """A queue file decoded independently of the C code (shared/queue_file.h):
     id, arrival, uid, flags, origin, sender, rcpts, content (bytes), states
     ({index: dict}, the latest good state record of each recipient), torn
-    (a bad tail after the last good state record was ignored)."""
+    (a bad tail after the last good state record was ignored), dkim (the stored
+    DKIM-Signature fields, b"" looked at and unsigned, None without a record)."""
 
     def __repr__(self):
         return (f"QueuedMail(id={self.id}, sender={self.sender!r}, rcpts={self.rcpts!r}, "
@@ -1218,8 +1219,18 @@ def parse_queue_file(buf):
     off = p + 32
     m.states = {}
     m.torn = False
+    m.dkim = None
     while off < len(buf):
         r = bytes(buf[off:off + QF_STATE_SIZE])
+        if r[:4] == b"QDK1" and len(r) == QF_STATE_SIZE:
+            # the DKIM record: whole slots, the fields, the same keyed sum at the end
+            slots, n = struct.unpack_from("<II", r, 4)
+            rec = bytes(buf[off:off + slots * QF_STATE_SIZE])
+            if (0 < slots <= 4 and len(rec) == slots * QF_STATE_SIZE and
+                    hashlib.blake2b(rec[:-16], digest_size=16, key=fhash).digest() == rec[-16:]):
+                m.dkim = rec[12:12 + n]
+                off += len(rec)
+                continue
         good = (len(r) == QF_STATE_SIZE and r[:4] == b"QST1" and
                 hashlib.blake2b(r[:-16], digest_size=16, key=fhash).digest() == r[-16:])
         if not good:

@@ -22,11 +22,11 @@ import pytest
 
 import outpost_harness as H
 
-CHILD_NAMES = ("qmgr", "scheduler", "resolver", "smtpd", "agent 0", "agent 1")
+CHILD_NAMES = ("qmgr", "scheduler", "resolver", "smtpd", "agent 0", "agent 1", "signer")
 # The user each child runs as (parameters of outpost_harness.ROLE_USERS).
 CHILD_USER = {"qmgr": H.QUEUE_USER, "scheduler": H.ROLE_USERS["scheduler_user"],
               "resolver": H.ROLE_USERS["resolver_user"], "smtpd": H.ROLE_USERS["smtpd_user"],
-              "agent 0": H.MAIL_USER, "agent 1": H.MAIL_USER}
+              "agent 0": H.MAIL_USER, "agent 1": H.MAIL_USER, "signer": H.MAIL_USER}
 
 
 @pytest.fixture

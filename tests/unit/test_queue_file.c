@@ -3,7 +3,9 @@
  * survives encode/decode exactly; every damage before the trailer, a bad
  * hash, bad magic or version, oversized fields are rejected as corrupt; a
  * torn state tail is dropped (QF_TORN) while a bad record followed by a good
- * one is corruption; state records are bound to their file.
+ * one is corruption; state records are bound to their file; the DKIM record
+ * round-trips between state records, is optional (older files), is dropped
+ * when torn and is bound to its file.
  */
 #include <check.h>
 #include <stdlib.h>
@@ -406,6 +408,145 @@ START_TEST(queue_ids_are_valid_and_unique)
 }
 END_TEST
 
+static size_t
+img_add_dkim(struct img *im, const char *fields)
+{
+	uint8_t *rec;
+	size_t n = qf_dkim_encode(fields, im->hash, &rec);
+
+	ck_assert_uint_gt(n, 0);
+	ck_assert_uint_eq(n % QF_STATE_SIZE, 0);
+	memcpy(im->p + im->len, rec, n);
+	im->len += n;
+	free(rec);
+	return n;
+}
+
+/* Two slots' worth of fields, as a dual signature with RSA makes them. */
+static char *
+long_fields(void)
+{
+	char *f = xmalloc(2001);
+
+	memcpy(f, "DKIM-Signature: v=1;", 20);
+	for (size_t i = 20; i < 2000; i++)
+		f[i] = (i % 77 == 75) ? '\r' : (i % 77 == 76) ? '\n' : 'a' + i % 26;
+	f[2000] = '\0';
+	return f;
+}
+
+START_TEST(dkim_record_round_trip_between_states)
+{
+	struct img im = std_img();
+	struct qf_mail m;
+	const char *why;
+	char *f = long_fields();
+
+	img_add_state(&im, 0, RCPT_DEFERRED, "451 first");
+	ck_assert_uint_eq(img_add_dkim(&im, f), 2 * QF_STATE_SIZE);
+	img_add_state(&im, 1, RCPT_DELIVERED, "250 ok");
+	ck_assert_int_eq(qf_parse(im.p, im.len, &m, &why), QF_OK);
+	ck_assert(m.dkim_set);
+	ck_assert_str_eq(m.dkim, f);
+	ck_assert_uint_eq(m.nstates, 2);
+	ck_assert_uint_eq(m.rcpt_state[1].state, RCPT_DELIVERED);
+	ck_assert_uint_eq(m.valid_len, im.len);
+	qf_mail_free(&m);
+	free(f);
+	free(im.p);
+}
+END_TEST
+
+START_TEST(file_without_dkim_record_has_none)
+{
+	struct img im = std_img();
+	struct qf_mail m;
+	const char *why;
+
+	img_add_state(&im, 0, RCPT_DEFERRED, "451 first");
+	ck_assert_int_eq(qf_parse(im.p, im.len, &m, &why), QF_OK);
+	ck_assert(!m.dkim_set);
+	ck_assert_ptr_null(m.dkim);
+	qf_mail_free(&m);
+	free(im.p);
+}
+END_TEST
+
+START_TEST(empty_dkim_record_means_looked_at_unsigned)
+{
+	struct img im = std_img();
+	struct qf_mail m;
+	const char *why;
+
+	ck_assert_uint_eq(img_add_dkim(&im, ""), QF_STATE_SIZE);
+	ck_assert_int_eq(qf_parse(im.p, im.len, &m, &why), QF_OK);
+	ck_assert(m.dkim_set);
+	ck_assert_str_eq(m.dkim, "");
+	qf_mail_free(&m);
+	free(im.p);
+}
+END_TEST
+
+START_TEST(torn_dkim_record_is_dropped)
+{
+	struct img im = std_img();
+	struct qf_mail m;
+	const char *why;
+	char *f = long_fields();
+	size_t before, n;
+
+	img_add_state(&im, 0, RCPT_DEFERRED, "451 first");
+	before = im.len;
+	n = img_add_dkim(&im, f);
+	/* cut inside its second slot: a partial record at the end */
+	ck_assert_int_eq(qf_parse(im.p, before + n - 100, &m, &why), QF_TORN);
+	ck_assert(!m.dkim_set);
+	ck_assert_uint_eq(m.valid_len, before);
+	qf_mail_free(&m);
+	/* whole length, last byte of its sum damaged: a bad record at the end */
+	im.p[before + n - 1] ^= 1;
+	ck_assert_int_eq(qf_parse(im.p, before + n, &m, &why), QF_TORN);
+	ck_assert(!m.dkim_set);
+	ck_assert_uint_eq(m.valid_len, before);
+	qf_mail_free(&m);
+	/* ... followed by a good state record: corruption, not a torn tail */
+	im.len = before + n;
+	img_add_state(&im, 1, RCPT_DELIVERED, "250 ok");
+	ck_assert_int_eq(qf_parse(im.p, im.len, &m, &why), QF_CORRUPT);
+	free(f);
+	free(im.p);
+}
+END_TEST
+
+START_TEST(dkim_record_is_bound_to_its_file_and_checked)
+{
+	struct img a = std_img(), b = std_img();
+	struct qf_mail m;
+	const char *why;
+	uint8_t *rec;
+
+	/* a record of file a appended to file b is not a record of b */
+	ck_assert_uint_eq(qf_dkim_encode("DKIM-Signature: x\r\n", a.hash, &rec), QF_STATE_SIZE);
+	memcpy(b.p + b.len, rec, QF_STATE_SIZE);
+	free(rec);
+	ck_assert_int_eq(qf_parse(b.p, b.len + QF_STATE_SIZE, &m, &why), QF_TORN);
+	ck_assert(!m.dkim_set);
+	qf_mail_free(&m);
+	/* control bytes and oversized fields are refused by the encoder */
+	ck_assert_uint_eq(qf_dkim_encode("DKIM-Signature: \x01\r\n", a.hash, &rec), 0);
+	char *big = xmalloc(QF_DKIM_MAX + 2);
+	memset(big, 'a', QF_DKIM_MAX + 1);
+	big[QF_DKIM_MAX + 1] = '\0';
+	ck_assert_uint_eq(qf_dkim_encode(big, a.hash, &rec), 0);
+	big[QF_DKIM_MAX] = '\0';
+	ck_assert_uint_eq(qf_dkim_encode(big, a.hash, &rec), QF_DKIM_SLOTS_MAX * QF_STATE_SIZE);
+	free(rec);
+	free(big);
+	free(a.p);
+	free(b.p);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -427,6 +568,11 @@ suite(void)
 	tcase_add_test(tc, oversized_fields_are_refused);
 	tcase_add_test(tc, oversized_length_in_file_is_corrupt);
 	tcase_add_test(tc, queue_ids_are_valid_and_unique);
+	tcase_add_test(tc, dkim_record_round_trip_between_states);
+	tcase_add_test(tc, file_without_dkim_record_has_none);
+	tcase_add_test(tc, empty_dkim_record_means_looked_at_unsigned);
+	tcase_add_test(tc, torn_dkim_record_is_dropped);
+	tcase_add_test(tc, dkim_record_is_bound_to_its_file_and_checked);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -231,6 +231,7 @@ opened(int q, struct frame *req)
 	fbuf_add_u64(fb, 10);
 	fbuf_add_u64(fb, 90);
 	fbuf_add_u32(fb, 0);
+	fbuf_add_str(fb, "DKIM-Signature: v=1; d=example.net\r\n");
 	send_fb(q, fb);
 }
 
@@ -287,6 +288,12 @@ get_deliver(int a, struct deliver *d)
 	}
 	ck_assert(frame_get_u8(&f, &d->tls));
 	ck_assert(frame_get_u8(&f, &d->dflags));
+	/* the stored DKIM-Signature fields pass through unchanged */
+	{
+		char dkim[128];
+		ck_assert(frame_get_str(&f, dkim, sizeof(dkim)));
+		ck_assert_str_eq(dkim, "DKIM-Signature: v=1; d=example.net\r\n");
+	}
 	ck_assert(frame_end(&f));
 }
 

@@ -2,6 +2,7 @@
  * outpostctl.c - outpost's control tool (main and command table).
  *
  *   outpostctl check-config [FILE]   validate a configuration without starting anything
+ *   outpostctl dkim-keygen DOMAIN SELECTOR [rsa|ed25519]   a DKIM key and its TXT record
  *   outpostctl [-f FILE] [-o name=value] COMMAND ...
  *                                     talk to the running master over its control
  *                                     socket (root or admin_group only)
@@ -29,6 +30,7 @@
 #include "frame.h"
 #include "msg.h"
 #include "version.h"
+#include "outpostctl.h"
 
 #define ANSWER_TIMEOUT_MS	60000
 #define OVERRIDES_MAX		32
@@ -219,6 +221,8 @@ static const struct {
 	{ "bounce", ids_command, "bounce ID|-          fail a mail now and bounce it" },
 	/* "-": the ids on standard input, one a line */
 	{ "route", control_command, "route ADDRESS        where mail to ADDRESS would go (relay, MX, addresses, TLS)" },
+	{ "dkim-keygen", cmd_dkim_keygen,
+	  "dkim-keygen [-d DIR] DOMAIN SELECTOR [rsa|ed25519]  new DKIM key and its TXT record" },
 };
 
 static const struct option long_opts[] = {
