@@ -98,8 +98,8 @@ master_reload(struct master *m, char *err, size_t errlen)
 	    strcmp(n.scheduler_user, o->scheduler_user) != 0 ||
 	    n.limits[PROC_AGENT].count != o->limits[PROC_AGENT].count ||
 	    strcmp(n.log, o->log) != 0) {
-		snprintf(err, errlen, "state_directory, the users, log and the agent count "
-		    "change only with a restart");
+		snprintf(err, errlen, "state_directory, user, queue_user, smtpd_user, resolver_user, "
+		    "scheduler_user, log and the agent count change only with a restart");
 		goto refuse;
 	}
 	if (secrets_load(&n, password, sizeof(password), err, errlen) == -1)
