@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/landlock.h>
+#include <openssl/crypto.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <stdint.h>
@@ -414,6 +415,19 @@ fail:
 /* ----------------------------------------------------------------- together */
 
 void
+sandbox_prepare(void)
+{
+	/* localtime_r() would look for /etc/localtime on its first call. */
+	tzset();
+	/* OpenSSL reads its configuration on first use (a process started as a
+	 * fresh image that first signs or hashes after this point); in the
+	 * chroot the file is missing, which it accepts, but the open() is made. */
+	if (OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG | OPENSSL_INIT_ADD_ALL_CIPHERS |
+	    OPENSSL_INIT_ADD_ALL_DIGESTS, NULL) != 1)
+		fatalx("OpenSSL initialisation failed");
+}
+
+void
 sandbox_enter(int kind, const struct config *conf)
 {
 	int		 abi;
@@ -423,8 +437,7 @@ sandbox_enter(int kind, const struct config *conf)
 		log_info("sandbox = no: no system call filter, no Landlock rules");
 		return;
 	}
-	/* Later localtime_r() calls must not look for /etc/localtime. */
-	tzset();
+	sandbox_prepare();
 	/* Before Landlock, which an unprivileged process may only enter so. */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
 		fatal("prctl(PR_SET_NO_NEW_PRIVS)");

@@ -25,6 +25,9 @@ void	sandbox_enter(int kind, const struct config *conf);
  * killing). sandbox_seccomp returns 0, or -1 with errno set. */
 void	sandbox_rlimits(int kind, const struct config *conf);
 int	sandbox_seccomp(int kind, bool log_only);
+/* What libraries would otherwise do lazily, opening files, once the filter
+ * forbids it: the time zone, OpenSSL's set-up. Part of sandbox_enter. */
+void	sandbox_prepare(void);
 /* Landlock ABI version of the running kernel, 0 when it has none. */
 int	sandbox_landlock_abi(void);
 /* Landlock rules of the role; returns the ABI used, 0 when unavailable, -1 on error. */

@@ -219,8 +219,9 @@ master_reload(struct master *m, char *err, size_t errlen)
 	    n.limits[PROC_AGENT].count != o->limits[PROC_AGENT].count ||
 	    strcmp(n.log, o->log) != 0 || strcmp(n.metrics_listen, o->metrics_listen) != 0 ||
 	    n.metrics_destinations != o->metrics_destinations) {
-		snprintf(err, errlen, "state_directory, the users, log, metrics_listen, "
-		    "metrics_destinations and the agent count change only with a restart");
+		snprintf(err, errlen, "state_directory, user, queue_user, smtpd_user, resolver_user, "
+		    "scheduler_user, log, metrics_listen, metrics_destinations and the agent count "
+		    "change only with a restart");
 		goto refuse;
 	}
 	if (secrets_load(&n, password, RELAY_PASSWORD_MAX, err, errlen) == -1)

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 
 #include <check.h>
+#include <openssl/evp.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -37,14 +38,39 @@ enum act {
 	ACT_SETUID,
 	ACT_SOCKET_UDP,
 	ACT_MMAP_EXEC,
+	ACT_OPENSSL,
 };
 
 static const char *const act_names[] = {
 	"base", "execve", "open", "openat", "kill(parent)", "ptrace", "fork", "socket(AF_INET)", "setuid",
 	"socket(AF_INET, SOCK_DGRAM)", "mmap(PROT_EXEC)",
+	"OpenSSL digest, key generation and signature",
 };
 
 static int	 link_fds[2];
+
+/* What a signer or an agent does with OpenSSL long after its start. */
+static int
+openssl_works(void)
+{
+	unsigned char	 md[EVP_MAX_MD_SIZE], sig[64];
+	unsigned int	 mdlen;
+	size_t		 siglen = sizeof(sig);
+	EVP_PKEY	*k;
+	EVP_MD_CTX	*mc;
+	int		 ok;
+
+	if (EVP_Digest("abc", 3, md, &mdlen, EVP_sha256(), NULL) != 1)
+		return -1;
+	if ((k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519")) == NULL)
+		return -1;
+	mc = EVP_MD_CTX_new();
+	ok = mc != NULL && EVP_DigestSignInit(mc, NULL, NULL, NULL, k) == 1 &&
+	    EVP_DigestSign(mc, sig, &siglen, md, mdlen) == 1;
+	EVP_MD_CTX_free(mc);
+	EVP_PKEY_free(k);
+	return ok ? 0 : -1;
+}
 
 /* Runs in the sandboxed child; returning means the call was let through. */
 static void
@@ -104,6 +130,10 @@ act(enum act a)
 		if ((fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) != -1)
 			close(fd);
 		break;
+	case ACT_OPENSSL:
+		if (openssl_works() == -1)
+			_exit(5);
+		break;
 	case ACT_MMAP_EXEC:
 		(void)mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		break;
@@ -121,6 +151,7 @@ run_filtered(int kind, enum act a)
 	if ((pid = fork()) == -1)
 		ck_abort_msg("fork");
 	if (pid == 0) {
+		sandbox_prepare();
 		if (sandbox_seccomp(kind, false) == -1)
 			_exit(2);
 		act(a);
@@ -206,6 +237,9 @@ static const struct {
 	{ PROC_SMTPD, ACT_MMAP_EXEC, KILLED },
 	{ PROC_AGENT, ACT_MMAP_EXEC, KILLED },
 	{ KIND_UNKNOWN, ACT_MMAP_EXEC, KILLED },
+	/* OpenSSL after the filter: nothing left for it to open. */
+	{ PROC_AGENT, ACT_OPENSSL, ALLOWED },
+	{ KIND_UNKNOWN, ACT_OPENSSL, ALLOWED },
 };
 
 START_TEST(filter_refuses_or_allows)
