@@ -147,6 +147,9 @@ static const struct param params[] = {
 	  "outpost-dns", "unprivileged user of the DNS resolver", NULL },
 	{ "scheduler_user", P_STR, C(scheduler_user), sizeof(((struct config *)0)->scheduler_user), 0, 0,
 	  "outpost-sched", "unprivileged user of the scheduler", NULL },
+	{ "signer_user", P_STR, C(signer_user), sizeof(((struct config *)0)->signer_user), 0, 0,
+	  "outpost-dkim", "unprivileged user of the DKIM signer, the only process that holds "
+	  "private keys", NULL },
 	{ "sandbox", P_ENUM, C(sandbox), 0, 0, 0, "yes",
 	  "seccomp system call filter and Landlock rules in every child; no: neither (debugging only); "
 	  "log: Landlock, and the kernel logs (dmesg) the calls the filter would refuse instead of "
@@ -1263,8 +1266,9 @@ config_print(const struct config *c, FILE *fp)
 	fprintf(fp, "state_directory = %s\nuser = %s\nqueue_user = %s\nadmin_group = %s\n"
 	    "log = %s\nlog_level = %s\n", c->state_directory, c->user, c->queue_user, c->admin_group, c->log,
 	    c->log_level == LOGLEVEL_DETAILED ? "detailed" : "basic");
-	fprintf(fp, "smtpd_user = %s\nresolver_user = %s\nscheduler_user = %s\nsandbox = %s\n",
-	    c->smtpd_user, c->resolver_user, c->scheduler_user, sandbox_names[c->sandbox]);
+	fprintf(fp, "smtpd_user = %s\nresolver_user = %s\nscheduler_user = %s\nsigner_user = %s\n"
+	    "sandbox = %s\n", c->smtpd_user, c->resolver_user, c->scheduler_user, c->signer_user,
+	    sandbox_names[c->sandbox]);
 	fprintf(fp, "aliases = %s\nmyorigin = %s\nlocal_redirect = %s\n", c->aliases, c->myorigin,
 	    c->local_redirect);
 	for (int k = PROC_QMGR; k < PROC_KIND_MAX; k++) {

@@ -115,6 +115,7 @@ struct config {
 	char		smtpd_user[64];		/* sandbox: one uid per role */
 	char		resolver_user[64];
 	char		scheduler_user[64];
+	char		signer_user[64];	/* the DKIM signer: the only holder of keys */
 	enum sandbox_mode sandbox;		/* seccomp + Landlock in the children */
 	char		admin_group[64];	/* may use outpostctl besides root; "" = root only */
 	char		log[1024];		/* "syslog", "stderr" or a file path */

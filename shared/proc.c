@@ -42,6 +42,7 @@ static const struct {
 	[USER_SMTPD]	 = { "smtpd_user",	offsetof(struct config, smtpd_user) },
 	[USER_RESOLVER]	 = { "resolver_user",	offsetof(struct config, resolver_user) },
 	[USER_SCHEDULER] = { "scheduler_user",	offsetof(struct config, scheduler_user) },
+	[USER_SIGNER]	 = { "signer_user",	offsetof(struct config, signer_user) },
 };
 
 const char *

@@ -68,6 +68,8 @@ static const struct profile profiles[] = {
 	  SYS_ACCEPT, false, TCP_NONE, false },
 	{ PROC_AGENT, "links, TCP connections to mail servers; no files",
 	  SYS_CONNECT, false, TCP_ANY, false },
+	{ PROC_SIGNER, "links only: reads the message descriptors it is handed; no files, no sockets",
+	  0, false, TCP_NONE, false },
 };
 
 /* The strictest profile a libevent daemon with socketpair links survives on. */

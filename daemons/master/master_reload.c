@@ -111,6 +111,7 @@ static const struct reload_param {
 	P("smtpd_user", smtpd_user, LIVE),
 	P("resolver_user", resolver_user, LIVE),
 	P("scheduler_user", scheduler_user, LIVE),
+	P("signer_user", signer_user, LIVE),
 	P("log", log, LIVE),
 	/* The file name is the same; routes are compared as a table below. */
 	P("path", path, LIVE),
@@ -215,12 +216,12 @@ master_reload(struct master *m, char *err, size_t errlen)
 	if (strcmp(n.state_directory, o->state_directory) != 0 || strcmp(n.user, o->user) != 0 ||
 	    strcmp(n.queue_user, o->queue_user) != 0 ||
 	    strcmp(n.smtpd_user, o->smtpd_user) != 0 || strcmp(n.resolver_user, o->resolver_user) != 0 ||
-	    strcmp(n.scheduler_user, o->scheduler_user) != 0 ||
+	    strcmp(n.scheduler_user, o->scheduler_user) != 0 || strcmp(n.signer_user, o->signer_user) != 0 ||
 	    n.limits[PROC_AGENT].count != o->limits[PROC_AGENT].count ||
 	    strcmp(n.log, o->log) != 0 || strcmp(n.metrics_listen, o->metrics_listen) != 0 ||
 	    n.metrics_destinations != o->metrics_destinations) {
 		snprintf(err, errlen, "state_directory, user, queue_user, smtpd_user, resolver_user, "
-		    "scheduler_user, log, metrics_listen, metrics_destinations and the agent count "
+		    "scheduler_user, signer_user, log, metrics_listen, metrics_destinations and the agent count "
 		    "change only with a restart");
 		goto refuse;
 	}

@@ -51,7 +51,7 @@ static const struct proc_desc procs[] = {
 	{ PROC_RESOLVER,  "resolver",  USER_RESOLVER,  ROOT_EMPTY, resolver_main,  resolver_prepare },
 	{ PROC_SMTPD,     "smtpd",     USER_SMTPD,     ROOT_EMPTY, smtpd_main,     NULL },
 	{ PROC_AGENT,     "agent",     USER_MAIL,  ROOT_EMPTY, agent_main,     agent_prepare },
-	{ PROC_SIGNER,    "signer",    USER_MAIL,  ROOT_EMPTY, signer_main,    NULL },
+	{ PROC_SIGNER,    "signer",    USER_SIGNER, ROOT_EMPTY, signer_main,    NULL },
 };
 
 /* Which kinds of process are linked; the master alone wires them. */

@@ -42,7 +42,8 @@ MAIL_USER = "outpost"
 QUEUE_USER = "outpostq"
 # One uid per role (README, Security): parameter -> user.
 ROLE_USERS = {"user": MAIL_USER, "queue_user": QUEUE_USER, "smtpd_user": "outpost-smtpd",
-              "resolver_user": "outpost-dns", "scheduler_user": "outpost-sched"}
+              "resolver_user": "outpost-dns", "scheduler_user": "outpost-sched",
+              "signer_user": "outpost-dkim"}
 
 # sysexits.h
 EX_OK = 0
@@ -568,6 +569,49 @@ def smtp_source(port, count, sessions=1, length=1024, sender="source@example.org
 
 # ---------------------------------------------------------------- outpost
 
+FREEZER = Path("/sys/fs/cgroup/freezer")
+
+
+class Frozen:
+    """A process held in a cgroup (v1) freezer of its own: it runs no
+    instruction until thawed, and waitpid() does not report it as stopped.
+    Tests that need one skip where the freezer hierarchy is missing."""
+
+    def __init__(self, pid):
+        import pytest
+        if not (FREEZER / "cgroup.procs").exists():
+            pytest.skip("no cgroup v1 freezer to hold a process with")
+        self.pid = pid
+        self.dir = FREEZER / f"outpost-test-{os.getpid()}-{pid}"
+        self.dir.mkdir()
+        (self.dir / "cgroup.procs").write_text(str(pid))
+        (self.dir / "freezer.state").write_text("FROZEN")
+        wait_until(lambda: (self.dir / "freezer.state").read_text().strip() == "FROZEN",
+                   10, what=f"pid {pid} frozen")
+
+    def thaw(self):
+        """Let it run again (a SIGKILL sent while frozen takes effect now)."""
+        if self.dir is None:
+            return
+        (self.dir / "freezer.state").write_text("THAWED")
+        try:
+            (FREEZER / "cgroup.procs").write_text(str(self.pid))
+        except OSError:
+            pass    # it died on thawing
+        def gone():
+            try:
+                self.dir.rmdir()
+                return True
+            except OSError:
+                return False
+        wait_until(gone, 10, what="the freezer cgroup removed")
+        self.dir = None
+
+    def kill(self):
+        os.kill(self.pid, signal.SIGKILL)
+        self.thaw()
+
+
 class Outpost:
     """One outpost instance in its own directory.
 
@@ -742,6 +786,12 @@ class Outpost:
         """Signal the master (SIGKILL by default: a crash)."""
         if self.proc is not None and self.proc.poll() is None:
             os.kill(self.proc.pid, sig)
+
+    def freeze_child(self, title_part):
+        """Hold the child whose title contains title_part without its master
+        noticing (SIGSTOP is noticed: the master replaces a stopped child);
+        returns a Frozen to thaw or kill it."""
+        return Frozen(self.child(title_part).pid)
 
     def kill_child(self, title_part, sig=signal.SIGKILL):
         """Signal the child whose title contains title_part; returns its pid."""

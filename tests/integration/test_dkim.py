@@ -454,13 +454,16 @@ def test_signer_killed_mails_wait_and_are_signed(outpost_factory, receiver, keys
     _keydir, records, entries = keys
     op = start(outpost_factory, receiver, entries)
     op.wait_log(r"signer: dkim: 6 signing domains loaded")
-    old = op.kill_child("signer", signal.SIGSTOP)
-    for i in range(5):
-        assert op.smtp_send("s@rr.test", ["rcpt@dest.test"],
-                            mail("rr.test", f"wait{i}", b"", b"w\r\n"))[0] == 250
-    time.sleep(1)
-    assert receiver.count() == 0                      # nothing went out unsigned
-    os.kill(old, signal.SIGKILL)
+    frozen = op.freeze_child("signer")
+    old = frozen.pid
+    try:
+        for i in range(5):
+            assert op.smtp_send("s@rr.test", ["rcpt@dest.test"],
+                                mail("rr.test", f"wait{i}", b"", b"w\r\n"))[0] == 250
+        time.sleep(1)
+        assert receiver.count() == 0                  # nothing went out unsigned
+    finally:
+        frozen.kill()
     msgs = receiver.wait_messages(5, timeout=60)
     for m in msgs:
         assert verify_all(m.data, records) == ["rr.test"]
@@ -486,19 +489,23 @@ def test_queued_but_unsigned_is_signed_at_recovery(outpost_factory, receiver, ke
     _keydir, records, entries = keys
     op = start(outpost_factory, receiver, entries)
     op.wait_log(r"signer: dkim: 6 signing domains loaded")
-    op.kill_child("signer", signal.SIGSTOP)
-    assert op.smtp_send("s@dual.test", ["rcpt@dest.test"],
-                        mail("dual.test", "crash", b"", b"c\r\n"))[0] == 250
-    files = H.wait_until(lambda: list((op.queue_dir / "queue").iterdir()), 10, what="queue file")
-    assert H.parse_queue_file(files[0].read_bytes()).dkim is None
-    kids = [c.pid for c in op.children()]
-    op.kill()
-    op.proc.wait(timeout=10)
-    for k in kids:
-        try:
-            os.kill(k, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    frozen = op.freeze_child("signer")
+    try:
+        assert op.smtp_send("s@dual.test", ["rcpt@dest.test"],
+                            mail("dual.test", "crash", b"", b"c\r\n"))[0] == 250
+        files = H.wait_until(lambda: list((op.queue_dir / "queue").iterdir()), 10,
+                             what="queue file")
+        assert H.parse_queue_file(files[0].read_bytes()).dkim is None
+        kids = [c.pid for c in op.children()]
+        op.kill()
+        op.proc.wait(timeout=10)
+        for k in kids:
+            try:
+                os.kill(k, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    finally:
+        frozen.thaw()
     H.wait_until(lambda: not any(H.pid_alive(p) for p in kids), 15, what="children to exit")
     assert receiver.count() == 0
     op.stop()

@@ -30,6 +30,7 @@ ROLE_USER = {
     "resolver": H.ROLE_USERS["resolver_user"],
     "smtpd": H.ROLE_USERS["smtpd_user"],
     "agent": H.ROLE_USERS["user"],
+    "signer": H.ROLE_USERS["signer_user"],
 }
 SMTPD_SESSIONS = 120
 AGENT_SESSIONS = 30
@@ -107,7 +108,7 @@ def test_every_child_filtered_under_its_own_uid(sandboxed):
 
     kids = op.children()
     roles = sorted(role_of(k.title) for k in kids)
-    assert roles == ["agent", "agent", "qmgr", "resolver", "scheduler", "smtpd"], roles
+    assert roles == ["agent", "agent", "qmgr", "resolver", "scheduler", "signer", "smtpd"], roles
     uids = {}
     for k in kids:
         role = role_of(k.title)
@@ -117,9 +118,9 @@ def test_every_child_filtered_under_its_own_uid(sandboxed):
         uid, _gid = H.user_ids(ROLE_USER[role])
         assert k.uids == (uid,) * 4, f"{k.title}: uids {k.uids}, expected {ROLE_USER[role]}"
         uids.setdefault(role, set()).add(uid)
-    # Five roles, five users: no role shares its uid with another.
+    # Six roles, six users: no role shares its uid with another.
     flat = [next(iter(u)) for u in uids.values()]
-    assert len(set(flat)) == len(flat) == 5, uids
+    assert len(set(flat)) == len(flat) == 6, uids
     log = op.log_text()
     assert "killed by signal" not in log, log[-3000:]
 
@@ -156,7 +157,7 @@ def test_smtpd_user_cannot_signal_other_roles(sandboxed):
     op, _receiver = sandboxed
     kids = op.children()
     targets = [k for k in kids if role_of(k.title) != "smtpd"]
-    assert len(targets) == 5
+    assert len(targets) == 6
     uid, gid = H.user_ids(ROLE_USER["smtpd"])
     # What a compromised smtpd could still try from a fresh process of its uid
     # (its own process has no kill() at all: the unit test shows that).
@@ -181,7 +182,7 @@ def test_smtpd_user_cannot_signal_other_roles(sandboxed):
 def test_profile_and_landlock_logged(sandboxed):
     op, _receiver = sandboxed
     log = op.log_text()
-    for role in ("qmgr", "scheduler", "resolver", "smtpd", "agent 0", "agent 1"):
+    for role in ("qmgr", "scheduler", "resolver", "smtpd", "agent 0", "agent 1", "signer"):
         lines = [l for l in log.splitlines() if f" {role}: sandbox: seccomp " in l]
         assert lines, f"no sandbox profile logged by {role}"
         assert "Landlock ABI" in lines[-1], lines[-1]
