@@ -77,7 +77,7 @@ MAN8		 = man/outpost.8 man/outpostctl.8 tools/sendmail/outpost-sendmail.8
 GEN_MAN		 = $(BUILD)/man/outpost.conf.5
 UNITS		 = $(BUILD)/etc/outpost.service $(BUILD)/etc/outpost@.service
 
-.PHONY: all deps test-deps run demo check check-run unit integration asan fuzz fuzz-targets fuzz-run \
+.PHONY: all print-packages deps test-deps run demo check check-run unit integration asan fuzz fuzz-targets fuzz-run \
 	install clean bench soak dist deb man-lint unit-security
 
 all: $(PROGS) $(BUILD)/mailq $(GEN_MAN) $(UNITS)
@@ -119,6 +119,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libdaemons.a $(BUILD)/libshared.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Idaemons -o $@ $< $(BUILD)/libdaemons.a \
 	    $(BUILD)/libshared.a $(LDFLAGS) $(PKG_LIBS) $(CHECK_LIBS)
+
+# The packages to build and to test, for .ci/run (one list, kept here).
+print-packages:
+	@echo $(DEB_PKGS) $(TEST_DEB_PKGS)
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
