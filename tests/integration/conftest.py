@@ -15,6 +15,8 @@ pytest fixtures for outpost's integration tests (helpers: outpost_harness.py).
 import os
 import sys
 
+import socket
+
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -43,6 +45,17 @@ def _failed(request):
 def root():
     if not H.is_root():
         pytest.skip("needs root")
+
+
+@pytest.fixture
+def refused_port():
+    """A TCP port on 127.0.0.1 that is bound but never listens: every
+    connection to it is refused at once, so deliveries fail and mails stay
+    in the queue."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    yield s.getsockname()[1]
+    s.close()
 
 
 @pytest.fixture

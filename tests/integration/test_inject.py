@@ -14,7 +14,6 @@ after it must be exactly those submitted.
 
 import concurrent.futures
 import re
-import socket
 
 import pytest
 
@@ -24,16 +23,6 @@ N_LOCAL = 500
 N_SWAKS = 50
 N_SOURCE = 450
 QUEUED_AS = re.compile(r"queued as ([0-9A-F]{24})")
-
-
-@pytest.fixture
-def refused_port():
-    # Bound, never listening: connections to it are refused, and no other
-    # test can take the port while this one runs.
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    yield s.getsockname()[1]
-    s.close()
 
 
 @pytest.fixture

@@ -16,15 +16,6 @@ import pytest
 import outpost_harness as H
 
 
-@pytest.fixture
-def refused_port():
-    # Bound, never listening: deliveries fail, mails stay in the queue.
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    yield s.getsockname()[1]
-    s.close()
-
-
 def holding(port, **params):
     p = {"delivery_mode": "relay", "relay_host": f"[127.0.0.1]:{port}",
          "resend_interval": "1h", "connect_timeout": "2s"}

@@ -11,19 +11,10 @@ What admins grep for is on the basic log level (log_level = basic):
 import os
 import pwd
 import re
-import socket
 
 import pytest
 
 import outpost_harness as H
-
-
-@pytest.fixture
-def refused_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    yield s.getsockname()[1]
-    s.close()
 
 
 def holding(refused_port):

@@ -18,7 +18,6 @@ import os
 import random
 import re
 import signal
-import socket
 import threading
 import time
 
@@ -28,14 +27,6 @@ import outpost_harness as H
 
 N = 1000
 MARK = re.compile(rb"X-Crash-Mark: (\d+)")
-
-
-@pytest.fixture
-def refused_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    yield s.getsockname()[1]
-    s.close()
 
 
 def message(i):

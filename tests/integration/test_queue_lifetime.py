@@ -22,14 +22,6 @@ import pytest
 import outpost_harness as H
 
 
-@pytest.fixture
-def refused_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    yield s.getsockname()[1]
-    s.close()
-
-
 def ctl(op, *args, timeout=60):
     return subprocess.run([str(H.OUTPOSTCTL), "-f", str(op.conf_path), *args],
                           capture_output=True, text=True, timeout=timeout)

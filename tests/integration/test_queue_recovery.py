@@ -11,19 +11,10 @@ damaged the ways a crash or a disk can damage them, then outpost starts:
 Delivery points at a refusing port, so nothing leaves the queue meanwhile.
 """
 
-import socket
 
 import pytest
 
 import outpost_harness as H
-
-
-@pytest.fixture
-def refused_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    yield s.getsockname()[1]
-    s.close()
 
 
 def test_recovery_sorts_damaged_files(outpost_factory, refused_port):

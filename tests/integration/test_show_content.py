@@ -4,20 +4,11 @@ its line ends: a mail submitted locally with LF line ends (stored as given)
 shows its empty lines as empty lines, never as a copy of the line before.
 """
 
-import socket
 import subprocess
 
 import pytest
 
 import outpost_harness as H
-
-
-@pytest.fixture
-def refused_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    yield s.getsockname()[1]
-    s.close()
 
 
 def ctl(op, *args, timeout=60):

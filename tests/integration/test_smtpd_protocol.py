@@ -29,15 +29,6 @@ import outpost_harness as H
 QUEUED_AS = re.compile(r"250 2\.0\.0 Ok: queued as ([0-9A-F]{24})")
 
 
-@pytest.fixture
-def refused_port():
-    # Bound, never listening: deliveries fail, mails stay in the queue.
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    yield s.getsockname()[1]
-    s.close()
-
-
 def holding(refused_port, **params):
     p = {"delivery_mode": "relay", "relay_host": f"[127.0.0.1]:{refused_port}",
          "resend_interval": "1h", "connect_timeout": "2s"}
