@@ -80,7 +80,8 @@ static const struct param params[] = {
 	{ "smtp_final_timeout", P_DURATION, C(smtp_final_timeout), 0, 1, 3600, "10m",
 	  "wait for the reply to the final dot (RFC 5321: 10m)", NULL },
 	{ "tls_policy", P_TLS, C(tls_policy), 0, 0, 0, "may",
-	  "TLS towards MX hosts and routes: none, may (use it when offered), encrypt, verify", NULL },
+	  "TLS towards MX hosts and routes: none, may (use it when offered), encrypt, verify, "
+	  "dane (TLSA where DNSSEC-signed, else may), dane-only", NULL },
 	{ "relay_tls_policy", P_TLS, C(relay_tls_policy), 0, 0, 0, "verify",
 	  "TLS towards relay_host: none, may, encrypt, verify (certificate and host name)", NULL },
 	{ "tls_ca_file", P_STR, C(tls_ca_file), sizeof(((struct config *)0)->tls_ca_file), 0, 0, "",
@@ -243,9 +244,10 @@ valid_hostname(const char *h)
 int
 tls_policy_parse(const char *s)
 {
-	static const char *const names[] = { "none", "may", "encrypt", "verify" };
+	static const char *const names[] = { "none", "may", "encrypt", "verify", "dane",
+	    "dane-only" };
 
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 6; i++)
 		if (strcmp(s, names[i]) == 0)
 			return i;
 	return -1;
@@ -254,9 +256,10 @@ tls_policy_parse(const char *s)
 const char *
 tls_policy_name(int policy)
 {
-	static const char *const names[] = { "none", "may", "encrypt", "verify" };
+	static const char *const names[] = { "none", "may", "encrypt", "verify", "dane",
+	    "dane-only" };
 
-	return policy >= 0 && policy < 4 ? names[policy] : "inherit";
+	return policy >= 0 && policy < 6 ? names[policy] : "inherit";
 }
 
 int
@@ -498,7 +501,7 @@ type_name(const struct param *p)
 	case P_LISTEN: return "address:port list";
 	case P_NETWORKS: return "CIDR list";
 	case P_DNS: return "address[@port] list";
-	case P_TLS: return "none|may|encrypt|verify";
+	case P_TLS: return "none|may|encrypt|verify|dane|dane-only";
 	case P_BOOL: return "yes|no";
 	}
 	return "?";
@@ -561,7 +564,7 @@ param_set(const struct param *p, void *base, const char *value, char *err, size_
 		return err;
 	case P_TLS:
 		if ((n = tls_policy_parse(value)) < 0)
-			return "expected none, may, encrypt or verify";
+			return "expected none, may, encrypt, verify, dane or dane-only";
 		*(uint8_t *)dst = (uint8_t)n;
 		return NULL;
 	case P_BOOL:
@@ -700,7 +703,7 @@ add_route(struct config *c, const char *name, const char *value, int line,
 		int pol = strncmp(opt, "tls=", 4) == 0 ? tls_policy_parse(opt + 4) : -1;
 		if (pol < 0) {
 			cerr(e, file, line, "route for %s: expected \"host[:port] tls=none|may|encrypt|"
-			    "verify\", got \"%s\"", name, value);
+			    "verify|dane|dane-only\", got \"%s\"", name, value);
 			return;
 		}
 		r.tls = (uint8_t)pol;
@@ -744,6 +747,10 @@ config_check(struct config *c, const char *file, struct errs *e)
 		cerr(e, file, 0, "tls_ca_file must be an absolute path");
 	if (c->dnssec_trust_anchor[0] != '\0' && c->dnssec_trust_anchor[0] != '/')
 		cerr(e, file, 0, "dnssec_trust_anchor must be an absolute path");
+	/* DANE: without validation every TLSA answer is insecure and dane-only could never deliver */
+	if (c->dnssec_trust_anchor[0] == '\0' && (c->tls_policy == TLS_DANE_ONLY ||
+	    c->relay_tls_policy == TLS_DANE_ONLY))
+		cerr(e, file, 0, "tls=dane-only needs dnssec_trust_anchor (DNSSEC validation)");
 	for (int k = PROC_QMGR; k < PROC_KIND_MAX; k++)
 		if (k != PROC_AGENT && c->limits[k].count != 1)
 			cerr(e, file, 0, "[%s] count must be 1: only agents run several instances",

@@ -21,8 +21,11 @@
 enum delivery_mode { MODE_INDEPENDENT = 0, MODE_RELAY = 1 };
 enum inet_protocols { INET_ALL = 0, INET_IPV4 = 1, INET_IPV6 = 2 };
 /* TLS for a delivery: none; may (opportunistic); encrypt (TLS or no delivery);
- * verify (TLS, certificate chained to the CA store and matching the host name). */
-enum tls_policy { TLS_NONE = 0, TLS_MAY = 1, TLS_ENCRYPT = 2, TLS_VERIFY = 3, TLS_INHERIT = 255 };
+ * verify (TLS, certificate chained to the CA store and matching the host name);
+ * dane (RFC 7672: authenticated by DNSSEC-signed TLSA records where published,
+ * else may); dane-only (no delivery without usable DANE records). */
+enum tls_policy { TLS_NONE = 0, TLS_MAY = 1, TLS_ENCRYPT = 2, TLS_VERIFY = 3,
+	TLS_DANE = 4, TLS_DANE_ONLY = 5, TLS_INHERIT = 255 };
 
 struct proc_limits {
 	unsigned	count;		/* instances (agents; 1 for the others) */

@@ -48,6 +48,8 @@ static const char *const msg_names[MSG_TYPE_MAX] = {
 	[MSG_CONTROL_REQUEST] = "CONTROL_REQUEST",
 	[MSG_CONTROL_REPLY] = "CONTROL_REPLY",
 	[MSG_CONTROL_END] = "CONTROL_END",
+	[MSG_DNS_QUERY_TLSA] = "DNS_QUERY_TLSA",
+	[MSG_DNS_TLSA] = "DNS_TLSA",
 };
 
 /*
@@ -88,7 +90,8 @@ static const char *const msg_schema[MSG_TYPE_MAX] = {
 	[MSG_DNS_ADDRS] = "u8 u8 u32 n16{ a }",
 	[MSG_DNS_QUERY_MX] = "s",
 	[MSG_DNS_MX] = "u8 u8 u32 n16{ u16 s }",
-	[MSG_AGENT_DELIVER] = "fd s s u64 u64 u32 s n16{ a u16 s } n16{ u32 s } u8 u8",
+	[MSG_AGENT_DELIVER] = "fd s s u64 u64 u32 s n16{ a u16 s } n16{ u32 s } u8 u8 "
+	    "n16{ u8 n16{ u8 u8 u8 b } }",
 	[MSG_AGENT_RESULT] = "s n16{ u32 u8 u16 s s }",
 	[MSG_QUEUE_LIST] = "",
 	[MSG_QUEUE_ENTRY] = "s u64 u64 u32 s u32 n16{ s u8 u32 u64 s }",
@@ -96,6 +99,8 @@ static const char *const msg_schema[MSG_TYPE_MAX] = {
 	[MSG_CONTROL_REQUEST] = "s n32{ s }",
 	[MSG_CONTROL_REPLY] = "s",
 	[MSG_CONTROL_END] = "u8 s",
+	[MSG_DNS_QUERY_TLSA] = "s u16",
+	[MSG_DNS_TLSA] = "u8 u8 u32 u16 n16{ u8 u8 u8 b }",
 };
 
 const char *

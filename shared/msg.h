@@ -123,7 +123,10 @@ enum msg_type {
 	 *   u32 flags (MAIL_F_*), str destination (for logs),
 	 *   u16 naddr, naddr times: addr, u16 port, str host name;
 	 *   u16 nrcpt, nrcpt times: u32 index, str address,
-	 *   u8 tls (enum tls_policy of config.h, never TLS_INHERIT), u8 dflags (DELIVER_F_*) */
+	 *   u8 tls (enum tls_policy of config.h, never TLS_INHERIT), u8 dflags (DELIVER_F_*),
+	 *   u16 n (0, or naddr: the policy of each address in order), n times:
+	 *     u8 tls (TLS_NONE..TLS_DANE; TLS_DANE: authenticate against these records),
+	 *     u16 nrr, nrr times: u8 usage, u8 selector, u8 matching type, bytes data */
 	MSG_AGENT_DELIVER = 80,
 	/* agent -> scheduler, same reqid:
 	 *   str relay ("host[ip]:port" that took the transaction, or "none"),
@@ -155,7 +158,17 @@ enum msg_type {
 	/* u8 status (0 done, 1 failed), str message for the user */
 	MSG_CONTROL_END,
 
-	MSG_TYPE_MAX
+	/*
+	 * DANE (RFC 7672): scheduler <-> resolver
+	 */
+	/* str MX host, u16 port: the TLSA records of _port._tcp.host.
+	 * Answer DNS_TLSA: u8 status, u8 dnssec, u32 ttl, u16 records seen,
+	 *   u16 n, n times (the usable ones, shared/dane.h): u8 usage, u8 selector,
+	 *   u8 matching type, bytes data */
+	MSG_DNS_QUERY_TLSA = 216,
+	MSG_DNS_TLSA = 217,
+
+	MSG_TYPE_MAX = 256
 };
 
 /* SUBMIT_BEGIN flags */

@@ -6,7 +6,8 @@
  *
  * Files: resolver.c (prepare before chroot, main, the scheduler link),
  * resolver_query.c (queries in flight, answers), resolver_rdata.c (the MX
- * record data and host name checks, pure: unit tests and a fuzz target).
+ * record data and host name checks, pure: unit tests and a fuzz target),
+ * resolver_tlsa.c (TLSA for DANE: owner name, record data, answer frame).
  */
 #ifndef OUTPOST_RESOLVER_H
 #define OUTPOST_RESOLVER_H
@@ -83,6 +84,19 @@ size_t	rdata_addrs(const struct ub_result *, uint8_t family, uint8_t (*out)[16],
 	    struct ranswer *, const char **why);
 
 /*
+ * resolver_tlsa.c
+ */
+#define RR_TLSA		52
+struct dane_rr;
+/* The records of a TLSA result classified DNS_OK: the usable ones (at most
+ * max) in out, the count of all in *seen. A malformed record makes the
+ * answer DNS_PERMFAIL (a failed lookup). */
+size_t	rdata_tlsa_list(const struct ub_result *, struct ranswer *, struct dane_rr *out,
+	    size_t max, uint16_t *seen, const char **why);
+/* The owner name _port._tcp.host, checked as a name we may look up. */
+bool	rdata_tlsa_owner(const char *host, uint16_t port, char *out, size_t outsz);
+
+/*
  * resolver_query.c
  */
 struct resolver;
@@ -102,7 +116,7 @@ struct rquery {
 	TAILQ_ENTRY(rquery) entry;
 	struct resolver	*r;
 	uint32_t	 reqid;
-	uint16_t	 type;		/* MSG_DNS_QUERY_ADDR or MSG_DNS_QUERY_MX */
+	uint16_t	 type;		/* MSG_DNS_QUERY_ADDR, _MX or _TLSA */
 	char		 name[HOSTNAME_MAX];
 	uint8_t		 fams;
 	struct rsub	 sub[2];
@@ -122,5 +136,11 @@ struct resolver {
 
 int	resolver_query(struct resolver *, struct frame *);
 void	resolver_cancel_all(struct resolver *);
+
+/* resolver_tlsa.c: the answer to a TLSA question (n usable of seen records). */
+void	resolver_tlsa_answer(struct resolver *, struct rquery *, const struct ranswer *,
+	    const struct dane_rr *, size_t n, uint16_t seen);
+void	resolver_tlsa_result(struct resolver *, struct rquery *, struct rsub *,
+	    struct ub_result *);
 
 #endif

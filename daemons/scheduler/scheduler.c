@@ -83,7 +83,8 @@ sched_agent_frame(struct sched *s, unsigned agent, struct frame *f)
 int
 sched_resolver_frame(struct sched *s, struct frame *f)
 {
-	if (f->hdr.type == MSG_DNS_MX || f->hdr.type == MSG_DNS_ADDRS)
+	if (f->hdr.type == MSG_DNS_MX || f->hdr.type == MSG_DNS_ADDRS ||
+	    f->hdr.type == MSG_DNS_TLSA)
 		return sched_dest_dns_frame(s, f);
 	log_warnx("resolver: unexpected %s", msg_name(f->hdr.type));
 	return -1;

@@ -287,6 +287,7 @@ get_deliver(int a, struct deliver *d)
 	}
 	ck_assert(frame_get_u8(&f, &d->tls));
 	ck_assert(frame_get_u8(&f, &d->dflags));
+	ck_assert(frame_get_u16(&f, &n) && n == 0);	/* no DANE policy without tls=dane */
 	ck_assert(frame_end(&f));
 }
 
