@@ -30,7 +30,7 @@ from tls_peer import CA, PostfixTLS, POSTFIX_MASTER
 KEYGEN = shutil.which("ldns-keygen") or "/usr/bin/ldns-keygen"
 SIGNZONE = shutil.which("ldns-signzone") or "/usr/bin/ldns-signzone"
 MSG = b"Subject: dane test\nMessage-ID: <%s@src.test>\n\nbody\n"
-DOMAINS = ("dane", "nomatch", "bogus", "unusable")
+DOMAINS = ("dane", "nomatch", "bogus", "unusable", "ta")
 
 
 def spki_sha256(cert):
@@ -43,7 +43,15 @@ def spki_sha256(cert):
     return hashlib.sha256(der).hexdigest()
 
 
-def zone_text(net, addr, good, wrong):
+def cert_sha256(cert):
+    """The TLSA x 0 1 data of a certificate: SHA2-256 of the whole certificate."""
+    der = subprocess.run(["openssl", "x509", "-in", str(cert), "-outform", "DER"],
+                         check=True, capture_output=True, timeout=30).stdout
+    import hashlib
+    return hashlib.sha256(der).hexdigest()
+
+
+def zone_text(net, addr, good, wrong, ca):
     return f"""$ORIGIN {ZONE}.
 $TTL 2
 @        SOA ns hostmaster 1 3600 600 86400 2
@@ -61,6 +69,9 @@ _25._tcp.mx3 TLSA 3 1 1 {good}
 unusable MX 10 mx4
 mx4      A {addr}
 _25._tcp.mx4 TLSA 0 0 1 {good}
+ta       MX 10 mx5
+mx5      A {addr}
+_25._tcp.mx5 TLSA 2 0 1 {ca}
 """
 
 
@@ -108,10 +119,15 @@ class Peer:
         self.addrs = [f"{self.net}.1", f"{self.net}.2", f"{self.net}.3"]
         self.rx = receiver
         ca = CA(workdir / "ca", name="Unknown To Anyone CA")
-        cert, key = ca.issue(f"mx.{ZONE}", [f"DNS:mx.{ZONE}"])
+        leaf, key = ca.issue(f"mx.{ZONE}", [f"DNS:mx.{ZONE}", f"DNS:mx5.{ZONE}"])
         other, _ = ca.issue("other", ["DNS:other.invalid"])
-        self.good, self.wrong = spki_sha256(cert), spki_sha256(other)
-        text = zone_text(self.net, self.addrs[0], self.good, self.wrong)
+        self.good, self.wrong = spki_sha256(leaf), spki_sha256(other)
+        # DANE-TA needs the trust anchor in the chain the server sends
+        cert = workdir / "ca" / "chain.pem"
+        cert.write_text(leaf.read_text() + ca.cert.read_text())
+        cert.chmod(0o644)
+        text = zone_text(self.net, self.addrs[0], self.good, self.wrong,
+                         cert_sha256(ca.cert))
         if signed:
             text, self.anchor = sign(workdir, text, self.good, self.wrong)
         else:
@@ -182,6 +198,16 @@ def test_matching_tlsa_delivers_dane_verified(outpost_factory, signed_peer):
     op.wait_log(rf"relay=mx\.{ZONE}\[{re.escape(p.addrs[0])}\]:25, TLS TLSv1\.[23], cipher "
                 r"\S+ \(\d+ bits\), peer verified, DANE, tls=dane-verified")
     op.wait_log(rf"to=<u@dane\.{ZONE}>.*status=sent")
+
+
+def test_dane_ta_record_authenticates_chain_and_name(outpost_factory, signed_peer):
+    # TLSA 2 0 1 names the (otherwise unknown) CA; the name mx5 must be in the certificate
+    p = signed_peer
+    op = outpost(outpost_factory, p)
+    inject(op, f"u@ta.{ZONE}", "d7")
+    received(p.rx, "d7")
+    op.wait_log(rf"relay=mx5\.{ZONE}\S+, TLS TLSv1\.[23], .*peer verified, DANE, "
+                r"tls=dane-verified")
 
 
 def test_tlsa_not_matching_defers_nothing_in_clear(outpost_factory, signed_peer):
