@@ -19,9 +19,9 @@ DESTDIR		?=
 
 BUILD		?= build
 CC		?= cc
-PKGS		 = libsodium openssl libbsd-overlay libevent libunbound
+PKGS		 = libsodium openssl libbsd-overlay libevent libunbound libcurl
 DEB_PKGS	 = build-essential pkg-config libsodium-dev libssl-dev libbsd-dev \
-		   libevent-dev libunbound-dev check
+		   libevent-dev libunbound-dev check libcurl4-openssl-dev
 TEST_DEB_PKGS	 = postfix swaks python3 python3-aiosmtpd python3-pytest nsd iproute2 procps clang sasl2-bin openssl \
 		   libclang-rt-14-dev libsasl2-modules ldnsutils
 

@@ -103,6 +103,10 @@ static const struct param params[] = {
 	  sizeof(((struct config *)0)->dnssec_trust_anchor), 0, 0, "",
 	  "DNSSEC trust anchor: DS or DNSKEY records in zone-file format (absolute path, e.g. "
 	  "/usr/share/dns/root.key); empty: no validation, every answer insecure", NULL },
+	/* MTA-STS (RFC 8461) */
+	{ "mta_sts", P_BOOL, C(mta_sts), 0, 0, 0, "no",
+	  "apply recipient domains' MTA-STS policies (fetched over HTTPS, verified with "
+	  "tls_ca_file); DANE takes precedence", NULL },
 	{ "listen", P_LISTEN, C(listen), 0, 0, 0, "127.0.0.1:2525",
 	  "SMTP submission listeners (address:port, [v6]:port, comma separated; empty: none)", NULL },
 	{ "allowed_networks", P_NETWORKS, C(networks), 0, 0, 0, "127.0.0.0/8, ::1/128",
@@ -257,9 +261,9 @@ const char *
 tls_policy_name(int policy)
 {
 	static const char *const names[] = { "none", "may", "encrypt", "verify", "dane",
-	    "dane-only" };
+	    "dane-only", "sts" };
 
-	return policy >= 0 && policy < 6 ? names[policy] : "inherit";
+	return policy >= 0 && policy < 7 ? names[policy] : "inherit";
 }
 
 int
@@ -1006,6 +1010,7 @@ config_print(const struct config *c, FILE *fp)
 	for (i = 0; i < c->ndns_servers; i++)
 		fprintf(fp, "%s %s@%u", i ? "," : "", c->dns_servers[i].host, c->dns_servers[i].port);
 	fprintf(fp, "\ndnssec_trust_anchor = %s", c->dnssec_trust_anchor);
+	fprintf(fp, "\nmta_sts = %s", c->mta_sts ? "yes" : "no");
 	fprintf(fp, "\nlisten =");
 	for (i = 0; i < c->nlisten; i++)
 		fprintf(fp, "%s [%s]:%u", i ? "," : "", c->listen[i].host, c->listen[i].port);

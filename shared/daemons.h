@@ -14,5 +14,7 @@ void	resolver_prepare(struct proc_ctx *);	/* before chroot: system resolver sett
 void	smtpd_main(struct proc_ctx *);
 void	agent_main(struct proc_ctx *);
 void	agent_prepare(struct proc_ctx *);	/* before chroot: TLS context, CA certificates */
+void	sts_main(struct proc_ctx *);
+void	sts_prepare(struct proc_ctx *);		/* before chroot: cache directory, CA bundle */
 
 #endif

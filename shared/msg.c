@@ -50,6 +50,10 @@ static const char *const msg_names[MSG_TYPE_MAX] = {
 	[MSG_CONTROL_END] = "CONTROL_END",
 	[MSG_DNS_QUERY_TLSA] = "DNS_QUERY_TLSA",
 	[MSG_DNS_TLSA] = "DNS_TLSA",
+	[MSG_DNS_QUERY_TXT] = "DNS_QUERY_TXT",
+	[MSG_DNS_TXT] = "DNS_TXT",
+	[MSG_STS_GET] = "STS_GET",
+	[MSG_STS_POLICY] = "STS_POLICY",
 };
 
 /*
@@ -101,6 +105,10 @@ static const char *const msg_schema[MSG_TYPE_MAX] = {
 	[MSG_CONTROL_END] = "u8 s",
 	[MSG_DNS_QUERY_TLSA] = "s u16",
 	[MSG_DNS_TLSA] = "u8 u8 u32 u16 n16{ u8 u8 u8 b }",
+	[MSG_DNS_QUERY_TXT] = "s",
+	[MSG_DNS_TXT] = "u8 u8 u32 n16{ s }",
+	[MSG_STS_GET] = "s u8 s n16{ a }",
+	[MSG_STS_POLICY] = "s u8 u8 u32 u64 s u8 n16{ s }",
 };
 
 const char *
@@ -262,6 +270,7 @@ proc_kind_name(int kind)
 		[PROC_RESOLVER] = "resolver",
 		[PROC_SMTPD] = "smtpd",
 		[PROC_AGENT] = "agent",
+		[PROC_STS] = "sts",
 	};
 
 	return kind >= 0 && kind < PROC_KIND_MAX ? names[kind] : "unknown";

@@ -168,6 +168,22 @@ enum msg_type {
 	MSG_DNS_QUERY_TLSA = 216,
 	MSG_DNS_TLSA = 217,
 
+	/*
+	 * MTA-STS (RFC 8461): scheduler <-> resolver, scheduler <-> sts
+	 */
+	/* str name.  Answer DNS_TXT: u8 status, u8 dnssec, u32 ttl, u16 n, n times
+	 *   str text (the record's character-strings joined; records holding NUL
+	 *   bytes or longer than STS_TXT_MAX are left out) */
+	MSG_DNS_QUERY_TXT = 218,
+	MSG_DNS_TXT = 219,
+	/* scheduler -> sts: str domain, u8 txt (enum sts_txt), str id (the TXT
+	 *   record's, or ""), u16 n, n times addr (of mta-sts.<domain>, to fetch from).
+	 * Answer STS_POLICY: str domain, u8 found, u8 mode (enum sts_mode),
+	 *   u32 max_age, u64 expires (unix seconds), str id, u8 fetched (1: fetched
+	 *   now, 0: from the cache), u16 n, n times str mx pattern */
+	MSG_STS_GET = 220,
+	MSG_STS_POLICY = 221,
+
 	MSG_TYPE_MAX = 256
 };
 

@@ -11,6 +11,7 @@ enum proc_kind {
 	PROC_RESOLVER,
 	PROC_SMTPD,
 	PROC_AGENT,
+	PROC_STS,		/* MTA-STS policy fetcher: network access, nothing else */
 	PROC_KIND_MAX
 };
 

@@ -19,6 +19,9 @@
 #define STS_MAX_AGE_MAX		31557600	/* RFC 8461 3.2: one year */
 
 enum sts_mode { STS_MODE_NONE = 0, STS_MODE_TESTING = 1, STS_MODE_ENFORCE = 2 };
+/* What the _mta-sts TXT lookup said (STS_GET). */
+enum sts_txt { STS_TXT_NONE = 0, STS_TXT_ID = 1, STS_TXT_FAILED = 2 };
+#define STS_TXT_MAX		1024	/* a TXT record's text kept */
 
 struct sts_policy {
 	uint8_t		mode;		/* enum sts_mode */

@@ -45,7 +45,7 @@ dane_job_decode(struct frame *f, struct agent_job *j, const char **why)
 
 		if (!frame_get_u8(f, &a->tls) || !frame_get_u16(f, &nrr))
 			return false;
-		if (a->tls > TLS_DANE || nrr > DANE_RR_MAX ||
+		if (a->tls > TLS_STS || a->tls == TLS_DANE_ONLY || nrr > DANE_RR_MAX ||
 		    (nrr > 0 && a->tls != TLS_DANE)) {
 			*why = "bad per-address TLS policy";
 			return false;

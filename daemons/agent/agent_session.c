@@ -606,7 +606,8 @@ sess_send_mail(struct agent_session *s)
 	strlcpy(j->relay, s->relay, sizeof(j->relay));
 	log_info("%s: relay=%s, %s, tls=%s", j->id, s->relay, s->tls ? s->tls_info :
 	    s->tls_info[0] != '\0' ? s->tls_info : "no TLS", !s->tls ? "none" :
-	    s->dane_verified ? "dane-verified" : s->tls_verified ? "verified" : "encrypted");
+	    s->dane_verified ? "dane-verified" : s->tls_verified && s->tls_policy == TLS_STS ?
+	    "sts-verified" : s->tls_verified ? "verified" : "encrypted");
 	s->used = true;
 	s->nmails++;
 	s->mail_replied = s->mail_ok = false;
@@ -865,7 +866,7 @@ sess_tls_up(struct agent_session *s)
 		}
 		strlcat(s->tls_info, ", DANE", sizeof(s->tls_info));
 	}
-	if (s->tls_policy == TLS_VERIFY && !s->tls_verified) {
+	if ((s->tls_policy == TLS_VERIFY || s->tls_policy == TLS_STS) && !s->tls_verified) {
 		/* SSL_VERIFY_PEER refuses this already; a resumed session is checked here. */
 		tls_forget(s->tls_key);
 		textf(text, sizeof(text), "TLS with %s: %s", s->relay, s->tls_info);

@@ -199,7 +199,8 @@ tls_ssl_new(const struct agent_addr *a, int policy, const char *key, char *err, 
 	 * Every policy verifies, so that the logs can say whether the peer was
 	 * trusted; only "verify" makes a failure end the handshake.
 	 */
-	SSL_set_verify(ssl, policy == TLS_VERIFY ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+	SSL_set_verify(ssl, policy == TLS_VERIFY || policy == TLS_STS ? SSL_VERIFY_PEER :
+	    SSL_VERIFY_NONE, NULL);
 	if (policy == TLS_DANE) {
 		/*
 		 * No resumption under DANE: a resumed session skips the

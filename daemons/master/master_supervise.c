@@ -32,6 +32,7 @@ static const struct proc_desc procs[] = {
 	{ PROC_RESOLVER,  "resolver",  USER_MAIL,  ROOT_EMPTY, resolver_main,  resolver_prepare },
 	{ PROC_SMTPD,     "smtpd",     USER_MAIL,  ROOT_EMPTY, smtpd_main,     NULL },
 	{ PROC_AGENT,     "agent",     USER_MAIL,  ROOT_EMPTY, agent_main,     agent_prepare },
+	{ PROC_STS,       "sts",       USER_MAIL,  ROOT_EMPTY, sts_main,       sts_prepare },
 };
 
 /* Which kinds of process are linked; the master alone wires them. */
@@ -40,6 +41,7 @@ static const struct { int a, b; } links[] = {
 	{ PROC_QMGR,      PROC_SCHEDULER },
 	{ PROC_SCHEDULER, PROC_RESOLVER },
 	{ PROC_SCHEDULER, PROC_AGENT },
+	{ PROC_SCHEDULER, PROC_STS },
 };
 
 #define RESTART_BACKOFF_MIN	1

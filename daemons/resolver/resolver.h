@@ -97,6 +97,14 @@ size_t	rdata_tlsa_list(const struct ub_result *, struct ranswer *, struct dane_r
 bool	rdata_tlsa_owner(const char *host, uint16_t port, char *out, size_t outsz);
 
 /*
+ * resolver_txt.c
+ */
+#define RR_TXT		16
+/* One TXT record's character-strings joined into out (NUL-terminated); -1
+ * when malformed, holding a NUL byte, or not fitting outsz. */
+int	rdata_txt(const uint8_t *p, size_t len, char *out, size_t outsz, const char **why);
+
+/*
  * resolver_query.c
  */
 struct resolver;
@@ -141,6 +149,9 @@ void	resolver_cancel_all(struct resolver *);
 void	resolver_tlsa_answer(struct resolver *, struct rquery *, const struct ranswer *,
 	    const struct dane_rr *, size_t n, uint16_t seen);
 void	resolver_tlsa_result(struct resolver *, struct rquery *, struct rsub *,
+	    struct ub_result *);
+/* resolver_txt.c: the answer to a TXT question (res may be NULL: failure). */
+void	resolver_txt_answer(struct resolver *, struct rquery *, struct rsub *,
 	    struct ub_result *);
 
 #endif

@@ -72,6 +72,15 @@ answer_error(struct resolver *r, uint16_t qtype, uint32_t reqid, uint8_t status)
 {
 	struct fbuf	*fb;
 
+	if (qtype == MSG_DNS_QUERY_TXT) {
+		fb = fbuf_new(MSG_DNS_TXT, reqid);
+		fbuf_add_u8(fb, status);
+		fbuf_add_u8(fb, DNSSEC_INSECURE);
+		fbuf_add_u32(fb, 0);
+		fbuf_add_u16(fb, 0);
+		send_frame(r, fb);
+		return;
+	}
 	if (qtype == MSG_DNS_QUERY_TLSA) {
 		fb = fbuf_new(MSG_DNS_TLSA, reqid);
 		fbuf_add_u8(fb, status);
@@ -215,6 +224,8 @@ query_cb(void *arg, int err, struct ub_result *res)
 
 	if (q->type == MSG_DNS_QUERY_TLSA)
 		resolver_tlsa_result(q->r, q, s, res);
+	else if (q->type == MSG_DNS_QUERY_TXT)
+		resolver_txt_answer(q->r, q, s, res);
 	else if (q->type == MSG_DNS_QUERY_MX) {
 		n = 0;
 		if (res != NULL)
@@ -244,6 +255,10 @@ query_timeout(evutil_socket_t fd, short ev, void *arg)
 		answer_mx(q->r, q, &a, NULL, 0);
 	else if (q->type == MSG_DNS_QUERY_TLSA)
 		resolver_tlsa_answer(q->r, q, &a, NULL, 0, 0);
+	else if (q->type == MSG_DNS_QUERY_TXT) {
+		q->sub[0].ans = a;
+		resolver_txt_answer(q->r, q, &q->sub[0], NULL);
+	}
 	else
 		answer_addrs(q->r, q);
 	query_free(q->r, q);
@@ -261,7 +276,8 @@ query_start(struct resolver *r, struct rquery *q, int rrtype, uint8_t family)
 	s->busy = true;
 	s->ans.status = DNS_TEMPFAIL;
 	log_detail("query %s type %s", q->name, rrtype == RR_MX ? "MX" :
-	    rrtype == RR_TLSA ? "TLSA" : rrtype == RR_A ? "A" : "AAAA");
+	    rrtype == RR_TLSA ? "TLSA" : rrtype == RR_TXT ? "TXT" : rrtype == RR_A ? "A" :
+	    "AAAA");
 	if ((err = ub_resolve_async(r->ub, q->name, rrtype, 1, s, query_cb,
 	    &s->async_id)) != 0) {
 		log_warnx("%s: cannot start a query: %s", q->name, ub_strerror(err));
@@ -325,6 +341,8 @@ resolver_query(struct resolver *r, struct frame *f)
 		started = query_start(r, q, RR_MX, 0);
 	else if (q->type == MSG_DNS_QUERY_TLSA)
 		started = query_start(r, q, RR_TLSA, 0);
+	else if (q->type == MSG_DNS_QUERY_TXT)
+		started = query_start(r, q, RR_TXT, 0);
 	else {
 		started = false;
 		if (fams & DNS_FAM_V4)

@@ -125,6 +125,7 @@ sched_dane_host(struct sched *s, struct dest *d, struct dest_host *h, uint8_t *t
 	*why = v.why;
 	if (!v.use)
 		return false;
+	d->per_addr = true;
 	if (v.tls == TLS_DANE) {
 		d->dane = xreallocarray(d->dane, d->ndane + 1, sizeof(*d->dane));
 		d->dane[d->ndane] = h->dane;
@@ -140,7 +141,7 @@ sched_dane_put(struct fbuf *fb, const struct dest *d)
 {
 	unsigned	 i, k;
 
-	if (!dane_wanted(d->tls)) {
+	if (!dane_wanted(d->tls) && !d->per_addr) {
 		fbuf_add_u16(fb, 0);
 		return;
 	}

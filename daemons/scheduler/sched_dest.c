@@ -267,6 +267,19 @@ sched_dnsq_send(struct sched *s, struct dest *d, enum dnsq_kind kind, unsigned h
 		fb = fbuf_new(MSG_DNS_QUERY_TLSA, q->reqid);
 		fbuf_add_str(fb, d->hosts[host].mx.host);
 		fbuf_add_u16(fb, d->port);
+	} else if (kind == DNSQ_TXT || kind == DNSQ_STS_ADDR) {
+		char	 name[HOSTNAME_MAX + 16];
+
+		snprintf(name, sizeof(name), "%s.%s", kind == DNSQ_TXT ? "_mta-sts" : "mta-sts",
+		    d->lookup);
+		if (kind == DNSQ_TXT) {
+			fb = fbuf_new(MSG_DNS_QUERY_TXT, q->reqid);
+			fbuf_add_str(fb, name);
+		} else {
+			fb = fbuf_new(MSG_DNS_QUERY_ADDR, q->reqid);
+			fbuf_add_str(fb, name);
+			fbuf_add_u8(fb, dest_families(s));
+		}
 	} else {
 		fb = fbuf_new(MSG_DNS_QUERY_ADDR, q->reqid);
 		fbuf_add_str(fb, d->hosts[host].mx.host);
@@ -316,6 +329,7 @@ dest_resolve(struct sched *s, struct dest *d)
 	d->ttl = SCHED_CACHE_TTL_MAX;
 	d->pending = 0;
 	d->naddrs = 0;
+	d->per_addr = false;
 	d->mx_dnssec = DNSSEC_SECURE;	/* no MX lookup: only the addresses count */
 	dest_hosts_reset(d);
 	sched_dane_reset(d);
@@ -486,7 +500,6 @@ dest_assemble(struct sched *s, struct dest *d)
 	unsigned	 i;
 	bool		 temp = false;
 	uint8_t		 st = DNS_NODATA, tls, dane;
-	char		 ip[INET6_ADDRSTRLEN];
 	const char	*dane_why = NULL, *why;
 
 	d->naddrs = 0;
@@ -532,6 +545,24 @@ dest_assemble(struct sched *s, struct dest *d)
 			    "no address found for %s", d->lookup);
 		return;
 	}
+	/* MTA-STS (when on, and no DANE) may still narrow the list: it finishes later */
+	if (sched_sts_start(s, d))
+		return;
+	sched_dest_finish(s, d);
+}
+
+void
+sched_dest_defer(struct sched *s, struct dest *d, const char *dsn, const char *reply)
+{
+	dest_error(s, d, DELIVERY_TEMPFAIL, 0, dsn, false, "%s", reply);
+}
+
+void
+sched_dest_finish(struct sched *s, struct dest *d)
+{
+	unsigned	 i;
+	char		 ip[INET6_ADDRSTRLEN];
+
 	dest_hosts_reset(d);
 	d->res = RES_DONE;
 	d->err_cls = DELIVERY_OK;
@@ -640,6 +671,7 @@ sched_dest_dns_frame(struct sched *s, struct frame *f)
 	enum dnsq_kind	 kind;
 
 	key.reqid = f->hdr.reqid;
+	kind = DNSQ_ADDR;
 	if ((q = RB_FIND(sched_dnsq_tree, &s->dnsqs, &key)) != NULL) {
 		RB_REMOVE(sched_dnsq_tree, &s->dnsqs, q);
 		d = q->dest;
@@ -650,7 +682,9 @@ sched_dest_dns_frame(struct sched *s, struct frame *f)
 			if (d->pending > 0)
 				d->pending--;
 			if ((kind == DNSQ_MX) != (f->hdr.type == MSG_DNS_MX) ||
-			    (kind == DNSQ_TLSA) != (f->hdr.type == MSG_DNS_TLSA)) {
+			    (kind == DNSQ_TLSA) != (f->hdr.type == MSG_DNS_TLSA) ||
+			    (kind == DNSQ_TXT) != (f->hdr.type == MSG_DNS_TXT) ||
+			    kind == DNSQ_STS) {
 				log_warnx("resolver: answer of the wrong type");
 				return -1;
 			}
@@ -662,6 +696,10 @@ sched_dest_dns_frame(struct sched *s, struct frame *f)
 		return dns_mx_frame(s, f, d);
 	if (f->hdr.type == MSG_DNS_TLSA)
 		return sched_dane_tlsa_frame(s, f, d, host);
+	if (f->hdr.type == MSG_DNS_TXT)
+		return sched_sts_txt_frame(s, f, d);
+	if (kind == DNSQ_STS_ADDR)
+		return sched_sts_addr_frame(s, f, d);
 	return dns_addrs_frame(s, f, d, host);
 }
 

@@ -28,6 +28,7 @@
 
 #include "dane.h"
 #include "msg.h"
+#include "sts.h"
 
 struct proc_ctx;
 struct chan;
@@ -263,6 +264,9 @@ struct dest {
 	unsigned	 naddrs;
 	struct dest_dane *dane;		/* TLSA records of the hosts in addrs */
 	unsigned	 ndane;
+	bool		 per_addr;	/* addrs[].tls differ from tls (DANE, MTA-STS) */
+	uint8_t		 sts_txt;	/* enum sts_txt, during the MTA-STS step */
+	char		 sts_id[STS_ID_MAX];
 
 	TAILQ_HEAD(, job) waiting;
 	unsigned	 nwaiting;
@@ -271,7 +275,7 @@ struct dest {
 };
 
 /* An outstanding resolver query. */
-enum dnsq_kind { DNSQ_MX, DNSQ_ADDR, DNSQ_TLSA };
+enum dnsq_kind { DNSQ_MX, DNSQ_ADDR, DNSQ_TLSA, DNSQ_TXT, DNSQ_STS_ADDR, DNSQ_STS };
 struct dnsq {
 	RB_ENTRY(dnsq)	 entry;
 	uint32_t	 reqid;
@@ -312,6 +316,7 @@ struct sched {
 	struct event_base	*base;
 	struct chan		*qmgr;
 	struct chan		*resolver;
+	struct chan		*sts;		/* the MTA-STS process, or NULL */
 	struct agent_link	*agents;
 	unsigned		 nagents;
 	unsigned		 max_sessions;
@@ -373,6 +378,18 @@ void		 sched_dest_resolver_lost(struct sched *);
 void		 sched_dest_resolver_up(struct sched *);
 void		 sched_dest_tick(struct sched *);
 void		 sched_dest_addrs_done(struct sched *, struct dest *);
+/* The address list is final: cache it and start deliveries. */
+void		 sched_dest_finish(struct sched *, struct dest *);
+/* Every waiting transaction is deferred with this reason. */
+void		 sched_dest_defer(struct sched *, struct dest *, const char *dsn,
+		    const char *reply);
+
+/* sched_sts.c */
+/* The addresses are known: start the MTA-STS step (true) or not (false). */
+bool		 sched_sts_start(struct sched *, struct dest *);
+int		 sched_sts_txt_frame(struct sched *, struct frame *, struct dest *);
+int		 sched_sts_addr_frame(struct sched *, struct frame *, struct dest *);
+int		 sched_sts_policy_frame(struct sched *, struct frame *);
 
 /* sched_dane.c */
 /* A host's addresses are in: ask for its TLSA records when its policy wants

@@ -21,7 +21,7 @@ import pytest
 
 import outpost_harness as H
 
-CHILD_NAMES = ("qmgr", "scheduler", "resolver", "smtpd", "agent 0", "agent 1")
+CHILD_NAMES = ("qmgr", "scheduler", "resolver", "smtpd", "agent 0", "agent 1", "sts")
 
 
 @pytest.fixture
