@@ -13,7 +13,7 @@
 #include "frame.h"
 #include "log.h"
 #include "resolver.h"
-#include "sts.h"
+#include "sts_policy.h"
 
 int
 rdata_txt(const uint8_t *p, size_t len, char *out, size_t outsz, const char **why)

@@ -28,7 +28,7 @@
 
 #include "dane.h"
 #include "msg.h"
-#include "sts.h"
+#include "sts_policy.h"
 
 struct proc_ctx;
 struct chan;

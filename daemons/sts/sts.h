@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../../shared/sts.h"
+#include "sts_policy.h"
 #include "msg.h"
 
 struct proc_ctx;

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sts.h"
+#include "sts_policy.h"
 #include "check_run.h"
 
 static const struct {

@@ -1,12 +1,12 @@
 /*
- * sts.h - MTA-STS (RFC 8461), the pure parts: the _mta-sts TXT record, the
+ * sts_policy.h - MTA-STS (RFC 8461), the pure parts: the _mta-sts TXT record, the
  * policy file served at https://mta-sts.<domain>/.well-known/mta-sts.txt,
  * the matching of MX host names against the policy's patterns, and the
  * decision for one MX host. No I/O here: the fetching process and the
  * scheduler call these, and so do the unit tests and a fuzz target.
  */
-#ifndef OUTPOST_STS_H
-#define OUTPOST_STS_H
+#ifndef OUTPOST_STS_POLICY_H
+#define OUTPOST_STS_POLICY_H
 
 #include <stdbool.h>
 #include <stddef.h>

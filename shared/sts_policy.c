@@ -1,5 +1,5 @@
 /*
- * sts.c - MTA-STS records, policies and MX matching (RFC 8461), pure. Used
+ * sts_policy.c - MTA-STS records, policies and MX matching (RFC 8461), pure. Used
  * by the process that fetches policies and by the scheduler; tested by
  * tests/unit/test_sts.c and tests/fuzz/fuzz_sts.c.
  */
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "sts.h"
+#include "sts_policy.h"
 
 static bool
 is_wsp(char c)
