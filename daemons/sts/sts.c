@@ -44,6 +44,7 @@ struct pending {
 static struct stsd	 stsd;
 static int		 cache_fd = -1;
 static bool		 fetch_ready;
+static bool		 prepared;
 
 
 void
@@ -57,17 +58,19 @@ sts_prepare(struct proc_ctx *ctx)
 	gid_t			 gid;
 
 	/* Our cache directory: created here, ours alone, then held open across the chroot. */
+	/* Without it policies still work, only not across restarts: never fatal. */
 	snprintf(dir, sizeof(dir), "%s/sts", c->state_directory);
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
-		fatal("sts: mkdir %s", dir);
-	if (geteuid() == 0 && proc_user_ids(c->user, &uid, &gid) == 0 &&
+		log_warn("sts: mkdir %s: policies are not kept across restarts", dir);
+	else if (geteuid() == 0 && proc_user_ids(c->user, &uid, &gid) == 0 &&
 	    (lstat(dir, &st) == -1 || !S_ISDIR(st.st_mode) || chown(dir, uid, gid) == -1))
-		fatal("sts: %s", dir);
-	if ((cache_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) == -1)
-		fatal("sts: open %s", dir);
+		log_warn("sts: %s: policies are not kept across restarts", dir);
+	else if ((cache_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		log_warn("sts: open %s: policies are not kept across restarts", dir);
 	ca = c->tls_ca_file[0] != '\0' ? c->tls_ca_file : getenv(X509_get_default_cert_file_env());
 	if (ca == NULL || ca[0] == '\0')
 		ca = X509_get_default_cert_file();
+	prepared = true;
 	if (!(fetch_ready = sts_fetch_init(NULL, ca, err, sizeof(err))))
 		log_warnx("sts: %s: no MTA-STS policy can be fetched", err);
 	sts_cache_load(cache_fd);
@@ -234,7 +237,7 @@ sts_main(struct proc_ctx *ctx)
 
 	memset(d, 0, sizeof(*d));
 	d->ctx = ctx;
-	if (cache_fd == -1)
+	if (!prepared)
 		sts_prepare(ctx);	/* a test run without the prologue */
 	sts_fetch_attach(ctx->base);
 	ctx->arg = d;

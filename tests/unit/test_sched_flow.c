@@ -15,7 +15,10 @@
  * queue manager, which decides; under tls_policy = dane, hosts with secure
  * names get a TLSA query and the agent the per-address policy and records
  * (a bogus TLSA answer drops its host), and dane-only defers an insecure
- * destination without any transaction.
+ * destination without any transaction; with mta_sts, the _mta-sts TXT id and
+ * the addresses of mta-sts.<domain> go to the sts process, and an enforce
+ * policy leaves only the matching MX hosts, each with TLS_STS, while a
+ * testing policy changes nothing.
  */
 #include <sys/socket.h>
 
@@ -817,6 +820,91 @@ START_TEST(dane_tlsa_to_agent)
 }
 END_TEST
 
+static void
+dns_answer_txt(int r, uint32_t reqid, const char *text)
+{
+	struct fbuf	*fb;
+
+	fb = fbuf_new(MSG_DNS_TXT, reqid);
+	fbuf_add_u8(fb, DNS_OK);
+	fbuf_add_u8(fb, DNSSEC_INSECURE);
+	fbuf_add_u32(fb, 300);
+	fbuf_add_u16(fb, 2);
+	fbuf_add_str(fb, "v=spf1 -all");	/* not an STS record: ignored */
+	fbuf_add_str(fb, text);
+	send_fb(r, fb);
+}
+
+/* _i == 0: enforce, only mx1 matches; _i == 1: testing, both kept as they were. */
+START_TEST(sts_policy_applied)
+{
+	const char	*rcpt[] = { "u@sts.example" };
+	const char	*hosts[] = { "mx1.sts.example", "mx2.sts.example" };
+	uint16_t	 pref[] = { 10, 20 };
+	int		 q, a, r, t, i;
+	struct frame	 f;
+	struct deliver	 d;
+	struct fbuf	*fb;
+	char		 name[HOSTNAME_MAX], id[64];
+	uint8_t		 fams, txt, fam, addr[16];
+	uint16_t	 n;
+
+	start(MODE_INDEPENDENT);
+	conf.mta_sts = true;
+	a = link_peer(PROC_AGENT, 0);
+	r = link_peer(PROC_RESOLVER, 0);
+	t = link_peer(PROC_STS, 0);
+	q = link_peer(PROC_QMGR, 0);
+	list_mail(q, "S1", 1, rcpt, 0);
+	expect_query(r, &f, MSG_DNS_QUERY_MX, name, NULL);
+	dns_answer_mx(r, f.hdr.reqid, DNS_OK, 2, pref, hosts);
+	for (i = 0; i < 2; i++) {
+		expect_query(r, &f, MSG_DNS_QUERY_ADDR, name, &fams);
+		dns_answer_a(r, f.hdr.reqid, DNS_OK, name[2] - '0');
+	}
+	expect_query(r, &f, MSG_DNS_QUERY_TXT, name, NULL);
+	ck_assert_str_eq(name, "_mta-sts.sts.example");
+	dns_answer_txt(r, f.hdr.reqid, "v=STSv1; id=20261207");
+	expect_query(r, &f, MSG_DNS_QUERY_ADDR, name, &fams);
+	ck_assert_str_eq(name, "mta-sts.sts.example");
+	ck_assert(!(fams & DNS_FAM_MXTARGET));
+	dns_answer_a(r, f.hdr.reqid, DNS_OK, 9);
+	expect(t, &f, MSG_STS_GET);
+	ck_assert(frame_get_str(&f, name, sizeof(name)) && frame_get_u8(&f, &txt) &&
+	    frame_get_str(&f, id, sizeof(id)) && frame_get_u16(&f, &n));
+	ck_assert_str_eq(name, "sts.example");
+	ck_assert_uint_eq(txt, STS_TXT_ID);
+	ck_assert_str_eq(id, "20261207");
+	ck_assert_uint_eq(n, 1);
+	ck_assert(frame_get_u8(&f, &fam) && frame_get_raw(&f, addr, 16) && frame_end(&f));
+	ck_assert_uint_eq(addr[3], 9);
+	fb = fbuf_new(MSG_STS_POLICY, f.hdr.reqid);
+	fbuf_add_str(fb, "sts.example");
+	fbuf_add_u8(fb, 1);
+	fbuf_add_u8(fb, _i == 0 ? STS_MODE_ENFORCE : STS_MODE_TESTING);
+	fbuf_add_u32(fb, 86400);
+	fbuf_add_u64(fb, (uint64_t)time(NULL) + 86400);
+	fbuf_add_str(fb, "20261207");
+	fbuf_add_u8(fb, 1);
+	fbuf_add_u16(fb, 1);
+	fbuf_add_str(fb, "mx1.sts.example");
+	send_fb(t, fb);
+	expect(q, &f, MSG_QMGR_OPEN);
+	opened(q, &f);
+	get_deliver(a, &d);
+	if (_i == 0) {
+		ck_assert_uint_eq(d.naddr, 1);
+		ck_assert_str_eq(d.host[0], "mx1.sts.example");
+		ck_assert_uint_eq(d.npol, 1);
+		ck_assert_uint_eq(d.ptls[0], TLS_STS);
+	} else {
+		ck_assert_uint_eq(d.naddr, 2);
+		ck_assert_uint_eq(d.npol, 0);
+		ck_assert_uint_eq(d.tls, TLS_MAY);
+	}
+}
+END_TEST
+
 /* dane-only: insecure names get no TLSA query, and the mail waits. */
 START_TEST(dane_only_insecure_deferred)
 {
@@ -1163,6 +1251,7 @@ main(void)
 	tcase_add_test(tc, deleted_while_delivering);
 	tcase_add_test(tc, dane_tlsa_to_agent);
 	tcase_add_test(tc, dane_only_insecure_deferred);
+	tcase_add_loop_test(tc, sts_policy_applied, 0, 2);
 	suite_add_tcase(s, tc);
 
 	return check_run(s);
