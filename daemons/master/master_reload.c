@@ -48,6 +48,8 @@ delivery_differs(const struct config *a, const struct config *b)
 	    a->max_mails_per_connection != b->max_mails_per_connection ||
 	    a->connection_idle != b->connection_idle || a->connect_timeout != b->connect_timeout ||
 	    strcmp(a->helo_name, b->helo_name) != 0 || a->inet_protocols != b->inet_protocols ||
+	    a->tls_policy != b->tls_policy || a->relay_tls_policy != b->relay_tls_policy ||
+	    strcmp(a->tls_ca_file, b->tls_ca_file) != 0 || a->mta_sts != b->mta_sts ||
 	    routes_differ(a, b);
 }
 
@@ -73,6 +75,9 @@ needs_restart(const struct config *o, const struct config *n, int kind)
 	case PROC_SCHEDULER:
 	case PROC_AGENT:
 		return delivery_differs(o, n);
+	case PROC_STS:
+		/* the CA bundle is read before the chroot */
+		return strcmp(o->tls_ca_file, n->tls_ca_file) != 0;
 	}
 	return false;
 }
