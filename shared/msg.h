@@ -125,7 +125,8 @@ enum msg_type {
 	 *   u16 nrcpt, nrcpt times: u32 index, str address,
 	 *   u8 tls (enum tls_policy of config.h, never TLS_INHERIT), u8 dflags (DELIVER_F_*),
 	 *   u16 n (0, or naddr: the policy of each address in order), n times:
-	 *     u8 tls (TLS_NONE..TLS_DANE; TLS_DANE: authenticate against these records),
+	 *     u8 tls (TLS_NONE..TLS_STS, not TLS_DANE_ONLY; TLS_DANE: authenticate
+	 *     against these records; TLS_STS: verify as an MTA-STS enforce policy asks),
 	 *     u16 nrr, nrr times: u8 usage, u8 selector, u8 matching type, bytes data */
 	MSG_AGENT_DELIVER = 80,
 	/* agent -> scheduler, same reqid:
