@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -61,18 +62,18 @@ sts_prepare(struct proc_ctx *ctx)
 	/* Without it policies still work, only not across restarts: never fatal. */
 	snprintf(dir, sizeof(dir), "%s/sts", c->state_directory);
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
-		log_warn("sts: mkdir %s: policies are not kept across restarts", dir);
+		log_warn("mkdir %s: policies are not kept across restarts", dir);
 	else if (geteuid() == 0 && proc_user_ids(c->user, &uid, &gid) == 0 &&
 	    (lstat(dir, &st) == -1 || !S_ISDIR(st.st_mode) || chown(dir, uid, gid) == -1))
-		log_warn("sts: %s: policies are not kept across restarts", dir);
+		log_warn("%s: policies are not kept across restarts", dir);
 	else if ((cache_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) == -1)
-		log_warn("sts: open %s: policies are not kept across restarts", dir);
+		log_warn("open %s: policies are not kept across restarts", dir);
 	ca = c->tls_ca_file[0] != '\0' ? c->tls_ca_file : getenv(X509_get_default_cert_file_env());
 	if (ca == NULL || ca[0] == '\0')
 		ca = X509_get_default_cert_file();
 	prepared = true;
 	if (!(fetch_ready = sts_fetch_init(NULL, ca, err, sizeof(err))))
-		log_warnx("sts: %s: no MTA-STS policy can be fetched", err);
+		log_warnx("%s: no MTA-STS policy can be fetched", err);
 	sts_cache_load(cache_fd);
 }
 
@@ -97,7 +98,7 @@ answer(struct chan *c, uint32_t reqid, const char *domain, const struct sts_entr
 	for (i = 0; e != NULL && i < e->pol.nmx; i++)
 		fbuf_add_str(fb, e->pol.mx[i]);
 	if (chan_send(c, fb) == -1)
-		log_warnx("sts: cannot answer the scheduler");
+		log_warnx("cannot answer the scheduler");
 }
 
 static void
@@ -114,13 +115,13 @@ fetched_cb(void *arg, bool ok, const char *body, size_t len, const char *err)
 		sts_cache_put(p->domain, p->id, &pol, now);
 		(void)sts_cache_save();
 		e = sts_cache_find(p->domain, now);
-		log_info("sts: %s: policy id %s fetched: mode %s, max_age %u, %u mx pattern(s)",
+		log_info("%s: policy id %s fetched: mode %s, max_age %u, %u mx pattern(s)",
 		    p->domain, p->id, sts_mode_name(pol.mode), pol.max_age, pol.nmx);
 		answer(c, p->reqid, p->domain, e, true);
 	} else {
 		/* RFC 8461 5.1: a failed refresh keeps the cached policy until it expires */
 		e = sts_cache_find(p->domain, now);
-		log_warnx("sts: %s: fetching the policy failed: %s%s", p->domain, why,
+		log_warnx("%s: fetching the policy failed: %s%s", p->domain, why,
 		    e != NULL ? "; the cached policy stays in force" : "");
 		answer(c, p->reqid, p->domain, e, false);
 	}
@@ -167,7 +168,7 @@ sts_get(struct stsd *d, struct frame *f)
 		    fetched_cb, p))
 			free(p);
 		else
-			log_info("sts: %s: refreshing the policy before it expires", domain);
+			log_info("%s: refreshing the policy before it expires", domain);
 	}
 	if (want && fetch_ready) {
 		p = xcalloc(1, sizeof(*p));
@@ -179,9 +180,48 @@ sts_get(struct stsd *d, struct frame *f)
 		if (sts_fetch_start(domain, (const uint8_t (*)[17])addrs, naddr, fetched_cb, p))
 			return 0;
 		free(p);
-		log_warnx("sts: %s: cannot start a fetch (%u address(es))", domain, naddr);
+		log_warnx("%s: cannot start a fetch (%u address(es))", domain, naddr);
 	}
 	answer(d->sched, f->hdr.reqid, domain, e, false);
+	return 0;
+}
+
+/* outpostctl sts [DOMAIN]: one line per cached policy. */
+static int
+sts_control(struct proc_ctx *ctx, struct frame *f)
+{
+	char		 cmd[32], dom[HOSTNAME_MAX] = "", line[1024];
+	uint32_t	 argc;
+	unsigned	 i, k, shown = 0, n;
+	uint64_t	 now = (uint64_t)time(NULL);
+	struct fbuf	*fb;
+	const struct sts_entry *all;
+	int		 w;
+
+	if (!frame_get_str(f, cmd, sizeof(cmd)) || !frame_get_u32(f, &argc) || argc > 1 ||
+	    (argc == 1 && !frame_get_str(f, dom, sizeof(dom))) || !frame_end(f))
+		return -1;
+	all = sts_cache_all(&n);
+	for (i = 0; i < n; i++) {
+		const struct sts_entry *e = &all[i];
+
+		if ((dom[0] != '\0' && strcasecmp(dom, e->domain) != 0) || e->expires <= now)
+			continue;
+		w = snprintf(line, sizeof(line), "%s: mode %s, id %s, max_age %u, expires in "
+		    "%llus, mx", e->domain, sts_mode_name(e->pol.mode), e->id, e->pol.max_age,
+		    (unsigned long long)(e->expires - now));
+		for (k = 0; k < e->pol.nmx && w > 0 && (size_t)w < sizeof(line); k++)
+			w += snprintf(line + w, sizeof(line) - (size_t)w, " %s", e->pol.mx[k]);
+		fb = fbuf_new(MSG_CONTROL_REPLY, f->hdr.reqid);
+		fbuf_add_str(fb, line);
+		chan_send(ctx->master, fb);
+		shown++;
+	}
+	fb = fbuf_new(MSG_CONTROL_END, f->hdr.reqid);
+	fbuf_add_u8(fb, dom[0] != '\0' && shown == 0);
+	fbuf_add_str(fb, dom[0] != '\0' && shown == 0 ? "no MTA-STS policy cached for this domain" :
+	    "");
+	chan_send(ctx->master, fb);
 	return 0;
 }
 
@@ -192,7 +232,7 @@ sts_sched_cb(struct chan *c, struct frame *f, void *arg)
 
 	if (f == NULL) {
 		if (d->sched == c) {
-			log_warnx("sts: lost the scheduler");
+			log_warnx("lost the scheduler");
 			d->sched = NULL;
 		}
 		return 0;
@@ -201,7 +241,7 @@ sts_sched_cb(struct chan *c, struct frame *f, void *arg)
 		return 0;
 	if (f->hdr.type == MSG_STS_GET)
 		return sts_get(d, f);
-	log_warnx("sts: scheduler: unexpected %s", msg_name(f->hdr.type));
+	log_warnx("scheduler: unexpected %s", msg_name(f->hdr.type));
 	return -1;
 }
 
@@ -212,7 +252,7 @@ sts_on_peer(struct proc_ctx *ctx, int kind, unsigned instance, int fd)
 	struct chan	*old = d->sched;
 
 	if (kind != PROC_SCHEDULER) {
-		log_warnx("sts: unexpected link to %s", proc_kind_name(kind));
+		log_warnx("unexpected link to %s", proc_kind_name(kind));
 		close(fd);
 		return;
 	}
@@ -243,5 +283,6 @@ sts_main(struct proc_ctx *ctx)
 	ctx->arg = d;
 	ctx->on_peer = sts_on_peer;
 	ctx->on_shutdown = sts_on_shutdown;
-	log_info("sts: MTA-STS policy fetcher ready");
+	ctx->on_master = sts_control;
+	log_info("MTA-STS policy fetcher ready");
 }

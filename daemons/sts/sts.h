@@ -44,6 +44,8 @@ void		 sts_cache_load(int dirfd);
 /* Write the whole cache atomically (temporary file, fsync, rename, fsync dir). */
 bool		 sts_cache_save(void);
 struct sts_entry *sts_cache_find(const char *domain, uint64_t now);
+/* Every entry, expired ones included (outpostctl sts). */
+const struct sts_entry *sts_cache_all(unsigned *n);
 void		 sts_cache_put(const char *domain, const char *id, const struct sts_policy *,
 		    uint64_t now);
 /* Serialise / parse the cache file's bytes (pure, for the unit tests). */

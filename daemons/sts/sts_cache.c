@@ -43,6 +43,13 @@ sts_cache_find(const char *domain, uint64_t now)
 	return NULL;
 }
 
+const struct sts_entry *
+sts_cache_all(unsigned *n)
+{
+	*n = ncache;
+	return cache;
+}
+
 void
 sts_cache_put(const char *domain, const char *id, const struct sts_policy *p, uint64_t now)
 {
@@ -234,20 +241,20 @@ sts_cache_load(int dirfd)
 		return;
 	if ((fd = openat(dirfd, STS_CACHE_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
 		if (errno != ENOENT)
-			log_warn("sts: cannot read the policy cache");
+			log_warn("cannot read the policy cache");
 		return;
 	}
 	for (;;) {
 		if (len == cap) {
 			cap = cap ? cap * 2 : 65536;
 			if (cap > 64 * 1024 * 1024) {
-				log_warnx("sts: the policy cache is too large; ignored");
+				log_warnx("the policy cache is too large; ignored");
 				goto out;
 			}
 			buf = xreallocarray(buf, cap, 1);
 		}
 		if ((r = read(fd, buf + len, cap - len)) == -1) {
-			log_warn("sts: reading the policy cache");
+			log_warn("reading the policy cache");
 			goto out;
 		}
 		if (r == 0)
@@ -255,9 +262,9 @@ sts_cache_load(int dirfd)
 		len += (size_t)r;
 	}
 	if (sts_cache_decode(buf, len, &why) == -1)
-		log_warnx("sts: the policy cache is %s; ignored, policies are fetched again", why);
+		log_warnx("the policy cache is %s; ignored, policies are fetched again", why);
 	else
-		log_info("sts: %u MTA-STS policies loaded from the cache", ncache);
+		log_info("%u MTA-STS policies loaded from the cache", ncache);
 out:
 	free(buf);
 	close(fd);
@@ -278,7 +285,7 @@ sts_cache_save(void)
 	(void)unlinkat(cache_dir, tmp, 0);
 	if ((fd = openat(cache_dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
 	    0600)) == -1) {
-		log_warn("sts: cannot write the policy cache");
+		log_warn("cannot write the policy cache");
 		free(buf);
 		return false;
 	}
@@ -301,7 +308,7 @@ sts_cache_save(void)
 	free(buf);
 	return true;
 fail:
-	log_warn("sts: writing the policy cache");
+	log_warn("writing the policy cache");
 	if (fd != -1)
 		close(fd);
 	(void)unlinkat(cache_dir, tmp, 0);

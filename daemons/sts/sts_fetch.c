@@ -211,7 +211,7 @@ sts_fetch_start(const char *domain, const uint8_t (*addrs)[17], unsigned naddr,
 		return false;
 	}
 	active++;
-	log_detail("sts: fetching %s (%s)", url, entry + strlen(host) + 5);
+	log_detail("fetching %s (%s)", url, entry + strlen(host) + 5);
 	evtimer_add(tick, &tv);
 	return true;
 }

@@ -137,6 +137,15 @@ def test_enforce_matching_mx_delivered_sts_verified(outpost_factory, peer):
                 r"pattern\(s\), fetched")
     op.wait_log(rf"relay=mx\.{ZONE}\S+, TLS TLSv1\.[23], .*peer verified, tls=sts-verified")
     assert peer.fetches() == 1
+    # outpostctl shows the cached policy and its expiry
+    r = subprocess.run([str(H.OUTPOSTCTL), "-f", str(op.conf_path), "sts", f"enf.{ZONE}"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert re.search(rf"^enf\.{ZONE}: mode enforce, id 20261207, max_age 86400, expires in "
+                     rf"\d+s, mx mx\.{ZONE}$", r.stdout, re.M), r.stdout
+    r = subprocess.run([str(H.OUTPOSTCTL), "-f", str(op.conf_path), "sts", f"nomx.{ZONE}"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "no MTA-STS policy cached" in r.stdout + r.stderr
 
 
 def test_enforce_mx_not_in_policy_never_contacted(outpost_factory, peer):

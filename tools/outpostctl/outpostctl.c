@@ -147,6 +147,7 @@ static const struct {
 	{ "hold", control_command, "hold ID              keep a mail from delivery" },
 	{ "release", control_command, "release ID           release a held mail" },
 	{ "bounce", control_command, "bounce ID            fail a mail now and bounce it" },
+	{ "sts", control_command, "sts [DOMAIN]         cached MTA-STS policies and their expiry" },
 };
 
 static void __attribute__((noreturn))
