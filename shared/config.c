@@ -88,7 +88,8 @@ static const struct param params[] = {
 	{ "smtp_final_timeout", P_DURATION, C(smtp_final_timeout), 0, 1, 3600, "10m",
 	  "wait for the reply to the final dot (RFC 5321: 10m)", NULL },
 	{ "tls_policy", P_TLS, C(tls_policy), 0, 0, 0, "may",
-	  "TLS towards MX hosts and routes: none, may (use it when offered), encrypt, verify", NULL },
+	  "TLS towards MX hosts and routes: none, may (use it when offered), encrypt, verify, "
+	  "dane (TLSA where DNSSEC-signed, else may), dane-only", NULL },
 	{ "relay_tls_policy", P_TLS, C(relay_tls_policy), 0, 0, 0, "verify",
 	  "TLS towards relay_host: none, may, encrypt, verify (certificate and host name)", NULL },
 	{ "tls_ca_file", P_STR, C(tls_ca_file), sizeof(((struct config *)0)->tls_ca_file), 0, 0, "",
@@ -110,6 +111,10 @@ static const struct param params[] = {
 	  sizeof(((struct config *)0)->dnssec_trust_anchor), 0, 0, "",
 	  "DNSSEC trust anchor: DS or DNSKEY records in zone-file format (absolute path, e.g. "
 	  "/usr/share/dns/root.key); empty: no validation, every answer insecure", NULL },
+	/* MTA-STS (RFC 8461) */
+	{ "mta_sts", P_BOOL, C(mta_sts), 0, 0, 0, "no",
+	  "apply recipient domains' MTA-STS policies (fetched over HTTPS, verified with "
+	  "tls_ca_file); DANE takes precedence", NULL },
 	{ "listen", P_LISTEN, C(listen), 0, 0, 0, "127.0.0.1:2525",
 	  "SMTP submission listeners (address:port, [v6]:port, comma separated; empty: none)", NULL },
 	{ "allowed_networks", P_NETWORKS, C(networks), 0, 0, 0, "127.0.0.0/8, ::1/128",
@@ -150,6 +155,9 @@ static const struct param params[] = {
 	{ "signer_user", P_STR, C(signer_user), sizeof(((struct config *)0)->signer_user), 0, 0,
 	  "outpost-dkim", "unprivileged user of the DKIM signer, the only process that holds "
 	  "private keys", NULL },
+	{ "sts_user", P_STR, C(sts_user), sizeof(((struct config *)0)->sts_user), 0, 0,
+	  "outpost-sts", "unprivileged user of the MTA-STS policy fetcher (HTTPS), the owner of its "
+	  "policy cache", NULL },
 	{ "sandbox", P_ENUM, C(sandbox), 0, 0, 0, "yes",
 	  "seccomp system call filter and Landlock rules in every child; no: neither (debugging only); "
 	  "log: Landlock, and the kernel logs (dmesg) the calls the filter would refuse instead of "
@@ -298,9 +306,10 @@ valid_hostname(const char *h)
 int
 tls_policy_parse(const char *s)
 {
-	static const char *const names[] = { "none", "may", "encrypt", "verify" };
+	static const char *const names[] = { "none", "may", "encrypt", "verify", "dane",
+	    "dane-only" };
 
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 6; i++)
 		if (strcmp(s, names[i]) == 0)
 			return i;
 	return -1;
@@ -309,9 +318,10 @@ tls_policy_parse(const char *s)
 const char *
 tls_policy_name(int policy)
 {
-	static const char *const names[] = { "none", "may", "encrypt", "verify" };
+	static const char *const names[] = { "none", "may", "encrypt", "verify", "dane",
+	    "dane-only", "sts" };
 
-	return policy >= 0 && policy < 4 ? names[policy] : "inherit";
+	return policy >= 0 && policy < 7 ? names[policy] : "inherit";
 }
 
 int
@@ -558,7 +568,7 @@ type_name(const struct param *p)
 	case P_LISTEN: return "address:port list";
 	case P_NETWORKS: return "CIDR list";
 	case P_DNS: return "address[@port] list";
-	case P_TLS: return "none|may|encrypt|verify";
+	case P_TLS: return "none|may|encrypt|verify|dane|dane-only";
 	case P_BOOL: return "yes|no";
 	}
 	return "?";
@@ -621,7 +631,7 @@ param_set(const struct param *p, void *base, const char *value, char *err, size_
 		return err;
 	case P_TLS:
 		if ((n = tls_policy_parse(value)) < 0)
-			return "expected none, may, encrypt or verify";
+			return "expected none, may, encrypt, verify, dane or dane-only";
 		*(uint8_t *)dst = (uint8_t)n;
 		return NULL;
 	case P_BOOL:
@@ -880,7 +890,7 @@ add_route(struct config *c, const char *name, const char *value, int line,
 		int pol = strncmp(opt, "tls=", 4) == 0 ? tls_policy_parse(opt + 4) : -1;
 		if (pol < 0) {
 			cerr(e, file, line, "route for %s: expected \"host[:port] tls=none|may|encrypt|"
-			    "verify\", got \"%s\"", name, value);
+			    "verify|dane|dane-only\", got \"%s\"", name, value);
 			return;
 		}
 		r.tls = (uint8_t)pol;
@@ -940,6 +950,10 @@ config_check(struct config *c, const char *file, struct errs *e, bool relay_host
 	    addr_check_mailbox(c->local_redirect, false, &why_addr) == -1))
 		cerr(e, file, 0, "local_redirect \"%s\" is not an address (local@domain)",
 		    c->local_redirect);
+	/* DANE: without validation every TLSA answer is insecure and dane-only could never deliver */
+	if (c->dnssec_trust_anchor[0] == '\0' && (c->tls_policy == TLS_DANE_ONLY ||
+	    c->relay_tls_policy == TLS_DANE_ONLY))
+		cerr(e, file, 0, "tls=dane-only needs dnssec_trust_anchor (DNSSEC validation)");
 	for (int k = PROC_QMGR; k < PROC_KIND_MAX; k++)
 		if (k != PROC_AGENT && c->limits[k].count != 1)
 			cerr(e, file, 0, "[%s] count must be 1: only agents run several instances",
@@ -1253,6 +1267,7 @@ config_print(const struct config *c, FILE *fp)
 	for (i = 0; i < c->ndns_servers; i++)
 		fprintf(fp, "%s %s@%u", i ? "," : "", c->dns_servers[i].host, c->dns_servers[i].port);
 	fprintf(fp, "\ndnssec_trust_anchor = %s", c->dnssec_trust_anchor);
+	fprintf(fp, "\nmta_sts = %s", c->mta_sts ? "yes" : "no");
 	fprintf(fp, "\nlisten =");
 	for (i = 0; i < c->nlisten; i++)
 		fprintf(fp, "%s [%s]:%u", i ? "," : "", c->listen[i].host, c->listen[i].port);
@@ -1267,7 +1282,8 @@ config_print(const struct config *c, FILE *fp)
 	    "log = %s\nlog_level = %s\n", c->state_directory, c->user, c->queue_user, c->admin_group, c->log,
 	    c->log_level == LOGLEVEL_DETAILED ? "detailed" : "basic");
 	fprintf(fp, "smtpd_user = %s\nresolver_user = %s\nscheduler_user = %s\nsigner_user = %s\n"
-	    "sandbox = %s\n", c->smtpd_user, c->resolver_user, c->scheduler_user, c->signer_user,
+	    "sts_user = %s\nsandbox = %s\n", c->smtpd_user, c->resolver_user, c->scheduler_user,
+	    c->signer_user, c->sts_user,
 	    sandbox_names[c->sandbox]);
 	fprintf(fp, "aliases = %s\nmyorigin = %s\nlocal_redirect = %s\n", c->aliases, c->myorigin,
 	    c->local_redirect);

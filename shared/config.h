@@ -24,8 +24,13 @@ enum inet_protocols { INET_ALL = 0, INET_IPV4 = 1, INET_IPV6 = 2 };
 /* no: no filter (debugging); yes: refused calls kill; log: the kernel logs them instead. */
 enum sandbox_mode { SANDBOX_NO = 0, SANDBOX_YES = 1, SANDBOX_LOG = 2 };
 /* TLS for a delivery: none; may (opportunistic); encrypt (TLS or no delivery);
- * verify (TLS, certificate chained to the CA store and matching the host name). */
-enum tls_policy { TLS_NONE = 0, TLS_MAY = 1, TLS_ENCRYPT = 2, TLS_VERIFY = 3, TLS_INHERIT = 255 };
+ * verify (TLS, certificate chained to the CA store and matching the host name);
+ * dane (RFC 7672: authenticated by DNSSEC-signed TLSA records where published,
+ * else may); dane-only (no delivery without usable DANE records). */
+enum tls_policy { TLS_NONE = 0, TLS_MAY = 1, TLS_ENCRYPT = 2, TLS_VERIFY = 3,
+	TLS_DANE = 4, TLS_DANE_ONLY = 5,
+	TLS_STS = 6,		/* internal, never configured: verify, under an MTA-STS policy */
+	TLS_INHERIT = 255 };
 
 struct proc_limits {
 	unsigned	count;		/* instances (agents; 1 for the others) */
@@ -86,6 +91,7 @@ struct config {
 	char		relay_auth_user[256];	/* "" = no AUTH */
 	char		relay_auth_password_file[1024];
 	bool		relay_auth_plaintext;	/* AUTH without TLS, loopback relay only */
+	bool		mta_sts;		/* MTA-STS (RFC 8461) for recipient domains */
 	char		helo_name[256];	/* EHLO/Received name; default: hostname */
 	enum inet_protocols inet_protocols;
 	struct hostport	dns_servers[CONFIG_MAX_DNS];
@@ -116,6 +122,7 @@ struct config {
 	char		resolver_user[64];
 	char		scheduler_user[64];
 	char		signer_user[64];	/* the DKIM signer: the only holder of keys */
+	char		sts_user[64];		/* the MTA-STS policy fetcher */
 	enum sandbox_mode sandbox;		/* seccomp + Landlock in the children */
 	char		admin_group[64];	/* may use outpostctl besides root; "" = root only */
 	char		log[1024];		/* "syslog", "stderr" or a file path */

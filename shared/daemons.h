@@ -15,5 +15,7 @@ void	smtpd_main(struct proc_ctx *);
 void	agent_main(struct proc_ctx *);
 void	agent_prepare(struct proc_ctx *);	/* before chroot: TLS context, CA certificates */
 void	signer_main(struct proc_ctx *);
+void	sts_main(struct proc_ctx *);
+void	sts_prepare(struct proc_ctx *);		/* before chroot: cache directory, CA bundle */
 
 #endif

@@ -62,6 +62,12 @@ static const char *const msg_names[MSG_TYPE_MAX] = {
 	[MSG_SIGNER_KEYS_END] = "SIGNER_KEYS_END",
 	[MSG_SIGN_REQUEST] = "SIGN_REQUEST",
 	[MSG_SIGN_RESULT] = "SIGN_RESULT",
+	[MSG_DNS_QUERY_TLSA] = "DNS_QUERY_TLSA",
+	[MSG_DNS_TLSA] = "DNS_TLSA",
+	[MSG_DNS_QUERY_TXT] = "DNS_QUERY_TXT",
+	[MSG_DNS_TXT] = "DNS_TXT",
+	[MSG_STS_GET] = "STS_GET",
+	[MSG_STS_POLICY] = "STS_POLICY",
 };
 
 /*
@@ -102,7 +108,8 @@ static const char *const msg_schema[MSG_TYPE_MAX] = {
 	[MSG_DNS_ADDRS] = "u8 u8 u32 n16{ a }",
 	[MSG_DNS_QUERY_MX] = "s",
 	[MSG_DNS_MX] = "u8 u8 u32 n16{ u16 s }",
-	[MSG_AGENT_DELIVER] = "fd s s u64 u64 u32 s n16{ a u16 s } n16{ u32 s } u8 u8 s",
+	[MSG_AGENT_DELIVER] = "fd s s u64 u64 u32 s n16{ a u16 s } n16{ u32 s } u8 u8 s "
+	    "n16{ u8 n16{ u8 u8 u8 b } }",
 	[MSG_AGENT_RESULT] = "s n16{ u32 u8 u16 s s }",
 	[MSG_QUEUE_LIST] = "",
 	[MSG_QUEUE_ENTRY] = "s u64 u64 u32 s u32 n16{ s u8 u32 u64 s }",
@@ -124,6 +131,12 @@ static const char *const msg_schema[MSG_TYPE_MAX] = {
 	[MSG_SIGNER_KEYS_END] = "u32",
 	[MSG_SIGN_REQUEST] = "fd s u64 u64",
 	[MSG_SIGN_RESULT] = "s u8 s s",
+	[MSG_DNS_QUERY_TLSA] = "s u16",
+	[MSG_DNS_TLSA] = "u8 u8 u32 u16 n16{ u8 u8 u8 b }",
+	[MSG_DNS_QUERY_TXT] = "s",
+	[MSG_DNS_TXT] = "u8 u8 u32 n16{ s }",
+	[MSG_STS_GET] = "s u8 s n16{ a }",
+	[MSG_STS_POLICY] = "s u8 u8 u32 u64 s u8 n16{ s }",
 };
 
 const char *
@@ -286,6 +299,7 @@ proc_kind_name(int kind)
 		[PROC_SMTPD] = "smtpd",
 		[PROC_AGENT] = "agent",
 		[PROC_SIGNER] = "signer",
+		[PROC_STS] = "sts",
 	};
 
 	return kind >= 0 && kind < PROC_KIND_MAX ? names[kind] : "unknown";

@@ -127,7 +127,11 @@ enum msg_type {
 	 *   u16 naddr, naddr times: addr, u16 port, str host name;
 	 *   u16 nrcpt, nrcpt times: u32 index, str address,
 	 *   u8 tls (enum tls_policy of config.h, never TLS_INHERIT), u8 dflags (DELIVER_F_*),
-	 *   str DKIM-Signature field(s) sent before the content ("" none) */
+	 *   str DKIM-Signature field(s) sent before the content ("" none),
+	 *   u16 n (0, or naddr: the policy of each address in order), n times:
+	 *     u8 tls (TLS_NONE..TLS_STS, not TLS_DANE_ONLY; TLS_DANE: authenticate
+	 *     against these records; TLS_STS: verify as an MTA-STS enforce policy asks),
+	 *     u16 nrr, nrr times: u8 usage, u8 selector, u8 matching type, bytes data */
 	MSG_AGENT_DELIVER = 80,
 	/* agent -> scheduler, same reqid:
 	 *   str relay ("host[ip]:port" that took the transaction, or "none"),
@@ -222,6 +226,32 @@ enum msg_type {
 	 *   ("" unless SIGN_OK), str what happened (for the log) */
 	MSG_SIGN_REQUEST = 146,
 	MSG_SIGN_RESULT = 147,
+
+	/*
+	 * DANE (RFC 7672): scheduler <-> resolver
+	 */
+	/* str MX host, u16 port: the TLSA records of _port._tcp.host.
+	 * Answer DNS_TLSA: u8 status, u8 dnssec, u32 ttl, u16 records seen,
+	 *   u16 n, n times (the usable ones, shared/dane.h): u8 usage, u8 selector,
+	 *   u8 matching type, bytes data */
+	MSG_DNS_QUERY_TLSA = 216,
+	MSG_DNS_TLSA = 217,
+
+	/*
+	 * MTA-STS (RFC 8461): scheduler <-> resolver, scheduler <-> sts
+	 */
+	/* str name.  Answer DNS_TXT: u8 status, u8 dnssec, u32 ttl, u16 n, n times
+	 *   str text (the record's character-strings joined; records holding NUL
+	 *   bytes or longer than STS_TXT_MAX are left out) */
+	MSG_DNS_QUERY_TXT = 218,
+	MSG_DNS_TXT = 219,
+	/* scheduler -> sts: str domain, u8 txt (enum sts_txt), str id (the TXT
+	 *   record's, or ""), u16 n, n times addr (of mta-sts.<domain>, to fetch from).
+	 * Answer STS_POLICY: str domain, u8 found, u8 mode (enum sts_mode),
+	 *   u32 max_age, u64 expires (unix seconds), str id, u8 fetched (1: fetched
+	 *   now, 0: from the cache), u16 n, n times str mx pattern */
+	MSG_STS_GET = 220,
+	MSG_STS_POLICY = 221,
 
 	MSG_TYPE_MAX = 256
 };

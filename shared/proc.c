@@ -43,6 +43,7 @@ static const struct {
 	[USER_RESOLVER]	 = { "resolver_user",	offsetof(struct config, resolver_user) },
 	[USER_SCHEDULER] = { "scheduler_user",	offsetof(struct config, scheduler_user) },
 	[USER_SIGNER]	 = { "signer_user",	offsetof(struct config, signer_user) },
+	[USER_STS]	 = { "sts_user",	offsetof(struct config, sts_user) },
 };
 
 const char *

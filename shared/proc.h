@@ -57,7 +57,7 @@ typedef void (*proc_main_fn)(struct proc_ctx *);
 enum proc_root { ROOT_NONE, ROOT_QUEUE, ROOT_EMPTY };
 /* One uid per role (parameters user, queue_user, smtpd_user, resolver_user,
  * scheduler_user): a child may signal or trace only processes of its own uid. */
-enum proc_user { USER_MAIL, USER_QUEUE, USER_SMTPD, USER_RESOLVER, USER_SCHEDULER, USER_SIGNER, USER_MAX };
+enum proc_user { USER_MAIL, USER_QUEUE, USER_SMTPD, USER_RESOLVER, USER_SCHEDULER, USER_SIGNER, USER_STS, USER_MAX };
 
 struct proc_desc {
 	int		kind;

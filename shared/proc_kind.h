@@ -12,6 +12,7 @@ enum proc_kind {
 	PROC_SMTPD,
 	PROC_AGENT,
 	PROC_SIGNER,		/* DKIM: the only process holding private keys */
+	PROC_STS,		/* MTA-STS policy fetcher: network access, nothing else */
 	PROC_KIND_MAX
 };
 

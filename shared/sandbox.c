@@ -48,6 +48,7 @@
 #define SYS_QUEUE	0x08	/* paths beneath its root: the queue manager only */
 #define SYS_THREADS	0x10	/* threads started after the sandbox (libunbound's) */
 #define SYS_UDP		0x20	/* UDP sockets too (DNS) */
+#define SYS_DIR		0x40	/* file calls beneath the one directory sandbox_allow_dir() named */
 
 struct profile {
 	int		 kind;
@@ -70,6 +71,8 @@ static const struct profile profiles[] = {
 	  SYS_CONNECT, false, TCP_ANY, false },
 	{ PROC_SIGNER, "links only: reads the message descriptors it is handed; no files, no sockets",
 	  0, false, TCP_NONE, false },
+	{ PROC_STS, "links, TCP connections to policy servers (HTTPS), files beneath its cache directory",
+	  SYS_CONNECT | SYS_DIR, false, TCP_ANY, true },
 };
 
 /* The strictest profile a libevent daemon with socketpair links survives on. */
@@ -199,6 +202,19 @@ static const char *const queue_calls[] = {
 	NULL
 };
 
+/*
+ * The one directory outside its root a role may use (SYS_DIR): opened
+ * before the chroot by the role's prepare hook (the sts process's policy
+ * cache). Landlock grants file rights beneath it and nowhere else.
+ */
+static int	allowed_dir = -1;
+
+void
+sandbox_allow_dir(int dirfd)
+{
+	allowed_dir = dirfd;
+}
+
 static int
 allow_list(scmp_filter_ctx sc, const char *const *names)
 {
@@ -242,13 +258,13 @@ sandbox_seccomp(int kind, bool log_only)
 	    ((p->sys & SYS_ACCEPT) && allow_list(sc, accept_calls) == -1) ||
 	    ((p->sys & SYS_CONNECT) && allow_list(sc, connect_calls) == -1) ||
 	    ((p->sys & SYS_BIND) && allow_list(sc, bind_calls) == -1) ||
-	    ((p->sys & SYS_QUEUE) && allow_list(sc, queue_calls) == -1)) {
+	    ((p->sys & (SYS_QUEUE | SYS_DIR)) && allow_list(sc, queue_calls) == -1)) {
 		r = -errno;
 		goto fail;
 	}
 
 	/* fstat() is fstatat(fd, "", AT_EMPTY_PATH) in glibc: no path lookup. */
-	if (!(p->sys & SYS_QUEUE))
+	if (!(p->sys & (SYS_QUEUE | SYS_DIR)))
 		RULE(SCMP_ACT_ALLOW, newfstatat, 1, SCMP_A3(SCMP_CMP_MASKED_EQ, AT_EMPTY_PATH, AT_EMPTY_PATH));
 	/* Signals only to itself (raise, abort); prlimit only to read. */
 	RULE(SCMP_ACT_ALLOW, kill, 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)self, 0));
@@ -393,6 +409,17 @@ sandbox_landlock(int kind, const struct config *conf)
 		r = (int)syscall(__NR_landlock_add_rule, rfd, LANDLOCK_RULE_PATH_BENEATH, &pb, 0);
 		close(dfd);
 		if (r == -1)
+			goto fail;
+	}
+	if ((p->sys & SYS_DIR) && allowed_dir != -1) {
+		/* Its own directory: plain files only, as beneath the queue. */
+		memset(&pb, 0, sizeof(pb));
+		pb.allowed_access = fs_rights(abi) & ~(LANDLOCK_ACCESS_FS_EXECUTE |
+		    LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_BLOCK |
+		    LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_SYM |
+		    LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_IOCTL_DEV);
+		pb.parent_fd = allowed_dir;
+		if (syscall(__NR_landlock_add_rule, rfd, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) == -1)
 			goto fail;
 	}
 	if (abi >= 4 && p->tcp == TCP_DNS) {

@@ -19,6 +19,9 @@ struct config;
 /* Apply kind's rlimits, then (unless sandbox = no) its seccomp filter and
  * Landlock rules. Fatal when the filter or the rules cannot be loaded. */
 void	sandbox_enter(int kind, const struct config *conf);
+/* Before sandbox_enter(), in a role whose profile has a directory of its own
+ * (the sts process's policy cache): the descriptor of that directory. */
+void	sandbox_allow_dir(int dirfd);
 
 /* The pieces, for tests: the role's default rlimits (those the config does
  * not set), and its seccomp filter alone (log_only: SCMP_ACT_LOG instead of

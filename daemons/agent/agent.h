@@ -17,6 +17,8 @@
  *   agent_tls.c      OpenSSL: the client context (made before chroot), SSL per
  *                    connection, session resumption cache, log summaries
  *   agent_auth.c     SMTP AUTH credentials (wiped memory), PLAIN/LOGIN, masking
+ *   agent_dane.c     DANE (RFC 7672): per-address policy and TLSA records from
+ *                    the job, handed to OpenSSL's own DANE verification
  */
 #ifndef OUTPOST_AGENT_H
 #define OUTPOST_AGENT_H
@@ -29,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dane.h"
 #include "msg.h"
 
 #include <event2/util.h>
@@ -175,6 +178,10 @@ struct agent_addr {
 	uint16_t		 port;
 	char			 ip[64];		/* printable address */
 	char			 host[HOSTNAME_MAX];	/* name for logs, or the address */
+	bool			 has_tls;	/* tls below is set (a DANE destination) */
+	uint8_t			 tls;		/* enum tls_policy for this address */
+	uint8_t			 nrr;		/* TLSA records when tls is TLS_DANE */
+	struct dane_rr		 rr[DANE_RR_MAX];
 };
 
 struct agent_rcpt {
@@ -264,6 +271,24 @@ void		 tls_describe(struct ssl_st *, char *buf, size_t len, bool *verified);
 void		 tls_failure(struct ssl_st *, unsigned long e, char *buf, size_t len);
 
 /* ------------------------------------------------------------------ */
+/* agent_dane.c                                                        */
+
+struct ssl_ctx_st;
+/* Turn OpenSSL's DANE support on for the client context. */
+bool		 dane_ctx_init(struct ssl_ctx_st *);
+/* Read the per-address part of AGENT_DELIVER into j->addrs (msg.h). */
+bool		 dane_job_decode(struct frame *, struct agent_job *, const char **why);
+/* The TLS policy of a connection to address a for job j. */
+uint8_t		 dane_addr_policy(const struct agent_job *, const struct agent_addr *);
+/* May a connection made for a carry a job bound for b (same policy and records)? */
+bool		 dane_addr_same(const struct agent_addr *a, const struct agent_addr *b);
+/* TLS_DANE: authenticate this SSL against a's records (false: err set). */
+bool		 dane_ssl_setup(struct ssl_st *, const struct agent_addr *a, char *err,
+		    size_t errlen);
+/* Did the handshake authenticate the peer through a TLSA record? */
+bool		 dane_ssl_verified(struct ssl_st *);
+
+/* ------------------------------------------------------------------ */
 /* agent_auth.c                                                        */
 
 #define AUTH_USER_MAX		256
@@ -347,6 +372,7 @@ struct agent_session {
 	bool			 tls_verified;
 	bool			 counted;	/* its connection and TLS level are in the metrics */
 	uint64_t		 txn_start_ms;	/* MAIL sent (SMTP transaction time), 0: none */
+	bool			 dane_verified;	/* authenticated by a TLSA record */
 	bool			 no_starttls;	/* a "may" handshake failed: this connection stays clear */
 	char			 tls_info[192];	/* for the log line of each delivery */
 	char			 tls_key[TLS_KEY_MAX];	/* session cache key */

@@ -137,7 +137,9 @@ job_decode(struct frame *f, struct agent_job **out, const char **why)
 		    agent_addr_safe(j->rcpts[i].addr);
 	}
 	if (!frame_get_u8(f, &j->tls) || !frame_get_u8(f, &j->dflags) ||
-	    !frame_get_strdup(f, &j->dkim, DKIM_FIELDS_MAX) || !frame_end(f))
+	    !frame_get_strdup(f, &j->dkim, DKIM_FIELDS_MAX))
+		goto bad;
+	if (!dane_job_decode(f, j, why) || !frame_end(f))
 		goto bad;
 	if (j->tls > TLS_VERIFY) {
 		*why = "unknown TLS policy";

@@ -322,7 +322,7 @@ sess_connect_next(struct agent_session *s)
 	reply_reset(&s->reply);
 	s->used = s->reused = false;
 	s->nmails = 0;
-	s->tls = s->tls_verified = s->authed = false;
+	s->tls = s->tls_verified = s->dane_verified = s->authed = false;
 	s->no_starttls = false;
 	s->auth_mech = AUTH_MECH_NONE;
 	s->auth_step = 0;
@@ -351,10 +351,10 @@ sess_connect_next(struct agent_session *s)
 		a = &j->addrs[j->next_addr++];
 		j->tries++;
 		s->addr = *a;
-		s->tls_policy = j->tls;
+		s->tls_policy = dane_addr_policy(j, a);
 		s->dflags = j->dflags;
 		textf(s->relay, sizeof(s->relay), "%s[%s]:%u", a->host, a->ip, a->port);
-		textf(s->tls_key, sizeof(s->tls_key), "%u/%s", j->tls, s->relay);
+		textf(s->tls_key, sizeof(s->tls_key), "%u/%s", s->tls_policy, s->relay);
 		s->state = S_CONNECT;
 		s->bev = bufferevent_socket_new(s->agent->ctx->base, -1, BEV_OPT_CLOSE_ON_FREE);
 		if (s->bev == NULL)
@@ -635,8 +635,10 @@ sess_send_mail(struct agent_session *s)
 	if ((j->flags & MAIL_F_8BIT) && s->caps.eightbitmime)
 		strlcat(params, " BODY=8BITMIME", sizeof(params));
 	strlcpy(j->relay, s->relay, sizeof(j->relay));
-	log_info("%s: relay=%s, %s", j->id, s->relay, s->tls ? s->tls_info :
-	    s->tls_info[0] != '\0' ? s->tls_info : "no TLS");
+	log_info("%s: relay=%s, %s, tls=%s", j->id, s->relay, s->tls ? s->tls_info :
+	    s->tls_info[0] != '\0' ? s->tls_info : "no TLS", !s->tls ? "none" :
+	    s->dane_verified ? "dane-verified" : s->tls_verified && s->tls_policy == TLS_STS ?
+	    "sts-verified" : s->tls_verified ? "verified" : "encrypted");
 	s->used = true;
 	s->nmails++;
 	s->mail_replied = s->mail_ok = false;
@@ -906,7 +908,17 @@ sess_tls_up(struct agent_session *s)
 
 	evtimer_del(s->timer);
 	tls_describe(ssl, s->tls_info, sizeof(s->tls_info), &s->tls_verified);
-	if (s->tls_policy == TLS_VERIFY && !s->tls_verified) {
+	if (s->tls_policy == TLS_DANE) {
+		/* SSL_VERIFY_PEER with the TLSA records refused a mismatch already. */
+		if (!(s->dane_verified = dane_ssl_verified(ssl))) {
+			textf(text, sizeof(text), "TLS with %s: not authenticated by its "
+			    "TLSA records", s->relay);
+			sess_conn_failed(s, 0, "4.7.5", text, false);
+			return;
+		}
+		strlcat(s->tls_info, ", DANE", sizeof(s->tls_info));
+	}
+	if ((s->tls_policy == TLS_VERIFY || s->tls_policy == TLS_STS) && !s->tls_verified) {
 		/* SSL_VERIFY_PEER refuses this already; a resumed session is checked here. */
 		tls_forget(s->tls_key);
 		textf(text, sizeof(text), "TLS with %s: %s", s->relay, s->tls_info);
@@ -1281,12 +1293,15 @@ session_matches(const struct agent_session *s, const struct agent_job *j)
 
 	if (s->dead || s->state != S_IDLE || j->fresh_only)
 		return false;
-	/* A connection is set up for one TLS policy, and AUTH only for the relay. */
-	if (s->tls_policy != j->tls || s->dflags != j->dflags)
+	/* A connection is set up for one TLS policy (and TLSA records), and AUTH
+	 * only for the relay. */
+	if (s->dflags != j->dflags)
 		return false;
 	for (i = 0; i < j->naddr; i++) {
 		const struct agent_addr *a = &j->addrs[i];
 
+		if (s->tls_policy != dane_addr_policy(j, a) || !dane_addr_same(&s->addr, a))
+			continue;
 		if (a->port == s->addr.port && a->sslen == s->addr.sslen &&
 		    a->ss.ss_family == s->addr.ss.ss_family &&
 		    memcmp(&a->ss, &s->addr.ss, a->sslen) == 0)

@@ -118,6 +118,10 @@ tls_ctx_new(const struct config *c)
 		log_warnx("agent: cannot load the CA certificates (%s): "
 		    "deliveries under tls=verify will fail", err);
 	}
+	if (!dane_ctx_init(ctx)) {
+		tls_errstr(err, sizeof(err), "SSL_CTX_dane_enable");
+		log_warnx("agent: %s: deliveries under DANE will fail", err);
+	}
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_sess_set_new_cb(ctx, tls_new_session_cb);
 	if (tls_key_idx == -1)
@@ -195,7 +199,19 @@ tls_ssl_new(const struct agent_addr *a, int policy, const char *key, char *err, 
 	 * Every policy verifies, so that the logs can say whether the peer was
 	 * trusted; only "verify" makes a failure end the handshake.
 	 */
-	SSL_set_verify(ssl, policy == TLS_VERIFY ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+	SSL_set_verify(ssl, policy == TLS_VERIFY || policy == TLS_STS ? SSL_VERIFY_PEER :
+	    SSL_VERIFY_NONE, NULL);
+	if (policy == TLS_DANE) {
+		/*
+		 * No resumption under DANE: a resumed session skips the
+		 * certificate, and the TLSA records may have changed since.
+		 */
+		if (!dane_ssl_setup(ssl, a, err, errlen)) {
+			SSL_free(ssl);
+			return NULL;
+		}
+		return ssl;
+	}
 	SSL_set_ex_data(ssl, tls_key_idx, (void *)(uintptr_t)key);
 	if ((i = tls_cache_find(key)) != -1) {
 		SSL_set_session(ssl, tls_cache[i].sess);

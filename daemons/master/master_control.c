@@ -116,8 +116,9 @@ forward(struct control_client *cl, uint32_t reqid, int kind, const char *cmd,
 	struct fbuf		*fb;
 
 	if (c == NULL) {
-		client_end(cl, reqid, 1, kind == PROC_SCHEDULER ? "the scheduler is not running" :
-		    "the queue manager is not running");
+		client_end(cl, reqid, 1, kind == PROC_QMGR ? "the queue manager is not running" :
+		    kind == PROC_SCHEDULER ? "the scheduler is not running" :
+		    "the process for this command is not running");
 		return;
 	}
 	r = xcalloc(1, sizeof(*r));
@@ -320,6 +321,8 @@ control_request(struct control_client *cl, struct frame *f)
 		forward(cl, f->hdr.reqid, PROC_QMGR, cmd, argv, argc);
 	else if (strcmp(cmd, "route") == 0)
 		forward(cl, f->hdr.reqid, PROC_SCHEDULER, cmd, argv, argc);
+	else if (strcmp(cmd, "sts") == 0)
+		forward(cl, f->hdr.reqid, PROC_STS, cmd, argv, argc);
 	else
 		client_end(cl, f->hdr.reqid, 1, "unknown command");
 	goto out;

@@ -31,6 +31,7 @@
 #define D	(1u << PROC_SMTPD)
 #define A	(1u << PROC_AGENT)
 #define G	(1u << PROC_SIGNER)
+#define T	(1u << PROC_STS)
 #define LIVE	0u	/* applied by the master itself, no restart */
 
 /*
@@ -66,7 +67,9 @@ static const struct reload_param {
 	P("tls_policy", tls_policy, S | A),
 	P("relay_tls_policy", relay_tls_policy, S | A),
 	/* Loaded into the agents' TLS context before their chroot. */
-	P("tls_ca_file", tls_ca_file, A),
+	P("tls_ca_file", tls_ca_file, A | T),
+	/* MTA-STS lookups are the scheduler's; the sts process runs either way. */
+	P("mta_sts", mta_sts, S | A),
 	/* The credentials reach agents only at their start: restart them. */
 	P("relay_auth_user", relay_auth_user, A),
 	P("relay_auth_password_file", relay_auth_password_file, A),
@@ -90,7 +93,7 @@ static const struct reload_param {
 	P("public_clients_per_uid", public_clients_per_uid, Q),
 	P("queue_min_free", queue_min_free, Q),
 	/* The filters are entered once, at start. */
-	P("sandbox", sandbox, Q | S | R | D | A | G),
+	P("sandbox", sandbox, Q | S | R | D | A | G | T),
 	/* The master reads the aliases file and sends the table to the qmgr. */
 	P("aliases", aliases, LIVE),
 	P("myorigin", myorigin, LIVE),
@@ -112,6 +115,7 @@ static const struct reload_param {
 	P("resolver_user", resolver_user, LIVE),
 	P("scheduler_user", scheduler_user, LIVE),
 	P("signer_user", signer_user, LIVE),
+	P("sts_user", sts_user, LIVE),
 	P("log", log, LIVE),
 	/* The file name is the same; routes are compared as a table below. */
 	P("path", path, LIVE),
@@ -189,7 +193,7 @@ reload_changed(const struct config *o, const struct config *n, char *buf, size_t
 			strlcat(buf, "]", len);
 		}
 	if (unlisted_differ(o, n)) {
-		kinds |= Q | S | R | D | A | G;
+		kinds |= Q | S | R | D | A | G | T;
 		strlcat(buf, buf[0] ? ", other parameters" : "other parameters", len);
 	}
 	return kinds;
@@ -217,11 +221,12 @@ master_reload(struct master *m, char *err, size_t errlen)
 	    strcmp(n.queue_user, o->queue_user) != 0 ||
 	    strcmp(n.smtpd_user, o->smtpd_user) != 0 || strcmp(n.resolver_user, o->resolver_user) != 0 ||
 	    strcmp(n.scheduler_user, o->scheduler_user) != 0 || strcmp(n.signer_user, o->signer_user) != 0 ||
+	    strcmp(n.sts_user, o->sts_user) != 0 ||
 	    n.limits[PROC_AGENT].count != o->limits[PROC_AGENT].count ||
 	    strcmp(n.log, o->log) != 0 || strcmp(n.metrics_listen, o->metrics_listen) != 0 ||
 	    n.metrics_destinations != o->metrics_destinations) {
 		snprintf(err, errlen, "state_directory, user, queue_user, smtpd_user, resolver_user, "
-		    "scheduler_user, signer_user, log, metrics_listen, metrics_destinations and the agent count "
+		    "scheduler_user, signer_user, sts_user, log, metrics_listen, metrics_destinations and the agent count "
 		    "change only with a restart");
 		goto refuse;
 	}

@@ -52,6 +52,7 @@ static const struct proc_desc procs[] = {
 	{ PROC_SMTPD,     "smtpd",     USER_SMTPD,     ROOT_EMPTY, smtpd_main,     NULL },
 	{ PROC_AGENT,     "agent",     USER_MAIL,  ROOT_EMPTY, agent_main,     agent_prepare },
 	{ PROC_SIGNER,    "signer",    USER_SIGNER, ROOT_EMPTY, signer_main,    NULL },
+	{ PROC_STS,       "sts",       USER_STS,   ROOT_EMPTY, sts_main,       sts_prepare },
 };
 
 /* Which kinds of process are linked; the master alone wires them. */
@@ -61,6 +62,7 @@ static const struct { int a, b; } links[] = {
 	{ PROC_SCHEDULER, PROC_RESOLVER },
 	{ PROC_SCHEDULER, PROC_AGENT },
 	{ PROC_QMGR,      PROC_SIGNER },
+	{ PROC_SCHEDULER, PROC_STS },
 };
 
 #define RESTART_BACKOFF_MIN	1
@@ -267,8 +269,9 @@ child_chan_cb(struct chan *ch, struct frame *f, void *arg)
 	/* Log lines and metrics: written and counted, nothing else (master_log.c). */
 	if ((rc = master_child_frame(c, f)) != 1)
 		return rc;
-	/* The qmgr and the scheduler answer control commands; the master routes them. */
-	if ((c->desc->kind == PROC_QMGR || c->desc->kind == PROC_SCHEDULER) &&
+	/* The qmgr, the scheduler and the sts process answer control commands; the master routes them. */
+	if ((c->desc->kind == PROC_QMGR || c->desc->kind == PROC_SCHEDULER ||
+	    c->desc->kind == PROC_STS) &&
 	    (f->hdr.type == MSG_CONTROL_REPLY ||
 	    f->hdr.type == MSG_CONTROL_END) && control_route_answer(c->m, f) == 0)
 		return 0;

@@ -178,6 +178,8 @@ resolver_sched_cb(struct chan *c, struct frame *f, void *arg)
 	switch (f->hdr.type) {
 	case MSG_DNS_QUERY_ADDR:
 	case MSG_DNS_QUERY_MX:
+	case MSG_DNS_QUERY_TLSA:
+	case MSG_DNS_QUERY_TXT:
 		return resolver_query(r, f);
 	}
 	log_warnx("scheduler: unexpected %s", msg_name(f->hdr.type));

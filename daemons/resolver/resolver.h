@@ -7,7 +7,8 @@
  * Files: resolver.c (prepare before chroot, main, the scheduler link),
  * resolver_query.c (queries in flight, answers), resolver_rdata.c (the MX
  * record data and host name checks, pure: unit tests and a fuzz target),
- * resolver_zones.c (libunbound's built-in local zones opened to forwarders).
+ * resolver_zones.c (libunbound's built-in local zones opened to forwarders),
+ * resolver_tlsa.c (TLSA for DANE: owner name, record data, answer frame).
  */
 #ifndef OUTPOST_RESOLVER_H
 #define OUTPOST_RESOLVER_H
@@ -90,6 +91,27 @@ size_t	rdata_addrs(const struct ub_result *, uint8_t family, uint8_t (*out)[16],
 	    struct ranswer *, const char **why);
 
 /*
+ * resolver_tlsa.c
+ */
+#define RR_TLSA		52
+struct dane_rr;
+/* The records of a TLSA result classified DNS_OK: the usable ones (at most
+ * max) in out, the count of all in *seen. A malformed record makes the
+ * answer DNS_PERMFAIL (a failed lookup). */
+size_t	rdata_tlsa_list(const struct ub_result *, struct ranswer *, struct dane_rr *out,
+	    size_t max, uint16_t *seen, const char **why);
+/* The owner name _port._tcp.host, checked as a name we may look up. */
+bool	rdata_tlsa_owner(const char *host, uint16_t port, char *out, size_t outsz);
+
+/*
+ * resolver_txt.c
+ */
+#define RR_TXT		16
+/* One TXT record's character-strings joined into out (NUL-terminated); -1
+ * when malformed, holding a NUL byte, or not fitting outsz. */
+int	rdata_txt(const uint8_t *p, size_t len, char *out, size_t outsz, const char **why);
+
+/*
  * resolver_query.c
  */
 struct resolver;
@@ -109,7 +131,7 @@ struct rquery {
 	TAILQ_ENTRY(rquery) entry;
 	struct resolver	*r;
 	uint32_t	 reqid;
-	uint16_t	 type;		/* MSG_DNS_QUERY_ADDR or MSG_DNS_QUERY_MX */
+	uint16_t	 type;		/* MSG_DNS_QUERY_ADDR, _MX or _TLSA */
 	char		 name[HOSTNAME_MAX];
 	uint8_t		 fams;
 	struct rsub	 sub[2];
@@ -130,5 +152,14 @@ struct resolver {
 
 int	resolver_query(struct resolver *, struct frame *);
 void	resolver_cancel_all(struct resolver *);
+
+/* resolver_tlsa.c: the answer to a TLSA question (n usable of seen records). */
+void	resolver_tlsa_answer(struct resolver *, struct rquery *, const struct ranswer *,
+	    const struct dane_rr *, size_t n, uint16_t seen);
+void	resolver_tlsa_result(struct resolver *, struct rquery *, struct rsub *,
+	    struct ub_result *);
+/* resolver_txt.c: the answer to a TXT question (res may be NULL: failure). */
+void	resolver_txt_answer(struct resolver *, struct rquery *, struct rsub *,
+	    struct ub_result *);
 
 #endif

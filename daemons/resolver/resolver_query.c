@@ -90,6 +90,26 @@ answer_error(struct resolver *r, uint16_t qtype, uint32_t reqid, uint8_t status)
 {
 	struct fbuf	*fb;
 
+	if (qtype == MSG_DNS_QUERY_TXT) {
+		fb = fbuf_new(MSG_DNS_TXT, reqid);
+		fbuf_add_u8(fb, status);
+		fbuf_add_u8(fb, DNSSEC_INSECURE);
+		fbuf_add_u32(fb, 0);
+		fbuf_add_u16(fb, 0);
+		send_frame(r, fb);
+		return;
+	}
+	if (qtype == MSG_DNS_QUERY_TLSA) {
+		fb = fbuf_new(MSG_DNS_TLSA, reqid);
+		fbuf_add_u8(fb, status);
+		fbuf_add_u8(fb, DNSSEC_INSECURE);
+		fbuf_add_u32(fb, 0);
+		fbuf_add_u16(fb, 0);
+		fbuf_add_u16(fb, 0);
+		send_frame(r, fb);
+		return;
+	}
+
 	fb = fbuf_new(qtype == MSG_DNS_QUERY_MX ? MSG_DNS_MX : MSG_DNS_ADDRS, reqid);
 	fbuf_add_u8(fb, status);
 	fbuf_add_u8(fb, DNSSEC_INSECURE);
@@ -226,7 +246,11 @@ query_cb(void *arg, int err, struct ub_result *res)
 		log_warnx("%s: an MX target that is an alias (CNAME to %s) is not used",
 		    q->name, res->canonname);
 
-	if (q->type == MSG_DNS_QUERY_MX) {
+	if (q->type == MSG_DNS_QUERY_TLSA)
+		resolver_tlsa_result(q->r, q, s, res);
+	else if (q->type == MSG_DNS_QUERY_TXT)
+		resolver_txt_answer(q->r, q, s, res);
+	else if (q->type == MSG_DNS_QUERY_MX) {
 		n = 0;
 		if (res != NULL)
 			n = rdata_mx_list(res, &s->ans, mx, RESOLVER_MX_MAX, &why);
@@ -253,6 +277,12 @@ query_timeout(evutil_socket_t fd, short ev, void *arg)
 	log_warnx("%s: no DNS answer after %d seconds", q->name, RESOLVER_TIMEOUT);
 	if (q->type == MSG_DNS_QUERY_MX)
 		answer_mx(q->r, q, &a, NULL, 0);
+	else if (q->type == MSG_DNS_QUERY_TLSA)
+		resolver_tlsa_answer(q->r, q, &a, NULL, 0, 0);
+	else if (q->type == MSG_DNS_QUERY_TXT) {
+		q->sub[0].ans = a;
+		resolver_txt_answer(q->r, q, &q->sub[0], NULL);
+	}
 	else
 		answer_addrs(q->r, q);
 	query_free(q->r, q);
@@ -270,7 +300,8 @@ query_start(struct resolver *r, struct rquery *q, int rrtype, uint8_t family)
 	s->busy = true;
 	s->ans.status = DNS_TEMPFAIL;
 	log_detail("query %s type %s", q->name, rrtype == RR_MX ? "MX" :
-	    rrtype == RR_A ? "A" : "AAAA");
+	    rrtype == RR_TLSA ? "TLSA" : rrtype == RR_TXT ? "TXT" : rrtype == RR_A ? "A" :
+	    "AAAA");
 	if ((err = ub_resolve_async(r->ub, q->name, rrtype, 1, s, query_cb,
 	    &s->async_id)) != 0) {
 		log_warnx("%s: cannot start a query: %s", q->name, ub_strerror(err));
@@ -287,7 +318,9 @@ resolver_query(struct resolver *r, struct frame *f)
 {
 	struct rquery	*q;
 	char		 name[HOSTNAME_MAX];
+	char		 host[HOSTNAME_MAX];
 	uint8_t		 fams = 0;
+	uint16_t	 port = 0;
 	struct timeval	 tv = { RESOLVER_TIMEOUT, 0 };
 	bool		 started;
 
@@ -295,11 +328,18 @@ resolver_query(struct resolver *r, struct frame *f)
 		return -1;
 	if (f->hdr.type == MSG_DNS_QUERY_ADDR && !frame_get_u8(f, &fams))
 		return -1;
+	if (f->hdr.type == MSG_DNS_QUERY_TLSA && !frame_get_u16(f, &port))
+		return -1;
 	if (!frame_end(f))
 		return -1;
 	if (f->hdr.type == MSG_DNS_QUERY_ADDR &&
 	    (fams & (DNS_FAM_V4 | DNS_FAM_V6)) == 0)
 		return -1;
+	if (f->hdr.type == MSG_DNS_QUERY_TLSA) {
+		strlcpy(host, name, sizeof(host));
+		if (!rdata_tlsa_owner(host, port, name, sizeof(name)))
+			name[0] = '\0';	/* refused below */
+	}
 	if (!rdata_name_ok(name)) {
 		log_warnx("refusing to look up a bad name");
 		answer_error(r, f->hdr.type, f->hdr.reqid, DNS_PERMFAIL);
@@ -324,6 +364,10 @@ resolver_query(struct resolver *r, struct frame *f)
 	q->pending = 1;
 	if (q->type == MSG_DNS_QUERY_MX)
 		started = query_start(r, q, RR_MX, 0);
+	else if (q->type == MSG_DNS_QUERY_TLSA)
+		started = query_start(r, q, RR_TLSA, 0);
+	else if (q->type == MSG_DNS_QUERY_TXT)
+		started = query_start(r, q, RR_TXT, 0);
 	else {
 		started = false;
 		if (fams & DNS_FAM_V4)

@@ -250,8 +250,8 @@ dest_families(const struct sched *s)
 	}
 }
 
-static void
-dnsq_send(struct sched *s, struct dest *d, enum dnsq_kind kind, unsigned host)
+void
+sched_dnsq_send(struct sched *s, struct dest *d, enum dnsq_kind kind, unsigned host)
 {
 	struct dnsq	*q;
 	struct fbuf	*fb;
@@ -264,6 +264,23 @@ dnsq_send(struct sched *s, struct dest *d, enum dnsq_kind kind, unsigned host)
 	if (kind == DNSQ_MX) {
 		fb = fbuf_new(MSG_DNS_QUERY_MX, q->reqid);
 		fbuf_add_str(fb, d->lookup);
+	} else if (kind == DNSQ_TLSA) {
+		fb = fbuf_new(MSG_DNS_QUERY_TLSA, q->reqid);
+		fbuf_add_str(fb, d->hosts[host].mx.host);
+		fbuf_add_u16(fb, d->port);
+	} else if (kind == DNSQ_TXT || kind == DNSQ_STS_ADDR) {
+		char	 name[HOSTNAME_MAX + 16];
+
+		snprintf(name, sizeof(name), "%s.%s", kind == DNSQ_TXT ? "_mta-sts" : "mta-sts",
+		    d->lookup);
+		if (kind == DNSQ_TXT) {
+			fb = fbuf_new(MSG_DNS_QUERY_TXT, q->reqid);
+			fbuf_add_str(fb, name);
+		} else {
+			fb = fbuf_new(MSG_DNS_QUERY_ADDR, q->reqid);
+			fbuf_add_str(fb, name);
+			fbuf_add_u8(fb, dest_families(s));
+		}
 	} else {
 		fb = fbuf_new(MSG_DNS_QUERY_ADDR, q->reqid);
 		fbuf_add_str(fb, d->hosts[host].mx.host);
@@ -292,7 +309,7 @@ dest_query_hosts(struct sched *s, struct dest *d)
 	unsigned	i;
 
 	for (i = 0; i < d->nhosts; i++)
-		dnsq_send(s, d, DNSQ_ADDR, i);
+		sched_dnsq_send(s, d, DNSQ_ADDR, i);
 }
 
 static void
@@ -313,9 +330,12 @@ dest_resolve(struct sched *s, struct dest *d)
 	d->ttl = SCHED_CACHE_TTL_MAX;
 	d->pending = 0;
 	d->naddrs = 0;
+	d->per_addr = false;
+	d->mx_dnssec = DNSSEC_SECURE;	/* no MX lookup: only the addresses count */
 	dest_hosts_reset(d);
+	sched_dane_reset(d);
 	if (d->use_mx) {
-		dnsq_send(s, d, DNSQ_MX, 0);
+		sched_dnsq_send(s, d, DNSQ_MX, 0);
 		return;
 	}
 	d->hosts = xcalloc(1, sizeof(*d->hosts));
@@ -394,6 +414,7 @@ dest_mx_answer(struct sched *s, struct dest *d, uint8_t status, uint8_t sec,
 	int		 w;
 
 	dest_ttl(d, ttl);
+	d->mx_dnssec = sec;
 	switch (status) {
 	case DNS_OK:
 		if (n > 0)
@@ -452,7 +473,8 @@ dest_mx_answer(struct sched *s, struct dest *d, uint8_t status, uint8_t sec,
 }
 
 static void
-dest_add_addrs(struct dest *d, const struct dest_host *h, uint8_t family)
+dest_add_addrs(struct dest *d, const struct dest_host *h, uint8_t family, uint8_t tls,
+    uint8_t dane)
 {
 	unsigned	 i;
 
@@ -466,6 +488,8 @@ dest_add_addrs(struct dest *d, const struct dest_host *h, uint8_t family)
 		memcpy(a->addr, h->a[i].addr, sizeof(a->addr));
 		a->port = d->port;
 		strlcpy(a->host, h->mx.host, sizeof(a->host));
+		a->tls = tls;
+		a->dane = dane;
 		d->naddrs++;
 	}
 }
@@ -476,12 +500,13 @@ dest_assemble(struct sched *s, struct dest *d)
 {
 	unsigned	 i;
 	bool		 temp = false;
-	uint8_t		 st = DNS_NODATA;
-	char		 ip[INET6_ADDRSTRLEN];
+	uint8_t		 st = DNS_NODATA, tls, dane;
+	const char	*dane_why = NULL, *why;
 
 	d->naddrs = 0;
+	sched_dane_reset(d);
 	for (i = 0; i < d->nhosts; i++) {
-		const struct dest_host *h = &d->hosts[i];
+		struct dest_host *h = &d->hosts[i];
 
 		if (h->status != DNS_OK || h->naddr == 0) {
 			if (h->status == DNS_TEMPFAIL || h->status == DNS_PERMFAIL)
@@ -493,14 +518,24 @@ dest_assemble(struct sched *s, struct dest *d)
 				    "no address" : dns_status_name(h->status));
 			continue;
 		}
+		/* RFC 7672: a host whose TLSA records cannot be trusted is not used now */
+		if (!sched_dane_host(s, d, h, &tls, &dane, &why)) {
+			log_info("%s: host %s of %s skipped: %s", d->res_id, h->mx.host,
+			    d->lookup, why);
+			dane_why = why;
+			continue;
+		}
 		/* IPv4 first when both are wanted, then IPv6 as the fallback */
 		if (s->conf->inet_protocols != INET_IPV6)
-			dest_add_addrs(d, h, 4);
+			dest_add_addrs(d, h, 4, tls, dane);
 		if (s->conf->inet_protocols != INET_IPV4)
-			dest_add_addrs(d, h, 6);
+			dest_add_addrs(d, h, 6, tls, dane);
 	}
 	if (d->naddrs == 0) {
-		if (temp)
+		if (dane_why != NULL)
+			dest_error(s, d, DELIVERY_TEMPFAIL, 0, "4.7.5", false,
+			    "no usable host for %s: %s", d->lookup, dane_why);
+		else if (temp)
 			dest_error(s, d, DELIVERY_TEMPFAIL, 0, "4.4.3", false,
 			    "address lookup for %s failed temporarily", d->lookup);
 		else if (st == DNS_NXDOMAIN && !(d->use_mx && !d->implicit))
@@ -511,6 +546,24 @@ dest_assemble(struct sched *s, struct dest *d)
 			    "no address found for %s", d->lookup);
 		return;
 	}
+	/* MTA-STS (when on, and no DANE) may still narrow the list: it finishes later */
+	if (sched_sts_start(s, d))
+		return;
+	sched_dest_finish(s, d);
+}
+
+void
+sched_dest_defer(struct sched *s, struct dest *d, const char *dsn, const char *reply)
+{
+	dest_error(s, d, DELIVERY_TEMPFAIL, 0, dsn, false, "%s", reply);
+}
+
+void
+sched_dest_finish(struct sched *s, struct dest *d)
+{
+	unsigned	 i;
+	char		 ip[INET6_ADDRSTRLEN];
+
 	dest_hosts_reset(d);
 	d->res = RES_DONE;
 	d->err_cls = DELIVERY_OK;
@@ -527,6 +580,13 @@ dest_assemble(struct sched *s, struct dest *d)
 	}
 	log_trace(false);
 	sched_dest_ready(s, d);
+}
+
+/* Every answer of a resolution is in (TLSA answers come last). */
+void
+sched_dest_addrs_done(struct sched *s, struct dest *d)
+{
+	dest_assemble(s, d);
 }
 
 static int
@@ -602,6 +662,7 @@ dns_addrs_frame(struct sched *s, struct frame *f, struct dest *d, unsigned hidx)
 	log_detail("%s: addresses of %s: %s, %u found (ttl %u, %s)", d->res_id,
 	    h->mx.host, dns_status_name(status), h->naddr, ttl, dns_sec_name(sec));
 	log_trace(false);
+	sched_dane_query(s, d, hidx);
 	if (d->pending == 0)
 		dest_assemble(s, d);
 	return 0;
@@ -616,6 +677,7 @@ sched_dest_dns_frame(struct sched *s, struct frame *f)
 	enum dnsq_kind	 kind;
 
 	key.reqid = f->hdr.reqid;
+	kind = DNSQ_ADDR;
 	if ((q = RB_FIND(sched_dnsq_tree, &s->dnsqs, &key)) != NULL) {
 		RB_REMOVE(sched_dnsq_tree, &s->dnsqs, q);
 		d = q->dest;
@@ -625,7 +687,10 @@ sched_dest_dns_frame(struct sched *s, struct frame *f)
 		if (d != NULL) {
 			if (d->pending > 0)
 				d->pending--;
-			if ((kind == DNSQ_MX) != (f->hdr.type == MSG_DNS_MX)) {
+			if ((kind == DNSQ_MX) != (f->hdr.type == MSG_DNS_MX) ||
+			    (kind == DNSQ_TLSA) != (f->hdr.type == MSG_DNS_TLSA) ||
+			    (kind == DNSQ_TXT) != (f->hdr.type == MSG_DNS_TXT) ||
+			    kind == DNSQ_STS) {
 				log_warnx("resolver: answer of the wrong type");
 				return -1;
 			}
@@ -635,6 +700,12 @@ sched_dest_dns_frame(struct sched *s, struct frame *f)
 		d = NULL;
 	if (f->hdr.type == MSG_DNS_MX)
 		return dns_mx_frame(s, f, d);
+	if (f->hdr.type == MSG_DNS_TLSA)
+		return sched_dane_tlsa_frame(s, f, d, host);
+	if (f->hdr.type == MSG_DNS_TXT)
+		return sched_sts_txt_frame(s, f, d);
+	if (kind == DNSQ_STS_ADDR)
+		return sched_sts_addr_frame(s, f, d);
 	return dns_addrs_frame(s, f, d, host);
 }
 
@@ -674,6 +745,7 @@ dest_free(struct sched *s, struct dest *d)
 	RB_REMOVE(sched_dest_tree, &s->dests, d);
 	s->ndests--;
 	dest_hosts_reset(d);
+	sched_dane_reset(d);
 	free(d);
 }
 

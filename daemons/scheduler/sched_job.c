@@ -641,9 +641,11 @@ job_opened(struct sched *s, struct frame *f, bool ok, uint64_t off, uint64_t len
 		fbuf_add_u32(fb, j->rcpts[i].index);
 		fbuf_add_str(fb, j->rcpts[i].addr);
 	}
-	fbuf_add_u8(fb, d->tls);
+	/* under DANE the policy is per address (sched_dane_put); this one is unused */
+	fbuf_add_u8(fb, dane_wanted(d->tls) ? TLS_MAY : d->tls);
 	fbuf_add_u8(fb, d->dflags);
 	fbuf_add_str(fb, dkim);
+	sched_dane_put(fb, d);
 	j->state = JOB_AT_AGENT;
 	if (chan_send(s->agents[j->agent].chan, fb) == -1) {
 		log_warnx("%s: cannot hand the mail to agent %d", j->id, j->agent);

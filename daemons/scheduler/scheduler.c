@@ -90,8 +90,10 @@ sched_resolver_frame(struct sched *s, struct frame *f)
 	if (f->hdr.type == MSG_DNS_MX || f->hdr.type == MSG_DNS_ADDRS) {
 		if ((r = sched_route_dns_frame(s, f)) != 0)
 			return r == 1 ? 0 : -1;
-		return sched_dest_dns_frame(s, f);
 	}
+	if (f->hdr.type == MSG_DNS_MX || f->hdr.type == MSG_DNS_ADDRS ||
+	    f->hdr.type == MSG_DNS_TLSA || f->hdr.type == MSG_DNS_TXT)
+		return sched_dest_dns_frame(s, f);
 	log_warnx("resolver: unexpected %s", msg_name(f->hdr.type));
 	return -1;
 }
@@ -117,6 +119,12 @@ sched_link_lost(struct sched *s, struct link *l, struct chan *c)
 		log_warnx("lost the resolver");
 		sched_dest_resolver_lost(s);
 		sched_route_resolver_lost(s);
+		break;
+	case PROC_STS:
+		if (s->sts != c)
+			return;
+		s->sts = NULL;
+		log_warnx("lost the MTA-STS process");
 		break;
 	case PROC_AGENT:
 		if (l->instance >= s->nagents || s->agents[l->instance].chan != c)
@@ -154,6 +162,13 @@ sched_link_cb(struct chan *c, struct frame *f, void *arg)
 		return s->resolver == c ? sched_resolver_frame(s, f) : 0;
 	case PROC_AGENT:
 		return sched_agent_frame(s, l->instance, f);
+	case PROC_STS:
+		if (s->sts != c)
+			return 0;
+		if (f->hdr.type == MSG_STS_POLICY)
+			return sched_sts_policy_frame(s, f);
+		log_warnx("sts: unexpected %s", msg_name(f->hdr.type));
+		return -1;
 	}
 	return -1;
 }
@@ -166,7 +181,8 @@ sched_on_peer(struct proc_ctx *ctx, int kind, unsigned instance, int fd)
 	struct chan	*c, *old = NULL;
 	char		 name[32];
 
-	if (kind != PROC_QMGR && kind != PROC_RESOLVER && kind != PROC_AGENT) {
+	if (kind != PROC_QMGR && kind != PROC_RESOLVER && kind != PROC_AGENT &&
+	    kind != PROC_STS) {
 		log_warnx("unexpected link to %s", proc_kind_name(kind));
 		close(fd);
 		return;
@@ -193,6 +209,9 @@ sched_on_peer(struct proc_ctx *ctx, int kind, unsigned instance, int fd)
 	case PROC_RESOLVER:
 		old = s->resolver;
 		break;
+	case PROC_STS:
+		old = s->sts;
+		break;
 	case PROC_AGENT:
 		if (instance >= s->nagents) {
 			s->agents = xrecallocarray(s->agents, s->nagents, instance + 1,
@@ -215,6 +234,10 @@ sched_on_peer(struct proc_ctx *ctx, int kind, unsigned instance, int fd)
 		log_info("linked to the queue manager");
 		/* Destinations left ready while no queue manager could open mails. */
 		event_active(s->dispatch_ev, EV_TIMEOUT, 0);
+		break;
+	case PROC_STS:
+		s->sts = c;
+		log_debug("linked to the MTA-STS process");
 		break;
 	case PROC_RESOLVER:
 		s->resolver = c;

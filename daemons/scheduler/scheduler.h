@@ -14,7 +14,9 @@
  * learnt from the queue manager, due times), sched_dest.c (destinations, their
  * DNS resolution and cache), sched_job.c (transactions: open, deliver, result,
  * update), sched_log.c (the per-recipient log line), sched_route.c (the
- * "route" control command: where mail to an address would go).
+ * "route" control command: where mail to an address would go),
+ * sched_dane.c (TLSA
+ * lookups of MX hosts and the DANE policy of their addresses, RFC 7672).
  */
 #ifndef OUTPOST_SCHEDULER_H
 #define OUTPOST_SCHEDULER_H
@@ -26,7 +28,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dane.h"
 #include "msg.h"
+#include "sts_policy.h"
 
 struct proc_ctx;
 struct chan;
@@ -128,6 +132,14 @@ struct sched_addr {
 	uint8_t		addr[16];
 	uint16_t	port;
 	char		host[HOSTNAME_MAX];
+	uint8_t		tls;		/* enum tls_policy of this address (DANE decides per host) */
+	uint8_t		dane;		/* index in dest->dane when tls is TLS_DANE */
+};
+
+/* The TLSA records a destination's host is authenticated against. */
+struct dest_dane {
+	unsigned	nrr;
+	struct dane_rr	rr[DANE_RR_MAX];
 };
 
 /*
@@ -224,6 +236,8 @@ struct dest_host {
 		uint8_t	 family;
 		uint8_t	 addr[16];
 	}		 a[SCHED_ADDRS_MAX];
+	uint8_t		 tlsa;		/* enum dane_tlsa */
+	struct dest_dane dane;		/* its usable records */
 };
 
 struct dest {
@@ -237,6 +251,7 @@ struct dest {
 	bool		 use_mx;	/* MX lookup, else addresses of lookup */
 	bool		 is_ip;		/* lookup is an address: nothing to resolve */
 	bool		 implicit;	/* no MX record: the domain's own addresses */
+	uint8_t		 mx_dnssec;	/* enum dns_sec of the MX answer (DANE needs secure) */
 	uint8_t		 tls;		/* enum tls_policy for its deliveries (never TLS_INHERIT) */
 	uint8_t		 dflags;	/* DELIVER_F_*: relay host, implicit TLS */
 
@@ -254,6 +269,11 @@ struct dest {
 	char		 err_reply[REPLY_MAX];
 	struct sched_addr addrs[SCHED_ADDRS_MAX];
 	unsigned	 naddrs;
+	struct dest_dane *dane;		/* TLSA records of the hosts in addrs */
+	unsigned	 ndane;
+	bool		 per_addr;	/* addrs[].tls differ from tls (DANE, MTA-STS) */
+	uint8_t		 sts_txt;	/* enum sts_txt, during the MTA-STS step */
+	char		 sts_id[STS_ID_MAX];
 
 	TAILQ_HEAD(, job) waiting;
 	unsigned	 nwaiting;
@@ -262,7 +282,7 @@ struct dest {
 };
 
 /* An outstanding resolver query. */
-enum dnsq_kind { DNSQ_MX, DNSQ_ADDR };
+enum dnsq_kind { DNSQ_MX, DNSQ_ADDR, DNSQ_TLSA, DNSQ_TXT, DNSQ_STS_ADDR, DNSQ_STS };
 struct dnsq {
 	RB_ENTRY(dnsq)	 entry;
 	uint32_t	 reqid;
@@ -303,6 +323,7 @@ struct sched {
 	struct event_base	*base;
 	struct chan		*qmgr;
 	struct chan		*resolver;
+	struct chan		*sts;		/* the MTA-STS process, or NULL */
 	struct agent_link	*agents;
 	unsigned		 nagents;
 	unsigned		 max_sessions;
@@ -369,6 +390,34 @@ int		 sched_dest_dns_frame(struct sched *, struct frame *);
 void		 sched_dest_resolver_lost(struct sched *);
 void		 sched_dest_resolver_up(struct sched *);
 void		 sched_dest_tick(struct sched *);
+void		 sched_dest_addrs_done(struct sched *, struct dest *);
+/* The address list is final: cache it and start deliveries. */
+void		 sched_dest_finish(struct sched *, struct dest *);
+/* Every waiting transaction is deferred with this reason. */
+void		 sched_dest_defer(struct sched *, struct dest *, const char *dsn,
+		    const char *reply);
+
+/* sched_sts.c */
+/* The addresses are known: start the MTA-STS step (true) or not (false). */
+bool		 sched_sts_start(struct sched *, struct dest *);
+int		 sched_sts_txt_frame(struct sched *, struct frame *, struct dest *);
+int		 sched_sts_addr_frame(struct sched *, struct frame *, struct dest *);
+int		 sched_sts_policy_frame(struct sched *, struct frame *);
+
+/* sched_dane.c */
+/* A host's addresses are in: ask for its TLSA records when its policy wants
+ * DANE and its names are signed; true when a query was sent. */
+bool		 sched_dane_query(struct sched *, struct dest *, unsigned host);
+int		 sched_dane_tlsa_frame(struct sched *, struct frame *, struct dest *,
+		    unsigned host);
+/* The policy of host's addresses, or false (with *why) when it must not be used. */
+bool		 sched_dane_host(struct sched *, struct dest *, struct dest_host *,
+		    uint8_t *tls, uint8_t *dane, const char **why);
+/* The per-address part of AGENT_DELIVER (msg.h). */
+void		 sched_dane_put(struct fbuf *, const struct dest *);
+void		 sched_dane_reset(struct dest *);
+/* Send a query to the resolver for d (sched_dest.c). */
+void		 sched_dnsq_send(struct sched *, struct dest *, enum dnsq_kind, unsigned host);
 
 /* sched_job.c */
 struct job	*sched_job_new(struct sched *, struct mail *, struct dest *);

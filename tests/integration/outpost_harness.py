@@ -43,7 +43,7 @@ QUEUE_USER = "outpostq"
 # One uid per role (README, Security): parameter -> user.
 ROLE_USERS = {"user": MAIL_USER, "queue_user": QUEUE_USER, "smtpd_user": "outpost-smtpd",
               "resolver_user": "outpost-dns", "scheduler_user": "outpost-sched",
-              "signer_user": "outpost-dkim"}
+              "signer_user": "outpost-dkim", "sts_user": "outpost-sts"}
 
 # sysexits.h
 EX_OK = 0

@@ -22,11 +22,12 @@ import pytest
 
 import outpost_harness as H
 
-CHILD_NAMES = ("qmgr", "scheduler", "resolver", "smtpd", "agent 0", "agent 1", "signer")
+CHILD_NAMES = ("qmgr", "scheduler", "resolver", "smtpd", "agent 0", "agent 1", "signer", "sts")
 # The user each child runs as (parameters of outpost_harness.ROLE_USERS).
 CHILD_USER = {"qmgr": H.QUEUE_USER, "scheduler": H.ROLE_USERS["scheduler_user"],
               "resolver": H.ROLE_USERS["resolver_user"], "smtpd": H.ROLE_USERS["smtpd_user"],
-              "agent 0": H.MAIL_USER, "agent 1": H.MAIL_USER, "signer": H.ROLE_USERS["signer_user"]}
+              "agent 0": H.MAIL_USER, "agent 1": H.MAIL_USER, "signer": H.ROLE_USERS["signer_user"],
+              "sts": H.ROLE_USERS["sts_user"]}
 
 
 @pytest.fixture
@@ -50,7 +51,7 @@ def test_each_child_under_its_own_user(root_outpost):
     ids = {name: H.user_ids(user) for name, user in CHILD_USER.items()}
     assert all(uid != 0 for uid, _gid in ids.values())
     # One uid per role: the agents share one, every other role has its own.
-    assert len({uid for uid, _gid in ids.values()}) == 6, ids
+    assert len({uid for uid, _gid in ids.values()}) == 7, ids
 
     master = H.ProcInfo(op.pid)
     assert master.uid == 0

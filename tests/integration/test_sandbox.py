@@ -31,6 +31,7 @@ ROLE_USER = {
     "smtpd": H.ROLE_USERS["smtpd_user"],
     "agent": H.ROLE_USERS["user"],
     "signer": H.ROLE_USERS["signer_user"],
+    "sts": H.ROLE_USERS["sts_user"],
 }
 SMTPD_SESSIONS = 120
 AGENT_SESSIONS = 30
@@ -108,7 +109,7 @@ def test_every_child_filtered_under_its_own_uid(sandboxed):
 
     kids = op.children()
     roles = sorted(role_of(k.title) for k in kids)
-    assert roles == ["agent", "agent", "qmgr", "resolver", "scheduler", "signer", "smtpd"], roles
+    assert roles == ["agent", "agent", "qmgr", "resolver", "scheduler", "signer", "smtpd", "sts"], roles
     uids = {}
     for k in kids:
         role = role_of(k.title)
@@ -118,9 +119,9 @@ def test_every_child_filtered_under_its_own_uid(sandboxed):
         uid, _gid = H.user_ids(ROLE_USER[role])
         assert k.uids == (uid,) * 4, f"{k.title}: uids {k.uids}, expected {ROLE_USER[role]}"
         uids.setdefault(role, set()).add(uid)
-    # Six roles, six users: no role shares its uid with another.
+    # Seven roles, seven users: no role shares its uid with another.
     flat = [next(iter(u)) for u in uids.values()]
-    assert len(set(flat)) == len(flat) == 6, uids
+    assert len(set(flat)) == len(flat) == 7, uids
     log = op.log_text()
     assert "killed by signal" not in log, log[-3000:]
 
@@ -138,7 +139,8 @@ def test_default_rlimits_per_role(sandboxed):
         else:
             assert nproc == (0, 0), f"{k.title}: {nproc}"
         fsize = lim["Max file size"]
-        if role == "qmgr":
+        if role in ("qmgr", "sts"):
+            # the queue, and the sts process's policy cache
             assert fsize != (0, 0), f"{k.title}: {fsize}"
         else:
             assert fsize == (0, 0), f"{k.title}: {fsize}"
@@ -157,7 +159,7 @@ def test_smtpd_user_cannot_signal_other_roles(sandboxed):
     op, _receiver = sandboxed
     kids = op.children()
     targets = [k for k in kids if role_of(k.title) != "smtpd"]
-    assert len(targets) == 6
+    assert len(targets) == 7
     uid, gid = H.user_ids(ROLE_USER["smtpd"])
     # What a compromised smtpd could still try from a fresh process of its uid
     # (its own process has no kill() at all: the unit test shows that).
@@ -182,7 +184,7 @@ def test_smtpd_user_cannot_signal_other_roles(sandboxed):
 def test_profile_and_landlock_logged(sandboxed):
     op, _receiver = sandboxed
     log = op.log_text()
-    for role in ("qmgr", "scheduler", "resolver", "smtpd", "agent 0", "agent 1", "signer"):
+    for role in ("qmgr", "scheduler", "resolver", "smtpd", "agent 0", "agent 1", "signer", "sts"):
         lines = [l for l in log.splitlines() if f" {role}: sandbox: seccomp " in l]
         assert lines, f"no sandbox profile logged by {role}"
         assert "Landlock ABI" in lines[-1], lines[-1]

@@ -480,6 +480,7 @@ send_job(uint32_t reqid, const struct job_spec *j)
 	fbuf_add_u8(fb, j->tls);
 	fbuf_add_u8(fb, j->dflags);
 	fbuf_add_str(fb, "");
+	fbuf_add_u16(fb, 0);		/* no per-address (DANE) policy */
 	ck_assert(!fb->overflow);
 	ck_assert_int_eq(frame_send(sched_fd, fb), 0);
 	fbuf_free(fb);

@@ -12,12 +12,19 @@
  * queue; flush makes deferred recipients due (by id, @domain, all); one
  * delay notice request per mail, never for <> or a bounce; the outcome of a
  * delivery running when its mail is held or deleted still goes to the
- * queue manager, which decides.
+ * queue manager, which decides; under tls_policy = dane, hosts with secure
+ * names get a TLSA query and the agent the per-address policy and records
+ * (a bogus TLSA answer drops its host), and dane-only defers an insecure
+ * destination without any transaction; with mta_sts, the _mta-sts TXT id and
+ * the addresses of mta-sts.<domain> go to the sts process, and an enforce
+ * policy leaves only the matching MX hosts, each with TLS_STS, while a
+ * testing policy changes nothing.
  */
 #include <sys/socket.h>
 
 #include <check.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -249,6 +256,10 @@ struct deliver {
 	char		 rcpt[64][ADDR_MAX];
 	uint8_t		 tls;
 	uint8_t		 dflags;
+	unsigned	 npol;		/* per-address policies (DANE) */
+	uint8_t		 ptls[16];
+	uint16_t	 nrr[16];
+	uint8_t		 rr0[16][3];	/* usage, selector, mtype of the first record */
 };
 
 static void
@@ -293,6 +304,27 @@ get_deliver(int a, struct deliver *d)
 		char dkim[128];
 		ck_assert(frame_get_str(&f, dkim, sizeof(dkim)));
 		ck_assert_str_eq(dkim, "DKIM-Signature: v=1; d=example.net\r\n");
+	}
+	ck_assert(frame_get_u16(&f, &n) && (n == 0 || n == d->naddr));
+	d->npol = n;
+	for (i = 0; i < n; i++) {
+		uint16_t	 k, nrr;
+		const uint8_t	*p;
+		size_t		 plen;
+
+		ck_assert(frame_get_u8(&f, &d->ptls[i]) && frame_get_u16(&f, &nrr));
+		d->nrr[i] = nrr;
+		for (k = 0; k < nrr; k++) {
+			uint8_t u, sel, mt;
+
+			ck_assert(frame_get_u8(&f, &u) && frame_get_u8(&f, &sel) &&
+			    frame_get_u8(&f, &mt) && frame_get_bytes(&f, &p, &plen));
+			if (k == 0) {
+				d->rr0[i][0] = u;
+				d->rr0[i][1] = sel;
+				d->rr0[i][2] = mt;
+			}
+		}
 	}
 	ck_assert(frame_end(&f));
 }
@@ -674,6 +706,237 @@ START_TEST(mx_routing)
 	/* MX deliveries: tls_policy (default may), neither relay nor implicit TLS. */
 	ck_assert_uint_eq(d.tls, TLS_MAY);
 	ck_assert_uint_eq(d.dflags, 0);
+	ck_assert_uint_eq(d.npol, 0);		/* no per-address policy without DANE */
+}
+END_TEST
+
+static void
+dns_answer_sec(int r, uint16_t type, uint32_t reqid, uint8_t sec, const char *host,
+    uint8_t last)
+{
+	struct fbuf	*fb;
+	uint8_t		 addr[16] = { 127, 0, 0, 0 };
+
+	addr[3] = last;
+	fb = fbuf_new(type, reqid);
+	fbuf_add_u8(fb, DNS_OK);
+	fbuf_add_u8(fb, sec);
+	fbuf_add_u32(fb, 300);
+	fbuf_add_u16(fb, 1);
+	if (type == MSG_DNS_MX) {
+		fbuf_add_u16(fb, last);
+		fbuf_add_str(fb, host);
+	} else {
+		fbuf_add_u8(fb, 4);
+		fbuf_add_raw(fb, addr, 16);
+	}
+	send_fb(r, fb);
+}
+
+static void
+dns_answer_tlsa(int r, uint32_t reqid, uint8_t status, uint8_t sec, uint16_t seen,
+    uint16_t usable)
+{
+	struct fbuf	*fb;
+	uint8_t		 digest[32] = { 1, 2, 3 };
+	uint16_t	 i;
+
+	fb = fbuf_new(MSG_DNS_TLSA, reqid);
+	fbuf_add_u8(fb, status);
+	fbuf_add_u8(fb, sec);
+	fbuf_add_u32(fb, 300);
+	fbuf_add_u16(fb, seen);
+	fbuf_add_u16(fb, usable);
+	for (i = 0; i < usable; i++) {
+		fbuf_add_u8(fb, 3);
+		fbuf_add_u8(fb, 1);
+		fbuf_add_u8(fb, 1);
+		fbuf_add_bytes(fb, digest, sizeof(digest));
+	}
+	send_fb(r, fb);
+}
+
+/*
+ * tls_policy = dane, one MX host per domain so that the order is fixed:
+ * usable TLSA -> TLS_DANE with the records; a signed denial -> may; bogus
+ * TLSA -> the host is not used and, being the only one, the mail deferred.
+ */
+START_TEST(dane_tlsa_to_agent)
+{
+	static const struct { const char *dom, *mx; uint8_t status, sec; uint16_t seen, n; }
+	    c[] = {
+		{ "dane.example", "mx.dane.example", DNS_OK, DNSSEC_SECURE, 1, 1 },
+		{ "plain.example", "mx.plain.example", DNS_NODATA, DNSSEC_SECURE, 0, 0 },
+		{ "bogus.example", "mx.bogus.example", DNS_TEMPFAIL, DNSSEC_BOGUS, 0, 0 },
+	};
+	const char	*rcpt[1];
+	int		 q, a, r;
+	unsigned	 i;
+	struct frame	 f;
+	struct deliver	 d;
+	struct update	 u;
+	char		 name[HOSTNAME_MAX], id[8];
+	uint8_t		 fams;
+	uint16_t	 port;
+
+	start(MODE_INDEPENDENT);
+	conf.tls_policy = TLS_DANE;
+	a = link_peer(PROC_AGENT, 0);
+	r = link_peer(PROC_RESOLVER, 0);
+	q = link_peer(PROC_QMGR, 0);
+	for (i = 0; i < 3; i++) {
+		char addr[64];
+
+		snprintf(addr, sizeof(addr), "u@%s", c[i].dom);
+		snprintf(id, sizeof(id), "D%u", i);
+		rcpt[0] = addr;
+		list_mail(q, id, 1, rcpt, 0);
+		expect_query(r, &f, MSG_DNS_QUERY_MX, name, NULL);
+		ck_assert_str_eq(name, c[i].dom);
+		dns_answer_sec(r, MSG_DNS_MX, f.hdr.reqid, DNSSEC_SECURE, c[i].mx, 10);
+		expect_query(r, &f, MSG_DNS_QUERY_ADDR, name, &fams);
+		dns_answer_sec(r, MSG_DNS_ADDRS, f.hdr.reqid, DNSSEC_SECURE, NULL, 5);
+		expect(r, &f, MSG_DNS_QUERY_TLSA);
+		ck_assert(frame_get_str(&f, name, sizeof(name)) && frame_get_u16(&f, &port) &&
+		    frame_end(&f));
+		ck_assert_str_eq(name, c[i].mx);
+		ck_assert_uint_eq(port, 25);
+		dns_answer_tlsa(r, f.hdr.reqid, c[i].status, c[i].sec, c[i].seen, c[i].n);
+		if (i == 2) {
+			get_update(q, &u);
+			ck_assert_str_eq(u.id, id);
+			ck_assert_uint_eq(u.state[0], RCPT_DEFERRED);
+			nothing(a, 200);
+			break;
+		}
+		expect(q, &f, MSG_QMGR_OPEN);
+		opened(q, &f);
+		get_deliver(a, &d);
+		ck_assert_uint_eq(d.naddr, 1);
+		ck_assert_uint_eq(d.npol, 1);
+		if (i == 0) {
+			ck_assert_uint_eq(d.ptls[0], TLS_DANE);
+			ck_assert_uint_eq(d.nrr[0], 1);
+			ck_assert_uint_eq(d.rr0[0][0], 3);
+			ck_assert_uint_eq(d.rr0[0][2], 1);
+		} else {
+			ck_assert_uint_eq(d.ptls[0], TLS_MAY);
+			ck_assert_uint_eq(d.nrr[0], 0);
+		}
+	}
+}
+END_TEST
+
+static void
+dns_answer_txt(int r, uint32_t reqid, const char *text)
+{
+	struct fbuf	*fb;
+
+	fb = fbuf_new(MSG_DNS_TXT, reqid);
+	fbuf_add_u8(fb, DNS_OK);
+	fbuf_add_u8(fb, DNSSEC_INSECURE);
+	fbuf_add_u32(fb, 300);
+	fbuf_add_u16(fb, 2);
+	fbuf_add_str(fb, "v=spf1 -all");	/* not an STS record: ignored */
+	fbuf_add_str(fb, text);
+	send_fb(r, fb);
+}
+
+/* _i == 0: enforce, only mx1 matches; _i == 1: testing, both kept as they were. */
+START_TEST(sts_policy_applied)
+{
+	const char	*rcpt[] = { "u@sts.example" };
+	const char	*hosts[] = { "mx1.sts.example", "mx2.sts.example" };
+	uint16_t	 pref[] = { 10, 20 };
+	int		 q, a, r, t, i;
+	struct frame	 f;
+	struct deliver	 d;
+	struct fbuf	*fb;
+	char		 name[HOSTNAME_MAX], id[64];
+	uint8_t		 fams, txt, fam, addr[16];
+	uint16_t	 n;
+
+	start(MODE_INDEPENDENT);
+	conf.mta_sts = true;
+	a = link_peer(PROC_AGENT, 0);
+	r = link_peer(PROC_RESOLVER, 0);
+	t = link_peer(PROC_STS, 0);
+	q = link_peer(PROC_QMGR, 0);
+	list_mail(q, "S1", 1, rcpt, 0);
+	expect_query(r, &f, MSG_DNS_QUERY_MX, name, NULL);
+	dns_answer_mx(r, f.hdr.reqid, DNS_OK, 2, pref, hosts);
+	for (i = 0; i < 2; i++) {
+		expect_query(r, &f, MSG_DNS_QUERY_ADDR, name, &fams);
+		dns_answer_a(r, f.hdr.reqid, DNS_OK, name[2] - '0');
+	}
+	expect_query(r, &f, MSG_DNS_QUERY_TXT, name, NULL);
+	ck_assert_str_eq(name, "_mta-sts.sts.example");
+	dns_answer_txt(r, f.hdr.reqid, "v=STSv1; id=20261207");
+	expect_query(r, &f, MSG_DNS_QUERY_ADDR, name, &fams);
+	ck_assert_str_eq(name, "mta-sts.sts.example");
+	ck_assert(!(fams & DNS_FAM_MXTARGET));
+	dns_answer_a(r, f.hdr.reqid, DNS_OK, 9);
+	expect(t, &f, MSG_STS_GET);
+	ck_assert(frame_get_str(&f, name, sizeof(name)) && frame_get_u8(&f, &txt) &&
+	    frame_get_str(&f, id, sizeof(id)) && frame_get_u16(&f, &n));
+	ck_assert_str_eq(name, "sts.example");
+	ck_assert_uint_eq(txt, STS_TXT_ID);
+	ck_assert_str_eq(id, "20261207");
+	ck_assert_uint_eq(n, 1);
+	ck_assert(frame_get_u8(&f, &fam) && frame_get_raw(&f, addr, 16) && frame_end(&f));
+	ck_assert_uint_eq(addr[3], 9);
+	fb = fbuf_new(MSG_STS_POLICY, f.hdr.reqid);
+	fbuf_add_str(fb, "sts.example");
+	fbuf_add_u8(fb, 1);
+	fbuf_add_u8(fb, _i == 0 ? STS_MODE_ENFORCE : STS_MODE_TESTING);
+	fbuf_add_u32(fb, 86400);
+	fbuf_add_u64(fb, (uint64_t)time(NULL) + 86400);
+	fbuf_add_str(fb, "20261207");
+	fbuf_add_u8(fb, 1);
+	fbuf_add_u16(fb, 1);
+	fbuf_add_str(fb, "mx1.sts.example");
+	send_fb(t, fb);
+	expect(q, &f, MSG_QMGR_OPEN);
+	opened(q, &f);
+	get_deliver(a, &d);
+	if (_i == 0) {
+		ck_assert_uint_eq(d.naddr, 1);
+		ck_assert_str_eq(d.host[0], "mx1.sts.example");
+		ck_assert_uint_eq(d.npol, 1);
+		ck_assert_uint_eq(d.ptls[0], TLS_STS);
+	} else {
+		ck_assert_uint_eq(d.naddr, 2);
+		ck_assert_uint_eq(d.npol, 0);
+		ck_assert_uint_eq(d.tls, TLS_MAY);
+	}
+}
+END_TEST
+
+/* dane-only: insecure names get no TLSA query, and the mail waits. */
+START_TEST(dane_only_insecure_deferred)
+{
+	const char	*rcpt[] = { "u@insecure.example" };
+	int		 q, a, r;
+	struct frame	 f;
+	struct update	 u;
+	char		 name[HOSTNAME_MAX];
+	uint8_t		 fams;
+
+	start(MODE_INDEPENDENT);
+	conf.tls_policy = TLS_DANE_ONLY;
+	a = link_peer(PROC_AGENT, 0);
+	r = link_peer(PROC_RESOLVER, 0);
+	q = link_peer(PROC_QMGR, 0);
+	list_mail(q, "I1", 1, rcpt, 0);
+	expect_query(r, &f, MSG_DNS_QUERY_MX, name, NULL);
+	dns_answer_sec(r, MSG_DNS_MX, f.hdr.reqid, DNSSEC_INSECURE, "mx.insecure.example", 10);
+	expect_query(r, &f, MSG_DNS_QUERY_ADDR, name, &fams);
+	dns_answer_sec(r, MSG_DNS_ADDRS, f.hdr.reqid, DNSSEC_SECURE, NULL, 5);
+	get_update(q, &u);
+	ck_assert_uint_eq(u.state[0], RCPT_DEFERRED);
+	ck_assert_str_eq(u.dsn[0], "4.4.3");
+	nothing(r, 200);	/* no TLSA query */
+	nothing(a, 100);
 }
 END_TEST
 
@@ -993,6 +1256,9 @@ main(void)
 	tcase_add_test(tc, delay_warning_once);
 	tcase_add_test(tc, held_while_delivering);
 	tcase_add_test(tc, deleted_while_delivering);
+	tcase_add_test(tc, dane_tlsa_to_agent);
+	tcase_add_test(tc, dane_only_insecure_deferred);
+	tcase_add_loop_test(tc, sts_policy_applied, 0, 2);
 	suite_add_tcase(s, tc);
 
 	return check_run(s);

@@ -223,6 +223,7 @@ static const struct {
 	{ "route", control_command, "route ADDRESS        where mail to ADDRESS would go (relay, MX, addresses, TLS)" },
 	{ "dkim-keygen", cmd_dkim_keygen,
 	  "dkim-keygen [-d DIR] DOMAIN SELECTOR [rsa|ed25519]  new DKIM key and its TXT record" },
+	{ "sts", control_command, "sts [DOMAIN]         cached MTA-STS policies and their expiry" },
 };
 
 static const struct option long_opts[] = {

@@ -1,0 +1,232 @@
+/*
+ * sts_fetch.c - HTTPS fetches of MTA-STS policies with libcurl (RFC 8461
+ * 3.3): https://mta-sts.<domain>/.well-known/mta-sts.txt, certificate and
+ * name verified against the CA bundle read before the chroot, no redirects,
+ * at most 64 KiB, STS_FETCH_TIMEOUT seconds, HTTP 200 with text/plain only.
+ * The host name is pinned to the addresses the scheduler got from the
+ * resolver (CURLOPT_RESOLVE): this process never asks DNS itself. Transfers
+ * run in a curl multi handle driven by a libevent timer while any is active.
+ */
+#include <arpa/inet.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+
+#include "log.h"
+#include "xmalloc.h"
+
+#include "sts.h"
+
+struct fetch {
+	CURL			*easy;
+	struct curl_slist	*resolve;
+	sts_fetch_cb		 cb;
+	void			*arg;
+	char			*body;
+	size_t			 len;
+	bool			 too_big;
+	char			 err[CURL_ERROR_SIZE];
+};
+
+static CURLM		*multi;
+static struct event	*tick;
+static unsigned		 active;
+static char		*ca_blob;
+static size_t		 ca_len;
+
+static size_t
+write_cb(char *p, size_t size, size_t n, void *arg)
+{
+	struct fetch	*f = arg;
+	size_t		 add = size * n;
+
+	if (f->len + add > STS_POLICY_BYTES_MAX) {
+		f->too_big = true;
+		return 0;	/* aborts the transfer */
+	}
+	f->body = xreallocarray(f->body, f->len + add + 1, 1);
+	memcpy(f->body + f->len, p, add);
+	f->len += add;
+	f->body[f->len] = '\0';
+	return add;
+}
+
+static void
+fetch_free(struct fetch *f)
+{
+	curl_multi_remove_handle(multi, f->easy);
+	curl_easy_cleanup(f->easy);
+	curl_slist_free_all(f->resolve);
+	free(f->body);
+	free(f);
+	active--;
+}
+
+static void
+fetch_done(struct fetch *f, CURLcode rc)
+{
+	long		 code = 0;
+	char		*ctype = NULL, err[CURL_ERROR_SIZE + 64];
+
+	curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_getinfo(f->easy, CURLINFO_CONTENT_TYPE, &ctype);
+	if (f->too_big)
+		f->cb(f->arg, false, NULL, 0, "policy larger than 64 KiB");
+	else if (rc != CURLE_OK) {
+		snprintf(err, sizeof(err), "%s", f->err[0] ? f->err : curl_easy_strerror(rc));
+		f->cb(f->arg, false, NULL, 0, err);
+	} else if (code != 200) {
+		snprintf(err, sizeof(err), "HTTP status %ld", code);
+		f->cb(f->arg, false, NULL, 0, err);
+	} else if (ctype == NULL || strncasecmp(ctype, "text/plain", 10) != 0) {
+		/* RFC 8461 3.3: the policy is served as text/plain */
+		f->cb(f->arg, false, NULL, 0, "not served as text/plain");
+	} else
+		f->cb(f->arg, true, f->body ? f->body : "", f->len, NULL);
+	fetch_free(f);
+}
+
+static void
+tick_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct timeval	 tv = { 0, 50000 };
+	CURLMsg		*m;
+	int		 running, left;
+
+	curl_multi_perform(multi, &running);
+	while ((m = curl_multi_info_read(multi, &left)) != NULL) {
+		struct fetch *f = NULL;
+
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&f);
+		if (f != NULL)
+			fetch_done(f, m->data.result);
+	}
+	if (active > 0)
+		evtimer_add(tick, &tv);
+}
+
+bool
+sts_fetch_init(struct event_base *base, const char *ca_file, char *err, size_t errlen)
+{
+	FILE	*fp;
+	long	 n;
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+		snprintf(err, errlen, "curl_global_init failed");
+		return false;
+	}
+	/* Read whole now: the chroot has no CA files. */
+	if ((fp = fopen(ca_file, "re")) == NULL) {
+		snprintf(err, errlen, "%s: cannot read the CA certificates", ca_file);
+		return false;
+	}
+	if (fseek(fp, 0, SEEK_END) == 0 && (n = ftell(fp)) > 0 && n < 64L * 1024 * 1024 &&
+	    fseek(fp, 0, SEEK_SET) == 0) {
+		ca_blob = xmalloc((size_t)n);
+		ca_len = fread(ca_blob, 1, (size_t)n, fp);
+	}
+	fclose(fp);
+	if (ca_len == 0) {
+		snprintf(err, errlen, "%s: no CA certificates", ca_file);
+		return false;
+	}
+	if ((multi = curl_multi_init()) == NULL) {
+		snprintf(err, errlen, "curl_multi_init failed");
+		return false;
+	}
+	if (base != NULL && (tick = evtimer_new(base, tick_cb, NULL)) == NULL)
+		fatalx("sts: evtimer_new");
+	return true;
+}
+
+void
+sts_fetch_attach(struct event_base *base)
+{
+	if (tick == NULL && (tick = evtimer_new(base, tick_cb, NULL)) == NULL)
+		fatalx("sts: evtimer_new");
+}
+
+bool
+sts_fetch_start(const char *domain, const uint8_t (*addrs)[17], unsigned naddr,
+    sts_fetch_cb cb, void *arg)
+{
+	struct fetch		*f;
+	struct curl_blob	 blob;
+	struct timeval		 tv = { 0, 0 };
+	char			 host[HOSTNAME_MAX + 16], url[HOSTNAME_MAX + 64];
+	char			 entry[HOSTNAME_MAX + 1024], ip[INET6_ADDRSTRLEN];
+	unsigned		 i;
+	int			 w;
+
+	if (multi == NULL || tick == NULL || naddr == 0 || active >= STS_FETCHES_MAX)
+		return false;
+	snprintf(host, sizeof(host), "mta-sts.%s", domain);
+	snprintf(url, sizeof(url), "https://%s/.well-known/mta-sts.txt", host);
+	w = snprintf(entry, sizeof(entry), "%s:443:", host);
+	for (i = 0; i < naddr && w > 0 && (size_t)w < sizeof(entry); i++) {
+		inet_ntop(addrs[i][0] == 4 ? AF_INET : AF_INET6, addrs[i] + 1, ip, sizeof(ip));
+		w += snprintf(entry + w, sizeof(entry) - (size_t)w, addrs[i][0] == 4 ?
+		    "%s%s" : "%s[%s]", i ? "," : "", ip);
+	}
+	if (w <= 0 || (size_t)w >= sizeof(entry))
+		return false;
+
+	f = xcalloc(1, sizeof(*f));
+	f->cb = cb;
+	f->arg = arg;
+	if ((f->easy = curl_easy_init()) == NULL) {
+		free(f);
+		return false;
+	}
+	f->resolve = curl_slist_append(NULL, entry);
+	blob.data = ca_blob;
+	blob.len = ca_len;
+	blob.flags = CURL_BLOB_NOCOPY;
+	curl_easy_setopt(f->easy, CURLOPT_URL, url);
+	curl_easy_setopt(f->easy, CURLOPT_RESOLVE, f->resolve);
+	curl_easy_setopt(f->easy, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(f->easy, CURLOPT_FOLLOWLOCATION, 0L);	/* RFC 8461 3.3: no redirects */
+	curl_easy_setopt(f->easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(f->easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(f->easy, CURLOPT_CAINFO_BLOB, &blob);
+	curl_easy_setopt(f->easy, CURLOPT_CAPATH, NULL);
+	curl_easy_setopt(f->easy, CURLOPT_TIMEOUT, (long)STS_FETCH_TIMEOUT);
+	curl_easy_setopt(f->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(f->easy, CURLOPT_PROXY, "");		/* never an environment's proxy */
+	curl_easy_setopt(f->easy, CURLOPT_USERAGENT, "outpost MTA-STS");
+	curl_easy_setopt(f->easy, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(f->easy, CURLOPT_WRITEDATA, f);
+	curl_easy_setopt(f->easy, CURLOPT_ERRORBUFFER, f->err);
+	curl_easy_setopt(f->easy, CURLOPT_PRIVATE, f);
+	if (curl_multi_add_handle(multi, f->easy) != CURLM_OK) {
+		curl_slist_free_all(f->resolve);
+		curl_easy_cleanup(f->easy);
+		free(f);
+		return false;
+	}
+	active++;
+	log_detail("fetching %s (%s)", url, entry + strlen(host) + 5);
+	evtimer_add(tick, &tv);
+	return true;
+}
+
+void
+sts_fetch_shutdown(void)
+{
+	if (tick != NULL) {
+		event_free(tick);
+		tick = NULL;
+	}
+	if (multi != NULL) {
+		curl_multi_cleanup(multi);
+		multi = NULL;
+	}
+	free(ca_blob);
+	ca_blob = NULL;
+}
