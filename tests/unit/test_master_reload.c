@@ -15,6 +15,7 @@
 #define R	(1u << PROC_RESOLVER)
 #define D	(1u << PROC_SMTPD)
 #define A	(1u << PROC_AGENT)
+#define T	(1u << PROC_STS)
 
 static const char base[] =
     "delivery_mode = relay\n"
@@ -32,7 +33,7 @@ static const struct {
 	{ "admin_group = adm\n", 0, "admin_group" },
 	{ "tls_policy = encrypt\n", S | A, "tls_policy" },
 	{ "relay_tls_policy = encrypt\n", S | A, "relay_tls_policy" },
-	{ "tls_ca_file = /etc/ssl/certs/ca-certificates.crt\n", A, "tls_ca_file" },
+	{ "tls_ca_file = /etc/ssl/certs/ca-certificates.crt\n", A | T, "tls_ca_file" },
 	{ "relay_auth_user = other\n", A, "relay_auth_user" },
 	{ "relay_auth_password_file = /etc/outpost/other\n", A, "relay_auth_password_file" },
 	{ "relay_auth_plaintext = yes\n", A, "relay_auth_plaintext" },
