@@ -37,7 +37,7 @@ def role_of(pid):
     """The role of a child from its process title ("outpost: agent 0" or "agent 0")."""
     title = H.proc_cmdline(pid)
     title = " ".join(title) if isinstance(title, (list, tuple)) else str(title)
-    for role in ("qmgr", "scheduler", "resolver", "smtpd", "agent", "signer"):
+    for role in ("qmgr", "scheduler", "resolver", "smtpd", "agent", "signer", "sts"):
         if role in title:
             return role
     return None
