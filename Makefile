@@ -54,10 +54,12 @@ UNIT_BIN	 = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 FUZZ_BIN	 = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
 PROGS		 = $(BUILD)/outpost $(BUILD)/outpost-sendmail $(BUILD)/outpostctl
+# Benchmark and test tools, never installed.
+TOOL_PROGS	 = $(BUILD)/outpost-queue-fill
 
 .PHONY: all deps test-deps run check check-run unit integration asan fuzz fuzz-targets fuzz-run install clean bench
 
-all: $(PROGS)
+all: $(PROGS) $(TOOL_PROGS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -78,6 +80,9 @@ $(BUILD)/outpost-sendmail: $(call obj,$(SENDMAIL_SRC)) $(BUILD)/libshared.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/outpostctl: $(call obj,$(CTL_SRC)) $(BUILD)/libdaemons.a $(BUILD)/libshared.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/outpost-queue-fill: $(call obj,tools/bench/queue-fill.c) $(BUILD)/libshared.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libdaemons.a $(BUILD)/libshared.a

@@ -69,6 +69,8 @@ struct config;
 struct qmgr;
 struct qcommit;
 struct qmarks;
+struct qmark_found;
+struct qrecover;
 
 #define QMGR_DIR_INCOMING	"incoming"
 #define QMGR_DIR_QUEUE		"queue"
@@ -226,6 +228,11 @@ struct qmgr {
 	unsigned		 nspare;
 	unsigned		 spare_pending;	/* REMOVE jobs that will add one */
 	unsigned		 spare_max;	/* QMGR_SPARE_MAX or less for few fds */
+	/* Start: the queue is indexed in slices beside intake (qmgr_spool.c). */
+	struct qrecover		*recover;	/* NULL once every file was indexed */
+	struct qmark_found	*found;		/* marks read at start, sorted by id */
+	size_t			 nfound;
+	unsigned		 nstale;
 };
 
 /* qmgr.c */
@@ -258,7 +265,11 @@ int	spool_state_append(struct qmgr *, struct qmail *, const struct qf_state *, u
 int	spool_open_ro(struct qmgr *, const char *id);
 void	spool_remove(struct qmgr *, struct qmail *);
 void	spool_spare_put(struct qmgr *, int fd, const char *name);
+/* At start: empty incoming/ and spare/, then index queue/ in slices run
+ * by the event loop; spool_indexing() is true until the last file. */
 int	spool_recover(struct qmgr *);
+bool	spool_indexing(const struct qmgr *);
+void	spool_recover_progress(const struct qmgr *, size_t *done, size_t *total);
 
 /* qmgr_submit.c */
 RB_PROTOTYPE(qtx_tree, qtx, entry, qtx_cmp);
@@ -275,6 +286,10 @@ void	public_stop(struct qmgr *);
 int	sched_dispatch(struct qlink *, struct frame *);
 void	sched_announce(struct qmgr *, struct qmail *);
 void	stream_start(struct qlink *, uint32_t reqid);
+/* A mail indexed at start: announced at once (it may sort before a stream's
+ * cursor); the indexing is over: the scheduler gets SCHED_LOAD_DONE. */
+void	sched_recovered(struct qmgr *, struct qmail *);
+void	sched_recovery_done(struct qmgr *);
 /* Tell the scheduler (if linked): SCHED_REMOVED or SCHED_FLUSH with a string. */
 void	sched_tell(struct qmgr *, uint16_t type, const char *str);
 /*
@@ -294,7 +309,11 @@ void	bounce_delay_warn(struct qmgr *, struct qmail *);
 
 /* qmgr_mark.c */
 int	mark_open(struct qmgr *);
-/* At start, after recovery: marks become MAIL_F_* flags; stale ones go. */
+/* At start, before indexing: read the marks in flags/. */
+void	mark_load(struct qmgr *);
+/* A mail being indexed takes its marks as MAIL_F_* flags. */
+void	mark_apply(struct qmgr *, struct qmail *);
+/* The whole queue is indexed: marks of gone mails are removed. */
 void	mark_recover(struct qmgr *);
 /* Set or clear flag (MAIL_F_HELD, MAIL_F_DELAY_WARNED) durably; done gets
  * 0 or an errno once flags/ was fsync'd. The in-memory flag is the caller's. */
