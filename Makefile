@@ -57,7 +57,7 @@ PROGS		 = $(BUILD)/outpost $(BUILD)/outpost-sendmail $(BUILD)/outpostctl
 # Benchmark and test tools, never installed.
 TOOL_PROGS	 = $(BUILD)/outpost-queue-fill
 
-.PHONY: all deps test-deps run check check-run unit integration asan fuzz fuzz-targets fuzz-run install clean bench
+.PHONY: all deps test-deps run check check-run unit integration asan fuzz fuzz-targets fuzz-run install clean bench bench-scale
 
 all: $(PROGS) $(TOOL_PROGS)
 
@@ -159,6 +159,10 @@ fuzz-run: fuzz
 
 bench: all
 	tools/bench/relay-bench
+
+# A restart with 1,000,000 queued mails (about 10 GB of disk, checked first).
+bench-scale: all
+	tools/bench/queue-scale -n 1000000
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR) $(DESTDIR)$(UNITDIR)
