@@ -87,16 +87,17 @@ struct qrecover;
 #define QMGR_COMMIT_THREADS	4	/* commit rounds that may overlap */
 #define QMGR_SPARE_MAX		128	/* files kept in spare/ for reuse */
 
-/* One recipient of a queued mail, as the index knows it. */
+/* One recipient of a queued mail, as the index knows it (fields ordered
+ * so that a million of them carry no padding). */
 struct qrcpt {
-	char		*addr;
-	uint8_t		 state;
-	uint32_t	 attempts;
+	const char	*addr;		/* in the mail's allocation (qmgr_index.c) */
 	uint64_t	 next;
-	uint16_t	 code;
-	char		 dsn[DSN_MAX];	/* last enhanced status or "" */
 	char		*reply;		/* last reply or NULL */
 	char		*relay;		/* server of the last reply or NULL */
+	uint32_t	 attempts;
+	uint16_t	 code;
+	uint8_t		 state;
+	char		 dsn[DSN_MAX];	/* last enhanced status or "" */
 };
 
 /* One queued mail. */
@@ -109,7 +110,7 @@ struct qmail {
 	uint64_t	 file_len;	/* where the next state record goes */
 	uint32_t	 flags;
 	uint32_t	 uid;
-	char		*sender;
+	const char	*sender;	/* in the mail's allocation, as rcpt[] */
 	uint8_t		 hash[QF_HASH_LEN];
 	uint32_t	 nrcpt;
 	struct qrcpt	*rcpt;
