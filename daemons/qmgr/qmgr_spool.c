@@ -517,7 +517,8 @@ recover_step(evutil_socket_t fd, short ev, void *arg)
 		if (recover_list(r)) {
 			closedir(r->dir);
 			r->dir = NULL;
-			qsort(r->v, r->n, sizeof(*r->v), name_cmp);
+			if (r->n > 0)
+				qsort(r->v, r->n, sizeof(*r->v), name_cmp);
 			log_info("recovery: %zu files in queue/ to index", r->n);
 		}
 		evtimer_add(r->ev, &tv);
