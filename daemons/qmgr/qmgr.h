@@ -18,6 +18,7 @@
  *   qmgr_commit.c   the commit thread: group commit of new mails and state
  *   qmgr_spool.c    queue file I/O: writing a mail, state appends, recovery
  *   qmgr_index.c    the in-memory index of queued mails
+ *   qmgr_strpool.c  shared counted copies of recipients' replies and relays
  *   qmgr_submit.c   SUBMIT_* transactions (smtpd link and public socket)
  *   qmgr_public.c   the public socket: accepting clients, QUEUE_LIST
  *   qmgr_sched.c    the scheduler link: announcing mails, OPEN, UPDATE
@@ -92,8 +93,8 @@ struct qrecover;
 struct qrcpt {
 	const char	*addr;		/* in the mail's allocation (qmgr_index.c) */
 	uint64_t	 next;
-	char		*reply;		/* last reply or NULL */
-	char		*relay;		/* server of the last reply or NULL */
+	char		*reply;		/* last reply or NULL (qmgr_strpool.c) */
+	char		*relay;		/* server of the last reply or NULL (same) */
 	uint32_t	 attempts;
 	uint16_t	 code;
 	uint8_t		 state;
@@ -255,6 +256,11 @@ void	qmail_insert(struct qmgr *, struct qmail *);
 void	qmail_remove(struct qmgr *, struct qmail *);
 void	qmail_free(struct qmgr *, struct qmail *);
 bool	qmail_final(const struct qmail *);
+
+/* qmgr_strpool.c: a counted shared copy of s (NULL for NULL or ""); put
+ * releases one. Loop thread only. */
+char	*strpool_get(const char *s);
+void	strpool_put(char *s);
 
 /* qmgr_spool.c */
 int	spool_open_dirs(struct qmgr *);

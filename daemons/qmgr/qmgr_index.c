@@ -35,7 +35,8 @@ qmail_find(struct qmgr *q, const char *id)
  * One allocation holds the mail, its recipients and the strings that never
  * change (sender, recipient addresses): a queue of a million mails pays one
  * malloc header and one rounding per mail instead of 3 + 2 per recipient.
- * Replies and relays change with every attempt and stay separate.
+ * Replies and relays change with every attempt: shared copies from
+ * qmgr_strpool.c.
  */
 struct qmail *
 qmail_from_file(const struct qf_mail *m, uint64_t file_len)
@@ -77,10 +78,8 @@ qmail_from_file(const struct qf_mail *m, uint64_t file_len)
 		e->rcpt[i].next = s->next;
 		e->rcpt[i].code = s->code;
 		strlcpy(e->rcpt[i].dsn, s->dsn, sizeof(e->rcpt[i].dsn));
-		if (s->reply[0] != '\0')
-			e->rcpt[i].reply = xstrdup(s->reply);
-		if (s->relay[0] != '\0')
-			e->rcpt[i].relay = xstrdup(s->relay);
+		e->rcpt[i].reply = strpool_get(s->reply);
+		e->rcpt[i].relay = strpool_get(s->relay);
 	}
 	return e;
 }
@@ -130,8 +129,8 @@ qmail_free(struct qmgr *q, struct qmail *m)
 		q->nwfd--;
 	}
 	for (i = 0; i < m->nrcpt; i++) {
-		free(m->rcpt[i].reply);
-		free(m->rcpt[i].relay);
+		strpool_put(m->rcpt[i].reply);
+		strpool_put(m->rcpt[i].relay);
 	}
 	free(m);	/* with its recipients, sender and addresses */
 	qmail_trim(q);

@@ -458,10 +458,10 @@ qmgr_states_apply(struct qmgr *q, struct qmail *m, struct qf_state *st, unsigned
 		rc->attempts = st[i].attempts;
 		rc->next = st[i].next;
 		rc->code = st[i].code;
-		free(rc->reply);
-		rc->reply = st[i].reply[0] ? xstrdup(st[i].reply) : NULL;
-		free(rc->relay);
-		rc->relay = st[i].relay[0] ? xstrdup(st[i].relay) : NULL;
+		strpool_put(rc->reply);
+		rc->reply = strpool_get(st[i].reply);
+		strpool_put(rc->relay);
+		rc->relay = strpool_get(st[i].relay);
 		strlcpy(rc->dsn, st[i].dsn, sizeof(rc->dsn));
 		if (k != i)
 			st[k] = st[i];
