@@ -73,14 +73,17 @@ UNIT_BIN	 = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 FUZZ_BIN	 = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
 PROGS		 = $(BUILD)/outpost $(BUILD)/outpost-sendmail $(BUILD)/outpostctl
+# Benchmark and test tools, never installed.
+TOOL_PROGS	 = $(BUILD)/outpost-queue-fill
+
 MAN8		 = man/outpost.8 man/outpostctl.8 tools/sendmail/outpost-sendmail.8
 GEN_MAN		 = $(BUILD)/man/outpost.conf.5
 UNITS		 = $(BUILD)/etc/outpost.service $(BUILD)/etc/outpost@.service
 
 .PHONY: all print-packages deps test-deps run demo check check-run unit integration asan fuzz fuzz-targets fuzz-run \
-	install clean bench soak dist deb man-lint unit-security
+	install clean bench bench-scale soak dist deb man-lint unit-security
 
-all: $(PROGS) $(BUILD)/mailq $(GEN_MAN) $(UNITS)
+all: $(PROGS) $(TOOL_PROGS) $(BUILD)/mailq $(GEN_MAN) $(UNITS)
 
 # mailq in the build directory, for PATH=build:$PATH after make run.
 $(BUILD)/mailq: $(BUILD)/outpost-sendmail
@@ -113,6 +116,9 @@ $(BUILD)/outpost-sendmail: $(call obj,$(SENDMAIL_SRC) $(SENDMAIL_SMTPD)) $(BUILD
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/outpostctl: $(call obj,$(CTL_SRC)) $(BUILD)/libdaemons.a $(BUILD)/libshared.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/outpost-queue-fill: $(call obj,tools/bench/queue-fill.c) $(BUILD)/libshared.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libdaemons.a $(BUILD)/libshared.a
@@ -228,6 +234,10 @@ unit-security: $(UNITS)
 SOAK_SECONDS	?= 120
 soak: all
 	OUTPOST_BUILD=$(abspath $(BUILD)) tools/bench/soak --seconds $(SOAK_SECONDS)
+
+# A restart with 1,000,000 queued mails (about 10 GB of disk, checked first).
+bench-scale: all
+	tools/bench/queue-scale -n 1000000
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(PREFIX)/lib \

@@ -3,8 +3,9 @@
  * child prologue in shared/proc.c once it runs as the queue user inside the
  * queue directory), links from the master, and shutdown.
  *
- * Start: directories, recovery of the queue (every file verified before
- * anything is accepted), the commit thread, the public socket. Links to the
+ * Start: directories, recovery of the queue (every file verified and
+ * indexed in slices beside intake, qmgr_spool.c), the commit thread, the
+ * public socket. Links to the
  * smtpd and the scheduler arrive later through on_peer, and again whenever
  * one of them was restarted; each new scheduler link gets the whole queue.
  */
@@ -197,9 +198,9 @@ qmgr_main(struct proc_ctx *ctx)
 	if (spool_open_dirs(q) == -1 || mark_open(q) == -1)
 		fatalx("cannot set up the queue directories");
 	sign_init(q);
+	/* Indexing runs in slices of the loop: intake never waits for it. */
 	if (spool_recover(q) == -1)
 		fatalx("queue recovery failed");
-	mark_recover(q);
 	q->commit = qmgr_commit_start(q);
 	qmgr_expire_start(q);
 	space_start(q);
@@ -211,6 +212,6 @@ qmgr_main(struct proc_ctx *ctx)
 	ctx->on_shutdown = qmgr_on_shutdown;
 	ctx->on_master = control_dispatch;
 	metrics_set_collector(qmgr_metrics_collect, q);
-	log_info("started: %u mails in the queue%s", q->nmails,
+	log_info("started: indexing the queue beside intake%s",
 	    ctx->privileged ? "" : " (not root: no chroot)");
 }

@@ -18,6 +18,7 @@
  *   qmgr_commit.c   the commit thread: group commit of new mails and state
  *   qmgr_spool.c    queue file I/O: writing a mail, state appends, recovery
  *   qmgr_index.c    the in-memory index of queued mails
+ *   qmgr_strpool.c  shared counted copies of recipients' replies and relays
  *   qmgr_submit.c   SUBMIT_* transactions (smtpd link and public socket)
  *   qmgr_public.c   the public socket: accepting clients, their share and idle time
  *   qmgr_space.c    free space of the queue file system against queue_min_free
@@ -72,6 +73,8 @@ struct qmgr;
 struct qcommit;
 struct qmarks;
 struct qsign;
+struct qmark_found;
+struct qrecover;
 
 #define QMGR_DIR_INCOMING	"incoming"
 #define QMGR_DIR_QUEUE		"queue"
@@ -88,16 +91,17 @@ struct qsign;
 #define QMGR_COMMIT_THREADS	4	/* commit rounds that may overlap */
 #define QMGR_SPARE_MAX		128	/* files kept in spare/ for reuse */
 
-/* One recipient of a queued mail, as the index knows it. */
+/* One recipient of a queued mail, as the index knows it (fields ordered
+ * so that a million of them carry no padding). */
 struct qrcpt {
-	char		*addr;
-	uint8_t		 state;
-	uint32_t	 attempts;
+	const char	*addr;		/* in the mail's allocation (qmgr_index.c) */
 	uint64_t	 next;
+	char		*reply;		/* last reply or NULL (qmgr_strpool.c) */
+	char		*relay;		/* server of the last reply or NULL (same) */
+	uint32_t	 attempts;
 	uint16_t	 code;
+	uint8_t		 state;
 	char		 dsn[DSN_MAX];	/* last enhanced status or "" */
-	char		*reply;		/* last reply or NULL */
-	char		*relay;		/* server of the last reply or NULL */
 };
 
 /* One queued mail. */
@@ -110,7 +114,7 @@ struct qmail {
 	uint64_t	 file_len;	/* where the next state record goes */
 	uint32_t	 flags;
 	uint32_t	 uid;
-	char		*sender;
+	const char	*sender;	/* in the mail's allocation, as rcpt[] */
 	uint8_t		 hash[QF_HASH_LEN];
 	uint32_t	 nrcpt;
 	struct qrcpt	*rcpt;
@@ -243,6 +247,11 @@ struct qmgr {
 	unsigned		 spare_pending;	/* REMOVE jobs that will add one */
 	unsigned		 spare_max;	/* QMGR_SPARE_MAX or less for few fds */
 	struct qsign		*sign;		/* DKIM signing (qmgr_sign.c) */
+	/* Start: the queue is indexed in slices beside intake (qmgr_spool.c). */
+	struct qrecover		*recover;	/* NULL once every file was indexed */
+	struct qmark_found	*found;		/* marks read at start, sorted by id */
+	size_t			 nfound;
+	unsigned		 nstale;
 };
 
 struct qctl;
@@ -274,6 +283,11 @@ void	qmail_remove(struct qmgr *, struct qmail *);
 void	qmail_free(struct qmgr *, struct qmail *);
 bool	qmail_final(const struct qmail *);
 
+/* qmgr_strpool.c: a counted shared copy of s (NULL for NULL or ""); put
+ * releases one. Loop thread only. */
+char	*strpool_get(const char *s);
+void	strpool_put(char *s);
+
 /* qmgr_spool.c */
 int	spool_open_dirs(struct qmgr *);
 int	spool_tx_create(struct qmgr *, struct qtx *);
@@ -284,7 +298,11 @@ int	spool_state_append(struct qmgr *, struct qmail *, const struct qf_state *, u
 int	spool_open_ro(struct qmgr *, const char *id);
 void	spool_remove(struct qmgr *, struct qmail *);
 void	spool_spare_put(struct qmgr *, int fd, const char *name);
+/* At start: empty incoming/ and spare/, then index queue/ in slices run
+ * by the event loop; spool_indexing() is true until the last file. */
 int	spool_recover(struct qmgr *);
+bool	spool_indexing(const struct qmgr *);
+void	spool_recover_progress(const struct qmgr *, size_t *done, size_t *total);
 
 /* qmgr_submit.c */
 RB_PROTOTYPE(qtx_tree, qtx, entry, qtx_cmp);
@@ -314,6 +332,10 @@ bool	space_ok(struct qmgr *, uint64_t bytes);
 int	sched_dispatch(struct qlink *, struct frame *);
 void	sched_announce(struct qmgr *, struct qmail *);
 void	stream_start(struct qlink *, uint32_t reqid);
+/* A mail indexed at start: announced at once (it may sort before a stream's
+ * cursor); the indexing is over: the scheduler gets SCHED_LOAD_DONE. */
+void	sched_recovered(struct qmgr *, struct qmail *);
+void	sched_recovery_done(struct qmgr *);
 /* Tell the scheduler (if linked): SCHED_REMOVED or SCHED_FLUSH with a string. */
 void	sched_tell(struct qmgr *, uint16_t type, const char *str);
 /*
@@ -361,7 +383,11 @@ void	sign_forget(struct qmgr *, struct qmail *);
 
 /* qmgr_mark.c */
 int	mark_open(struct qmgr *);
-/* At start, after recovery: marks become MAIL_F_* flags; stale ones go. */
+/* At start, before indexing: read the marks in flags/. */
+void	mark_load(struct qmgr *);
+/* A mail being indexed takes its marks as MAIL_F_* flags. */
+void	mark_apply(struct qmgr *, struct qmail *);
+/* The whole queue is indexed: marks of gone mails are removed. */
 void	mark_recover(struct qmgr *);
 /* Set or clear flag (MAIL_F_HELD, MAIL_F_DELAY_WARNED) durably; done gets
  * 0 or an errno once flags/ was fsync'd. The in-memory flag is the caller's. */

@@ -49,9 +49,10 @@ expire_mail(struct qmgr *q, struct qmail *m, uint64_t now)
 		strlcpy(st[n].dsn, "4.4.7", sizeof(st[n].dsn));
 		strlcpy(st[n].reply, EXPIRE_REASON, sizeof(st[n].reply));
 		/* the line the scheduler writes for every verdict */
-		log_info("%s: to=<%s>, relay=none, delay=%llu, attempts=%u, dsn=4.4.7, "
-		    "status=bounced (%s)", m->id, rc->addr,
-		    (unsigned long long)(now - m->arrival), rc->attempts, EXPIRE_REASON);
+		log_info("%s: to=<%s>, relay=none, delay=%llu, delays=%llu/0/0/0, dsn=4.4.7, "
+		    "status=bounced (%s), attempts=%u", m->id, rc->addr,
+		    (unsigned long long)(now - m->arrival), (unsigned long long)(now - m->arrival),
+		    EXPIRE_REASON, rc->attempts);
 		n++;
 	}
 	if (n == 0) {

@@ -8,9 +8,10 @@
  * hash, so a mark is an empty file flags/<id>.held or flags/<id>.warned
  * (as Postfix keeps held mail in a hold/ directory). Setting or clearing a
  * mark is durable once flags/ was fsync'd; the marks of one loop turn share
- * that fsync, so a burst of delay notices costs one. At start every mark
- * of a queued mail becomes its flag and a mark whose mail is gone (its
- * removal raced a crash) is deleted.
+ * that fsync, so a burst of delay notices costs one. At start flags/ is
+ * read before the queue is indexed (mark_load), each mail takes its marks
+ * as it is indexed (mark_apply), and once the indexing is over a mark whose
+ * mail is gone (its removal raced a crash) is deleted (mark_recover).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -143,16 +144,37 @@ mark_forget(struct qmgr *q, const struct qmail *m)
 	}
 }
 
-void
-mark_recover(struct qmgr *q)
+/* A mark found at start, waiting for its mail to be indexed. */
+struct qmark_found {
+	char		 id[QUEUE_ID_MAX];
+	uint32_t	 flag;
+	bool		 matched;
+};
+
+static int
+found_cmp(const void *a, const void *b)
 {
-	char id[QUEUE_ID_MAX];
+	const struct qmark_found *x = a, *y = b;
+	int c = strcmp(x->id, y->id);
+
+	if (c != 0)
+		return c;
+	return (x->flag > y->flag) - (x->flag < y->flag);
+}
+
+/*
+ * Read flags/ once, before the queue is indexed: the marks are few, and a
+ * mail must carry its flags (on hold!) from the moment it is indexed and
+ * announced, not from the end of the indexing.
+ */
+void
+mark_load(struct qmgr *q)
+{
+	struct qmark_found *f;
 	struct dirent *de;
-	struct qmail *m;
 	const char *dot;
 	uint32_t flag;
-	unsigned nheld = 0, nwarned = 0, nstale = 0;
-	size_t len;
+	size_t len, cap = 0;
 	DIR *d;
 	int fd;
 
@@ -170,26 +192,82 @@ mark_recover(struct qmgr *q)
 		else if (dot != NULL && strcmp(dot, MARK_WARNED) == 0)
 			flag = MAIL_F_DELAY_WARNED;
 		len = dot != NULL ? (size_t)(dot - de->d_name) : 0;
-		m = NULL;
-		if (flag != 0 && len < sizeof(id)) {
-			memcpy(id, de->d_name, len);
-			id[len] = '\0';
-			if (qf_id_valid(id))
-				m = qmail_find(q, id);
+		if (q->nfound == cap) {
+			cap = cap ? cap * 2 : 64;
+			q->found = xreallocarray(q->found, cap, sizeof(*q->found));
 		}
-		if (m == NULL) {
+		f = &q->found[q->nfound++];
+		memset(f, 0, sizeof(*f));
+		f->flag = flag;
+		/* Not a mark or not a queue id: stays unmatched, removed at the end. */
+		if (flag != 0 && len < sizeof(f->id)) {
+			memcpy(f->id, de->d_name, len);
+			f->id[len] = '\0';
+			if (!qf_id_valid(f->id))
+				f->id[0] = '\0';
+		}
+		if (f->id[0] == '\0') {
 			if (unlinkat(q->flags_fd, de->d_name, 0) == -1)
 				log_warn("%s/%s", QMGR_DIR_FLAGS, de->d_name);
-			nstale++;
-			continue;
+			q->nfound--;
+			q->nstale++;
 		}
-		m->flags |= flag;
-		if (flag == MAIL_F_HELD)
-			nheld++;
-		else
-			nwarned++;
 	}
 	closedir(d);
+	if (q->nfound > 0)
+		qsort(q->found, q->nfound, sizeof(*q->found), found_cmp);
+}
+
+/* A mail just indexed takes its marks. */
+void
+mark_apply(struct qmgr *q, struct qmail *m)
+{
+	struct qmark_found key, *f;
+	uint32_t flags[2] = { MAIL_F_HELD, MAIL_F_DELAY_WARNED };
+	unsigned i;
+
+	if (q->nfound == 0)
+		return;
+	strlcpy(key.id, m->id, sizeof(key.id));
+	for (i = 0; i < 2; i++) {
+		key.flag = flags[i];
+		f = bsearch(&key, q->found, q->nfound, sizeof(*q->found), found_cmp);
+		if (f != NULL) {
+			f->matched = true;
+			m->flags |= f->flag;
+		}
+	}
+}
+
+/* The whole queue is indexed: a mark nobody took belongs to a gone mail. */
+void
+mark_recover(struct qmgr *q)
+{
+	char name[MARK_NAME_MAX];
+	unsigned nheld = 0, nwarned = 0, nstale = q->nstale;
+	size_t i;
+
+	for (i = 0; i < q->nfound; i++) {
+		struct qmark_found *f = &q->found[i];
+
+		if (f->matched) {
+			if (f->flag == MAIL_F_HELD)
+				nheld++;
+			else
+				nwarned++;
+			continue;
+		}
+		mark_name(name, sizeof(name), f->id, f->flag);
+		/* Recreated meanwhile for a mail now indexed: keep it. */
+		if (qmail_find(q, f->id) != NULL)
+			continue;
+		if (unlinkat(q->flags_fd, name, 0) == -1 && errno != ENOENT)
+			log_warn("%s/%s", QMGR_DIR_FLAGS, name);
+		nstale++;
+	}
+	free(q->found);
+	q->found = NULL;
+	q->nfound = 0;
 	if (nstale > 0)
 		(void)fsync(q->flags_fd);
 	log_info("marks: %u mails on hold, %u delay notices sent, %u stale marks removed",

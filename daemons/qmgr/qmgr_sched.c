@@ -5,7 +5,9 @@
  *
  * Announce: each mail is sent as SCHED_MAIL, SCHED_RCPT..., SCHED_MAIL_END,
  * once per scheduler link (generation), then SCHED_LOAD_DONE. New mails are
- * announced as they are committed. A stream pauses while the link has more
+ * announced as they are committed, and mails indexed at start as they are
+ * indexed (their ids may sort before the stream's cursor); SCHED_LOAD_DONE
+ * waits for the end of the indexing. A stream pauses while the link has more
  * than QMGR_STREAM_HIGH bytes waiting and resumes from the last id sent.
  *
  * QMGR_OPEN answers with a read-only descriptor of the queue file.
@@ -138,6 +140,34 @@ list_entry(struct qlink *l, struct qmail *m)
 }
 
 static void
+load_done(struct qlink *l)
+{
+	chan_send(l->chan, fbuf_new(MSG_SCHED_LOAD_DONE, 0));
+	log_info("scheduler link %u: %u mails announced", l->gen, l->streamed);
+}
+
+void
+sched_recovered(struct qmgr *q, struct qmail *m)
+{
+	struct qlink *l = q->sched;
+
+	if (l == NULL || l->chan == NULL || m->announced == l->gen ||
+	    (m->flags & MAIL_F_HELD))
+		return;
+	l->streamed++;
+	announce(l, m);
+}
+
+void
+sched_recovery_done(struct qmgr *q)
+{
+	struct qlink *l = q->sched;
+
+	if (l != NULL && l->chan != NULL && !l->streaming)
+		load_done(l);
+}
+
+static void
 stream_step(evutil_socket_t fd, short ev, void *arg)
 {
 	struct qlink *l = arg;
@@ -162,7 +192,7 @@ stream_step(evutil_socket_t fd, short ev, void *arg)
 			return;
 		}
 		if (l->kind == QLINK_SCHED) {
-			if (!(m->flags & MAIL_F_HELD))
+			if (!(m->flags & MAIL_F_HELD) && m->announced != l->gen)
 				l->streamed++;
 			announce(l, m);
 		} else {
@@ -175,8 +205,9 @@ stream_step(evutil_socket_t fd, short ev, void *arg)
 		return;
 	l->streaming = false;
 	if (l->kind == QLINK_SCHED) {
-		chan_send(l->chan, fbuf_new(MSG_SCHED_LOAD_DONE, 0));
-		log_info("scheduler link %u: %u mails announced", l->gen, l->streamed);
+		/* Still indexing: sched_recovery_done() ends the load. */
+		if (!spool_indexing(q))
+			load_done(l);
 	} else {
 		fb = fbuf_new(MSG_QUEUE_LIST_END, l->stream_reqid);
 		fbuf_add_u32(fb, l->streamed);
@@ -468,10 +499,10 @@ qmgr_states_apply(struct qmgr *q, struct qmail *m, struct qf_state *st, unsigned
 		rc->attempts = st[i].attempts;
 		rc->next = st[i].next;
 		rc->code = st[i].code;
-		free(rc->reply);
-		rc->reply = st[i].reply[0] ? xstrdup(st[i].reply) : NULL;
-		free(rc->relay);
-		rc->relay = st[i].relay[0] ? xstrdup(st[i].relay) : NULL;
+		strpool_put(rc->reply);
+		rc->reply = strpool_get(st[i].reply);
+		strpool_put(rc->relay);
+		rc->relay = strpool_get(st[i].relay);
 		strlcpy(rc->dsn, st[i].dsn, sizeof(rc->dsn));
 		if (k != i)
 			st[k] = st[i];

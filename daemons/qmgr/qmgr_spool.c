@@ -13,9 +13,11 @@
  * State: records are appended after the trailer (one pwrite per update of a
  * mail) and made durable by the commit thread before the update is answered.
  *
- * Recovery at start: incoming/ and spare/ are emptied; each file in queue/ is verified
- * (queue_file.c) and indexed; a torn state tail is cut off; a corrupt file
- * goes to corrupt/; a mail whose recipients are all final is removed.
+ * Recovery at start: incoming/ and spare/ are emptied before anything is
+ * accepted; then each file in queue/ is verified (queue_file.c) and indexed
+ * in slices beside intake (see recover_step); a torn state tail is cut off;
+ * a corrupt file goes to corrupt/; a mail whose recipients are all final is
+ * removed.
  */
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -30,6 +32,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
+#include "config.h"
 #include "log.h"
 #include "qmgr.h"
 #include "xmalloc.h"
@@ -322,6 +327,50 @@ move_corrupt(struct qmgr *q, const char *name, const char *why)
 	log_warn("queue/%s: corrupt (%s) and cannot be moved to corrupt/", name, why);
 }
 
+/*
+ * Indexing at start runs beside intake, in slices of the event loop: first
+ * the names in queue/ are listed (QMGR_LIST_SLICE per turn), then sorted by
+ * inode number, then verified and indexed (QMGR_INDEX_SLICE files or
+ * QMGR_INDEX_USEC per turn, whichever comes first). Reading the files in
+ * inode order instead of the directory's hash order turns a cold cache's
+ * random reads of a million inodes into a mostly sequential sweep of the
+ * inode tables; that random order is what made a large restart grow faster
+ * than the queue.
+ *
+ * A mail committed meanwhile gets a new id (ids grow with time and the
+ * commit renames with RENAME_NOREPLACE), so it never collides with a file
+ * waiting to be indexed; a name already indexed is skipped.
+ */
+#define QMGR_LIST_SLICE		4096
+#define QMGR_INDEX_SLICE	512
+#define QMGR_INDEX_USEC		10000
+
+struct qrecover_name {
+	uint64_t	 ino;
+	uint32_t	 off;		/* in names */
+};
+
+struct qrecover {
+	DIR			*dir;		/* queue/ while listing */
+	struct qrecover_name	*v;
+	size_t			 n, cap, next;
+	char			*names;
+	size_t			 nameslen, namescap;
+	struct event		*ev;
+	struct timespec		 started;
+	unsigned		 nok, nbad, nin;
+};
+
+static uint64_t
+usec_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)(t.tv_sec - t0->tv_sec) * 1000000 +
+	    (uint64_t)((t.tv_nsec - t0->tv_nsec) / 1000);
+}
+
 /* Verify one queue file and index it. */
 static void
 recover_one(struct qmgr *q, const char *name, unsigned *nok, unsigned *nbad)
@@ -334,12 +383,16 @@ recover_one(struct qmgr *q, const char *name, unsigned *nok, unsigned *nbad)
 	void *map;
 	int fd;
 
+	if (qmail_find(q, name) != NULL)
+		return;
 	if (!qf_id_valid(name)) {
 		move_corrupt(q, name, "not a queue id");
 		(*nbad)++;
 		return;
 	}
 	if ((fd = openat(q->queue_fd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		if (errno == ENOENT)
+			return;		/* gone since it was listed */
 		log_warn("queue/%s: open", name);
 		move_corrupt(q, name, "cannot be opened");
 		(*nbad)++;
@@ -358,6 +411,8 @@ recover_one(struct qmgr *q, const char *name, unsigned *nok, unsigned *nbad)
 		/* Unreadable now is not proof of corruption: keep it where it is. */
 		return;
 	}
+	/* Read once, front to back: read-ahead helps, the pages are not kept. */
+	(void)madvise(map, sb.st_size, MADV_SEQUENTIAL);
 	r = qf_parse(map, sb.st_size, &m, &why);
 	munmap(map, sb.st_size);
 	if (r == QF_CORRUPT || strcmp(m.env.id, name) != 0) {
@@ -381,20 +436,137 @@ recover_one(struct qmgr *q, const char *name, unsigned *nok, unsigned *nbad)
 		qmail_free(q, e);
 		return;
 	}
+	mark_apply(q, e);
 	qmail_insert(q, e);
-	/* Queued but never signed (a crash, or a file from before signing). */
-	if (e->dkim == NULL)
+	/* Queued but never signed (a crash, or a file from before signing):
+	 * announced once signed; the others as they are indexed. */
+	if (e->dkim == NULL && q->conf->ndkim > 0)
 		sign_mail(q, e);
+	else
+		sched_recovered(q, e);
 	(*nok)++;
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	const struct qrecover_name *x = a, *y = b;
+
+	return (x->ino > y->ino) - (x->ino < y->ino);
+}
+
+/* One slice of listing queue/; true when the listing is complete. */
+static bool
+recover_list(struct qrecover *r)
+{
+	struct dirent *de;
+	size_t len;
+	unsigned i;
+
+	for (i = 0; i < QMGR_LIST_SLICE; i++) {
+		errno = 0;
+		if ((de = readdir(r->dir)) == NULL) {
+			if (errno != 0)
+				log_warn("queue/: readdir");
+			return true;
+		}
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		len = strlen(de->d_name) + 1;
+		if (r->nameslen + len > UINT32_MAX)
+			fatalx("queue/: too many names");
+		if (r->nameslen + len > r->namescap) {
+			r->namescap = r->namescap ? r->namescap * 2 : 64 * 1024;
+			r->names = xreallocarray(r->names, r->namescap, 1);
+		}
+		memcpy(r->names + r->nameslen, de->d_name, len);
+		if (r->n == r->cap) {
+			r->cap = r->cap ? r->cap * 2 : 1024;
+			r->v = xreallocarray(r->v, r->cap, sizeof(*r->v));
+		}
+		r->v[r->n].ino = de->d_ino;
+		r->v[r->n].off = (uint32_t)r->nameslen;
+		r->n++;
+		r->nameslen += len;
+	}
+	return false;
+}
+
+static void
+recover_done(struct qmgr *q)
+{
+	struct qrecover *r = q->recover;
+
+	log_info("recovery: %u mails queued, %u corrupt moved aside, %u unfinished removed",
+	    r->nok, r->nbad, r->nin);
+	log_info("queue indexed in %.1fs: %u mails queued", usec_since(&r->started) / 1e6,
+	    q->nmails);
+	event_free(r->ev);
+	free(r->v);
+	free(r->names);
+	free(r);
+	q->recover = NULL;
+	mark_recover(q);
+	sched_recovery_done(q);
+}
+
+static void
+recover_step(evutil_socket_t fd, short ev, void *arg)
+{
+	struct qmgr *q = arg;
+	struct qrecover *r = q->recover;
+	struct timespec t0;
+	struct timeval tv = { 0, 0 };
+	unsigned i;
+
+	if (r->dir != NULL) {
+		if (recover_list(r)) {
+			closedir(r->dir);
+			r->dir = NULL;
+			if (r->n > 0)
+				qsort(r->v, r->n, sizeof(*r->v), name_cmp);
+			log_info("recovery: %zu files in queue/ to index", r->n);
+		}
+		evtimer_add(r->ev, &tv);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < QMGR_INDEX_SLICE && r->next < r->n; i++) {
+		recover_one(q, r->names + r->v[r->next].off, &r->nok, &r->nbad);
+		r->next++;
+		if ((i & 15) == 15 && usec_since(&t0) > QMGR_INDEX_USEC)
+			break;
+	}
+	if (r->next < r->n) {
+		/* A zero timeout: the loop polls its descriptors before the next slice. */
+		evtimer_add(r->ev, &tv);
+		return;
+	}
+	recover_done(q);
+}
+
+bool
+spool_indexing(const struct qmgr *q)
+{
+	return q->recover != NULL;
+}
+
+void
+spool_recover_progress(const struct qmgr *q, size_t *done, size_t *total)
+{
+	*done = q->recover != NULL ? q->recover->next : 0;
+	*total = q->recover != NULL ? q->recover->n : 0;
 }
 
 int
 spool_recover(struct qmgr *q)
 {
+	struct qrecover *r;
 	struct dirent *de;
+	struct timeval tv = { 0, 0 };
 	DIR *d;
 	int fd;
-	unsigned nok = 0, nbad = 0, nin = 0;
+	unsigned nin = 0;
 
 	if ((fd = dup(q->incoming_fd)) == -1 || (d = fdopendir(fd)) == NULL) {
 		log_warn("incoming/");
@@ -425,17 +597,18 @@ spool_recover(struct qmgr *q)
 	}
 	closedir(d);
 
-	if ((fd = dup(q->queue_fd)) == -1 || (d = fdopendir(fd)) == NULL) {
+	r = xcalloc(1, sizeof(*r));
+	r->nin = nin;
+	clock_gettime(CLOCK_MONOTONIC, &r->started);
+	if ((fd = dup(q->queue_fd)) == -1 || (r->dir = fdopendir(fd)) == NULL) {
 		log_warn("queue/");
+		free(r);
 		return -1;
 	}
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		recover_one(q, de->d_name, &nok, &nbad);
-	}
-	closedir(d);
-	log_info("recovery: %u mails queued, %u corrupt moved aside, %u unfinished removed",
-	    nok, nbad, nin);
+	if ((r->ev = evtimer_new(q->base, recover_step, q)) == NULL)
+		fatalx("evtimer_new");
+	q->recover = r;
+	mark_load(q);
+	evtimer_add(r->ev, &tv);
 	return 0;
 }

@@ -4,6 +4,10 @@
  * is due. Run by the scheduler; called from the queue manager link
  * (scheduler.c), and by sched_job.c when outcomes are recorded.
  *
+ * Due times: a mail with a recipient due now is on s->due; a mail whose
+ * next recipient (or delay notice) is due later sits in a binary min-heap
+ * keyed by that time (s->wakes) with one timer for the earliest.
+ *
  * Nothing here is durable: when the queue manager link dies every mail is
  * dropped and the new queue manager lists them again.
  *
@@ -14,6 +18,7 @@
  * And max_queue_lifetime: a mail that reaches it with recipients never
  * tried (or waiting for a DNS answer) has them failed (sched_job_expire).
  */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -55,6 +60,157 @@ sched_rcpt_domain(const char *addr)
 	return at + 1;
 }
 
+/*
+ * Due times later than now live in a binary min-heap of mails keyed by
+ * wake_at (s->wakes), with one timer armed for the earliest: adding,
+ * moving or removing a mail costs O(log n), a wake-up touches only the
+ * mails due, and nothing scans every mail. (One libevent timer per mail
+ * cost some 140 bytes of event each.)
+ */
+static void
+wake_set(struct sched *s, uint32_t i, struct mail *m)
+{
+	s->wakes[i] = m;
+	m->wake_idx = i;
+}
+
+static void
+wake_up(struct sched *s, uint32_t i)
+{
+	struct mail *m = s->wakes[i];
+	uint32_t p;
+
+	while (i > 0) {
+		p = (i - 1) / 2;
+		if (s->wakes[p]->wake_at <= m->wake_at)
+			break;
+		wake_set(s, i, s->wakes[p]);
+		i = p;
+	}
+	wake_set(s, i, m);
+}
+
+static void
+wake_down(struct sched *s, uint32_t i)
+{
+	struct mail *m = s->wakes[i];
+	uint32_t c;
+
+	for (;;) {
+		c = 2 * i + 1;
+		if (c >= s->nwakes)
+			break;
+		if (c + 1 < s->nwakes && s->wakes[c + 1]->wake_at < s->wakes[c]->wake_at)
+			c++;
+		if (m->wake_at <= s->wakes[c]->wake_at)
+			break;
+		wake_set(s, i, s->wakes[c]);
+		i = c;
+	}
+	wake_set(s, i, m);
+}
+
+static void
+wake_remove(struct sched *s, struct mail *m)
+{
+	uint32_t i = m->wake_idx;
+	struct mail *last;
+
+	if (i == SCHED_WAKE_NONE)
+		return;
+	m->wake_idx = SCHED_WAKE_NONE;
+	last = s->wakes[--s->nwakes];
+	if (i == s->nwakes)
+		return;
+	wake_set(s, i, last);
+	wake_down(s, i);
+	wake_up(s, last->wake_idx);
+}
+
+static void
+wake_put(struct sched *s, struct mail *m, uint64_t at)
+{
+	if (m->wake_idx != SCHED_WAKE_NONE) {
+		m->wake_at = at;
+		wake_down(s, m->wake_idx);
+		wake_up(s, m->wake_idx);
+		return;
+	}
+	if (s->nwakes == s->wakescap) {
+		if (s->wakescap >= UINT32_MAX / 2)
+			fatalx("too many mails to schedule");
+		s->wakescap = s->wakescap ? s->wakescap * 2 : 1024;
+		s->wakes = xreallocarray(s->wakes, s->wakescap, sizeof(*s->wakes));
+	}
+	m->wake_at = at;
+	wake_set(s, s->nwakes++, m);
+	wake_up(s, m->wake_idx);
+}
+
+static void wake_cb(evutil_socket_t, short, void *);
+
+/* Arm the timer for the top of the heap, unless it is armed for it already. */
+static void
+wake_arm(struct sched *s)
+{
+	struct timeval tv = { 0, 0 };
+	uint64_t now, at;
+
+	if (s->wake_ev == NULL && (s->wake_ev = evtimer_new(s->base, wake_cb, s)) == NULL)
+		fatalx("evtimer_new");
+	if (s->nwakes == 0) {
+		if (s->wake_armed != 0)
+			evtimer_del(s->wake_ev);
+		s->wake_armed = 0;
+		return;
+	}
+	at = s->wakes[0]->wake_at;
+	if (at == s->wake_armed)
+		return;
+	now = s->now();
+	if (at > now)
+		tv.tv_sec = (time_t)(at - now);
+	evtimer_add(s->wake_ev, &tv);
+	s->wake_armed = at;
+}
+
+static void
+wake_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct sched *s = arg;
+	struct mail *m;
+	uint64_t now = s->now();
+	unsigned n;
+
+	s->wake_armed = 0;
+	for (n = 0; n < SCHED_WAKE_BATCH && s->nwakes > 0; n++) {
+		m = s->wakes[0];
+		if (m->wake_at > now)
+			break;
+		wake_remove(s, m);
+		sched_mail_check(s, m);
+	}
+	wake_arm(s);
+}
+
+/*
+ * After a large drain, give the freed memory back to the system: glibc
+ * keeps freed chunks in its arenas, so a queue of a million mails would
+ * keep its peak size for the life of the process.
+ */
+static void
+mail_trim(struct sched *s)
+{
+	static unsigned peak;
+
+	if (s->nmails > peak)
+		peak = s->nmails;
+	if (peak >= 4096 && s->nmails <= peak / 4) {
+		(void)malloc_trim(0);
+		peak = s->nmails;
+	}
+}
+
 void
 sched_mail_free(struct sched *s, struct mail *m, bool gone)
 {
@@ -65,8 +221,7 @@ sched_mail_free(struct sched *s, struct mail *m, bool gone)
 	sched_job_mail_detach(s, m);
 	if (m->on_due)
 		TAILQ_REMOVE(&s->due, m, due_entry);
-	if (m->wake != NULL)
-		event_free(m->wake);
+	wake_remove(s, m);
 	RB_REMOVE(sched_mail_tree, &s->mails, m);
 	s->nmails--;
 	for (i = 0; i < m->nrcpt; i++)
@@ -74,6 +229,7 @@ sched_mail_free(struct sched *s, struct mail *m, bool gone)
 	free(m->rcpts);
 	free(m->sender);
 	free(m);
+	mail_trim(s);
 }
 
 void
@@ -113,7 +269,6 @@ sched_mail_check(struct sched *s, struct mail *m)
 	bool		 due = false, deferred = false, open = false;
 	uint32_t	 i;
 	unsigned	 n;
-	struct timeval	 tv;
 
 	if (!m->complete || (m->flags & MAIL_F_HELD) || s->stopping)
 		return;
@@ -158,20 +313,11 @@ sched_mail_check(struct sched *s, struct mail *m)
 		m->on_due = true;
 		event_active(s->due_ev, EV_TIMEOUT, 0);
 	}
-	if (first != 0) {
-		tv.tv_sec = (time_t)(first - now);
-		tv.tv_usec = 0;
-		evtimer_add(m->wake, &tv);
-	} else
-		evtimer_del(m->wake);
-}
-
-static void
-mail_wake_cb(evutil_socket_t fd, short ev, void *arg)
-{
-	struct mail	*m = arg;
-
-	sched_mail_check(m->s, m);
+	if (first != 0)
+		wake_put(s, m, first);
+	else
+		wake_remove(s, m);
+	wake_arm(s);
 }
 
 /* A recipient of the mail being listed. */
@@ -234,9 +380,7 @@ mail_begin(struct sched *s, struct frame *f)
 		sched_mail_free(s, old, false);
 	m->nrcpt = nrcpt;
 	m->rcpts = xcalloc(nrcpt, sizeof(*m->rcpts));
-	m->wake = evtimer_new(s->base, mail_wake_cb, m);
-	if (m->wake == NULL)
-		fatalx("evtimer_new");
+	m->wake_idx = SCHED_WAKE_NONE;
 	RB_INSERT(sched_mail_tree, &s->mails, m);
 	s->nmails++;
 	return 0;

@@ -59,6 +59,8 @@ void	scheduler_main(struct proc_ctx *);
 #define SCHED_WAITING_MAX	10000	/* transactions queued before due mails wait */
 #define SCHED_JOB_BYTES		(64 * 1024)	/* recipient bytes in one transaction */
 #define SCHED_DUE_BATCH		500	/* due mails handled per loop turn */
+#define SCHED_WAKE_BATCH	10000	/* mails taken off the wake-up heap per timer */
+#define SCHED_WAKE_NONE		UINT32_MAX
 
 /*
  * Re-send policy (sched_policy.c): pure functions of the attempts made so
@@ -171,7 +173,8 @@ struct mail {
 	char		*sender;
 	uint32_t	 nrcpt;
 	struct srcpt	*rcpts;
-	struct event	*wake;
+	uint64_t	 wake_at;	/* next due time or delay notice, in s->wakes */
+	uint32_t	 wake_idx;	/* its place in s->wakes, SCHED_WAKE_NONE if none */
 	TAILQ_HEAD(, job) jobs;		/* transactions of this mail */
 };
 
@@ -335,6 +338,12 @@ struct sched {
 	unsigned		 ndests;
 	struct sched_dnsq_tree	 dnsqs;
 	TAILQ_HEAD(, mail)	 due;
+	/* Later due times: a binary min-heap of mails by wake_at, one timer
+	 * armed for its top (sched_mail.c). */
+	struct mail		**wakes;
+	uint32_t		 nwakes, wakescap;
+	struct event		*wake_ev;
+	uint64_t		 wake_armed;	/* wake_at the timer is set for, 0 = none */
 	TAILQ_HEAD(, dest)	 ready;
 	TAILQ_HEAD(, job)	 orphans;
 	unsigned		 nwaiting;	/* jobs queued at destinations */

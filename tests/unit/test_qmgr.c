@@ -53,7 +53,7 @@ setup_dir(void)
 }
 
 static void
-start(void)
+start_nowait(void)
 {
 	config_defaults(&conf);
 	strlcpy(conf.helo_name, "test.example", sizeof(conf.helo_name));
@@ -62,6 +62,18 @@ start(void)
 	ctx.kind = PROC_QMGR;
 	ctx.base = event_base_new();
 	qmgr_main(&ctx);
+}
+
+static void
+start(void)
+{
+	int i;
+
+	start_nowait();
+	/* The queue is indexed in slices of the loop: let them run. */
+	for (i = 0; i < 1000000 && spool_indexing(ctx.arg); i++)
+		event_base_loop(ctx.base, EVLOOP_NONBLOCK);
+	ck_assert(!spool_indexing(ctx.arg));
 }
 
 static int
@@ -780,6 +792,50 @@ make_file(const char *dir, int nstates_delivered, int damage)
 	return id;
 }
 
+/*
+ * A queue larger than one slice is indexed over several loop turns, each
+ * mail announced as it is indexed, SCHED_LOAD_DONE after the last one; a
+ * mail on hold is never announced (its mark is read before the indexing).
+ */
+START_TEST(indexing_in_slices_announces_as_it_goes)
+{
+	char id[QUEUE_ID_MAX], held[QUEUE_ID_MAX], sender[ADDR_MAX], mark[64];
+	uint32_t flags, nrcpt;
+	int sfd, i, n = 0, nfiles = 1500;
+	struct qmgr *q;
+
+	setup_dir();
+	ck_assert_int_eq(mkdir("queue", 0700), 0);
+	ck_assert_int_eq(mkdir("flags", 0700), 0);
+	for (i = 0; i < nfiles; i++)
+		make_file("queue", 0, 0);
+	strlcpy(held, make_file("queue", 0, 0), sizeof(held));
+	snprintf(mark, sizeof(mark), "flags/%s.held", held);
+	ck_assert_int_eq(close(open(mark, O_WRONLY | O_CREAT, 0600)), 0);
+	start_nowait();
+	q = ctx.arg;
+	ck_assert(spool_indexing(q));
+	ck_assert_uint_eq(q->nmails, 0);
+	sfd = link_peer(PROC_SCHEDULER);
+	/* One slice per loop turn (EVLOOP_NONBLOCK would run turns until
+	 * nothing is active, i.e. every slice). */
+	event_base_loop(ctx.base, EVLOOP_ONCE);	/* the listing */
+	event_base_loop(ctx.base, EVLOOP_ONCE);	/* one slice of files */
+	ck_assert(spool_indexing(q));
+	ck_assert_uint_gt(q->nmails, 0);
+	ck_assert_uint_lt(q->nmails, (unsigned)nfiles);
+	while (read_announce(sfd, id, &flags, sender, &nrcpt)) {
+		ck_assert_str_ne(id, held);
+		n++;
+	}
+	ck_assert_int_eq(n, nfiles);
+	ck_assert(!spool_indexing(q));
+	ck_assert_uint_eq(q->nmails, (unsigned)nfiles + 1);
+	ck_assert(qmail_find(q, held)->flags & MAIL_F_HELD);
+	close(sfd);
+}
+END_TEST
+
 START_TEST(recovery_sorts_every_case)
 {
 	char good[QUEUE_ID_MAX], torn[QUEUE_ID_MAX], bad[QUEUE_ID_MAX], done[QUEUE_ID_MAX];
@@ -1079,6 +1135,7 @@ suite(void)
 	tcase_add_test(tc, public_socket_records_uid);
 	tcase_add_test(tc, aliases_rewrite_recipients);
 	tcase_add_test(tc, recovery_sorts_every_case);
+	tcase_add_test(tc, indexing_in_slices_announces_as_it_goes);
 	tcase_add_test(tc, removed_file_is_reused);
 	tcase_add_test(tc, open_file_is_not_reused);
 	tcase_add_test(tc, space_low_is_told_and_refused);

@@ -1,0 +1,100 @@
+"""
+A restart with a large queue never blocks intake (issue 19): the queue
+manager indexes queue/ in slices of its event loop, beside intake.
+
+20,000 deferred mails (as a relay outage leaves them; written in the real
+queue file format by outpost-queue-fill, the tool the large-queue benchmark
+uses) lie in queue/ of a stopped outpost. At start:
+  - an SMTP submission is answered 250 within 1 s of the listener's greeting,
+    and at that moment the indexing has not finished yet (the queue
+    manager's "queue indexed" line is not in the log);
+  - `outpostctl flush` answers while the indexing runs;
+  - the indexing ends with every mail indexed and announced to the scheduler;
+  - once the relay (Postfix's smtp-sink) is up and the queue is flushed,
+    every mail is delivered exactly once: the sink counts 20,001 mails, the
+    log has one status=sent line per queue id, the queue is empty.
+"""
+
+import re
+import subprocess
+import time
+
+import outpost_harness as H
+
+N = 20000
+
+
+def ctl(op, *args, timeout=30):
+    return subprocess.run([str(H.OUTPOSTCTL), "-f", str(op.conf_path), *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def sink_mails(sink):
+    """Mails the sink completed: the last mesg= smtp-sink -c printed."""
+    try:
+        text = sink.out_path.read_bytes().decode("ascii", "replace")
+    except FileNotFoundError:
+        return 0
+    counts = re.findall(r"mesg=(\d+)", text)
+    return int(counts[-1]) if counts else 0
+
+
+def test_restart_accepts_mail_while_a_large_queue_is_indexed(outpost_factory, smtp_sink_factory):
+    sink_port = H.free_port()
+    op = outpost_factory(params={
+        "delivery_mode": "relay",
+        "relay_host": f"[127.0.0.1]:{sink_port}",
+        "resend_interval": "1h",
+        "connect_timeout": "2s",
+    })
+    op.stop()
+
+    fill = [str(H.BUILD / "outpost-queue-fill"), "-D", "3600"]
+    if op.as_root:
+        uid, gid = H.user_ids(H.QUEUE_USER)
+        fill += ["-u", f"{uid}:{gid}"]
+    r = subprocess.run(fill + [str(op.queue_dir), str(N)], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert len(op.queue_files("queue")) == N
+
+    off = op.log_offset()
+    op.start(wait_ready=False)
+    H.wait_until(lambda: H.smtp_banner_ok(op.smtp_host, op.smtp_port), 30, 0.01,
+                 what="the SMTP listener")
+    t0 = time.monotonic()
+    code, text = H.smtp_send(op.smtp_host, op.smtp_port, "early@example.org",
+                             ["early@example.net"],
+                             b"Subject: while indexing\r\n\r\nsubmitted during indexing\r\n",
+                             timeout=30)
+    took = time.monotonic() - t0
+    log_at_250 = op.log_text()[off:]
+    assert code == 250, (code, text)
+    assert took < 1.0, f"submission took {took:.2f}s"
+    assert "qmgr: queue indexed in" not in log_at_250, \
+        "the indexing was over before the submission: nothing proven"
+    assert re.search(r"qmgr: started: indexing the queue beside intake", log_at_250)
+
+    r = ctl(op, "flush")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+    m = op.wait_log(r"qmgr: queue indexed in [0-9.]+s: (\d+) mails queued", start=off,
+                    timeout=120)
+    assert int(m.group(1)) >= N
+    m = op.wait_log(r"qmgr: scheduler link \d+: (\d+) mails announced", start=off,
+                    timeout=60)
+    assert int(m.group(1)) >= N
+    op.wait_log(r"scheduler: queue loaded: \d+ mails", start=off, timeout=60)
+
+    sink = smtp_sink_factory(port=sink_port)
+    r = ctl(op, "flush")
+    assert r.returncode == 0, r.stdout + r.stderr
+    H.wait_until(lambda: sink_mails(sink) >= N + 1, 300, 0.5,
+                 what=f"{N + 1} mails at the sink")
+    H.wait_until(lambda: not op.queue_files("queue"), 60, 0.5, what="an empty queue")
+    time.sleep(2)
+    assert sink_mails(sink) == N + 1
+    sent = re.findall(r"(\w{24}): to=<[^>]*>, relay=[^,]*, .*status=sent",
+                      op.log_text()[off:])
+    assert len(sent) == N + 1
+    assert len(set(sent)) == N + 1
