@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_dest.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -758,7 +759,7 @@ config_parse(struct config *c, const char *name, const char *text, size_t len,
 	const char	*p = text, *end = text + len, *nl, *why;
 	char		 line[4096], err[512], *l, *eq, *key, *val;
 	int		 lineno = 0, section = -1;	/* -1 main, -2 routes, else proc kind */
-	bool		 in_routes = false;
+	bool		 in_routes = false, in_dests = false;
 	size_t		 ll;
 
 	if (errbuf != NULL && errlen > 0)
@@ -794,10 +795,11 @@ config_parse(struct config *c, const char *name, const char *text, size_t len,
 			}
 			*close = '\0';
 			in_routes = strcmp(l + 1, "routes") == 0;
-			section = in_routes ? -2 : section_kind(l + 1);
-			if (!in_routes && section == -1) {
+			in_dests = strcmp(l + 1, "destinations") == 0;
+			section = in_routes || in_dests ? -2 : section_kind(l + 1);
+			if (!in_routes && !in_dests && section == -1) {
 				cerr(&e, name, lineno, "unknown section [%s] (expected qmgr, scheduler, "
-				    "resolver, smtpd, agent or routes)", l + 1);
+				    "resolver, smtpd, agent, routes or destinations)", l + 1);
 				section = -3;
 			}
 			continue;
@@ -813,6 +815,14 @@ config_parse(struct config *c, const char *name, const char *text, size_t len,
 			continue;
 		if (in_routes) {
 			add_route(c, key, val, lineno, &e, name);
+			continue;
+		}
+		if (in_dests) {
+			struct dest_conf dc;
+
+			if (config_dest_parse(key, val, &dc, err, sizeof(err)) == -1 ||
+			    config_dest_add(c, &dc, err, sizeof(err)) == -1)
+				cerr(&e, name, lineno, "%s", err);
 			continue;
 		}
 		if (section >= 0) {
@@ -916,6 +926,9 @@ config_free(struct config *c)
 	free(c->routes);
 	c->routes = NULL;
 	c->nroutes = 0;
+	free(c->destinations);
+	c->destinations = NULL;
+	c->ndestinations = 0;
 }
 
 const struct route *
@@ -968,6 +981,9 @@ config_print_reference(FILE *fp)
 		    type_name(&limit_params[i]), limit_params[i].def, limit_params[i].desc);
 	fprintf(fp, "\nSection [routes]: \"domain = host[:port] [tls=POLICY]\" or \".domain = [address]:port\"\n"
 	    "    static routes (\"Via SMTP\"), obeyed in independent mode only; .domain covers subdomains\n");
+	fprintf(fp, "\nSection [destinations]: \"domain|.domain|mx:PATTERN = concurrency=N rate=N/s|m|h|DURATION "
+	    "rcpt_per_transaction=N mails_per_connection=N reuse=yes|no\"\n"
+	    "    traffic shaping: one budget per line, shared by every destination it matches\n");
 }
 
 void
@@ -1021,4 +1037,12 @@ config_print(const struct config *c, FILE *fp)
 		    c->routes[r].via.literal ? "]" : "", c->routes[r].via.port,
 		    c->routes[r].tls != TLS_INHERIT ? " tls=" : "",
 		    c->routes[r].tls != TLS_INHERIT ? tls_policy_name(c->routes[r].tls) : "");
+	if (c->ndestinations > 0)
+		fprintf(fp, "[destinations]\n");
+	for (size_t d = 0; d < c->ndestinations; d++) {
+		char	line[1024];
+
+		config_dest_format(&c->destinations[d], line, sizeof(line));
+		fprintf(fp, "%s\n", line);
+	}
 }

@@ -5,6 +5,7 @@
  * File format: "name = value" lines, '#' comments, and sections:
  *   [qmgr] [scheduler] [resolver] [smtpd] [agent]  per-process limits
  *   [routes]   "domain = host[:port]" or ".domain = [address]:port" lines
+ *   [destinations]  per-destination traffic shaping (config_dest.h)
  * Every mistake is reported as "file:line: message" and rejected.
  */
 #ifndef OUTPOST_CONFIG_H
@@ -17,6 +18,8 @@
 #include <sys/socket.h>
 
 #include "proc_kind.h"
+
+struct dest_conf;
 
 enum delivery_mode { MODE_INDEPENDENT = 0, MODE_RELAY = 1 };
 enum inet_protocols { INET_ALL = 0, INET_IPV4 = 1, INET_IPV6 = 2 };
@@ -109,6 +112,10 @@ struct config {
 
 	struct route	*routes;
 	size_t		 nroutes;
+
+	/* [destinations]: traffic shaping (config_dest.h) */
+	struct dest_conf *destinations;
+	size_t		 ndestinations;
 };
 
 /* Defaults only (no file). */

@@ -17,6 +17,7 @@
 
 #include "chan.h"
 #include "frame.h"
+#include "config_dest.h"
 #include "log.h"
 #include "master.h"
 #include "msg.h"
@@ -31,7 +32,9 @@ static bool
 routes_differ(const struct config *a, const struct config *b)
 {
 	return a->nroutes != b->nroutes ||
-	    (a->nroutes > 0 && memcmp(a->routes, b->routes, a->nroutes * sizeof(*a->routes)) != 0);
+	    (a->nroutes > 0 && memcmp(a->routes, b->routes, a->nroutes * sizeof(*a->routes)) != 0) ||
+	    a->ndestinations != b->ndestinations || (a->ndestinations > 0 &&
+	    memcmp(a->destinations, b->destinations, a->ndestinations * sizeof(*a->destinations)) != 0);
 }
 
 /* Everything but the fields compared per process and the route table. */

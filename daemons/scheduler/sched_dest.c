@@ -107,6 +107,7 @@ dest_create(struct sched *s, const char *key, const char *name, const char *look
 	d->last_agent = -1;
 	d->tls = s->conf->tls_policy;
 	TAILQ_INIT(&d->waiting);
+	sched_shape_attach(s, d);
 	if (!dest_literal(d) && d->lookup[0] == '\0') {
 		/* relay mode without a relay_host: nothing can be sent */
 		d->res = RES_DONE;
@@ -510,6 +511,7 @@ dest_assemble(struct sched *s, struct dest *d)
 			    "no address found for %s", d->lookup);
 		return;
 	}
+	sched_shape_mx(s, d);
 	dest_hosts_reset(d);
 	d->res = RES_DONE;
 	d->err_cls = DELIVERY_OK;
@@ -667,6 +669,7 @@ dest_free(struct sched *s, struct dest *d)
 {
 	RB_REMOVE(sched_dest_tree, &s->dests, d);
 	s->ndests--;
+	sched_shape_detach(s, d);
 	dest_hosts_reset(d);
 	free(d);
 }

@@ -132,6 +132,7 @@ job_free(struct sched *s, struct job *j)
 {
 	unsigned	i;
 
+	sched_shape_released(s, j);
 	job_unlink(s, j);
 	RB_REMOVE(sched_job_tree, &s->jobs, j);
 	for (i = 0; i < j->nrcpt; i++) {
@@ -148,6 +149,7 @@ job_release(struct sched *s, struct job *j)
 {
 	if (j->state != JOB_OPENING && j->state != JOB_AT_AGENT)
 		return;
+	sched_shape_released(s, j);
 	if (j->dest != NULL) {
 		if (j->dest->active > 0)
 			j->dest->active--;
@@ -430,15 +432,15 @@ sched_job_dispatch(struct sched *s)
 	struct dest	*d;
 	struct job	*j;
 	struct fbuf	*fb;
-	unsigned	 conc = s->conf->destination_concurrency;
 	int		 agent;
 
 	while (!s->stopping && s->qmgr != NULL && (d = TAILQ_FIRST(&s->ready)) != NULL) {
 		TAILQ_REMOVE(&s->ready, d, ready_entry);
 		d->on_ready = false;
-		if (d->res != RES_DONE || d->err_cls != DELIVERY_OK || d->nwaiting == 0 ||
-		    (conc > 0 && d->active >= conc))
+		if (d->res != RES_DONE || d->err_cls != DELIVERY_OK || d->nwaiting == 0)
 			continue;	/* sched_dest_ready() puts it back when that changes */
+		if (!sched_shape_may_start(s, d))
+			continue;	/* waits on its budget (concurrency, rate, pause) */
 		if ((agent = job_pick_agent(s, d)) < 0) {
 			TAILQ_INSERT_HEAD(&s->ready, d, ready_entry);
 			d->on_ready = true;
@@ -454,11 +456,12 @@ sched_job_dispatch(struct sched *s)
 		s->agents[agent].load++;
 		j->agent = agent;
 		j->state = JOB_OPENING;
+		sched_shape_started(s, d, j);
 		fb = fbuf_new(MSG_QMGR_OPEN, j->reqid);
 		fbuf_add_str(fb, j->id);
 		if (chan_send(s->qmgr, fb) == -1)
 			log_warnx("%s: cannot ask the queue manager", j->id);
-		if (d->nwaiting > 0 && (conc == 0 || d->active < conc)) {
+		if (d->nwaiting > 0) {
 			TAILQ_INSERT_TAIL(&s->ready, d, ready_entry);
 			d->on_ready = true;
 		}
@@ -588,6 +591,7 @@ sched_job_result(struct sched *s, unsigned agent, struct frame *f)
 	}
 	if (!frame_end(f))
 		return -1;
+	sched_shape_result(s, j);
 	/* A recipient the agent said nothing about was not delivered. */
 	sched_job_fail(s, j, DELIVERY_TEMPFAIL, 0, "4.3.0", "no result from the delivery agent");
 	sched_check_stop(s);

@@ -287,6 +287,7 @@ sched_init(struct sched *s, struct proc_ctx *ctx, const struct config *conf,
 	RB_INIT(&s->jobs);
 	RB_INIT(&s->dests);
 	RB_INIT(&s->dnsqs);
+	RB_INIT(&s->shapes);
 	TAILQ_INIT(&s->due);
 	TAILQ_INIT(&s->ready);
 	TAILQ_INIT(&s->orphans);

@@ -13,7 +13,8 @@
  * pure), sched_mx.c (RFC 5321 section 5.1 ordering, pure), sched_mail.c (mails
  * learnt from the queue manager, due times), sched_dest.c (destinations, their
  * DNS resolution and cache), sched_job.c (transactions: open, deliver, result,
- * update), sched_log.c (the per-recipient log line).
+ * update), sched_log.c (the per-recipient log line), sched_shape.c and
+ * sched_shape_run.c (traffic shaping: per-destination limits, sched_shape.h).
  */
 #ifndef OUTPOST_SCHEDULER_H
 #define OUTPOST_SCHEDULER_H
@@ -26,6 +27,7 @@
 #include <stdint.h>
 
 #include "msg.h"
+#include "sched_shape.h"
 
 struct proc_ctx;
 struct chan;
@@ -198,6 +200,8 @@ struct job {
 	size_t		 bytes;		/* recipient bytes, to keep frames under FRAME_MAX */
 	char		 relay[HOSTNAME_MAX + 64];
 	unsigned	 updates;	/* QMGR_UPDATED answers awaited */
+	struct shape	*shape;		/* the budget it counts against while running */
+	uint32_t	 shape_gen;	/* its AIMD generation at the start */
 };
 
 enum dest_res {
@@ -253,6 +257,10 @@ struct dest {
 	unsigned	 nwaiting;
 	unsigned	 active;	/* jobs opening or at an agent */
 	int		 last_agent;
+
+	struct shape	*shape;		/* traffic shaping budget (sched_shape_run.c) */
+	TAILQ_ENTRY(dest) blocked_entry;	/* in shape->blocked */
+	bool		 on_blocked;
 };
 
 /* An outstanding resolver query. */
@@ -307,6 +315,7 @@ struct sched {
 	struct sched_dest_tree	 dests;
 	unsigned		 ndests;
 	struct sched_dnsq_tree	 dnsqs;
+	struct sched_shape_tree	 shapes;
 	TAILQ_HEAD(, mail)	 due;
 	TAILQ_HEAD(, dest)	 ready;
 	TAILQ_HEAD(, job)	 orphans;
