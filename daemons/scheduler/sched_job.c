@@ -413,10 +413,13 @@ job_pick_agent(struct sched *s, const struct dest *d)
 	}
 	if (best < 0)
 		return -1;
+	/* A throttled destination stays with the agent whose idle connections
+	 * already hold the receiver's slots (sched_shape_sticky). */
 	if (d->last_agent >= 0 && (unsigned)d->last_agent < s->nagents &&
 	    s->agents[d->last_agent].chan != NULL &&
 	    s->agents[d->last_agent].load < s->max_sessions &&
-	    s->agents[d->last_agent].load <= s->agents[best].load + SCHED_STICKY_SLACK)
+	    (s->agents[d->last_agent].load <= s->agents[best].load + SCHED_STICKY_SLACK ||
+	    sched_shape_sticky(d)))
 		return d->last_agent;
 	return best;
 }

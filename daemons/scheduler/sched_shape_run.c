@@ -28,6 +28,7 @@
 #include "xmalloc.h"
 
 #define SHAPE_WAIT_MAX		3600	/* seconds a server may ask us to wait */
+#define SHAPE_PAUSE_MS		1000	/* no new connection this long after a throttle */
 
 int
 sched_shape_cmp(const struct shape *a, const struct shape *b)
@@ -288,20 +289,26 @@ sched_shape_result(struct sched *s, struct job *j)
 		if (aimd_throttled(&sh->aimd, j->shape_gen))
 			log_info("shaping: %s: concurrency lowered to %u of %u (%s)", sh->name,
 			    sh->aimd.cur, sh->aimd.max, why);
-		if (wait > 0) {
-			now = sched_mono_ms();
-			until = now + (uint64_t)wait * 1000;
-			if (until > sh->paused_until + 1000) {
-				if (sh->paused_until <= now)
-					log_info("shaping: %s: pausing %us as asked (%s)", sh->name,
-					    wait, why);
-				sh->paused_until = until;
-			}
+		/*
+		 * Even without a wait in the reply, new connections hold off a
+		 * moment: a refused transaction frees its slot at once, and the
+		 * next would only be refused too while the receiver is full.
+		 */
+		now = sched_mono_ms();
+		until = now + (wait > 0 ? (uint64_t)wait * 1000 : SHAPE_PAUSE_MS);
+		if (wait > 0 && until > sh->paused_until + 1000 && sh->paused_until <= now)
+			log_info("shaping: %s: pausing %us as asked (%s)", sh->name, wait, why);
+		if (until > sh->paused_until)
+			sh->paused_until = until;
+	} else if (ok) {
+		/* Its agent holds a connection the receiver accepted: stay there. */
+		if (j->dest != NULL && j->agent >= 0)
+			j->dest->last_agent = j->agent;
+		if (aimd_success(&sh->aimd)) {
+			log_info("shaping: %s: concurrency raised to %u of %u", sh->name,
+			    sh->aimd.cur, sh->aimd.max);
+			shape_wake(s, sh);
 		}
-	} else if (ok && aimd_success(&sh->aimd)) {
-		log_info("shaping: %s: concurrency raised to %u of %u", sh->name, sh->aimd.cur,
-		    sh->aimd.max);
-		shape_wake(s, sh);
 	}
 }
 
@@ -311,4 +318,10 @@ sched_shape_rcpt_max(struct sched *s, struct dest *d)
 	if (d != NULL && d->shape != NULL && d->shape->rcpt_max > 0)
 		return d->shape->rcpt_max;
 	return s->conf->max_rcpt_per_transaction;
+}
+
+bool
+sched_shape_sticky(const struct dest *d)
+{
+	return d->shape != NULL && d->shape->aimd.cur < d->shape->aimd.max;
 }

@@ -1,0 +1,100 @@
+"""
+Traffic shaping against real receivers: a server that refuses the
+(K+1)-th concurrent session with 421 makes outpost lower its concurrency
+for that destination (AIMD) and still deliver everything without a bounce;
+a [destinations] rate limit holds within 5% at the receiver; limits of one
+destination do not slow another.
+"""
+
+import re
+import time
+
+import pytest
+
+import outpost_harness as H
+from shaping_peer import LimitedPeer
+
+MSG = b"Subject: shaping test\n\nbody line\n"
+
+
+@pytest.fixture
+def peer_factory():
+    made = []
+
+    def make(**kw):
+        p = LimitedPeer(**kw).start()
+        made.append(p)
+        return p
+
+    yield make
+    for p in made:
+        p.stop()
+
+
+def inject_many(op, n, domain="dest.test", sessions=5):
+    r = op.smtp_source(n, sessions=sessions, length=512, to=f"rcpt@{domain}")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def statuses(op):
+    return re.findall(r"status=(\w+)", op.log_text())
+
+
+def test_421_after_k_sessions_converges_and_delivers_all(outpost_factory, peer_factory):
+    k = 3
+    peer = peer_factory(max_sessions=k, data_delay=0.3)
+    op = outpost_factory(params={
+        "resend_interval": "1s", "resend_attempts": 30,
+        "destination_concurrency": 20,
+    }, routes={"dest.test": peer.hostport})
+    n = 60
+    inject_many(op, n)
+    H.wait_until(lambda: len(peer.accepted) >= n, 120, 0.2, what=f"{n} mails at the peer")
+    time.sleep(1)
+    assert len(peer.accepted) == n, "a mail was delivered twice"
+    assert peer.max_active <= k
+    st = statuses(op)
+    assert "bounced" not in st
+    assert st.count("sent") == n
+    # The cut is logged once per change, with the reason.
+    assert re.search(r"shaping: .*: concurrency lowered to \d+ of 20 \(.*421", op.log_text())
+    # AIMD keeps the refusals few: without it every round of 20 parallel
+    # sessions would see 17 refused until the queue drained.
+    assert peer.refused < n, f"{peer.refused} sessions refused"
+
+
+def test_rate_limit_holds_within_5_percent(outpost_factory, peer_factory):
+    # 20 per 5 s = 4/s; measured over 30 s at the receiver.
+    peer = peer_factory(max_sessions=100)
+    op = outpost_factory(params={"resend_interval": "1s"},
+                         routes={"dest.test": peer.hostport},
+                         sections={"destinations": {"127.0.0.1": "rate=20/5s concurrency=10"}})
+    inject_many(op, 170, sessions=10)
+    H.wait_until(lambda: len(peer.accepted) >= 1, 60, 0.1, what="a first mail")
+    t0 = peer.accepted[0][0]
+    window = 30.0
+    H.wait_until(lambda: time.monotonic() > t0 + window + 1, window + 10, 0.5, what="the window")
+    with peer.lock:
+        in_window = [t for t, _ in peer.accepted if t < t0 + window]
+    expected = 4 * window
+    assert abs(len(in_window) - expected) <= 0.05 * expected, \
+        f"{len(in_window)} mails in {window}s, expected {expected}"
+    assert "bounced" not in statuses(op)
+
+
+def test_limits_of_one_destination_do_not_slow_another(outpost_factory, peer_factory):
+    # Each route is a destination named by its host: 127.0.0.1 is held to
+    # one mail per 2 s, 127.0.0.2 has no line and the defaults.
+    slow = peer_factory(host="127.0.0.1", max_sessions=100)
+    fast = peer_factory(host="127.0.0.2", max_sessions=100)
+    op = outpost_factory(params={"resend_interval": "1s"},
+                         routes={"slow.test": slow.hostport, "fast.test": fast.hostport},
+                         sections={"destinations": {"127.0.0.1": "rate=1/2s"}})
+    inject_many(op, 10, domain="slow.test", sessions=2)
+    start = time.monotonic()
+    inject_many(op, 40, domain="fast.test", sessions=5)
+    H.wait_until(lambda: len(fast.accepted) >= 40, 30, 0.1, what="the fast destination's mails")
+    took = time.monotonic() - start
+    assert len(slow.accepted) <= 1 + took / 2 + 1, f"{len(slow.accepted)} slow mails in {took:.1f}s"
+    H.wait_until(lambda: len(slow.accepted) >= 10, 60, 0.2, what="the slow destination's mails")
+    assert "bounced" not in statuses(op)
