@@ -60,6 +60,7 @@ def test_421_after_k_sessions_converges_and_delivers_all(outpost_factory, peer_f
     assert re.search(r"shaping: .*: concurrency lowered to \d+ of 20 \(.*421", op.log_text())
     # AIMD keeps the refusals few: without it every round of 20 parallel
     # sessions would see 17 refused until the queue drained.
+    print(f"\n{n} mails, {peer.refused} sessions refused, at most {peer.max_active} at once")
     assert peer.refused < n, f"{peer.refused} sessions refused"
 
 
