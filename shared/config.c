@@ -103,6 +103,10 @@ static const struct param params[] = {
 	  sizeof(((struct config *)0)->dnssec_trust_anchor), 0, 0, "",
 	  "DNSSEC trust anchor: DS or DNSKEY records in zone-file format (absolute path, e.g. "
 	  "/usr/share/dns/root.key); empty: no validation, every answer insecure", NULL },
+	/* traffic shaping: dead destinations ([destinations] is config_dest.c) */
+	{ "unreachable_cache_time", P_DURATION, C(unreachable_cache_time), 0, 0, 86400, "60s",
+	  "how long an address whose connect timed out is not tried again by other mails (0: off)",
+	  NULL },
 	{ "listen", P_LISTEN, C(listen), 0, 0, 0, "127.0.0.1:2525",
 	  "SMTP submission listeners (address:port, [v6]:port, comma separated; empty: none)", NULL },
 	{ "allowed_networks", P_NETWORKS, C(networks), 0, 0, 0, "127.0.0.0/8, ::1/128",

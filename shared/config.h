@@ -91,6 +91,7 @@ struct config {
 	struct hostport	dns_servers[CONFIG_MAX_DNS];
 	unsigned	ndns_servers;	/* 0: taken from /etc/resolv.conf */
 	char		dnssec_trust_anchor[1024];	/* DS/DNSKEY file; "" = no validation */
+	unsigned	unreachable_cache_time;	/* seconds an address that timed out is skipped */
 
 	/* submission */
 	struct hostport	listen[CONFIG_MAX_LISTEN];

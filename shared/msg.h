@@ -155,7 +155,15 @@ enum msg_type {
 	/* u8 status (0 done, 1 failed), str message for the user */
 	MSG_CONTROL_END,
 
-	MSG_TYPE_MAX
+	/*
+	 * traffic shaping (240..251)
+	 */
+	/* agent -> scheduler: a connection attempt got no answer (SYN dropped):
+	 *   addr, u16 port, str why. The scheduler keeps it in its
+	 *   unreachable-host cache (sched_shape_dead.c). */
+	MSG_AGENT_UNREACHABLE = 240,
+
+	MSG_TYPE_MAX = 256
 };
 
 /* SUBMIT_BEGIN flags */

@@ -407,6 +407,10 @@ struct agent {
 void	agent_main(struct proc_ctx *);
 /* A session finished its job: send the result, free the job. */
 void	agent_job_done(struct agent *, struct agent_job *);
+/* agent_connect.c: a connect to a timed out: tell the scheduler's
+ * unreachable-host cache. */
+void	agent_connect_timed_out(const struct agent_job *, const struct agent_addr *,
+	    const char *why);
 /* Put a job back in front of the pending list (a reused connection was dead). */
 void	agent_job_requeue(struct agent *, struct agent_job *);
 /* Sessions came free or went idle: start pending jobs. */

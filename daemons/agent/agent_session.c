@@ -524,6 +524,7 @@ sess_timer_cb(evutil_socket_t fd, short ev, void *arg)
 		return;
 	case S_CONNECT:
 		textf(text, sizeof(text), "connect to %s: Connection timed out", s->relay);
+		agent_connect_timed_out(s->job, &s->addr, text);
 		sess_error(s, "4.4.1", text);
 		return;
 	case S_TLS:

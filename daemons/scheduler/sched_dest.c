@@ -686,6 +686,7 @@ sched_dest_tick(struct sched *s)
 	struct dnsq	*q;
 	uint64_t	 now = s->now();
 
+	sched_dead_prune(s);
 	RB_FOREACH_SAFE(d, sched_dest_tree, &s->dests, next) {
 		if (d->res == RES_BUSY && now - d->res_started > SCHED_RESOLVE_TIMEOUT) {
 			RB_FOREACH(q, sched_dnsq_tree, &s->dnsqs)

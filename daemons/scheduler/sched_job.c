@@ -442,6 +442,8 @@ sched_job_dispatch(struct sched *s)
 		d->on_ready = false;
 		if (d->res != RES_DONE || d->err_cls != DELIVERY_OK || d->nwaiting == 0)
 			continue;	/* sched_dest_ready() puts it back when that changes */
+		if (sched_dead_defer(s, d))
+			continue;	/* every address is known not to answer */
 		if (!sched_shape_may_start(s, d))
 			continue;	/* waits on its budget (concurrency, rate, pause) */
 		if ((agent = job_pick_agent(s, d)) < 0) {
@@ -502,7 +504,8 @@ sched_job_opened(struct sched *s, struct frame *f, bool ok)
 	uint64_t	 off = 0, len = 0;
 	uint32_t	 flags = 0;
 	char		 reason[256];
-	unsigned	 i;
+	unsigned	 i, nlive;
+	bool		 live[SCHED_ADDRS_MAX];
 
 	if (ok) {
 		if (!frame_get_u64(f, &off) || !frame_get_u64(f, &len) ||
@@ -541,8 +544,15 @@ sched_job_opened(struct sched *s, struct frame *f, bool ok)
 	fbuf_add_u64(fb, len);
 	fbuf_add_u32(fb, flags);
 	fbuf_add_str(fb, d->name);
-	fbuf_add_u16(fb, (uint16_t)d->naddrs);
+	/* Addresses in the unreachable-host cache are left out, unless all are. */
+	if ((nlive = sched_dead_live(s, d, live)) == 0) {
+		memset(live, 1, sizeof(live));
+		nlive = d->naddrs;
+	}
+	fbuf_add_u16(fb, (uint16_t)nlive);
 	for (i = 0; i < d->naddrs; i++) {
+		if (!live[i])
+			continue;
 		sched_put_addr(fb, d->addrs[i].family, d->addrs[i].addr);
 		fbuf_add_u16(fb, d->addrs[i].port);
 		fbuf_add_str(fb, d->addrs[i].host);

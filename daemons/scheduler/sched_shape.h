@@ -119,4 +119,35 @@ unsigned	 sched_shape_rcpt_max(struct sched *, struct dest *);
  * connection would find the receiver's slots taken by idle ones. */
 bool		 sched_shape_sticky(const struct dest *);
 
+/*
+ * sched_shape_dead.c: the unreachable-host cache. An address whose connect
+ * timed out (MSG_AGENT_UNREACHABLE) is skipped by other transactions for
+ * unreachable_cache_time; a destination whose every address is in it
+ * defers at once, without an agent session.
+ */
+struct sched_addr;
+struct frame;
+
+struct dead_addr {
+	RB_ENTRY(dead_addr) entry;
+	uint8_t		 family;
+	uint8_t		 addr[16];
+	uint16_t	 port;
+	uint64_t	 until;		/* monotonic ms */
+};
+RB_HEAD(sched_dead_tree, dead_addr);
+int	sched_dead_cmp(const struct dead_addr *, const struct dead_addr *);
+RB_PROTOTYPE(sched_dead_tree, dead_addr, entry, sched_dead_cmp)
+
+#define SCHED_DEAD_MAX	10000	/* addresses kept at most */
+
+int		 sched_dead_frame(struct sched *, unsigned agent, struct frame *);
+bool		 sched_dead_is(struct sched *, const struct sched_addr *);
+/* Marks live[i] for each address of d not in the cache; returns how many. */
+unsigned	 sched_dead_live(struct sched *, const struct dest *, bool *live);
+/* Every address of d is in the cache: its waiting transactions are
+ * deferred now. Returns true when it did so. */
+bool		 sched_dead_defer(struct sched *, struct dest *);
+void		 sched_dead_prune(struct sched *);
+
 #endif

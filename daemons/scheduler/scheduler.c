@@ -76,6 +76,8 @@ sched_agent_frame(struct sched *s, unsigned agent, struct frame *f)
 {
 	if (f->hdr.type == MSG_AGENT_RESULT)
 		return sched_job_result(s, agent, f);
+	if (f->hdr.type == MSG_AGENT_UNREACHABLE)
+		return sched_dead_frame(s, agent, f);
 	log_warnx("agent %u: unexpected %s", agent, msg_name(f->hdr.type));
 	return -1;
 }
@@ -288,6 +290,7 @@ sched_init(struct sched *s, struct proc_ctx *ctx, const struct config *conf,
 	RB_INIT(&s->dests);
 	RB_INIT(&s->dnsqs);
 	RB_INIT(&s->shapes);
+	RB_INIT(&s->deads);
 	TAILQ_INIT(&s->due);
 	TAILQ_INIT(&s->ready);
 	TAILQ_INIT(&s->orphans);

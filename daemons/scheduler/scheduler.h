@@ -316,6 +316,8 @@ struct sched {
 	unsigned		 ndests;
 	struct sched_dnsq_tree	 dnsqs;
 	struct sched_shape_tree	 shapes;
+	struct sched_dead_tree	 deads;		/* unreachable-host cache */
+	unsigned		 ndeads;
 	TAILQ_HEAD(, mail)	 due;
 	TAILQ_HEAD(, dest)	 ready;
 	TAILQ_HEAD(, job)	 orphans;

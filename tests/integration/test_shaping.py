@@ -99,3 +99,60 @@ def test_limits_of_one_destination_do_not_slow_another(outpost_factory, peer_fac
     assert len(slow.accepted) <= 1 + took / 2 + 1, f"{len(slow.accepted)} slow mails in {took:.1f}s"
     H.wait_until(lambda: len(slow.accepted) >= 10, 60, 0.2, what="the slow destination's mails")
     assert "bounced" not in statuses(op)
+
+
+@pytest.fixture
+def blackhole(root):
+    """An nftables table of this test's own that drops SYNs to chosen
+    loopback addresses and ports (a blackholed MX: connects time out instead
+    of being refused); removed at the end."""
+    import os
+    import subprocess
+    table = f"outpost_shaping_{os.getpid()}"
+    subprocess.run(["nft", "add", "table", "inet", table], check=True)
+    subprocess.run(["nft", "add", "chain", "inet", table, "out",
+                    "{ type filter hook output priority 0 ; }"], check=True)
+
+    def drop(addr, port):
+        fam = "ip6" if ":" in addr else "ip"
+        subprocess.run(["nft", "add", "rule", "inet", table, "out", fam, "daddr", addr,
+                        "tcp", "dport", str(port), "drop"], check=True)
+    yield drop
+    subprocess.run(["nft", "delete", "table", "inet", table], check=False)
+
+
+def test_unreachable_host_is_cached_and_costs_others_nothing(outpost_factory, peer_factory,
+                                                              blackhole):
+    healthy = peer_factory(max_sessions=100)
+    dead_port = H.free_port("127.0.0.3")
+    blackhole("127.0.0.3", dead_port)
+    op = outpost_factory(params={"resend_interval": "1h", "connect_timeout": "3s",
+                                 "unreachable_cache_time": "60s"},
+                         routes={"dead.test": f"[127.0.0.3]:{dead_port}",
+                                 "ok.test": healthy.hostport})
+    # A first wave to the dead host waits one connect timeout each.
+    inject_many(op, 3, domain="dead.test", sessions=3)
+    op.wait_log(r"shaping: \[127\.0\.0\.3\]:\d+ is not responding", timeout=30)
+    # What comes next for it is deferred at once, without a connection
+    # attempt, while the healthy destination is served as usual.
+    start = time.monotonic()
+    inject_many(op, 10, domain="dead.test", sessions=2)
+    inject_many(op, 20, domain="ok.test", sessions=4)
+    H.wait_until(lambda: len(healthy.accepted) >= 20, 30, 0.1, what="the healthy mails")
+    op.wait_log(r"not responding \(cached, not tried\)", timeout=10)
+    took = time.monotonic() - start
+
+    def deferred_cached():
+        return len(re.findall(r"to=<rcpt@dead\.test>.*status=deferred \(every address of "
+                              r"127\.0\.0\.3 is not responding \(cached, not tried\)\)",
+                              op.log_text()))
+    H.wait_until(lambda: deferred_cached() >= 10, 30, 0.2, what="10 cached deferrals")
+    timeouts = len(re.findall(r"connect to .*127\.0\.0\.3.*Connection timed out.*\n",
+                              "\n".join(ln for ln in op.log_text().splitlines()
+                                        if "agent" in ln and "connecting" not in ln) + "\n"))
+    assert took < 10, f"healthy mails took {took:.1f}s"
+    assert "bounced" not in statuses(op)
+    # Only the first wave tried to connect.
+    attempts = len(re.findall(r"connecting to 127\.0\.0\.3", op.log_text()))
+    assert attempts <= 3, f"{attempts} connection attempts to the dead host"
+    assert timeouts >= 1
