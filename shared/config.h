@@ -92,6 +92,7 @@ struct config {
 	unsigned	ndns_servers;	/* 0: taken from /etc/resolv.conf */
 	char		dnssec_trust_anchor[1024];	/* DS/DNSKEY file; "" = no validation */
 	unsigned	unreachable_cache_time;	/* seconds an address that timed out is skipped */
+	unsigned	happy_eyeballs_delay;	/* ms before the second address family; 0 = off */
 
 	/* submission */
 	struct hostport	listen[CONFIG_MAX_LISTEN];

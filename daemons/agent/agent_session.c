@@ -124,6 +124,7 @@ sess_free_bev(struct agent_session *s)
 {
 	SSL	*ssl;
 
+	agent_race_cancel(s);
 	if (s->bev == NULL)
 		return;
 	if (s->tls && (ssl = bufferevent_openssl_get_ssl(s->bev)) != NULL)
@@ -330,6 +331,11 @@ sess_connect_next(struct agent_session *s)
 		textf(s->relay, sizeof(s->relay), "%s[%s]:%u", a->host, a->ip, a->port);
 		textf(s->tls_key, sizeof(s->tls_key), "%u/%s", j->tls, s->relay);
 		s->state = S_CONNECT;
+		if (!s->no_starttls && agent_race_start(s, j->next_addr - 1,
+		    s->agent->conf->happy_eyeballs_delay)) {
+			sess_timer(s, STAGE_CONNECT);
+			return;
+		}
 		s->bev = bufferevent_socket_new(s->agent->ctx->base, -1, BEV_OPT_CLOSE_ON_FREE);
 		if (s->bev == NULL)
 			fatalx("agent: bufferevent_socket_new");
@@ -349,6 +355,40 @@ sess_connect_next(struct agent_session *s)
 		bufferevent_free(s->bev);
 		s->bev = NULL;
 	}
+}
+
+/* Happy Eyeballs (agent_connect.c): the connection that answered first. */
+void
+session_race_won(struct agent_session *s, int fd, unsigned index)
+{
+	struct agent_job	*j = s->job;
+	struct agent_addr	 t;
+
+	/* The winner sits just before next_addr, where a retry in clear looks. */
+	if (index + 2 == j->next_addr) {
+		t = j->addrs[index];
+		j->addrs[index] = j->addrs[index + 1];
+		j->addrs[index + 1] = t;
+		index++;
+	}
+	s->addr = j->addrs[index];
+	textf(s->relay, sizeof(s->relay), "%s[%s]:%u", s->addr.host, s->addr.ip, s->addr.port);
+	textf(s->tls_key, sizeof(s->tls_key), "%u/%s", j->tls, s->relay);
+	s->bev = bufferevent_socket_new(s->agent->ctx->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (s->bev == NULL)
+		fatalx("agent: bufferevent_socket_new");
+	bufferevent_setcb(s->bev, sess_read_cb, sess_write_cb, sess_event_cb, s);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, READ_HIWAT);
+	bufferevent_setwatermark(s->bev, EV_WRITE, DATA_LOWAT, 0);
+	evtimer_del(s->timer);
+	sess_event_cb(s->bev, BEV_EVENT_CONNECTED, s);
+}
+
+/* Both families failed at once (refused, unreachable): the next addresses. */
+void
+session_race_lost(struct agent_session *s, const char *text)
+{
+	sess_error(s, "4.4.1", text);
 }
 
 /* A failure before the transaction: record it, try the next address. */

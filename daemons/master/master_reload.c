@@ -51,6 +51,7 @@ delivery_differs(const struct config *a, const struct config *b)
 	    a->max_mails_per_connection != b->max_mails_per_connection ||
 	    a->connection_idle != b->connection_idle || a->connect_timeout != b->connect_timeout ||
 	    a->unreachable_cache_time != b->unreachable_cache_time ||
+	    a->happy_eyeballs_delay != b->happy_eyeballs_delay ||
 	    strcmp(a->helo_name, b->helo_name) != 0 || a->inet_protocols != b->inet_protocols ||
 	    routes_differ(a, b);
 }

@@ -156,3 +156,47 @@ def test_unreachable_host_is_cached_and_costs_others_nothing(outpost_factory, pe
     attempts = len(re.findall(r"connecting to 127\.0\.0\.3", op.log_text()))
     assert attempts <= 3, f"{attempts} connection attempts to the dead host"
     assert timeouts >= 1
+
+
+def _stamp(line):
+    """Seconds of the day of a log line's ISO timestamp."""
+    m = re.match(r"\d{4}-\d\d-\d\dT(\d\d):(\d\d):(\d\d\.\d+)", line)
+    return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+
+
+def test_happy_eyeballs_blackholed_ipv6_costs_only_the_delay(outpost_factory, peer_factory,
+                                                             blackhole, workdir):
+    from test_dns import Nsd, ZONE, loopback_net
+    net = loopback_net()
+    port = H.free_port(f"{net}.5")
+    ns = Nsd(workdir, f"{net}.53", f"""$ORIGIN {ZONE}.
+$TTL 30
+@        SOA ns hostmaster 1 3600 600 86400 2
+@        NS ns
+ns       A {net}.53
+both     A {net}.5
+both     AAAA ::1
+""").start()
+    try:
+        peer = peer_factory(host=f"{net}.5", port=port)
+        blackhole("::1", port)
+        op = outpost_factory(params={
+            "dns_servers": f"{ns.addr}@{ns.port}", "connect_timeout": "20s",
+            "resend_interval": "1h", "happy_eyeballs_delay": 250,
+        }, routes={"he.test": f"[both.{ZONE}]:{port}"})
+        start = time.monotonic()
+        r = op.sendmail(["-f", "s@src.test", "u@he.test"], MSG)
+        assert r.returncode == 0, r.stderr
+        H.wait_until(lambda: len(peer.accepted) >= 1, 15, 0.05, what="the mail over IPv4")
+        took = time.monotonic() - start
+        op.wait_log(rf"to=<u@he\.test>, relay=both\.{ZONE}\[{net}\.5\]:{port}.*status=sent")
+        lines = op.log_text().splitlines()
+        first = [ln for ln in lines if f"connecting to both.{ZONE}[::1]:{port}" in ln]
+        second = [ln for ln in lines if "happy eyeballs: second family" in ln]
+        assert first and second, "no race in the log"
+        gap = _stamp(second[0]) - _stamp(first[0])
+        # IPv6 first (RFC 8305), IPv4 after the delay, long before connect_timeout.
+        assert 0.2 <= gap < 2.0, f"second family after {gap:.3f}s"
+        assert took < 10, f"delivered after {took:.1f}s"
+    finally:
+        ns.stop()
