@@ -112,7 +112,8 @@ forward(struct control_client *cl, uint32_t reqid, int kind, const char *cmd,
 	struct fbuf		*fb;
 
 	if (c == NULL) {
-		client_end(cl, reqid, 1, "the queue manager is not running");
+		client_end(cl, reqid, 1, kind == PROC_QMGR ? "the queue manager is not running" :
+		    "the scheduler is not running");
 		return;
 	}
 	r = xcalloc(1, sizeof(*r));
@@ -243,6 +244,8 @@ control_request(struct control_client *cl, struct frame *f)
 	    strcmp(cmd, "hold") == 0 || strcmp(cmd, "release") == 0 ||
 	    strcmp(cmd, "bounce") == 0)
 		forward(cl, f->hdr.reqid, PROC_QMGR, cmd, argv, argc);
+	else if (strcmp(cmd, "destinations") == 0)
+		forward(cl, f->hdr.reqid, PROC_SCHEDULER, cmd, argv, argc);
 	else
 		client_end(cl, f->hdr.reqid, 1, "unknown command");
 	goto out;

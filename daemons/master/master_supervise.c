@@ -141,8 +141,10 @@ child_chan_cb(struct chan *ch, struct frame *f, void *arg)
 			c->chan = NULL;
 		return 0;
 	}
-	/* The queue manager answers control commands; the master routes them. */
-	if (c->desc->kind == PROC_QMGR && (f->hdr.type == MSG_CONTROL_REPLY ||
+	/* The queue manager and the scheduler answer control commands; the
+	 * master routes them. */
+	if ((c->desc->kind == PROC_QMGR || c->desc->kind == PROC_SCHEDULER) &&
+	    (f->hdr.type == MSG_CONTROL_REPLY ||
 	    f->hdr.type == MSG_CONTROL_END) && control_route_answer(c->m, f) == 0)
 		return 0;
 	/* Anything else from a child is misbehaviour. */

@@ -150,4 +150,8 @@ unsigned	 sched_dead_live(struct sched *, const struct dest *, bool *live);
 bool		 sched_dead_defer(struct sched *, struct dest *);
 void		 sched_dead_prune(struct sched *);
 
+/* sched_shape_ctl.c: "outpostctl destinations" (ctx->on_master). */
+struct proc_ctx;
+int		 sched_shape_control(struct proc_ctx *, struct frame *);
+
 #endif

@@ -7,6 +7,7 @@ destination do not slow another.
 """
 
 import re
+import subprocess
 import time
 
 import pytest
@@ -34,6 +35,13 @@ def peer_factory():
 def inject_many(op, n, domain="dest.test", sessions=5):
     r = op.smtp_source(n, sessions=sessions, length=512, to=f"rcpt@{domain}")
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def destinations(op):
+    r = subprocess.run([str(H.OUTPOSTCTL), "-f", str(op.conf_path), "destinations"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
 
 
 def statuses(op):
@@ -80,6 +88,10 @@ def test_rate_limit_holds_within_5_percent(outpost_factory, peer_factory):
     expected = 4 * window
     assert abs(len(in_window) - expected) <= 0.05 * expected, \
         f"{len(in_window)} mails in {window}s, expected {expected}"
+    # The configured budget as outpostctl shows it.
+    out = destinations(op)
+    assert re.search(r"^127\.0\.0\.1 concurrency=10/10 active=\d+ waiting=\d+ rate=20/5s",
+                     out, re.M), out
     assert "bounced" not in statuses(op)
 
 
@@ -155,6 +167,8 @@ def test_unreachable_host_is_cached_and_costs_others_nothing(outpost_factory, pe
     # Only the first wave tried to connect.
     attempts = len(re.findall(r"connecting to 127\.0\.0\.3", op.log_text()))
     assert attempts <= 3, f"{attempts} connection attempts to the dead host"
+    out = destinations(op)
+    assert re.search(rf"^unreachable \[127\.0\.0\.3\]:{dead_port} for \d+s more", out, re.M), out
     assert timeouts >= 1
 
 

@@ -147,6 +147,7 @@ static const struct {
 	{ "hold", control_command, "hold ID              keep a mail from delivery" },
 	{ "release", control_command, "release ID           release a held mail" },
 	{ "bounce", control_command, "bounce ID            fail a mail now and bounce it" },
+	{ "destinations", control_command, "destinations         traffic shaping: limits, throttling, unreachable hosts" },
 };
 
 static void __attribute__((noreturn))
