@@ -123,7 +123,9 @@ enum msg_type {
 	 *   u32 flags (MAIL_F_*), str destination (for logs),
 	 *   u16 naddr, naddr times: addr, u16 port, str host name;
 	 *   u16 nrcpt, nrcpt times: u32 index, str address,
-	 *   u8 tls (enum tls_policy of config.h, never TLS_INHERIT), u8 dflags (DELIVER_F_*) */
+	 *   u8 tls (enum tls_policy of config.h, never TLS_INHERIT), u8 dflags (DELIVER_F_*),
+	 *   u32 mails per connection (0: max_mails_per_connection),
+	 *   u8 reuse (0 no, 1 yes, DELIVER_REUSE_DEFAULT: as configured) */
 	MSG_AGENT_DELIVER = 80,
 	/* agent -> scheduler, same reqid:
 	 *   str relay ("host[ip]:port" that took the transaction, or "none"),
@@ -165,6 +167,9 @@ enum msg_type {
 
 	MSG_TYPE_MAX = 256
 };
+
+/* AGENT_DELIVER reuse: the destination has no [destinations] reuse= setting */
+#define DELIVER_REUSE_DEFAULT	255
 
 /* SUBMIT_BEGIN flags */
 #define SUBMIT_F_8BITMIME	0x0001	/* BODY=8BITMIME was declared */

@@ -207,6 +207,8 @@ struct agent_job {
 	uint32_t		 flags;
 	uint8_t			 tls;		/* enum tls_policy */
 	uint8_t			 dflags;	/* DELIVER_F_* */
+	uint32_t		 mails_per_conn;	/* 0: max_mails_per_connection */
+	uint8_t			 reuse;		/* 0 no, 1 yes, DELIVER_REUSE_DEFAULT: as configured */
 	bool			 retry_clear;	/* TLS failed under "may": same address again, in clear */
 	char			 dest[HOSTNAME_MAX];
 	struct agent_addr	*addrs;
@@ -325,6 +327,8 @@ struct agent_session {
 	struct agent_job	*job;
 	struct agent_addr	 addr;		/* where this connection goes */
 	struct agent_race	*race;		/* Happy Eyeballs in progress (agent_connect.c) */
+	uint32_t		 mails_max;	/* mails before QUIT: the last job's destination */
+	bool			 no_reuse;	/* its destination wants no connection reuse */
 	char			 relay[RELAY_MAX];
 	struct ehlo_caps	 caps;
 	struct reply		 reply;

@@ -135,7 +135,9 @@ job_decode(struct frame *f, struct agent_job **out, const char **why)
 		j->rcpts[i].valid = j->rcpts[i].addr[0] != '\0' &&
 		    agent_addr_safe(j->rcpts[i].addr);
 	}
-	if (!frame_get_u8(f, &j->tls) || !frame_get_u8(f, &j->dflags) || !frame_end(f))
+	if (!frame_get_u8(f, &j->tls) || !frame_get_u8(f, &j->dflags) ||
+	    !frame_get_u32(f, &j->mails_per_conn) || !frame_get_u8(f, &j->reuse) ||
+	    (j->reuse > 1 && j->reuse != DELIVER_REUSE_DEFAULT) || !frame_end(f))
 		goto bad;
 	if (j->tls > TLS_VERIFY) {
 		*why = "unknown TLS policy";

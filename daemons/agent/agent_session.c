@@ -114,6 +114,15 @@ sess_timer(struct agent_session *s, enum agent_stage stage)
 
 static void	sess_job_done(struct agent_session *);
 
+/* [destinations] mails_per_connection and reuse of the job's destination. */
+static void
+sess_conn_limits(struct agent_session *s, const struct agent_job *j)
+{
+	s->mails_max = j->mails_per_conn ? j->mails_per_conn :
+	    s->agent->conf->max_mails_per_connection;
+	s->no_reuse = j->reuse == 0;
+}
+
 /*
  * Free the connection. A TLS session that was up is marked as shut down:
  * OpenSSL drops a session from the resumption cache when its connection is
@@ -266,6 +275,7 @@ session_new(struct agent *a, struct agent_job *j)
 	a->nsessions++;
 	s->job = j;
 	j->sess = s;
+	sess_conn_limits(s, j);
 	sess_connect_next(s);
 }
 
@@ -681,7 +691,7 @@ sess_next(struct agent_session *s)
 	sess_job_done(s);
 	if (s->dead)
 		return;
-	if (s->agent->stopping || s->nmails >= conf->max_mails_per_connection ||
+	if (s->agent->stopping || s->nmails >= s->mails_max || s->no_reuse ||
 	    conf->connection_idle == 0) {
 		session_quit(s);
 		return;
@@ -1255,6 +1265,7 @@ session_take(struct agent_session *s, struct agent_job *j)
 	evtimer_del(s->timer);
 	s->job = j;
 	j->sess = s;
+	sess_conn_limits(s, j);
 	s->reused = true;
 	log_detail("%s: reusing the connection to %s", j->id, s->relay);
 	sess_begin(s);

@@ -564,6 +564,7 @@ sched_job_opened(struct sched *s, struct frame *f, bool ok)
 	}
 	fbuf_add_u8(fb, d->tls);
 	fbuf_add_u8(fb, d->dflags);
+	sched_shape_put_conn(fb, d);	/* mails per connection, reuse */
 	j->state = JOB_AT_AGENT;
 	if (chan_send(s->agents[j->agent].chan, fb) == -1) {
 		log_warnx("%s: cannot hand the mail to agent %d", j->id, j->agent);

@@ -114,6 +114,9 @@ void		 sched_shape_released(struct sched *, struct job *);
 /* The outcomes of a transaction that reached an agent (job->rcpts). */
 void		 sched_shape_result(struct sched *, struct job *);
 unsigned	 sched_shape_rcpt_max(struct sched *, struct dest *);
+/* The connection settings of AGENT_DELIVER (msg.h) for this destination. */
+struct fbuf;
+void		 sched_shape_put_conn(struct fbuf *, const struct dest *);
 /* Has the receiver throttled this destination (concurrency below its
  * maximum)? Its transactions then stay on one agent: another agent's fresh
  * connection would find the receiver's slots taken by idle ones. */

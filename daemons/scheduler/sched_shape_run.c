@@ -23,6 +23,7 @@
 
 #include "config.h"
 #include "config_dest.h"
+#include "frame.h"
 #include "log.h"
 #include "scheduler.h"
 #include "xmalloc.h"
@@ -324,4 +325,14 @@ bool
 sched_shape_sticky(const struct dest *d)
 {
 	return d->shape != NULL && d->shape->aimd.cur < d->shape->aimd.max;
+}
+
+void
+sched_shape_put_conn(struct fbuf *fb, const struct dest *d)
+{
+	const struct shape	*sh = d->shape;
+
+	fbuf_add_u32(fb, sh != NULL ? sh->mails_per_conn : 0);
+	fbuf_add_u8(fb, sh != NULL && sh->reuse >= 0 ? (uint8_t)sh->reuse :
+	    DELIVER_REUSE_DEFAULT);
 }

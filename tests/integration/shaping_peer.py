@@ -29,6 +29,7 @@ class LimitedPeer:
         self.active = 0
         self.max_active = 0
         self.refused = 0
+        self.sessions = 0           # sessions served (greeted with 220)
         self.accepted = []          # (monotonic time, [rcpts])
         self.loop = None
         self.thread = None
@@ -42,6 +43,7 @@ class LimitedPeer:
                 self.refused += 1
             else:
                 self.active += 1
+                self.sessions += 1
                 self.max_active = max(self.max_active, self.active)
         try:
             if over:

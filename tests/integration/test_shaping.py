@@ -214,3 +214,21 @@ both     AAAA ::1
         assert took < 10, f"delivered after {took:.1f}s"
     finally:
         ns.stop()
+
+
+@pytest.mark.parametrize("setting,least,most", [
+    ("mails_per_connection=2", 6, 7),    # 12 mails, 2 per connection
+    ("reuse=no", 12, 12),                # a connection per mail
+    ("reuse=yes", 1, 2),                 # one connection reused for all
+])
+def test_connection_settings_per_destination(outpost_factory, peer_factory, setting, least,
+                                             most):
+    peer = peer_factory(max_sessions=100)
+    op = outpost_factory(params={"resend_interval": "1h", "connection_idle": "30s"},
+                         routes={"dest.test": peer.hostport},
+                         sections={"destinations": {"127.0.0.1": f"concurrency=1 {setting}"}})
+    for i in range(12):
+        r = op.sendmail(["-f", "s@src.test", f"u{i}@dest.test"], MSG)
+        assert r.returncode == 0, r.stderr
+    H.wait_until(lambda: len(peer.accepted) >= 12, 60, 0.1, what="12 mails")
+    assert least <= peer.sessions <= most, f"{peer.sessions} connections for 12 mails"
