@@ -232,3 +232,39 @@ def test_connection_settings_per_destination(outpost_factory, peer_factory, sett
         assert r.returncode == 0, r.stderr
     H.wait_until(lambda: len(peer.accepted) >= 12, 60, 0.1, what="12 mails")
     assert least <= peer.sessions <= most, f"{peer.sessions} connections for 12 mails"
+
+
+def test_mx_pattern_makes_one_budget_for_domains_at_one_provider(outpost_factory, peer_factory,
+                                                                 workdir):
+    from test_dns import Nsd, ZONE, loopback_net
+    if not H.is_root():
+        pytest.skip("needs root (nsd, port 25)")
+    net = loopback_net()
+    ns = Nsd(workdir, f"{net}.53", f"""$ORIGIN {ZONE}.
+$TTL 30
+@        SOA ns hostmaster 1 3600 600 86400 2
+@        NS ns
+ns       A {net}.53
+a        MX 10 mx1.prov
+b        MX 10 mx2.prov
+mx1.prov A {net}.7
+mx2.prov A {net}.7
+""").start()
+    try:
+        peer = peer_factory(host=f"{net}.7", port=25, data_delay=0.2)
+        op = outpost_factory(params={
+            "delivery_mode": "independent", "dns_servers": f"{ns.addr}@{ns.port}",
+            "resend_interval": "1h",
+        }, sections={"destinations": {f"mx:*.prov.{ZONE}": "concurrency=1"}})
+        for dom in ("a", "b"):
+            r = op.smtp_source(8, sessions=4, length=256, to=f"rcpt@{dom}.{ZONE}")
+            assert r.returncode == 0, r.stdout + r.stderr
+        H.wait_until(lambda: len(peer.accepted) >= 16, 60, 0.1, what="16 mails")
+        # Two domains, two MX names, one budget of one connection.
+        assert peer.max_active == 1, f"{peer.max_active} sessions at once"
+        op.wait_log(rf"destination a\.{ZONE} now counts against mx:\*\.prov\.{ZONE}")
+        op.wait_log(rf"destination b\.{ZONE} now counts against mx:\*\.prov\.{ZONE}")
+        assert re.search(rf"^mx:\*\.prov\.{ZONE} concurrency=1/1", destinations(op), re.M)
+        assert "bounced" not in statuses(op)
+    finally:
+        ns.stop()
