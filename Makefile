@@ -19,11 +19,11 @@ DESTDIR		?=
 
 BUILD		?= build
 CC		?= cc
-PKGS		 = libsodium openssl libbsd-overlay libevent libunbound
+PKGS		 = libsodium openssl libbsd-overlay libevent libunbound hiredis
 DEB_PKGS	 = build-essential pkg-config libsodium-dev libssl-dev libbsd-dev \
-		   libevent-dev libunbound-dev check
+		   libevent-dev libunbound-dev check libhiredis-dev
 TEST_DEB_PKGS	 = postfix swaks python3 python3-aiosmtpd python3-pytest nsd iproute2 procps clang sasl2-bin openssl \
-		   libclang-rt-14-dev libsasl2-modules ldnsutils
+		   libclang-rt-14-dev libsasl2-modules ldnsutils nftables redis-server
 
 PKG_CFLAGS	:= $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS	:= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -levent_openssl -levent_pthreads -lpthread

@@ -110,6 +110,12 @@ static const struct param params[] = {
 	{ "happy_eyeballs_delay", P_UINT, C(happy_eyeballs_delay), 0, 0, 10000, "250",
 	  "milliseconds before connecting to an MX host's other address family too (RFC 8305; 0: off)",
 	  NULL },
+	{ "shared_limits", P_STR, C(shared_limits), sizeof(((struct config *)0)->shared_limits),
+	  0, 0, "", "share [destinations] rates with other nodes through Redis: "
+	  "redis://ADDRESS[:PORT] (empty: this node alone)", NULL },
+	{ "node_count", P_UINT, C(node_count), 0, 1, 1000, "1",
+	  "nodes sharing the limits: while Redis is unreachable each node uses rate / node_count",
+	  NULL },
 	{ "listen", P_LISTEN, C(listen), 0, 0, 0, "127.0.0.1:2525",
 	  "SMTP submission listeners (address:port, [v6]:port, comma separated; empty: none)", NULL },
 	{ "allowed_networks", P_NETWORKS, C(networks), 0, 0, 0, "127.0.0.0/8, ::1/128",
@@ -750,6 +756,13 @@ config_check(struct config *c, const char *file, struct errs *e)
 		cerr(e, file, 0, "relay_auth_user needs relay_auth_password_file (an absolute path)");
 	if (c->tls_ca_file[0] != '\0' && c->tls_ca_file[0] != '/')
 		cerr(e, file, 0, "tls_ca_file must be an absolute path");
+	if (c->shared_limits[0] != '\0') {
+		struct hostport hp;
+
+		if (strncmp(c->shared_limits, "redis://", 8) != 0 ||
+		    hostport_parse(c->shared_limits + 8, 6379, &hp) == -1)
+			cerr(e, file, 0, "shared_limits must be redis://ADDRESS[:PORT]");
+	}
 	if (c->dnssec_trust_anchor[0] != '\0' && c->dnssec_trust_anchor[0] != '/')
 		cerr(e, file, 0, "dnssec_trust_anchor must be an absolute path");
 	for (int k = PROC_QMGR; k < PROC_KIND_MAX; k++)

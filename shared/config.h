@@ -93,6 +93,8 @@ struct config {
 	char		dnssec_trust_anchor[1024];	/* DS/DNSKEY file; "" = no validation */
 	unsigned	unreachable_cache_time;	/* seconds an address that timed out is skipped */
 	unsigned	happy_eyeballs_delay;	/* ms before the second address family; 0 = off */
+	char		shared_limits[256];	/* redis://ADDRESS[:PORT]; "" = this node alone */
+	unsigned	node_count;		/* nodes sharing the limits (fallback divisor) */
 
 	/* submission */
 	struct hostport	listen[CONFIG_MAX_LISTEN];

@@ -52,6 +52,7 @@ delivery_differs(const struct config *a, const struct config *b)
 	    a->connection_idle != b->connection_idle || a->connect_timeout != b->connect_timeout ||
 	    a->unreachable_cache_time != b->unreachable_cache_time ||
 	    a->happy_eyeballs_delay != b->happy_eyeballs_delay ||
+	    strcmp(a->shared_limits, b->shared_limits) != 0 || a->node_count != b->node_count ||
 	    strcmp(a->helo_name, b->helo_name) != 0 || a->inet_protocols != b->inet_protocols ||
 	    routes_differ(a, b);
 }

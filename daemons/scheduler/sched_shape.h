@@ -86,6 +86,10 @@ struct shape {
 	unsigned	 active;	/* transactions opening or at an agent */
 	struct aimd	 aimd;
 	struct tbucket	 tb;
+	unsigned	 rate;		/* configured mails per period, all nodes; 0: none */
+	unsigned	 period;	/* seconds */
+	uint32_t	 credits;	/* tokens granted by the shared bucket, unused */
+	bool		 asking;	/* a token request to Redis is out */
 	unsigned	 rcpt_max;	/* recipients per transaction */
 	unsigned	 mails_per_conn;	/* 0: as configured */
 	int8_t		 reuse;		/* -1: as configured */
@@ -152,6 +156,17 @@ unsigned	 sched_dead_live(struct sched *, const struct dest *, bool *live);
  * deferred now. Returns true when it did so. */
 bool		 sched_dead_defer(struct sched *, struct dest *);
 void		 sched_dead_prune(struct sched *);
+
+/* sched_shape_run.c, for the shared buckets */
+void		 sched_shape_wake(struct sched *, struct shape *);
+void		 sched_shape_timer(struct shape *, uint64_t ms);
+void		 sched_shape_unref(struct sched *, struct shape *);
+
+/* sched_shape_redis.c: rates shared by several nodes (shared_limits). */
+struct shared_limits;
+void		 sched_redis_init(struct sched *);
+bool		 sched_redis_up(struct sched *);
+void		 sched_redis_ask(struct sched *, struct shape *);
 
 /* sched_shape_ctl.c: "outpostctl destinations" (ctx->on_master). */
 struct proc_ctx;

@@ -69,8 +69,11 @@ ctl_destinations(struct sched *s, uint32_t reqid)
 			more++;
 			continue;
 		}
-		if (sh->tb.rate > 0)
-			snprintf(rate, sizeof(rate), "%u/%us", sh->tb.rate, sh->tb.period);
+		if (sh->rate > 0 && s->shared != NULL)
+			snprintf(rate, sizeof(rate), "%u/%us(%s)", sh->rate, sh->period,
+			    sched_redis_up(s) ? "shared" : "local share");
+		else if (sh->rate > 0)
+			snprintf(rate, sizeof(rate), "%u/%us", sh->rate, sh->period);
 		else
 			strlcpy(rate, "-", sizeof(rate));
 		if (sh->paused_until > now)

@@ -83,7 +83,17 @@ shape_get(struct sched *s, const struct dest_conf *dc, const char *destkey,
 		    dc->match == DEST_MATCH_SUBDOMAINS ? "." : "", dc->pattern);
 		aimd_init(&sh->aimd, dc->concurrency ? dc->concurrency :
 		    c->destination_concurrency);
-		tbucket_init(&sh->tb, dc->rate, dc->rate_period, sched_mono_ms());
+		sh->rate = dc->rate;
+		sh->period = dc->rate_period;
+		/* With shared limits, the local bucket is the fallback: this
+		 * node's share of the rate while Redis is away. */
+		if (c->shared_limits[0] != '\0' && dc->rate > 0) {
+			unsigned share = dc->rate / (c->node_count ? c->node_count : 1);
+
+			tbucket_init(&sh->tb, share ? share : 1, dc->rate_period,
+			    sched_mono_ms());
+		} else
+			tbucket_init(&sh->tb, dc->rate, dc->rate_period, sched_mono_ms());
 		sh->rcpt_max = dc->rcpt_per_transaction ? dc->rcpt_per_transaction :
 		    c->max_rcpt_per_transaction;
 		sh->mails_per_conn = dc->mails_per_connection;
@@ -212,7 +222,12 @@ sched_shape_may_start(struct sched *s, struct dest *d)
 		shape_timer(sh, sh->paused_until - now);
 		goto block;
 	}
-	if ((wait = tbucket_wait(&sh->tb, now)) > 0) {
+	if (sh->rate > 0 && sched_redis_up(s)) {
+		if (sh->credits == 0) {
+			sched_redis_ask(s, sh);	/* its answer wakes the shape */
+			goto block;
+		}
+	} else if ((wait = tbucket_wait(&sh->tb, now)) > 0) {
 		shape_timer(sh, wait);
 		goto block;
 	}
@@ -232,7 +247,10 @@ sched_shape_started(struct sched *s, struct dest *d, struct job *j)
 
 	if (sh == NULL)
 		return;
-	(void)tbucket_take(&sh->tb, sched_mono_ms());
+	if (sh->credits > 0)
+		sh->credits--;		/* a token of the shared bucket */
+	else
+		(void)tbucket_take(&sh->tb, sched_mono_ms());
 	sh->active++;
 	sh->refs++;
 	j->shape = sh;
@@ -335,4 +353,24 @@ sched_shape_put_conn(struct fbuf *fb, const struct dest *d)
 	fbuf_add_u32(fb, sh != NULL ? sh->mails_per_conn : 0);
 	fbuf_add_u8(fb, sh != NULL && sh->reuse >= 0 ? (uint8_t)sh->reuse :
 	    DELIVER_REUSE_DEFAULT);
+}
+
+void
+sched_shape_wake(struct sched *s, struct shape *sh)
+{
+	shape_wake(s, sh);
+	if (s->dispatch_ev != NULL)
+		event_active(s->dispatch_ev, EV_TIMEOUT, 0);
+}
+
+void
+sched_shape_timer(struct shape *sh, uint64_t ms)
+{
+	shape_timer(sh, ms);
+}
+
+void
+sched_shape_unref(struct sched *s, struct shape *sh)
+{
+	shape_unref(s, sh);
 }

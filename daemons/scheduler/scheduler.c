@@ -315,6 +315,7 @@ scheduler_main(struct proc_ctx *ctx)
 	ctx->on_peer = sched_on_peer;
 	ctx->on_shutdown = sched_on_shutdown;
 	ctx->on_master = sched_shape_control;	/* outpostctl destinations */
+	sched_redis_init(&sched);		/* shared_limits */
 
 	if (c->mode == MODE_RELAY)
 		log_info("relay mode: every mail goes to %s:%u%s",

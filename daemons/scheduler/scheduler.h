@@ -317,6 +317,7 @@ struct sched {
 	struct sched_dnsq_tree	 dnsqs;
 	struct sched_shape_tree	 shapes;
 	struct sched_dead_tree	 deads;		/* unreachable-host cache */
+	struct shared_limits	*shared;	/* shared_limits: Redis, or NULL */
 	unsigned		 ndeads;
 	TAILQ_HEAD(, mail)	 due;
 	TAILQ_HEAD(, dest)	 ready;

@@ -268,3 +268,90 @@ mx2.prov A {net}.7
         assert "bounced" not in statuses(op)
     finally:
         ns.stop()
+
+
+class Redis:
+    """A private redis-server on a free loopback port, stopped by PID."""
+
+    def __init__(self, workdir, port=None):
+        self.port = port or H.free_port()
+        self.dir = workdir / f"redis-{self.port}"
+        self.dir.mkdir(exist_ok=True)
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--daemonize", "no", "--dir", str(self.dir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        H.wait_until(lambda: H.smtp_banner_ok("127.0.0.1", self.port) or self._ping(), 10, 0.1,
+                     what="redis-server")
+        return self
+
+    def _ping(self):
+        import socket
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), 0.5) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self):
+        if self.proc is not None:
+            H.stop_pid(self.proc.pid, 10, popen=self.proc)
+            self.proc = None
+
+
+def test_two_nodes_share_a_rate_through_redis_and_fall_back(outpost_factory, peer_factory,
+                                                            workdir):
+    import shutil
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server not installed")
+    redis = Redis(workdir).start()
+    try:
+        peer = peer_factory(max_sessions=100)
+        conf = dict(params={"resend_interval": "1s", "resend_attempts": 30,
+                            "shared_limits": f"redis://127.0.0.1:{redis.port}",
+                            "node_count": 2},
+                    routes={"dest.test": peer.hostport},
+                    sections={"destinations": {"127.0.0.1": "rate=20/5s concurrency=10"}})
+        nodes = [outpost_factory(name=n, **conf) for n in ("node-a", "node-b")]
+        for op in nodes:
+            op.wait_log(r"shared limits: sharing rates through redis", timeout=10)
+        n = 100
+        for op in nodes:
+            inject_many(op, n, sessions=5)
+
+        def in_window(t0, secs):
+            with peer.lock:
+                return len([t for t, _ in peer.accepted if t0 <= t < t0 + secs])
+
+        # Shared: 4/s for both nodes together (each alone would send 4/s).
+        H.wait_until(lambda: len(peer.accepted) >= 1, 30, 0.1, what="a first mail")
+        t0 = peer.accepted[0][0]
+        time.sleep(max(0.0, t0 + 15 - time.monotonic()))
+        shared = in_window(t0, 15)
+        assert 54 <= shared <= 70, f"{shared} mails in 15 s with a shared 4/s"
+
+        # Redis gone: each node falls back to 20/5s / 2 = 2/s, and says so.
+        redis.stop()
+        offsets = [op.log_offset() for op in nodes]
+        for op, off in zip(nodes, offsets):
+            op.wait_log(r"redis at .* unreachable .*divided by node_count 2", timeout=10)
+        t1 = time.monotonic()
+        time.sleep(10)
+        fallback = in_window(t1, 10)
+        assert 30 <= fallback <= 50, f"{fallback} mails in 10 s on the fallback"
+
+        # Back: sharing resumes.
+        redis = Redis(workdir, port=redis.port).start()
+        for op in nodes:
+            op.wait_log(r"redis at .* is back, sharing resumes", timeout=15)
+        H.wait_until(lambda: len(peer.accepted) >= 2 * n, 90, 0.2, what="every mail")
+        time.sleep(1)
+        assert len(peer.accepted) == 2 * n, "a mail was lost or delivered twice"
+        for op in nodes:
+            assert "bounced" not in statuses(op)
+    finally:
+        redis.stop()
