@@ -90,6 +90,10 @@ struct shape {
 	unsigned	 period;	/* seconds */
 	uint32_t	 credits;	/* tokens granted by the shared bucket, unused */
 	bool		 asking;	/* a token request to Redis is out */
+	bool		 leasing;	/* a concurrency lease request is out */
+	uint64_t	 leasing_id;	/* the lease it asks for */
+	unsigned	 nleases;	/* leases granted, not yet used by a transaction */
+	uint64_t	 leases[8];
 	unsigned	 rcpt_max;	/* recipients per transaction */
 	unsigned	 mails_per_conn;	/* 0: as configured */
 	int8_t		 reuse;		/* -1: as configured */
@@ -167,6 +171,9 @@ struct shared_limits;
 void		 sched_redis_init(struct sched *);
 bool		 sched_redis_up(struct sched *);
 void		 sched_redis_ask(struct sched *, struct shape *);
+/* Concurrency leases: one per running transaction, for all nodes. */
+void		 sched_redis_lease(struct sched *, struct shape *);
+void		 sched_redis_unlease(struct sched *, struct shape *, uint64_t lease);
 
 /* sched_shape_ctl.c: "outpostctl destinations" (ctx->on_master). */
 struct proc_ctx;

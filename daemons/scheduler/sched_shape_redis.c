@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <hiredis/async.h>
@@ -44,6 +45,22 @@ static const char bucket_script[] =
     "redis.call('PEXPIRE', KEYS[1], period * 2 + 1000) "
     "return wait";
 
+/*
+ * Concurrency leases: KEYS[1] a sorted set of leases scored by expiry;
+ * ARGV limit, lease id, lifetime in ms. Returns 1 when the lease was
+ * granted. A node that dies leaves leases that expire on their own.
+ */
+static const char lease_script[] =
+    "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000) "
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now) "
+    "if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then "
+    "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2]) "
+    "redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3])) return 1 end "
+    "return 0";
+
+#define LEASE_LIFETIME_MS	(20 * 60 * 1000)	/* longer than any transaction */
+#define LEASE_RETRY_MS		200	/* asking again while every lease is taken */
+
 struct shared_limits {
 	struct sched		*s;
 	char			 host[256];
@@ -52,6 +69,8 @@ struct shared_limits {
 	bool			 up;
 	bool			 said_down;	/* the fallback was logged */
 	struct event		*retry;
+	char			 node[300];	/* this node in lease ids */
+	uint64_t		 next_lease;
 };
 
 static void	redis_connect(struct shared_limits *);
@@ -139,6 +158,8 @@ sched_redis_init(struct sched *s)
 	sl->s = s;
 	strlcpy(sl->host, hp.host, sizeof(sl->host));
 	sl->port = hp.port;
+	snprintf(sl->node, sizeof(sl->node), "%s:%ld:%08x", c->helo_name, (long)getpid(),
+	    arc4random());
 	if ((sl->retry = evtimer_new(s->base, redis_retry_cb, sl)) == NULL)
 		fatalx("scheduler: evtimer_new");
 	s->shared = sl;
@@ -193,4 +214,69 @@ sched_redis_ask(struct sched *s, struct shape *sh)
 		return;
 	sh->asking = true;
 	sh->refs++;
+}
+
+static void
+redis_lease_cb(redisAsyncContext *ac, void *r, void *arg)
+{
+	redisReply	*reply = r;
+	struct shape	*sh = arg;
+	struct sched	*s = sh->s;
+	uint64_t	 id = sh->leasing_id;
+
+	sh->leasing = false;
+	if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0)
+		/* every lease is taken by some node: ask again soon */
+		sched_shape_timer(sh, LEASE_RETRY_MS);
+	else {
+		if (reply != NULL && reply->type == REDIS_REPLY_INTEGER &&
+		    sh->nleases < sizeof(sh->leases) / sizeof(sh->leases[0]))
+			sh->leases[sh->nleases++] = id;
+		else if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+			log_warnx("shared limits: %s: %s", sh->name, reply->str);
+		sched_shape_wake(s, sh);
+	}
+	sched_shape_unref(s, sh);
+}
+
+static void
+lease_key(const struct shape *sh, char *buf, size_t len)
+{
+	snprintf(buf, len, "outpost:conc:%s", sh->name);
+}
+
+static void
+lease_member(const struct shared_limits *sl, uint64_t id, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s:%llu", sl->node, (unsigned long long)id);
+}
+
+void
+sched_redis_lease(struct sched *s, struct shape *sh)
+{
+	char	key[400], member[400];
+
+	if (sh->leasing || !sched_redis_up(s))
+		return;
+	lease_key(sh, key, sizeof(key));
+	sh->leasing_id = ++s->shared->next_lease;
+	lease_member(s->shared, sh->leasing_id, member, sizeof(member));
+	if (redisAsyncCommand(s->shared->ac, redis_lease_cb, sh, "EVAL %s 1 %s %u %s %u",
+	    lease_script, key, sh->aimd.max, member, LEASE_LIFETIME_MS) != REDIS_OK)
+		return;
+	sh->leasing = true;
+	sh->refs++;
+}
+
+void
+sched_redis_unlease(struct sched *s, struct shape *sh, uint64_t id)
+{
+	char	key[400], member[400];
+
+	/* Redis gone: the lease expires there on its own. */
+	if (!sched_redis_up(s))
+		return;
+	lease_key(sh, key, sizeof(key));
+	lease_member(s->shared, id, member, sizeof(member));
+	(void)redisAsyncCommand(s->shared->ac, NULL, NULL, "ZREM %s %s", key, member);
 }

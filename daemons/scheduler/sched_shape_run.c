@@ -115,6 +115,8 @@ shape_unref(struct sched *s, struct shape *sh)
 {
 	if (sh == NULL || --sh->refs > 0)
 		return;
+	while (sh->nleases > 0)		/* granted, never used: give them back */
+		sched_redis_unlease(s, sh, sh->leases[--sh->nleases]);
 	RB_REMOVE(sched_shape_tree, &s->shapes, sh);
 	if (sh->timer != NULL)
 		event_free(sh->timer);
@@ -192,6 +194,26 @@ shape_timer(struct shape *sh, uint64_t ms)
 	evtimer_add(sh->timer, &tv);
 }
 
+/*
+ * Transactions this node may run for the budget: its adaptive concurrency,
+ * and with shared limits while Redis is away, its share of the configured
+ * one (the leases in Redis hold the whole when it is there).
+ */
+static unsigned
+shape_limit(struct sched *s, const struct shape *sh)
+{
+	unsigned	lim = sh->aimd.cur, share;
+
+	if (s->shared != NULL && sh->configured && !sched_redis_up(s)) {
+		share = sh->aimd.max / (s->conf->node_count ? s->conf->node_count : 1);
+		if (share < 1)
+			share = 1;
+		if (share < lim)
+			lim = share;
+	}
+	return lim;
+}
+
 /* Blocked destinations go back to the ready list, as many as may start. */
 static void
 shape_wake(struct sched *s, struct shape *sh)
@@ -199,7 +221,7 @@ shape_wake(struct sched *s, struct shape *sh)
 	struct dest	*d;
 	unsigned	 room;
 
-	room = sh->active < sh->aimd.cur ? sh->aimd.cur - sh->active : 0;
+	room = sh->active < shape_limit(s, sh) ? shape_limit(s, sh) - sh->active : 0;
 	while (room > 0 && (d = TAILQ_FIRST(&sh->blocked)) != NULL) {
 		shape_unblock(sh, d);
 		sched_dest_ready(s, d);
@@ -215,11 +237,15 @@ sched_shape_may_start(struct sched *s, struct dest *d)
 
 	if (sh == NULL)
 		return true;
-	if (sh->active >= sh->aimd.cur)
+	if (sh->active >= shape_limit(s, sh))
 		goto block;	/* a release wakes it */
 	now = sched_mono_ms();
 	if (now < sh->paused_until) {
 		shape_timer(sh, sh->paused_until - now);
+		goto block;
+	}
+	if (sh->configured && sched_redis_up(s) && sh->nleases == 0) {
+		sched_redis_lease(s, sh);	/* its answer wakes the shape */
 		goto block;
 	}
 	if (sh->rate > 0 && sched_redis_up(s)) {
@@ -251,6 +277,8 @@ sched_shape_started(struct sched *s, struct dest *d, struct job *j)
 		sh->credits--;		/* a token of the shared bucket */
 	else
 		(void)tbucket_take(&sh->tb, sched_mono_ms());
+	if (sh->nleases > 0)
+		j->lease = sh->leases[--sh->nleases];
 	sh->active++;
 	sh->refs++;
 	j->shape = sh;
@@ -265,6 +293,10 @@ sched_shape_released(struct sched *s, struct job *j)
 	if (sh == NULL)
 		return;
 	j->shape = NULL;
+	if (j->lease != 0) {
+		sched_redis_unlease(s, sh, j->lease);
+		j->lease = 0;
+	}
 	if (sh->active > 0)
 		sh->active--;
 	shape_wake(s, sh);

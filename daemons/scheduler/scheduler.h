@@ -202,6 +202,7 @@ struct job {
 	unsigned	 updates;	/* QMGR_UPDATED answers awaited */
 	struct shape	*shape;		/* the budget it counts against while running */
 	uint32_t	 shape_gen;	/* its AIMD generation at the start */
+	uint64_t	 lease;		/* its shared concurrency lease, 0: none */
 };
 
 enum dest_res {

@@ -30,6 +30,8 @@ class LimitedPeer:
         self.max_active = 0
         self.refused = 0
         self.sessions = 0           # sessions served (greeted with 220)
+        self.in_txn = 0             # sessions between MAIL and the end of DATA
+        self.max_txn = 0
         self.accepted = []          # (monotonic time, [rcpts])
         self.loop = None
         self.thread = None
@@ -69,6 +71,22 @@ class LimitedPeer:
         send("220 limited.test ESMTP")
         await writer.drain()
         rcpts = []
+        txn = [False]
+
+        def txn_set(on):
+            with self.lock:
+                if on and not txn[0]:
+                    self.in_txn += 1
+                    self.max_txn = max(self.max_txn, self.in_txn)
+                elif not on and txn[0]:
+                    self.in_txn -= 1
+                txn[0] = on
+        try:
+            await self._commands(reader, writer, send, rcpts, txn_set)
+        finally:
+            txn_set(False)
+
+    async def _commands(self, reader, writer, send, rcpts, txn_set):
         for _ in range(100000):
             line = await asyncio.wait_for(reader.readline(), 60)
             if not line:
@@ -79,7 +97,8 @@ class LimitedPeer:
                 send("250-limited.test")
                 send("250 8BITMIME")
             elif verb == "MAIL":
-                rcpts = []
+                rcpts.clear()
+                txn_set(True)
                 send("250 2.1.0 OK")
             elif verb == "RCPT":
                 rcpts.append(cmd[8:].strip().strip("<>"))
@@ -95,9 +114,11 @@ class LimitedPeer:
                     await asyncio.sleep(self.data_delay)
                 with self.lock:
                     self.accepted.append((time.monotonic(), list(rcpts)))
+                txn_set(False)
                 send("250 2.0.0 OK queued")
             elif verb == "RSET":
-                rcpts = []
+                rcpts.clear()
+                txn_set(False)
                 send("250 2.0.0 OK")
             elif verb == "NOOP":
                 send("250 2.0.0 OK")

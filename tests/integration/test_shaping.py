@@ -261,7 +261,7 @@ mx2.prov A {net}.7
             assert r.returncode == 0, r.stdout + r.stderr
         H.wait_until(lambda: len(peer.accepted) >= 16, 60, 0.1, what="16 mails")
         # Two domains, two MX names, one budget of one connection.
-        assert peer.max_active == 1, f"{peer.max_active} sessions at once"
+        assert peer.max_txn == 1, f"{peer.max_txn} transactions at once"
         op.wait_log(rf"destination a\.{ZONE} now counts against mx:\*\.prov\.{ZONE}")
         op.wait_log(rf"destination b\.{ZONE} now counts against mx:\*\.prov\.{ZONE}")
         assert re.search(rf"^mx:\*\.prov\.{ZONE} concurrency=1/1", destinations(op), re.M)
@@ -351,6 +351,32 @@ def test_two_nodes_share_a_rate_through_redis_and_fall_back(outpost_factory, pee
         H.wait_until(lambda: len(peer.accepted) >= 2 * n, 90, 0.2, what="every mail")
         time.sleep(1)
         assert len(peer.accepted) == 2 * n, "a mail was lost or delivered twice"
+        for op in nodes:
+            assert "bounced" not in statuses(op)
+    finally:
+        redis.stop()
+
+
+def test_two_nodes_share_a_concurrency_through_redis(outpost_factory, peer_factory, workdir):
+    import shutil
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server not installed")
+    redis = Redis(workdir).start()
+    try:
+        peer = peer_factory(max_sessions=100, data_delay=0.3)
+        conf = dict(params={"resend_interval": "1s", "resend_attempts": 30,
+                            "shared_limits": f"redis://127.0.0.1:{redis.port}",
+                            "node_count": 2},
+                    routes={"dest.test": peer.hostport},
+                    sections={"destinations": {"127.0.0.1": "concurrency=2"}})
+        nodes = [outpost_factory(name=n, **conf) for n in ("node-a", "node-b")]
+        for op in nodes:
+            op.wait_log(r"shared limits: sharing rates through redis", timeout=10)
+        for op in nodes:
+            inject_many(op, 15, sessions=5)
+        H.wait_until(lambda: len(peer.accepted) >= 30, 60, 0.1, what="30 mails")
+        # Each node alone may run 2: together they hold 2 leases at most.
+        assert peer.max_txn == 2, f"{peer.max_txn} transactions at once"
         for op in nodes:
             assert "bounced" not in statuses(op)
     finally:
