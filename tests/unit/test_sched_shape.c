@@ -239,6 +239,26 @@ START_TEST(destinations_mistakes)
 }
 END_TEST
 
+START_TEST(shared_limits_checked)
+{
+	struct config	c;
+	char		err[2048];
+
+	ck_assert_msg(parse(&c, "shared_limits = redis://127.0.0.1:6380\nnode_count = 3\n",
+	    err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(c.shared_limits, "redis://127.0.0.1:6380");
+	ck_assert_uint_eq(c.node_count, 3);
+	ck_assert_uint_eq(c.unreachable_cache_time, 60);
+	ck_assert_uint_eq(c.happy_eyeballs_delay, 250);
+	config_free(&c);
+	ck_assert(parse(&c, "shared_limits = http://127.0.0.1\n", err, sizeof(err)) == -1);
+	ck_assert(strstr(err, "redis://") != NULL);
+	config_free(&c);
+	ck_assert(parse(&c, "node_count = 0\n", err, sizeof(err)) == -1);
+	config_free(&c);
+}
+END_TEST
+
 static Suite *
 shape_suite(void)
 {
@@ -254,6 +274,7 @@ shape_suite(void)
 	tcase_add_test(tc, suggested_waits);
 	tcase_add_test(tc, destinations_parse);
 	tcase_add_test(tc, destinations_mistakes);
+	tcase_add_test(tc, shared_limits_checked);
 	suite_add_tcase(s, tc);
 	return s;
 }
