@@ -22,6 +22,7 @@
 #include "config.h"
 #include "helo_default.h"
 #include "dkim_conf.h"
+#include "config_dest.h"
 #include "log.h"
 #include "metrics.h"
 #include "xmalloc.h"
@@ -115,6 +116,19 @@ static const struct param params[] = {
 	{ "mta_sts", P_BOOL, C(mta_sts), 0, 0, 0, "no",
 	  "apply recipient domains' MTA-STS policies (fetched over HTTPS, verified with "
 	  "tls_ca_file); DANE takes precedence", NULL },
+	/* traffic shaping: dead destinations ([destinations] is config_dest.c) */
+	{ "unreachable_cache_time", P_DURATION, C(unreachable_cache_time), 0, 0, 86400, "60s",
+	  "how long an address whose connect timed out is not tried again by other mails (0: off)",
+	  NULL },
+	{ "happy_eyeballs_delay", P_UINT, C(happy_eyeballs_delay), 0, 0, 10000, "250",
+	  "milliseconds before connecting to an MX host's other address family too (RFC 8305; 0: off)",
+	  NULL },
+	{ "shared_limits", P_STR, C(shared_limits), sizeof(((struct config *)0)->shared_limits),
+	  0, 0, "", "share [destinations] rates with other nodes through Redis: "
+	  "redis://ADDRESS[:PORT] (empty: this node alone)", NULL },
+	{ "node_count", P_UINT, C(node_count), 0, 1, 1000, "1",
+	  "nodes sharing the limits: while Redis is unreachable each node uses rate / node_count",
+	  NULL },
 	{ "listen", P_LISTEN, C(listen), 0, 0, 0, "127.0.0.1:2525",
 	  "SMTP submission listeners (address:port, [v6]:port, comma separated; empty: none)", NULL },
 	{ "allowed_networks", P_NETWORKS, C(networks), 0, 0, 0, "127.0.0.0/8, ::1/128",
@@ -942,6 +956,13 @@ config_check(struct config *c, const char *file, struct errs *e, bool relay_host
 		cerr(e, file, 0, "relay_auth_user needs relay_auth_password_file (an absolute path)");
 	if (c->tls_ca_file[0] != '\0' && c->tls_ca_file[0] != '/')
 		cerr(e, file, 0, "tls_ca_file must be an absolute path");
+	if (c->shared_limits[0] != '\0') {
+		struct hostport hp;
+
+		if (strncmp(c->shared_limits, "redis://", 8) != 0 ||
+		    hostport_parse(c->shared_limits + 8, 6379, &hp) == -1)
+			cerr(e, file, 0, "shared_limits must be redis://ADDRESS[:PORT]");
+	}
 	if (c->dnssec_trust_anchor[0] != '\0' && c->dnssec_trust_anchor[0] != '/')
 		cerr(e, file, 0, "dnssec_trust_anchor must be an absolute path");
 	if (c->aliases[0] != '\0' && c->aliases[0] != '/')
@@ -968,7 +989,7 @@ config_parse(struct config *c, const char *name, const char *text, size_t len,
 	const char	*p = text, *end = text + len, *nl, *why;
 	char		 line[4096], err[512], *l, *eq, *key, *val;
 	int		 lineno = 0, section = -1;	/* -1 main, -2 routes, else proc kind */
-	bool		 in_routes = false, in_dkim = false, relay_host_bad = false;
+	bool		 in_routes = false, in_dkim = false, in_dests = false, relay_host_bad = false;
 	size_t		 ll;
 	/* the line each parameter was set on, to refuse a second setting */
 	int		 seen[NPARAMS], lseen[PROC_KIND_MAX][NLIMITS];
@@ -1011,10 +1032,11 @@ config_parse(struct config *c, const char *name, const char *text, size_t len,
 			*close = '\0';
 			in_routes = strcmp(l + 1, "routes") == 0;
 			in_dkim = strcmp(l + 1, "dkim") == 0;
-			section = in_routes || in_dkim ? -2 : section_kind(l + 1);
-			if (!in_routes && !in_dkim && section == -1) {
+			in_dests = strcmp(l + 1, "destinations") == 0;
+			section = in_routes || in_dkim || in_dests ? -2 : section_kind(l + 1);
+			if (!in_routes && !in_dkim && !in_dests && section == -1) {
 				cerr(&e, name, lineno, "unknown section [%s] (expected qmgr, scheduler, "
-				    "resolver, smtpd, agent, signer, routes or dkim)", l + 1);
+				    "resolver, smtpd, agent, signer, sts, routes, dkim or destinations)", l + 1);
 				section = -3;
 			}
 			continue;
@@ -1034,6 +1056,14 @@ config_parse(struct config *c, const char *name, const char *text, size_t len,
 		}
 		if (in_dkim) {
 			if (dkim_conf_add(c, key, val, err, sizeof(err)) == -1)
+				cerr(&e, name, lineno, "%s", err);
+			continue;
+		}
+		if (in_dests) {
+			struct dest_conf dc;
+
+			if (config_dest_parse(key, val, &dc, err, sizeof(err)) == -1 ||
+			    config_dest_add(c, &dc, err, sizeof(err)) == -1)
 				cerr(&e, name, lineno, "%s", err);
 			continue;
 		}
@@ -1175,6 +1205,9 @@ config_free(struct config *c)
 	free(c->dkim);
 	c->dkim = NULL;
 	c->ndkim = 0;
+	free(c->destinations);
+	c->destinations = NULL;
+	c->ndestinations = 0;
 }
 
 const struct route *
@@ -1230,6 +1263,9 @@ config_print_reference(FILE *fp)
 	fprintf(fp, "\nSection [dkim]: \"[.]domain = selector:/key/file [rsa|ed25519][, selector:/file alg] "
 	    "[c=relaxed/relaxed]\"\n    DKIM signing of mail from that From: domain (.domain: and its "
 	    "subdomains, d=domain); up to two keys sign each mail\n");
+	fprintf(fp, "\nSection [destinations]: \"domain|.domain|mx:PATTERN = concurrency=N rate=N/s|m|h|DURATION "
+	    "rcpt_per_transaction=N mails_per_connection=N reuse=yes|no\"\n"
+	    "    traffic shaping: one budget per line, shared by every destination it matches\n");
 }
 
 static void
@@ -1304,4 +1340,12 @@ config_print(const struct config *c, FILE *fp)
 	if (c->ndkim > 0)
 		fprintf(fp, "[dkim]\n");
 	dkim_conf_print(c->dkim, c->ndkim, print_line, fp);
+	if (c->ndestinations > 0)
+		fprintf(fp, "[destinations]\n");
+	for (size_t d = 0; d < c->ndestinations; d++) {
+		char	line[1024];
+
+		config_dest_format(&c->destinations[d], line, sizeof(line));
+		fprintf(fp, "%s\n", line);
+	}
 }

@@ -6,6 +6,7 @@
  *   [qmgr] [scheduler] [resolver] [smtpd] [agent]  per-process limits
  *   [routes]   "domain = host[:port]" or ".domain = [address]:port" lines
  *   [dkim]     "[.]domain = selector:/key/file [rsa|ed25519], ..." (dkim_conf.h)
+ *   [destinations]  per-destination traffic shaping (config_dest.h)
  * Every mistake is reported as "file:line: message" and rejected.
  */
 #ifndef OUTPOST_CONFIG_H
@@ -18,6 +19,8 @@
 #include <sys/socket.h>
 
 #include "proc_kind.h"
+
+struct dest_conf;
 
 enum delivery_mode { MODE_INDEPENDENT = 0, MODE_RELAY = 1 };
 enum inet_protocols { INET_ALL = 0, INET_IPV4 = 1, INET_IPV6 = 2 };
@@ -97,6 +100,10 @@ struct config {
 	struct hostport	dns_servers[CONFIG_MAX_DNS];
 	unsigned	ndns_servers;	/* 0: taken from /etc/resolv.conf */
 	char		dnssec_trust_anchor[1024];	/* DS/DNSKEY file; "" = no validation */
+	unsigned	unreachable_cache_time;	/* seconds an address that timed out is skipped */
+	unsigned	happy_eyeballs_delay;	/* ms before the second address family; 0 = off */
+	char		shared_limits[256];	/* redis://ADDRESS[:PORT]; "" = this node alone */
+	unsigned	node_count;		/* nodes sharing the limits (fallback divisor) */
 
 	/* submission */
 	struct hostport	listen[CONFIG_MAX_LISTEN];
@@ -146,6 +153,9 @@ struct config {
 	/* DKIM signing: the [dkim] section (dkim_conf.h) */
 	struct dkim_domain *dkim;
 	size_t		 ndkim;
+	/* [destinations]: traffic shaping (config_dest.h) */
+	struct dest_conf *destinations;
+	size_t		 ndestinations;
 };
 
 /* Defaults only (no file). */

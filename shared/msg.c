@@ -42,6 +42,7 @@ static const char *const msg_names[MSG_TYPE_MAX] = {
 	[MSG_DNS_MX] = "DNS_MX",
 	[MSG_AGENT_DELIVER] = "AGENT_DELIVER",
 	[MSG_AGENT_RESULT] = "AGENT_RESULT",
+	[MSG_AGENT_UNREACHABLE] = "AGENT_UNREACHABLE",
 	[MSG_QUEUE_LIST] = "QUEUE_LIST",
 	[MSG_QUEUE_ENTRY] = "QUEUE_ENTRY",
 	[MSG_QUEUE_LIST_END] = "QUEUE_LIST_END",
@@ -109,8 +110,9 @@ static const char *const msg_schema[MSG_TYPE_MAX] = {
 	[MSG_DNS_QUERY_MX] = "s",
 	[MSG_DNS_MX] = "u8 u8 u32 n16{ u16 s }",
 	[MSG_AGENT_DELIVER] = "fd s s u64 u64 u32 s n16{ a u16 s } n16{ u32 s } u8 u8 s "
-	    "n16{ u8 n16{ u8 u8 u8 b } }",
+	    "n16{ u8 n16{ u8 u8 u8 b } } u32 u8",
 	[MSG_AGENT_RESULT] = "s n16{ u32 u8 u16 s s }",
+	[MSG_AGENT_UNREACHABLE] = "a u16 s",
 	[MSG_QUEUE_LIST] = "",
 	[MSG_QUEUE_ENTRY] = "s u64 u64 u32 s u32 n16{ s u8 u32 u64 s }",
 	[MSG_QUEUE_LIST_END] = "u32",

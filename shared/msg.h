@@ -131,7 +131,9 @@ enum msg_type {
 	 *   u16 n (0, or naddr: the policy of each address in order), n times:
 	 *     u8 tls (TLS_NONE..TLS_STS, not TLS_DANE_ONLY; TLS_DANE: authenticate
 	 *     against these records; TLS_STS: verify as an MTA-STS enforce policy asks),
-	 *     u16 nrr, nrr times: u8 usage, u8 selector, u8 matching type, bytes data */
+	 *     u16 nrr, nrr times: u8 usage, u8 selector, u8 matching type, bytes data,
+	 *   u32 mails per connection (0: max_mails_per_connection),
+	 *   u8 reuse (0 no, 1 yes, DELIVER_REUSE_DEFAULT: as configured) */
 	MSG_AGENT_DELIVER = 80,
 	/* agent -> scheduler, same reqid:
 	 *   str relay ("host[ip]:port" that took the transaction, or "none"),
@@ -253,6 +255,14 @@ enum msg_type {
 	MSG_STS_GET = 220,
 	MSG_STS_POLICY = 221,
 
+	/*
+	 * traffic shaping (240..251)
+	 */
+	/* agent -> scheduler: a connection attempt got no answer (SYN dropped):
+	 *   addr, u16 port, str why. The scheduler keeps it in its
+	 *   unreachable-host cache (sched_shape_dead.c). */
+	MSG_AGENT_UNREACHABLE = 240,
+
 	MSG_TYPE_MAX = 256
 };
 
@@ -260,6 +270,8 @@ enum msg_type {
 #define SIGN_OK		0	/* signed: the fields go out before the content */
 #define SIGN_NONE	1	/* no [dkim] entry for the From: domain: unsigned */
 #define SIGN_FAIL	2	/* could not sign (unreadable content, bad key): unsigned */
+/* AGENT_DELIVER reuse: the destination has no [destinations] reuse= setting */
+#define DELIVER_REUSE_DEFAULT	255
 
 /* SUBMIT_BEGIN flags */
 #define SUBMIT_F_8BITMIME	0x0001	/* BODY=8BITMIME was declared */

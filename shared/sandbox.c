@@ -87,6 +87,18 @@ profile_of(int kind)
 	return &strictest;
 }
 
+/* With shared_limits the scheduler talks to Redis over TCP as well. */
+static const struct profile scheduler_shared = { PROC_SCHEDULER,
+    "links, TCP connections to the shared-limits Redis", SYS_CONNECT, false, TCP_ANY, false };
+
+static const struct profile *
+profile_for(int kind, const struct config *conf)
+{
+	if (kind == PROC_SCHEDULER && conf != NULL && conf->shared_limits[0] != '\0')
+		return &scheduler_shared;
+	return profile_of(kind);
+}
+
 const char *
 sandbox_profile_name(int kind)
 {
@@ -237,10 +249,17 @@ allow_list(scmp_filter_ctx sc, const char *const *names)
 		goto fail;								\
 } while (0)
 
+static int role_filter_load(const struct profile *, bool log_only);
+
 int
 sandbox_seccomp(int kind, bool log_only)
 {
-	const struct profile *p = profile_of(kind);
+	return role_filter_load(profile_of(kind), log_only);
+}
+
+static int
+role_filter_load(const struct profile *p, bool log_only)
+{
 	scmp_filter_ctx	 sc;
 	int		 r = 0;
 	pid_t		 self = getpid();
@@ -376,7 +395,7 @@ add_port(int rfd, uint16_t port)
 int
 sandbox_landlock(int kind, const struct config *conf)
 {
-	const struct profile *p = profile_of(kind);
+	const struct profile *p = profile_for(kind, conf);
 	struct sb_ruleset_attr	 ra;
 	struct landlock_path_beneath_attr pb;
 	int		 abi, rfd, dfd, r = 0;
@@ -476,8 +495,8 @@ sandbox_enter(int kind, const struct config *conf)
 		log_info("the kernel has no Landlock: seccomp filter and chroot only");
 	if (conf->sandbox == SANDBOX_LOG)
 		log_warnx("sandbox = log: refused system calls are only logged by the kernel");
-	if (sandbox_seccomp(kind, conf->sandbox == SANDBOX_LOG) == -1)
+	if (role_filter_load(profile_for(kind, conf), conf->sandbox == SANDBOX_LOG) == -1)
 		fatal("seccomp filter");
-	log_detail("sandbox: seccomp %s; Landlock ABI %d (%s)", profile_of(kind)->desc, abi,
-	    abi == 0 ? "none" : profile_of(kind)->fs ? "files beneath its root only" : "no files");
+	log_detail("sandbox: seccomp %s; Landlock ABI %d (%s)", profile_for(kind, conf)->desc, abi,
+	    abi == 0 ? "none" : profile_for(kind, conf)->fs ? "files beneath its root only" : "no files");
 }

@@ -215,6 +215,8 @@ struct agent_job {
 	uint8_t			 tls;		/* enum tls_policy */
 	uint8_t			 dflags;	/* DELIVER_F_* */
 	char			*dkim;		/* DKIM-Signature field(s) sent before the content */
+	uint32_t		 mails_per_conn;	/* 0: max_mails_per_connection */
+	uint8_t			 reuse;		/* 0 no, 1 yes, DELIVER_REUSE_DEFAULT: as configured */
 	bool			 retry_clear;	/* TLS failed under "may": same address again, in clear */
 	char			 dest[HOSTNAME_MAX];
 	struct agent_addr	*addrs;
@@ -351,6 +353,9 @@ struct agent_session {
 	struct event		*ev_free;
 	struct agent_job	*job;
 	struct agent_addr	 addr;		/* where this connection goes */
+	struct agent_race	*race;		/* Happy Eyeballs in progress (agent_connect.c) */
+	uint32_t		 mails_max;	/* mails before QUIT: the last job's destination */
+	bool			 no_reuse;	/* its destination wants no connection reuse */
 	char			 relay[RELAY_MAX];
 	struct ehlo_caps	 caps;
 	struct reply		 reply;
@@ -437,6 +442,22 @@ struct agent {
 void	agent_main(struct proc_ctx *);
 /* A session finished its job: send the result, free the job. */
 void	agent_job_done(struct agent *, struct agent_job *);
+/* agent_connect.c: a connect to a timed out: tell the scheduler's
+ * unreachable-host cache. */
+void	agent_connect_timed_out(const struct agent_job *, const struct agent_addr *,
+	    const char *why);
+/*
+ * Happy Eyeballs (RFC 8305): when the address at index i and a later one of
+ * the same host differ in family, connect to the IPv6 one and, if it has not
+ * answered after delay_ms, to the IPv4 one too; the first to connect wins.
+ * Returns false when there is nothing to race (plain connect). The outcome
+ * comes back as session_race_won() or session_race_lost().
+ */
+struct agent_race;
+bool	agent_race_start(struct agent_session *, unsigned i, unsigned delay_ms);
+void	agent_race_cancel(struct agent_session *);
+void	session_race_won(struct agent_session *, int fd, unsigned index);
+void	session_race_lost(struct agent_session *, const char *text);
 /* Put a job back in front of the pending list (a reused connection was dead). */
 void	agent_job_requeue(struct agent *, struct agent_job *);
 /* Sessions came free or went idle: start pending jobs. */

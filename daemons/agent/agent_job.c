@@ -139,7 +139,9 @@ job_decode(struct frame *f, struct agent_job **out, const char **why)
 	if (!frame_get_u8(f, &j->tls) || !frame_get_u8(f, &j->dflags) ||
 	    !frame_get_strdup(f, &j->dkim, DKIM_FIELDS_MAX))
 		goto bad;
-	if (!dane_job_decode(f, j, why) || !frame_end(f))
+	if (!dane_job_decode(f, j, why) ||
+	    !frame_get_u32(f, &j->mails_per_conn) || !frame_get_u8(f, &j->reuse) ||
+	    (j->reuse > 1 && j->reuse != DELIVER_REUSE_DEFAULT) || !frame_end(f))
 		goto bad;
 	if (j->tls > TLS_VERIFY) {
 		*why = "unknown TLS policy";

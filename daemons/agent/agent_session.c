@@ -117,6 +117,15 @@ sess_timer(struct agent_session *s, enum agent_stage stage)
 static void	sess_job_done(struct agent_session *);
 static void	sess_trace(const struct agent_session *);
 
+/* [destinations] mails_per_connection and reuse of the job's destination. */
+static void
+sess_conn_limits(struct agent_session *s, const struct agent_job *j)
+{
+	s->mails_max = j->mails_per_conn ? j->mails_per_conn :
+	    s->agent->conf->max_mails_per_connection;
+	s->no_reuse = j->reuse == 0;
+}
+
 /*
  * Free the connection. A TLS session that was up is marked as shut down:
  * OpenSSL drops a session from the resumption cache when its connection is
@@ -127,6 +136,7 @@ sess_free_bev(struct agent_session *s)
 {
 	SSL	*ssl;
 
+	agent_race_cancel(s);
 	if (s->bev == NULL)
 		return;
 	if (s->tls && (ssl = bufferevent_openssl_get_ssl(s->bev)) != NULL)
@@ -291,6 +301,7 @@ session_new(struct agent *a, struct agent_job *j)
 	s->job = j;
 	j->sess = s;
 	sess_trace(s);
+	sess_conn_limits(s, j);
 	sess_connect_next(s);
 }
 
@@ -356,6 +367,11 @@ sess_connect_next(struct agent_session *s)
 		textf(s->relay, sizeof(s->relay), "%s[%s]:%u", a->host, a->ip, a->port);
 		textf(s->tls_key, sizeof(s->tls_key), "%u/%s", s->tls_policy, s->relay);
 		s->state = S_CONNECT;
+		if (!s->no_starttls && agent_race_start(s, j->next_addr - 1,
+		    s->agent->conf->happy_eyeballs_delay)) {
+			sess_timer(s, STAGE_CONNECT);
+			return;
+		}
 		s->bev = bufferevent_socket_new(s->agent->ctx->base, -1, BEV_OPT_CLOSE_ON_FREE);
 		if (s->bev == NULL)
 			fatalx("agent: bufferevent_socket_new");
@@ -375,6 +391,40 @@ sess_connect_next(struct agent_session *s)
 		bufferevent_free(s->bev);
 		s->bev = NULL;
 	}
+}
+
+/* Happy Eyeballs (agent_connect.c): the connection that answered first. */
+void
+session_race_won(struct agent_session *s, int fd, unsigned index)
+{
+	struct agent_job	*j = s->job;
+	struct agent_addr	 t;
+
+	/* The winner sits just before next_addr, where a retry in clear looks. */
+	if (index + 2 == j->next_addr) {
+		t = j->addrs[index];
+		j->addrs[index] = j->addrs[index + 1];
+		j->addrs[index + 1] = t;
+		index++;
+	}
+	s->addr = j->addrs[index];
+	textf(s->relay, sizeof(s->relay), "%s[%s]:%u", s->addr.host, s->addr.ip, s->addr.port);
+	textf(s->tls_key, sizeof(s->tls_key), "%u/%s", j->tls, s->relay);
+	s->bev = bufferevent_socket_new(s->agent->ctx->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (s->bev == NULL)
+		fatalx("agent: bufferevent_socket_new");
+	bufferevent_setcb(s->bev, sess_read_cb, sess_write_cb, sess_event_cb, s);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, READ_HIWAT);
+	bufferevent_setwatermark(s->bev, EV_WRITE, DATA_LOWAT, 0);
+	evtimer_del(s->timer);
+	sess_event_cb(s->bev, BEV_EVENT_CONNECTED, s);
+}
+
+/* Both families failed at once (refused, unreachable): the next addresses. */
+void
+session_race_lost(struct agent_session *s, const char *text)
+{
+	sess_error(s, "4.4.1", text);
 }
 
 /* A failure before the transaction: record it, try the next address. */
@@ -555,6 +605,7 @@ sess_timer_cb(evutil_socket_t fd, short ev, void *arg)
 		return;
 	case S_CONNECT:
 		textf(text, sizeof(text), "connect to %s: Connection timed out", s->relay);
+		agent_connect_timed_out(s->job, &s->addr, text);
 		sess_error(s, "4.4.1", text);
 		return;
 	case S_TLS:
@@ -674,7 +725,7 @@ sess_next(struct agent_session *s)
 	sess_job_done(s);
 	if (s->dead)
 		return;
-	if (s->agent->stopping || s->nmails >= conf->max_mails_per_connection ||
+	if (s->agent->stopping || s->nmails >= s->mails_max || s->no_reuse ||
 	    conf->connection_idle == 0) {
 		session_quit(s);
 		return;
@@ -1280,6 +1331,7 @@ session_take(struct agent_session *s, struct agent_job *j)
 	evtimer_del(s->timer);
 	s->job = j;
 	j->sess = s;
+	sess_conn_limits(s, j);
 	s->reused = true;
 	sess_trace(s);
 	log_detail("%s: reusing the connection to %s", j->id, s->relay);

@@ -323,6 +323,8 @@ control_request(struct control_client *cl, struct frame *f)
 		forward(cl, f->hdr.reqid, PROC_SCHEDULER, cmd, argv, argc);
 	else if (strcmp(cmd, "sts") == 0)
 		forward(cl, f->hdr.reqid, PROC_STS, cmd, argv, argc);
+	else if (strcmp(cmd, "destinations") == 0)
+		forward(cl, f->hdr.reqid, PROC_SCHEDULER, cmd, argv, argc);
 	else
 		client_end(cl, f->hdr.reqid, 1, "unknown command");
 	goto out;

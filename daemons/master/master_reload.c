@@ -21,6 +21,7 @@
 
 #include "chan.h"
 #include "frame.h"
+#include "config_dest.h"
 #include "log.h"
 #include "master.h"
 #include "msg.h"
@@ -85,6 +86,13 @@ static const struct reload_param {
 	P("allowed_networks", nnetworks, D),
 	P("max_message_size", max_message_size, Q | D),
 	P("max_recipients", max_recipients, Q | D),
+	/* Traffic shaping: the scheduler keeps the budgets; agents connect. */
+	P("unreachable_cache_time", unreachable_cache_time, S),
+	P("happy_eyeballs_delay", happy_eyeballs_delay, S | A),
+	P("shared_limits", shared_limits, S),
+	P("node_count", node_count, S),
+	P("[destinations]", destinations, LIVE),
+	P("[destinations]", ndestinations, LIVE),
 	/* Client limits and the free-space reserve. */
 	P("client_connection_limit", client_connection_limit, D),
 	P("client_connection_rate", client_connection_rate, D),
@@ -128,7 +136,9 @@ static bool
 routes_differ(const struct config *a, const struct config *b)
 {
 	return a->nroutes != b->nroutes ||
-	    (a->nroutes > 0 && memcmp(a->routes, b->routes, a->nroutes * sizeof(*a->routes)) != 0);
+	    (a->nroutes > 0 && memcmp(a->routes, b->routes, a->nroutes * sizeof(*a->routes)) != 0) ||
+	    a->ndestinations != b->ndestinations || (a->ndestinations > 0 &&
+	    memcmp(a->destinations, b->destinations, a->ndestinations * sizeof(*a->destinations)) != 0);
 }
 
 /* Something outside the table changed (a parameter added without a row)? */
@@ -180,6 +190,12 @@ reload_changed(const struct config *o, const struct config *n, char *buf, size_t
 	if ((o->ndkim == 0) != (n->ndkim == 0)) {
 		kinds |= Q;
 		strlcat(buf, buf[0] ? ", [dkim]" : "[dkim]", len);
+	}
+	if (o->ndestinations != n->ndestinations || (n->ndestinations > 0 &&
+	    memcmp(o->destinations, n->destinations,
+	    n->ndestinations * sizeof(*n->destinations)) != 0)) {
+		kinds |= S;
+		strlcat(buf, buf[0] ? ", [destinations]" : "[destinations]", len);
 	}
 	if (routes_differ(o, n)) {
 		kinds |= S;

@@ -137,18 +137,24 @@ sched_dane_host(struct sched *s, struct dest *d, struct dest_host *h, uint8_t *t
 }
 
 void
-sched_dane_put(struct fbuf *fb, const struct dest *d)
+sched_dane_put(struct fbuf *fb, const struct dest *d, const bool *live)
 {
-	unsigned	 i, k;
+	unsigned	 i, k, n = 0;
 
 	if (!dane_wanted(d->tls) && !d->per_addr) {
 		fbuf_add_u16(fb, 0);
 		return;
 	}
-	fbuf_add_u16(fb, (uint16_t)d->naddrs);
+	/* One policy per address sent: those the unreachable-host cache left in. */
+	for (i = 0; i < d->naddrs; i++)
+		n += live[i] ? 1 : 0;
+	fbuf_add_u16(fb, (uint16_t)n);
 	for (i = 0; i < d->naddrs; i++) {
 		const struct sched_addr *a = &d->addrs[i];
 		const struct dest_dane *dd = NULL;
+
+		if (!live[i])
+			continue;
 
 		if (d->is_ip) {
 			/*

@@ -108,6 +108,7 @@ dest_create(struct sched *s, const char *key, const char *name, const char *look
 	d->last_agent = -1;
 	d->tls = s->conf->tls_policy;
 	TAILQ_INIT(&d->waiting);
+	sched_shape_attach(s, d);
 	if (!dest_literal(d) && d->lookup[0] == '\0') {
 		/* relay mode without a relay_host: nothing can be sent */
 		d->res = RES_DONE;
@@ -546,6 +547,7 @@ dest_assemble(struct sched *s, struct dest *d)
 			    "no address found for %s", d->lookup);
 		return;
 	}
+	sched_shape_mx(s, d);
 	/* MTA-STS (when on, and no DANE) may still narrow the list: it finishes later */
 	if (sched_sts_start(s, d))
 		return;
@@ -744,6 +746,7 @@ dest_free(struct sched *s, struct dest *d)
 {
 	RB_REMOVE(sched_dest_tree, &s->dests, d);
 	s->ndests--;
+	sched_shape_detach(s, d);
 	dest_hosts_reset(d);
 	sched_dane_reset(d);
 	free(d);
@@ -761,6 +764,7 @@ sched_dest_tick(struct sched *s)
 	struct dnsq	*q;
 	uint64_t	 now = s->now();
 
+	sched_dead_prune(s);
 	RB_FOREACH_SAFE(d, sched_dest_tree, &s->dests, next) {
 		if (d->res == RES_BUSY && now - d->res_started > SCHED_RESOLVE_TIMEOUT) {
 			RB_FOREACH(q, sched_dnsq_tree, &s->dnsqs)

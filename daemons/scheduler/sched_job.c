@@ -132,6 +132,7 @@ job_free(struct sched *s, struct job *j)
 {
 	unsigned	i;
 
+	sched_shape_released(s, j);
 	job_unlink(s, j);
 	RB_REMOVE(sched_job_tree, &s->jobs, j);
 	for (i = 0; i < j->nrcpt; i++) {
@@ -148,6 +149,7 @@ job_release(struct sched *s, struct job *j)
 {
 	if (j->state != JOB_OPENING && j->state != JOB_AT_AGENT)
 		return;
+	sched_shape_released(s, j);
 	if (j->dest != NULL) {
 		if (j->dest->active > 0)
 			j->dest->active--;
@@ -488,10 +490,13 @@ job_pick_agent(struct sched *s, const struct dest *d)
 	}
 	if (best < 0)
 		return -1;
+	/* A throttled destination stays with the agent whose idle connections
+	 * already hold the receiver's slots (sched_shape_sticky). */
 	if (d->last_agent >= 0 && (unsigned)d->last_agent < s->nagents &&
 	    s->agents[d->last_agent].chan != NULL &&
 	    s->agents[d->last_agent].load < s->max_sessions &&
-	    s->agents[d->last_agent].load <= s->agents[best].load + SCHED_STICKY_SLACK)
+	    (s->agents[d->last_agent].load <= s->agents[best].load + SCHED_STICKY_SLACK ||
+	    sched_shape_sticky(d)))
 		return d->last_agent;
 	return best;
 }
@@ -507,15 +512,17 @@ sched_job_dispatch(struct sched *s)
 	struct dest	*d;
 	struct job	*j;
 	struct fbuf	*fb;
-	unsigned	 conc = s->conf->destination_concurrency;
 	int		 agent;
 
 	while (!s->stopping && s->qmgr != NULL && (d = TAILQ_FIRST(&s->ready)) != NULL) {
 		TAILQ_REMOVE(&s->ready, d, ready_entry);
 		d->on_ready = false;
-		if (d->res != RES_DONE || d->err_cls != DELIVERY_OK || d->nwaiting == 0 ||
-		    (conc > 0 && d->active >= conc))
+		if (d->res != RES_DONE || d->err_cls != DELIVERY_OK || d->nwaiting == 0)
 			continue;	/* sched_dest_ready() puts it back when that changes */
+		if (sched_dead_defer(s, d))
+			continue;	/* every address is known not to answer */
+		if (!sched_shape_may_start(s, d))
+			continue;	/* waits on its budget (concurrency, rate, pause) */
 		if ((agent = job_pick_agent(s, d)) < 0) {
 			TAILQ_INSERT_HEAD(&s->ready, d, ready_entry);
 			d->on_ready = true;
@@ -532,11 +539,12 @@ sched_job_dispatch(struct sched *s)
 		j->agent = agent;
 		j->state = JOB_OPENING;
 		j->dispatched_ms = sched_log_now_ms();
+		sched_shape_started(s, d, j);
 		fb = fbuf_new(MSG_QMGR_OPEN, j->reqid);
 		fbuf_add_str(fb, j->id);
 		if (chan_send(s->qmgr, fb) == -1)
 			log_warnx("%s: cannot ask the queue manager", j->id);
-		if (d->nwaiting > 0 && (conc == 0 || d->active < conc)) {
+		if (d->nwaiting > 0) {
 			TAILQ_INSERT_TAIL(&s->ready, d, ready_entry);
 			d->on_ready = true;
 		}
@@ -598,7 +606,8 @@ job_opened(struct sched *s, struct frame *f, bool ok, uint64_t off, uint64_t len
 	struct job	*j;
 	struct dest	*d;
 	struct fbuf	*fb;
-	unsigned	 i;
+	unsigned	 i, nlive;
+	bool		 live[SCHED_ADDRS_MAX];
 
 	/* A stale answer (the job was requeued meanwhile): its fd is closed by chan. */
 	if ((j = job_find(s, f->hdr.reqid)) == NULL || j->state != JOB_OPENING)
@@ -630,8 +639,15 @@ job_opened(struct sched *s, struct frame *f, bool ok, uint64_t off, uint64_t len
 	fbuf_add_u64(fb, len);
 	fbuf_add_u32(fb, flags);
 	fbuf_add_str(fb, d->name);
-	fbuf_add_u16(fb, (uint16_t)d->naddrs);
+	/* Addresses in the unreachable-host cache are left out, unless all are. */
+	if ((nlive = sched_dead_live(s, d, live)) == 0) {
+		memset(live, 1, sizeof(live));
+		nlive = d->naddrs;
+	}
+	fbuf_add_u16(fb, (uint16_t)nlive);
 	for (i = 0; i < d->naddrs; i++) {
+		if (!live[i])
+			continue;
 		sched_put_addr(fb, d->addrs[i].family, d->addrs[i].addr);
 		fbuf_add_u16(fb, d->addrs[i].port);
 		fbuf_add_str(fb, d->addrs[i].host);
@@ -645,7 +661,8 @@ job_opened(struct sched *s, struct frame *f, bool ok, uint64_t off, uint64_t len
 	fbuf_add_u8(fb, dane_wanted(d->tls) ? TLS_MAY : d->tls);
 	fbuf_add_u8(fb, d->dflags);
 	fbuf_add_str(fb, dkim);
-	sched_dane_put(fb, d);
+	sched_dane_put(fb, d, live);	/* the policy of each address sent */
+	sched_shape_put_conn(fb, d);	/* mails per connection, reuse */
 	j->state = JOB_AT_AGENT;
 	if (chan_send(s->agents[j->agent].chan, fb) == -1) {
 		log_warnx("%s: cannot hand the mail to agent %d", j->id, j->agent);
@@ -686,6 +703,7 @@ sched_job_result(struct sched *s, unsigned agent, struct frame *f)
 	}
 	if (!frame_end(f))
 		return -1;
+	sched_shape_result(s, j);
 	/* A recipient the agent said nothing about was not delivered. */
 	sched_job_fail(s, j, DELIVERY_TEMPFAIL, 0, "4.3.0", "no result from the delivery agent");
 	sched_check_stop(s);

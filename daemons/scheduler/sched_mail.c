@@ -527,11 +527,9 @@ mail_schedule(struct sched *s, struct mail *m)
 	struct due_rcpt	*d;
 	size_t		 n = 0, i;
 	uint64_t	 now = s->now();
-	unsigned	 max = s->conf->max_rcpt_per_transaction;
+	unsigned	 max;
 	struct job	*j = NULL;
 
-	if (max == 0 || max > UINT16_MAX)
-		max = UINT16_MAX;
 	d = xreallocarray(NULL, m->nrcpt, sizeof(*d));
 	for (i = 0; i < m->nrcpt; i++) {
 		struct srcpt	*r = &m->rcpts[i];
@@ -554,6 +552,10 @@ mail_schedule(struct sched *s, struct mail *m)
 	qsort(d, n, sizeof(*d), due_cmp);
 	j = NULL;
 	for (i = 0; i < n; i++) {
+		/* per destination: [destinations] rcpt_per_transaction */
+		max = sched_shape_rcpt_max(s, d[i].dest);
+		if (max == 0 || max > UINT16_MAX)
+			max = UINT16_MAX;
 		if (j != NULL && (d[i].dest != j->dest || j->nrcpt >= max ||
 		    j->bytes >= SCHED_JOB_BYTES)) {
 			sched_dest_enqueue(s, j->dest, j);

@@ -78,6 +78,8 @@ sched_agent_frame(struct sched *s, unsigned agent, struct frame *f)
 {
 	if (f->hdr.type == MSG_AGENT_RESULT)
 		return sched_job_result(s, agent, f);
+	if (f->hdr.type == MSG_AGENT_UNREACHABLE)
+		return sched_dead_frame(s, agent, f);
 	log_warnx("agent %u: unexpected %s", agent, msg_name(f->hdr.type));
 	return -1;
 }
@@ -96,6 +98,23 @@ sched_resolver_frame(struct sched *s, struct frame *f)
 		return sched_dest_dns_frame(s, f);
 	log_warnx("resolver: unexpected %s", msg_name(f->hdr.type));
 	return -1;
+}
+
+/*
+ * outpostctl commands the master routes here: "destinations" is the traffic
+ * shaper's (sched_shape_ctl.c), every other one the route lookup's
+ * (sched_route.c), which answers unknown commands.
+ */
+static int
+sched_control(struct proc_ctx *ctx, struct frame *f)
+{
+	struct frame	 peek = *f;	/* the command's name, without consuming it */
+	char		 cmd[64];
+
+	if (f->hdr.type == MSG_CONTROL_REQUEST && frame_get_str(&peek, cmd, sizeof(cmd)) &&
+	    strcmp(cmd, "destinations") == 0)
+		return sched_shape_control(ctx, f);
+	return sched_route_control(ctx, f);
 }
 
 /* Forget what was tied to a link; safe to call twice for the same chan. */
@@ -325,6 +344,8 @@ sched_init(struct sched *s, struct proc_ctx *ctx, const struct config *conf,
 	RB_INIT(&s->jobs);
 	RB_INIT(&s->dests);
 	RB_INIT(&s->dnsqs);
+	RB_INIT(&s->shapes);
+	RB_INIT(&s->deads);
 	TAILQ_INIT(&s->due);
 	TAILQ_INIT(&s->ready);
 	TAILQ_INIT(&s->orphans);
@@ -348,7 +369,8 @@ scheduler_main(struct proc_ctx *ctx)
 	ctx->arg = &sched;
 	ctx->on_peer = sched_on_peer;
 	ctx->on_shutdown = sched_on_shutdown;
-	ctx->on_master = sched_route_control;
+	ctx->on_master = sched_control;		/* route, destinations */
+	sched_redis_init(&sched);		/* shared_limits */
 
 	if (c->mode == MODE_RELAY)
 		log_info("relay mode: every mail goes to %s:%u%s",

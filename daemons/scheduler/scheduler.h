@@ -16,7 +16,9 @@
  * update), sched_log.c (the per-recipient log line), sched_route.c (the
  * "route" control command: where mail to an address would go),
  * sched_dane.c (TLSA
- * lookups of MX hosts and the DANE policy of their addresses, RFC 7672).
+ * lookups of MX hosts and the DANE policy of their addresses, RFC 7672),
+ * sched_shape.c and sched_shape_run.c (traffic shaping: per-destination limits,
+ * sched_shape.h).
  */
 #ifndef OUTPOST_SCHEDULER_H
 #define OUTPOST_SCHEDULER_H
@@ -31,6 +33,7 @@
 #include "dane.h"
 #include "msg.h"
 #include "sts_policy.h"
+#include "sched_shape.h"
 
 struct proc_ctx;
 struct chan;
@@ -219,6 +222,9 @@ struct job {
 	char		 relay[HOSTNAME_MAX + 64];
 	unsigned	 updates;	/* QMGR_UPDATED answers awaited */
 	uint64_t	 dispatched_ms;	/* wall clock when sent toward an agent (log delays) */
+	struct shape	*shape;		/* the budget it counts against while running */
+	uint32_t	 shape_gen;	/* its AIMD generation at the start */
+	uint64_t	 lease;		/* its shared concurrency lease, 0: none */
 };
 
 enum dest_res {
@@ -282,6 +288,10 @@ struct dest {
 	unsigned	 nwaiting;
 	unsigned	 active;	/* jobs opening or at an agent */
 	int		 last_agent;
+
+	struct shape	*shape;		/* traffic shaping budget (sched_shape_run.c) */
+	TAILQ_ENTRY(dest) blocked_entry;	/* in shape->blocked */
+	bool		 on_blocked;
 };
 
 /* An outstanding resolver query. */
@@ -337,6 +347,10 @@ struct sched {
 	struct sched_dest_tree	 dests;
 	unsigned		 ndests;
 	struct sched_dnsq_tree	 dnsqs;
+	struct sched_shape_tree	 shapes;
+	struct sched_dead_tree	 deads;		/* unreachable-host cache */
+	struct shared_limits	*shared;	/* shared_limits: Redis, or NULL */
+	unsigned		 ndeads;
 	TAILQ_HEAD(, mail)	 due;
 	/* Later due times: a binary min-heap of mails by wake_at, one timer
 	 * armed for its top (sched_mail.c). */
@@ -423,7 +437,8 @@ int		 sched_dane_tlsa_frame(struct sched *, struct frame *, struct dest *,
 bool		 sched_dane_host(struct sched *, struct dest *, struct dest_host *,
 		    uint8_t *tls, uint8_t *dane, const char **why);
 /* The per-address part of AGENT_DELIVER (msg.h). */
-void		 sched_dane_put(struct fbuf *, const struct dest *);
+/* live[i]: address i is in the job (not in the unreachable-host cache). */
+void		 sched_dane_put(struct fbuf *, const struct dest *, const bool *live);
 void		 sched_dane_reset(struct dest *);
 /* Send a query to the resolver for d (sched_dest.c). */
 void		 sched_dnsq_send(struct sched *, struct dest *, enum dnsq_kind, unsigned host);

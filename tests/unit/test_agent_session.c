@@ -481,6 +481,8 @@ send_job(uint32_t reqid, const struct job_spec *j)
 	fbuf_add_u8(fb, j->dflags);
 	fbuf_add_str(fb, "");
 	fbuf_add_u16(fb, 0);		/* no per-address (DANE) policy */
+	fbuf_add_u32(fb, 0);			/* mails per connection: as configured */
+	fbuf_add_u8(fb, DELIVER_REUSE_DEFAULT);
 	ck_assert(!fb->overflow);
 	ck_assert_int_eq(frame_send(sched_fd, fb), 0);
 	fbuf_free(fb);

@@ -326,6 +326,14 @@ get_deliver(int a, struct deliver *d)
 			}
 		}
 	}
+	/* no [destinations] line: the global connection settings */
+	{
+		uint32_t	mpc;
+		uint8_t		reuse;
+
+		ck_assert(frame_get_u32(&f, &mpc) && mpc == 0);
+		ck_assert(frame_get_u8(&f, &reuse) && reuse == DELIVER_REUSE_DEFAULT);
+	}
 	ck_assert(frame_end(&f));
 }
 
