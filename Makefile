@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # outpost - outbound mail delivery server.
 #
 #   make            build build/outpost, build/outpost-sendmail, build/outpostctl

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * addr.c - RFC 5321 section 4.1.2 path syntax: reverse-paths, forward-paths,
  * local parts (dot-string or quoted), domains and address literals.

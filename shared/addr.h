@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * addr.h - RFC 5321 mail addresses: the paths of MAIL FROM: and RCPT TO:.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * aliases.c - parsing, checking and applying the aliases table (see
  * aliases.h for the format and the rules). Runs in the master and

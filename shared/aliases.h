@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * aliases.h - the aliases table (/etc/aliases format) and the rewriting of
  * local recipients: names without a domain and names in the myorigin

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * buf.c - a growing byte buffer (see buf.h). Growth doubles; running out of
  * memory or size is fatal, as everywhere (xmalloc.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * buf.h - a growing byte buffer for building messages, records and lines
  * (DSNs, queue file records, local mail headers, queue listings).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * chan.c - a framed IPC link inside a libevent loop (see chan.h).
  * Used by every daemon for its links to the master and to its peers.

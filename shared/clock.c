@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * clock.c - the time of day as outpost's due times see it. Re-send times
  * are stored as wall-clock seconds (they must survive a restart), but a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * clock.h - the time of day for timers and due times: the wall clock read
  * once, then advanced by the monotonic clock (clock.c).

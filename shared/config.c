@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * config.c - outpost's configuration parameters, their parser and checker.
  *

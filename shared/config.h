@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * config.h - outpost's configuration: one table of parameters (config.c)
  * drives the parser, the checker and the documentation.

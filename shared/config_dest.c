@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * config_dest.c - the [destinations] section of the configuration: parsing
  * one line into a struct dest_conf, and finding the entry that applies to

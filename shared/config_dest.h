@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * config_dest.h - the [destinations] section: per-destination traffic
  * shaping settings (config_dest.c), parsed by config.c and read by the

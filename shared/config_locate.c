@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * config_locate.c - the one rule by which outpost, outpostctl,
  * outpost-sendmail and mailq find their instance, as Postfix's MAIL_CONFIG:

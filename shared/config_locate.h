@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * config_locate.h - which configuration file a program reads when it is
  * not named on the command line.

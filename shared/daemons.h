@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * daemons.h - the entry point of each child process, for the master's
  * process table (daemons/master) and nothing else.

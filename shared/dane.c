@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * dane.c - TLSA record data and the DANE decision for one MX host (RFC 7672).
  * Pure: the resolver decodes records with it, the scheduler decides with it,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * dane.h - DANE for SMTP (RFC 7672, RFC 7671): the TLSA records the resolver
  * reads, the scheduler carries and the delivery agent hands to OpenSSL, and

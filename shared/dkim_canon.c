@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * dkim_canon.c - RFC 6376 section 3.4 canonicalization (dkim_canon.h).
  * Run in the signer; pure code over memory, unit-tested and fuzzed.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * dkim_canon.h - RFC 6376 section 3.4 canonicalization of header fields and
  * of the body, "simple" and "relaxed". Pure functions, no I/O, no crypto:

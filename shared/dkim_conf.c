@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * dkim_conf.c - parsing and lookup of the [dkim] section (dkim_conf.h).
  * Called by the configuration parser in every process; the signer and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * dkim_conf.h - the [dkim] section of the configuration: which From:
  * domains are signed, with which selectors and key files.

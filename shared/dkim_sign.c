@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * dkim_sign.c - header selection, the DKIM-Signature field and its
  * signature (dkim_sign.h). Used by the signer and by outpostctl.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * dkim_sign.h - RFC 6376 signatures: choosing the header fields, building
  * the DKIM-Signature field and signing it with rsa-sha256 or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * dsn.c - the delivery status notification builder (RFC 3464, RFC 6522).
  *

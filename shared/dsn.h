@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * dsn.h - building delivery status notifications (RFC 3464 inside an
  * RFC 6522 multipart/report), the bounces and delay warnings sent to the

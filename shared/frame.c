@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * frame.c - encoding, decoding and socket I/O of outpost's IPC frames
  * (see frame.h for the wire layout). Used by every process and by the

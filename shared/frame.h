@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * frame.h - the one framed protocol spoken between outpost processes.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * helo_default.c - the default of helo_name. Called by config.c when it
  * sets the defaults (in every process that loads the configuration), and

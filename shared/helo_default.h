@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * helo_default.h - the name outpost gives itself when helo_name is not set
  * (helo_default.c): Debian's /etc/mailname, else the host's canonical name.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * localmail.c - preparing a locally submitted message (outpost-sendmail):
  * the lone-dot rule, recipients from arguments and header fields, the

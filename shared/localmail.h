@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * localmail.h - what outpost-sendmail does to a locally submitted message
  * before it hands it to the queue manager (like Postfix's cleanup does for

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * log_json.c - a log line as a JSON object (see log_json.h). Run by the
  * master for every line when log_format = json.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * log_json.h - one log line as one JSON object (log_format = json), with the
  * fields of a Postfix-form line ("QUEUEID: to=<...>, relay=..., status=sent

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * maildate.c - RFC 5322 dates in UTC (see maildate.h).
  */

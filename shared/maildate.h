@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * maildate.h - dates as RFC 5322 writes them, for Received:, Date: and DSN
  * fields (smtpd, qmgr, the DSN builder).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * mailhdr.c - RFC 5322 header section scanning and address-list parsing.
  *

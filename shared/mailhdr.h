@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * mailhdr.h - scanning the header section of an RFC 5322 message.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * metrics.c - a child's counters and their push to the master (see
  * metrics.h), and the table of names the master renders them with.

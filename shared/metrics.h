@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * metrics.h - the numbers outpost exposes to Prometheus, and how a child
  * counts them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * msg.c - names of frame types, recipient states and process kinds, for
  * logs and for rejecting unknown types (every process).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * msg.h - every frame type of outpost's IPC, with the payload of each.
  *

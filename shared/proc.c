@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * proc.c - the start of every outpost child (see proc.h), run in a fresh
  * image of the outpost binary (the master forks and execs it with a role,

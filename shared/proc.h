@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * proc.h - the life of an outpost child process, written once for all.
  *

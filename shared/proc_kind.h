@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * proc_kind.h - the kinds of outpost processes.
  */

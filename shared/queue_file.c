@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * queue_file.c - encode and decode the queue file format (queue_file.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * queue_file.h - the on-disk format of one queued mail.
  *

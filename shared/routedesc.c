@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * routedesc.c - the delivery plan of a domain from the configuration alone
  * (see routedesc.h); the scheduler's sched_dest.c decides the same way

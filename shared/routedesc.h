@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * routedesc.h - where the configuration sends mail for a domain, as one
  * line for people: relay host, [routes] entry or MX lookup, and the TLS

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sandbox.c - the confinement of every outpost child, entered once from
  * proc_child() (shared/proc.c) when its start-up is done (see sandbox.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sandbox.h - what each child may still do once its start-up is over:
  * default rlimits, PR_SET_NO_NEW_PRIVS, a seccomp allow-list per role and

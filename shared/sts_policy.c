@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sts_policy.c - MTA-STS records, policies and MX matching (RFC 8461), pure. Used
  * by the process that fetches policies and by the scheduler; tested by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sts_policy.h - MTA-STS (RFC 8461), the pure parts: the _mta-sts TXT record, the
  * policy file served at https://mta-sts.<domain>/.well-known/mta-sts.txt,

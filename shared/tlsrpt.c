@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tlsrpt.c - TLS-RPT records and report JSON (RFC 8460), pure. Tested by
  * tests/unit/test_tlsrpt.c and tests/fuzz/fuzz_tlsrpt.c.

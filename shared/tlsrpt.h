@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tlsrpt.h - SMTP TLS Reporting (RFC 8460), the pure parts: the
  * _smtp._tls.<domain> TXT record (where reports go) and the aggregate

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * trace.c - the set of active traces in a child (see trace.h). Every
  * process that logs work for a mail (smtpd, scheduler, agents, resolver)

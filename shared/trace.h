@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * trace.h - which work is traced (outpostctl trace): detailed lines for just
  * those mails or destinations, for a bounded time, while everything else

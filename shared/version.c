@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * version.c - outpost's version string. Only this file is compiled with
  * -DOUTPOST_VERSION (read from the VERSION file by the Makefile), so a new

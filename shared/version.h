@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * version.h - the one version of outpost (the VERSION file, given to the
  * compiler by the Makefile) and the -V/--version line every program prints.

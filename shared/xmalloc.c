@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * xmalloc.c - allocators that never return NULL (every process).
  * Running out of memory is not something a daemon can recover from safely.

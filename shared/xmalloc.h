@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * xmalloc.h - allocators that never return NULL: out of memory is fatal.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * agent.c - entry point of an SMTP delivery agent process (one of a pool,
  * ctx->instance), run by proc_child() as user outpost in an empty chroot.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * agent.h - private header of the SMTP delivery agent (daemons/agent).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * agent_auth.c - SMTP AUTH (RFC 4954) credentials of the delivery agent:
  * the relay user and password the master sends in MSG_CTL_RELAY_AUTH, kept

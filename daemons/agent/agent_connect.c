@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * agent_connect.c - what the delivery agent tells the scheduler about
  * connection attempts: an address whose connect timed out (no answer at

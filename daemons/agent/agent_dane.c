@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * agent_dane.c - DANE in the delivery agent (RFC 7672): the per-address TLS
  * policy and TLSA records the scheduler sends with a job, and their hand-over

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * agent_data.c - the DATA stream of the delivery agent: turns the queued
  * content into what RFC 5321 §4.5.2 and §2.3.8 require on the wire.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * agent_ehlo.c - the ESMTP capabilities a server announces in its EHLO reply
  * (RFC 5321 §4.1.1.1), read by the delivery agent after a 250 to EHLO.

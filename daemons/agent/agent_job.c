@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * agent_job.c - one delivery job of the SMTP agent: decoding the scheduler's
  * MSG_AGENT_DELIVER (msg.h) and encoding the MSG_AGENT_RESULT that answers it,

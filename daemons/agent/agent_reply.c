@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * agent_reply.c - parser of SMTP server replies (RFC 5321 §4.2), run by the
  * delivery agent for every line a remote server sends.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * agent_session.c - one SMTP client connection of the delivery agent: the
  * RFC 5321 state machine from connect to QUIT, run inside the agent's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * agent_timeout.c - how long the delivery agent waits at each stage of an
  * SMTP session, in one table (RFC 5321 §4.5.3.2 for the SMTP stages).

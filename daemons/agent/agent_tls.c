@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * agent_tls.c - the OpenSSL side of the delivery agent: one client SSL_CTX
  * (TLS 1.2 or later) built before the chroot by agent_prepare(), when the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * master.h - private interface of the master process (root supervisor).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * master_aliases.c - the aliases table: read and checked by the master
  * (the file may be readable by root only, and the queue manager is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * master_control.c - the control socket of the master, used by outpostctl.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * master_dkim.c - the DKIM private keys, on their way to the signer.
  *

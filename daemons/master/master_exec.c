@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * master_exec.c - children as fresh process images. The master forks and
  * execs its own binary with a role (outpost -x agent -I 3 ...), as OpenSMTPD

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * master_log.c - the master's end of its children's log lines and metric
  * pushes (MSG_LOG_LINES, MSG_METRICS_PUSH, MSG_METRICS_DEST), called from

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * master_metrics.c - the Prometheus endpoint (metrics_listen), served by the
  * master with libevent's evhttp, and the numbers behind it.

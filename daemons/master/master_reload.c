@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * master_reload.c - re-reading the configuration (SIGHUP, outpostctl reload).
  *

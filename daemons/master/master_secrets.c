@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * master_secrets.c - the relay AUTH password: read by the master (root)
  * from relay_auth_password_file and handed to the delivery agents over

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * master_setup.c - what the master prepares as root before any child runs:
  * the state directory tree with its owners, the listening sockets handed to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * master_supervise.c - the master's children: the process table, who talks
  * to whom, starting (fork and exec, master_exec.c), wiring and re-wiring,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * master_trace.c - outpostctl trace: the master keeps the active traces
  * (a queue id, @domain or an address, each until a time) and sends the whole

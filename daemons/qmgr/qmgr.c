@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * qmgr.c - the queue manager process: entry point (qmgr_main, called by the
  * child prologue in shared/proc.c once it runs as the queue user inside the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * qmgr.h - private header of the queue manager, the sole owner of the queue.
  *

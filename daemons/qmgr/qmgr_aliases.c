@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * qmgr_aliases.c - local names in the queue manager: the aliases table the
  * master hands over (ALIASES_BEGIN, one ALIASES_ENTRY per name,

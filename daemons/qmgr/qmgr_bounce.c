@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * qmgr_bounce.c - the bounce (non-delivery notice) of the queue manager,
  * written when recipients of a mail become FAILED, and the delay notice

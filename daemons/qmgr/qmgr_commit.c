@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * qmgr_commit.c - the commit threads of the queue manager: group commit.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * qmgr_control.c - outpostctl's queue commands, carried out by the queue
  * manager. The master routes them here as CONTROL_REQUEST (str command,

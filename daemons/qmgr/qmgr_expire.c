@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * qmgr_expire.c - max_queue_lifetime for mails on hold. Run by the queue
  * manager; started by qmgr.c once the queue is recovered.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * qmgr_index.c - the queue manager's in-memory index of queued mails.
  *

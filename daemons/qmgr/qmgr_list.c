@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * qmgr_list.c - what outpostctl shows of the queue: `queue` (one line per
  * mail, or with --json one JSON object per line) and `show ID` (envelope,

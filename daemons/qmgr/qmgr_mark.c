@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * qmgr_mark.c - durable marks of a queued mail that are not recipient
  * states: on hold (MAIL_F_HELD, outpostctl hold/release) and delay notice

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * qmgr_msgid.c - the Message-ID of a mail just queued, for the queue
  * manager's "queue active" log line (admins grep the log by it, as they do

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * qmgr_public.c - the public submission socket of the queue manager,
  * public/submit.sock (SOCK_SEQPACKET, mode 0666): any local user submits

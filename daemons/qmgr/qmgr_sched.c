@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * qmgr_sched.c - the queue manager's side of the scheduler link, and the
  * resumable streams over the index (announcing the queue to a new

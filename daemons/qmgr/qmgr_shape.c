@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * qmgr_shape.c - the queue's shape: counts by state for the metrics (a
  * collector run before each push, metrics.h), the domain x age table of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * qmgr_sign.c - DKIM signing, the queue manager's side: each mail that was
  * committed (or recovered without a DKIM record) is handed to the signer

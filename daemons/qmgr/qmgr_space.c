@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * qmgr_space.c - the free-space reserve of the queue (queue_min_free).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * qmgr_spool.c - the queue manager's file I/O on the queue directory.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * qmgr_strpool.c - one shared, counted copy of the strings many queued
  * recipients hold alike: their last reply and the relay that gave it. Run

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * qmgr_submit.c - SUBMIT_* transactions, from the smtpd link and from
  * clients of the public socket (outpost-sendmail). Run by the qmgr loop.

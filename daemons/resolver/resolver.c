@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * resolver.c - main of the resolver process (user outpost, chrooted into an
  * empty directory), the only process that talks DNS. Called by the process

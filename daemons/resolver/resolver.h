@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * resolver.h - the resolver process: the only process of outpost that sends
  * DNS queries. It answers the scheduler's DNS_QUERY_ADDR and DNS_QUERY_MX

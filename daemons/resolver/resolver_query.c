@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * resolver_query.c - the scheduler's questions in flight: each becomes one
  * (MX) or up to two (A and AAAA) asynchronous libunbound queries, and one

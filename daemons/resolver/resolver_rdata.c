@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * resolver_rdata.c - what the resolver reads out of libunbound's results:
  * the verdict (status, DNSSEC, TTL), A/AAAA record data, and MX record data

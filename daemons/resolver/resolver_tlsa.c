@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * resolver_tlsa.c - TLSA lookups for DANE (RFC 7672): the owner name
  * _port._tcp.host of the scheduler's DNS_QUERY_TLSA, the reading of a

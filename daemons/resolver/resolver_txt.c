@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * resolver_txt.c - TXT lookups (for MTA-STS's _mta-sts.<domain>, RFC 8461
  * 3.1): the reading of TXT record data (pure: unit tests and a fuzz target)

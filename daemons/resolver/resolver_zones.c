@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * resolver_zones.c - libunbound's built-in local zones, opened to the
  * configured DNS servers. Run by the resolver; called by resolver.c while

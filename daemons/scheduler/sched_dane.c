@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sched_dane.c - DANE for a destination (RFC 7672): which MX hosts get a TLSA
  * lookup, what the answer means for the addresses of each host, and the

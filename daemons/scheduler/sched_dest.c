@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sched_dest.c - destinations: where a group of recipients goes (the relay
  * host, a route from the config, or a domain's MX hosts), their resolution

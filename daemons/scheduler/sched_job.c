@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sched_job.c - transactions: a group of one mail's recipients for one
  * destination. Run by the scheduler; created by sched_mail.c, queued by

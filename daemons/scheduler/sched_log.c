@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sched_log.c - the one log line per recipient attempt, in the form Postfix
  * writes it so that existing log tools (pflogsumm) parse it, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sched_mail.c - the mails the scheduler knows, as the queue manager lists
  * them (SCHED_MAIL, SCHED_RCPT..., SCHED_MAIL_END), and when each recipient

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sched_mx.c - RFC 5321 section 5.1 ordering of MX hosts, pure. Run by the
  * scheduler; called by sched_dest.c and the unit tests.

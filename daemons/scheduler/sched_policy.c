@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sched_policy.c - the re-send policy, as pure functions of the attempts made
  * so far, the configuration and the time. Run by the scheduler; called by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sched_route.c - "outpostctl route ADDRESS" (and outpost-sendmail -bv for
  * root and admin_group): where would a mail to ADDRESS go, without sending

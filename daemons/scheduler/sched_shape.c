@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sched_shape.c - the pure parts of traffic shaping: the token bucket of a
  * rate limit, the AIMD window of an adaptive concurrency, and the reading

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sched_shape.h - traffic shaping in the scheduler: per-destination
  * concurrency, rate, and adaptive throttling.

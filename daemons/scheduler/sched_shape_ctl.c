@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sched_shape_ctl.c - "outpostctl destinations": the scheduler's traffic
  * shaping state, answered to a CONTROL_REQUEST the master routes here

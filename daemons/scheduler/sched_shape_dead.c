@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sched_shape_dead.c - the unreachable-host cache (Postfix's "host not
  * responding" cache): an address whose connect timed out, as an agent

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sched_shape_redis.c - rate limits shared by several outpost nodes through
  * Redis (shared_limits = redis://127.0.0.1:6379). Each [destinations] rate

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sched_shape_run.c - traffic shaping in the running scheduler: which
  * budget (struct shape) a destination counts against, whether it may start

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sched_sts.c - MTA-STS for a destination (RFC 8461): once a recipient
  * domain's addresses are known and no DANE applies (DANE takes precedence,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * scheduler.c - main of the scheduler process (user outpost, chrooted into
  * an empty directory): its links to the queue manager, the resolver and the

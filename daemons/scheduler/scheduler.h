@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * scheduler.h - the scheduler process: which recipient is tried when, through
  * which destination and which delivery agent.

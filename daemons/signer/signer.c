@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * signer.c - the DKIM signer process: entry point (signer_main, called by
  * the child prologue in shared/proc.c once it runs as the mail user in the

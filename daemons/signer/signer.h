@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * signer.h - private header of the signer, the DKIM signing process.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * signer_keys.c - the signer's key table (signer.h). Keys arrive from the
  * master; each DER copy lives in its own sodium_malloc region (guard pages,

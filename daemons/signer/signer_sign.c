@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * signer_sign.c - one signing request in the signer: the header section is
  * read from the queue file descriptor, the From: domain picks the [dkim]

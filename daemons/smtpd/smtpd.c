@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * smtpd.c - the smtpd process: SMTP submission listener. Entry point
  * smtpd_main(), called by the child prologue (shared/proc.c) after it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * smtpd.h - private header of the smtpd process (the SMTP submission
  * listener). Only files under daemons/smtpd/ and their tests include it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * smtpd_cmd.c - parse one SMTP command line into a verb, its argument and,
  * for MAIL and RCPT, the path and ESMTP parameters.

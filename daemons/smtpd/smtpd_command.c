@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * smtpd_command.c - the SMTP dialogue: what each command does in each state
  * of a session (RFC 5321 4.1.1, 4.1.4, 4.3.2), with enhanced status codes

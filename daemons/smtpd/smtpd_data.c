@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * smtpd_data.c - the message octets of a DATA command: find the end marker
  * CRLF "." CRLF, remove dot-stuffing, and enforce the line and size limits.

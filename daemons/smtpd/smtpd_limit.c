@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * smtpd_limit.c - per-client-address limits, as Postfix's anvil keeps them:
  * concurrent connections (client_connection_limit) and connections opened

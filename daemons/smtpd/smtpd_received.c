@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * smtpd_received.c - the trace header smtpd puts on top of every submitted
  * message (RFC 5321 4.4, RFC 5322 3.6.7), and the sanitizing of client

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * smtpd_session.c - one SMTP client connection: accepting or refusing it,
  * the socket I/O (a libevent bufferevent), the loop that takes pipelined

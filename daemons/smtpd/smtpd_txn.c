@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * smtpd_txn.c - one mail transaction as qmgr sees it: SUBMIT_BEGIN and the
  * recipients when DATA starts, the message in SUBMIT_DATA frames behind a

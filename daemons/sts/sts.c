@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sts.c - main of the MTA-STS process (user sts_user, chrooted into the
  * empty directory): answers the scheduler's STS_GET from its cache, or

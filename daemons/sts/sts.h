@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sts.h - the MTA-STS process (daemons/sts): fetches recipient domains'
  * policies over HTTPS for the scheduler and keeps them across restarts. It

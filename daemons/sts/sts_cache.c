@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sts_cache.c - MTA-STS policies kept by the sts process (RFC 8461 5.1): in
  * memory, and in <state_directory>/sts/policies so that they survive a

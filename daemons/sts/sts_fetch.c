@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sts_fetch.c - HTTPS fetches of MTA-STS policies with libcurl (RFC 8461
  * 3.3): https://mta-sts.<domain>/.well-known/mta-sts.txt, certificate and

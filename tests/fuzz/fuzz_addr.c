@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_addr.c - libFuzzer target for the RCPT/MAIL path parser
  * (shared/addr.c): any string is accepted or refused with a message, never

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_agent_data.c - libFuzzer target for the delivery agent's DATA encoding
  * (daemons/agent/agent_data.c). The first byte picks the block size the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_agent_reply.c - libFuzzer target for the delivery agent's SMTP reply
  * parser and EHLO capability parsing (daemons/agent/agent_reply.c,

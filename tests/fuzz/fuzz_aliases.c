@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_aliases.c - libFuzzer target for the aliases file parser and the
  * expansion of recipients through what it parsed: any text yields a table

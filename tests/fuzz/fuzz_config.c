@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_config.c - libFuzzer target for the configuration parser: any text
  * yields a config or a list of errors, never a crash or an overflow.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_dkim.c - libFuzzer target for DKIM's parsers and canonicalization
  * (shared/dkim_canon.c, shared/dkim_sign.c): any message yields canonical

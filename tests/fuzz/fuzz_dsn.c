@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_dsn.c - libFuzzer target for the DSN builder (shared/dsn.c): any
  * original content and any reply text, address or host name from outside

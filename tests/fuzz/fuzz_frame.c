@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_frame.c - libFuzzer target for the IPC frame decoder: header checks
  * and the per-type layout check must reject or accept, never crash, for any

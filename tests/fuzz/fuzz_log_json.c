@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_log_json.c - libFuzzer target for the JSON log line (shared/
  * log_json.c): any text a child hands over, in any output size, gives one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_mailhdr.c - libFuzzer target for RFC 5322 header scanning and the
  * local-submission preparation built on it (shared/mailhdr.c,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_master_log.c - libFuzzer target for the master's read path of what
  * children send it besides control answers (daemons/master/master_log.c,

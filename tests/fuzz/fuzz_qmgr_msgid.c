@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_qmgr_msgid.c - libFuzzer target for the Message-ID the queue
  * manager logs (daemons/qmgr/qmgr_msgid.c): any content yields a bounded,

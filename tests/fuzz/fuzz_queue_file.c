@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_queue_file.c - libFuzzer target for the queue file decoder
  * (shared/queue_file.c): any byte string is rejected or decoded, never

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_resolver_mx.c - libFuzzer target for the resolver's reading of DNS
  * record data: one MX record decoded alone, and the input split into up to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_resolver_tlsa.c - libFuzzer target for the reading of TLSA record
  * data (DANE): one record decoded alone, and the input split into up to 64

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_shape.c - libFuzzer target for the traffic-shaping parsers: a
  * [destinations] line (key and value split at the first NUL or '='), its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_smtpd_cmd.c - libFuzzer target for what smtpd parses from a client
  * (daemons/smtpd): the command-line parser, and the DATA stream scanner.

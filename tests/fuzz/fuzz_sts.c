@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_sts.c - libFuzzer target for the MTA-STS parsers: the input read as
  * a _mta-sts TXT record and as a policy file (exact-size copies, so that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_sts_cache.c - libFuzzer target for what the MTA-STS side reads back
  * or from the network: the policy cache file (decoded, and when accepted

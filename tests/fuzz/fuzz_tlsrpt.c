@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_tlsrpt.c - libFuzzer target for TLS-RPT: the input read as an
  * _smtp._tls TXT record, and its text used as every string of a report

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 pytest fixtures for outpost's integration tests (helpers: outpost_harness.py).
 

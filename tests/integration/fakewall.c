@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fakewall.c - an LD_PRELOAD shim for tests: the wall clock (time(),
  * gettimeofday(), clock_gettime(CLOCK_REALTIME)) is shifted by a number of

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 outpost_harness - what outpost's integration tests share.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 A receiving SMTP server that limits its concurrent sessions the way large
 mailbox providers do: the (K+1)-th simultaneous connection gets

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 A policy server for outpost's MTA-STS tests (test_mta_sts.py), run as its own
 process: HTTPS (python3's http.server with ssl) on ADDR:443 with a

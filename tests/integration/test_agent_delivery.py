@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 Mail delivered by outpost's SMTP agents in relay mode arrives at a real
 receiving server (python3-aiosmtpd) byte-identical apart from the one

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 Broken and malicious smarthosts against outpost's SMTP agents (relay mode):
 an endless multi-line reply, a 10 MB reply line, garbage bytes, a stall in

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 Configuration mistakes are caught before a start, by `outpost -n` and
 `outpostctl check-config`, with one clear error each:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 outpostctl and the master's control socket (issue 5): the log level switched
 at run time, reload with a changed relay host, a broken config refused on

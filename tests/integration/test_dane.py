@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 DANE for SMTP (RFC 7672) against real peers: a zone with TLSA records signed
 with ldns-signzone and served by nsd on loopback, outpost validating with the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 Ready for a distribution: one version (the VERSION file) printed by every
 program's -V/--version and matching the Debian changelog; -h/--help print the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 DKIM signing by outpost's signer process, checked by verifiers written
 elsewhere: dkimpy (python3-dkim, the public key given directly) and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 Independent mode against a real authoritative DNS server (nsd) serving a
 test zone on a loopback address, with receivers (aiosmtpd) on port 25 of

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 Names in libunbound's built-in local zones reach the configured DNS server:
 nsd serves a zone under test. and one under home.arpa. (RFC 8375, the name

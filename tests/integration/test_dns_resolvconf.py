@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 dns_servers left empty: outpost takes its DNS servers from /etc/resolv.conf,
 read by the resolver before it is chrooted. Tested inside a network

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 A DNS server that never answers (a UDP socket on loopback that reads and
 says nothing): mails for a destination that needs it are deferred after the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 DNSSEC validation in the resolver: a test zone signed with ldns-signzone
 (Debian's ldnsutils) is served by nsd on a loopback address; its key-signing

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 First run: an instance started the way `make run` starts it (etc/outpost.conf
 through tools/run-config, its own state directory) is reached by

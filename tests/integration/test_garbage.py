@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 Garbage to every socket (issue 2, must show): the SMTP listener, the public
 submission socket and the internal IPC links get malformed input; each

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 The test peers themselves behave as the other integration tests assume:
 the scriptable receiver stores mail byte-exact and answers as scripted,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 Injection (issue 2, must show): 1000 mails, half handed over with
 outpost-sendmail and half over SMTP by clients not written here (swaks and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 Intake protection: per-client connection limits, the junk-command limit,
 idle clients on SMTP and the public socket, each local user's share of the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 Per-process limits from the config (issue 2): each kind of child gets its
 own RLIMIT_NOFILE, RLIMIT_AS and nice value before it starts work, and the

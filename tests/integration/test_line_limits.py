@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 The 1000-octet text line limit (RFC 5321 4.5.3.1.6) at both ends, with the
 dot added for transparency not counted: swaks (--no-data-fixup, exact bytes)

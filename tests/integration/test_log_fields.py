@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 What admins grep for is on the basic log level (log_level = basic):
 

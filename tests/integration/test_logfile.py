@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 Logging to a file (issue 5): every process writes to the file named by
 `log`, and SIGUSR1 makes all of them, chrooted children included, continue

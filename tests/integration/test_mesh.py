@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 The process mesh: links that heal, fresh process images, the relay password
 only where it is used, reload that applies what it says, and the restart

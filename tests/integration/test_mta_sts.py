@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 MTA-STS (RFC 8461) against real peers: names served by nsd on loopback
 (_mta-sts TXT records, MX hosts, mta-sts.<domain> addresses), a policy

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 Observability (issue 14) and logging without forgery (issue 9): only the
 master holds the log file and stamps each line with the sender's role and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 Privilege separation (issue 2, must show), with outpost started as root:
 

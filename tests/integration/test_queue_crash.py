@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 Queue crash safety (issue 2, must show): kill -9 the queue manager, then
 the master, at random points during a 1000-mail injection (half with

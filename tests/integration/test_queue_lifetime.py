@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 How long a mail stays in the queue, with the relay down (a bound port that
 never listens: every connection refused at once):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 Queue recovery at start (issue 2): with outpost stopped, queue files are
 damaged the ways a crash or a disk can damage them, then outpost starts:

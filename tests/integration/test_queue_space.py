@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 The free-space reserve (queue_min_free): the state directory is a small
 tmpfs mounted by the test; a filler file takes its space away and gives it

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 Queue tools and delivery status notifications (issue 5), against a real
 receiving SMTP server (aiosmtpd) in relay mode:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 A restart with a large queue never blocks intake (issue 19): the queue
 manager indexes queue/ in slices of its event loop, beside intake.

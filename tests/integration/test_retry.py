@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 Re-send behaviour in relay mode, counted at a real receiving SMTP server
 (aiosmtpd): a 451 is re-sent resend_interval later, a recipient gets at most

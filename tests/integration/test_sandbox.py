@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 The sandbox of every child (README, Security), on a running instance started
 as root, its output going to a pipe as under systemd:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 outpost-sendmail (and mailq) as programs call it: the flags real programs
 use (-t, -i/-oi, -f/-r, -F, -bp, -C, --, ignored -o/-od/-v/-B), what it

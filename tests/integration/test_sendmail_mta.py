@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 outpost-sendmail as the system MTA (Debian Policy 11.6): every flag set that
 cron, mailx, PHP, git send-email, logwatch, mdadm and unattended-upgrades

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 Traffic shaping against real receivers: a server that refuses the
 (K+1)-th concurrent session with 421 makes outpost lower its concurrency

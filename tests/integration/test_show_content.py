@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 `outpostctl show` prints a queued mail's content line for line, whatever
 its line ends: a mail submitted locally with LF line ends (stored as given)

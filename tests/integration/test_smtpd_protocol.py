@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 The SMTP submission listener (smtpd) against real clients: swaks, Postfix's
 smtp-source, and a raw socket client for exact bytes.

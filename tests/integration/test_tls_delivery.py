@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 TLS and authenticated relaying against a real peer: Postfix's smtpd from
 Debian (TLS with a certificate from a CA made here, Cyrus SASL with a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 Retries against a wall-clock jump: the wall clock of every outpost process is
 shifted by an LD_PRELOAD shim (fakewall.c) while a mail waits for its

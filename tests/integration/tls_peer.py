@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """
 Peers for outpost's TLS tests (test_tls_*.py): a certificate authority made
 with the openssl command, and a private Postfix instance (its own config

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * check_run.h - the one way every unit-test binary runs its suite and turns
  * the outcome into an exit status (tests/run reads check's summary line).

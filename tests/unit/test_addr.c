@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_addr.c - RFC 5321 path parsing (shared/addr.c): which paths are
  * accepted and what is kept of them, which are refused and with what

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_agent_auth.c - SMTP AUTH pieces of the delivery agent
  * (daemons/agent/agent_auth.c): PLAIN and LOGIN responses (RFC 4616,

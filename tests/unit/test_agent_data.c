@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_agent_data.c - the delivery agent's DATA encoding
  * (daemons/agent/agent_data.c): CRLF line ends from LF, CR or CRLF input,

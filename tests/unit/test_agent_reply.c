@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_agent_reply.c - the delivery agent's SMTP reply parser and EHLO
  * capability parsing (daemons/agent/agent_reply.c, agent_ehlo.c): single and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_agent_session.c - the delivery agent driven whole, in this process:
  * agent_main() on a private event loop, a SEQPACKET socketpair standing in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_aliases.c - the aliases table (shared/aliases.c): the /etc/aliases
  * format (comments, continuation lines, quoting, case), every refused form

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_clock.c - due times advance with the monotonic clock only: the
  * wall clock read at start plus the monotonic time elapsed since, whatever

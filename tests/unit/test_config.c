@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_config.c - the configuration parser and checker: defaults, every
  * parameter type, each mistake reported with file:line, routes and networks.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_dane.c - DANE (RFC 7672) without a network: TLSA record data decoded,
  * usable records told from unusable ones (PKIX usages, unknown selectors,

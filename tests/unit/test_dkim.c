@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_dkim.c - DKIM's pure parts: body and header canonicalization
  * (shared/dkim_canon.c) against RFC 6376 section 3.4 and its examples, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_dsn.c - delivery status notifications (shared/dsn.c): the message
  * structure (headers, a unique boundary, the three parts), every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_frame.c - the IPC framing: every frame type survives a round trip
  * through a real SEQPACKET socketpair, and every kind of malformed frame is

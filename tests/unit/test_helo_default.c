@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_helo_default.c - the default helo_name: /etc/mailname (here a file
  * under /tmp) when it holds a host name, else a qualified host name as it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_master_reload.c - what a reload restarts: for each parameter, exactly
  * the processes that hold it, and the names the log gives.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_obs.c - the pieces of observability that are pure or local to one
  * process: the JSON log line (shared/log_json.c), the trace set

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_qmgr.c - the queue manager in-process: a real event loop, real
  * socketpairs for the smtpd and scheduler links, the public socket, and a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_qmgr_control.c - outpostctl's queue commands inside the queue
  * manager, with real links (smtpd, scheduler, master) and a queue directory

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_qmgr_msgid.c - the Message-ID the queue manager logs: found in any
  * case and any position of the header section, folded values joined,

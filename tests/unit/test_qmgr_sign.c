@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_qmgr_sign.c - the queue manager's DKIM signing (daemons/qmgr/
  * qmgr_sign.c) in-process, with a real event loop and socketpairs standing

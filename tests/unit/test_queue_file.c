@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_queue_file.c - the queue file format (shared/queue_file.c): a mail
  * survives encode/decode exactly; every damage before the trailer, a bad

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_resolver_rdata.c - what the resolver reads from libunbound results:
  * MX record data (preference + uncompressed wire name) decoded or rejected,

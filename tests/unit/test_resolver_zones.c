@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_resolver_zones.c - the list of libunbound's built-in local zones that
  * the resolver opens to the configured DNS servers: all 102 zones of

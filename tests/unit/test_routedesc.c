@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_routedesc.c - where the configuration sends a domain's mail
  * (shared/routedesc.c, used by sendmail -bv and outpostctl route): relay

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_sandbox.c - each role's seccomp filter (shared/sandbox.c), loaded for
  * real in a forked process: what it must refuse kills that process with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_sched_flow.c - the scheduler against scripted peers over real
  * SEQPACKET links: a mail listed by the queue manager is opened, handed to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_sched_mx.c - RFC 5321 section 5.1 ordering: MX hosts by preference,
  * equal preferences shuffled (every order reachable), and an MX list that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_sched_policy.c - the re-send policy: a temporary failure is re-sent
  * resend_interval later until resend_attempts re-sends have failed (so at

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_sched_shape.c - traffic shaping's pure parts: the token bucket holds
  * its rate, AIMD halves once per generation and grows back one per window,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_sendmail_hdr.c - header scanning for outpost-sendmail
  * (shared/mailhdr.c): where the header section ends, fields with folding

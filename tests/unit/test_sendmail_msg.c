@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_sendmail_msg.c - how outpost-sendmail prepares a local submission
  * (shared/localmail.c): the lone-dot rule, -t recipient extraction (with

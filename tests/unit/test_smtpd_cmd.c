@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_smtpd_cmd.c - smtpd's command line parser (daemons/smtpd/smtpd_cmd.c):
  * verbs, arguments, MAIL/RCPT paths and ESMTP parameters, and the reply

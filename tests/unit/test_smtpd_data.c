@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_smtpd_data.c - the DATA stream (daemons/smtpd/smtpd_data.c) and the
  * Received: header (smtpd_received.c): end marker, dot-unstuffing, CRLF

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_smtpd_limit.c - per-client-address limits in smtpd: the Nth+1
  * concurrent connection of one address is refused while other addresses

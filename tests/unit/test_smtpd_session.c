@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_smtpd_session.c - smtpd sessions end to end inside one process: a
  * client on a stream socketpair, smtpd's real event code, and a scripted

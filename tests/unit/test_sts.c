@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_sts.c - MTA-STS (RFC 8461) without a network: _mta-sts TXT records
  * (v=STSv1 first, id alphanumeric of 1..32), policy files (required fields,

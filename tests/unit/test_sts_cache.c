@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_sts_cache.c - the MTA-STS process's policy cache and the resolver's
  * TXT reading: policies put, found until they expire, replaced by a new id,

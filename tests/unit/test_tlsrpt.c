@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_tlsrpt.c - TLS-RPT (RFC 8460) building blocks: _smtp._tls TXT records
  * (v=TLSRPTv1 first, rua with mailto: and https: URIs, others skipped) and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * queue-fill.c - outpost-queue-fill: write COUNT mails straight into the
  * queue/ directory of a stopped outpost, in the real queue file format

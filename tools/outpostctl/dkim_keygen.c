@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * dkim_keygen.c - outpostctl dkim-keygen: a new DKIM key pair.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * outpostctl.c - outpost's control tool (main and command table).
  *

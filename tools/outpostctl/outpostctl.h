@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * outpostctl.h - commands of outpostctl that live in files of their own.
  */

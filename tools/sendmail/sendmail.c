@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sendmail.c - outpost-sendmail: the sendmail-compatible command through
  * which local programs submit mail (installable as /usr/sbin/sendmail;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sendmail.h - private header of outpost-sendmail, the sendmail-compatible
  * injector (also run as "mailq").

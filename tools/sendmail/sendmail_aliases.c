@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sendmail_aliases.c - newaliases (argv[0]) and -bi: check the aliases
  * file named by the configuration, every problem with its line number,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sendmail_control.c - outpost-sendmail's side of the master's control
  * socket, for the two commands a system-MTA interface needs from the

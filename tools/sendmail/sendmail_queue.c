@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sendmail_queue.c - printing the queue listing (outpost-sendmail -bp,
  * mailq) in the layout of Postfix's mailq, which people and scripts know:

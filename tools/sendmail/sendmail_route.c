@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sendmail_route.c - outpost-sendmail -bv / -bt ADDRESS...: where would a
  * mail to each address go, without sending anything.

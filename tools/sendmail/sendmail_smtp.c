@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sendmail_smtp.c - outpost-sendmail -bs: one SMTP session on standard
  * input and output, as Symfony Mailer's default transport and other

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sendmail_submit.c - outpost-sendmail's side of the public socket
  * (<state_directory>/queue/public/submit.sock, served by the qmgr).
