@@ -239,8 +239,8 @@ sched_dest_enqueue(struct sched *s, struct dest *d, struct job *j)
 		sched_dest_ready(s, d);
 }
 
-static uint8_t
-dest_families(const struct sched *s)
+uint8_t
+sched_dns_families(const struct sched *s)
 {
 	switch (s->conf->inet_protocols) {
 	case INET_IPV4:
@@ -281,12 +281,12 @@ sched_dnsq_send(struct sched *s, struct dest *d, enum dnsq_kind kind, unsigned h
 		} else {
 			fb = fbuf_new(MSG_DNS_QUERY_ADDR, q->reqid);
 			fbuf_add_str(fb, name);
-			fbuf_add_u8(fb, dest_families(s));
+			fbuf_add_u8(fb, sched_dns_families(s));
 		}
 	} else {
 		fb = fbuf_new(MSG_DNS_QUERY_ADDR, q->reqid);
 		fbuf_add_str(fb, d->hosts[host].mx.host);
-		fbuf_add_u8(fb, dest_families(s) |
+		fbuf_add_u8(fb, sched_dns_families(s) |
 		    (d->use_mx && !d->implicit ? DNS_FAM_MXTARGET : 0));
 	}
 	RB_INSERT(sched_dnsq_tree, &s->dnsqs, q);

@@ -106,18 +106,25 @@ job_rcpt(struct job *j, uint32_t index)
 	return NULL;
 }
 
+/* Off its destination's waiting list, if it is on it. */
+static void
+job_dequeue(struct sched *s, struct job *j)
+{
+	if (!j->queued)
+		return;
+	TAILQ_REMOVE(&j->dest->waiting, j, dest_entry);
+	j->queued = false;
+	j->dest->nwaiting--;
+	s->nwaiting--;
+	j->dest = NULL;
+}
+
 static void
 job_unlink(struct sched *s, struct job *j)
 {
 	unsigned	i;
 
-	if (j->queued) {
-		TAILQ_REMOVE(&j->dest->waiting, j, dest_entry);
-		j->queued = false;
-		j->dest->nwaiting--;
-		s->nwaiting--;
-		j->dest = NULL;
-	}
+	job_dequeue(s, j);
 	if (j->mail != NULL) {
 		for (i = 0; i < j->nrcpt; i++)
 			if (j->rcpts[i].index < j->mail->nrcpt)
@@ -209,12 +216,7 @@ job_expire(struct sched *s, struct job *j)
 {
 	unsigned	i;
 
-	if (j->queued) {
-		TAILQ_REMOVE(&j->dest->waiting, j, dest_entry);
-		j->queued = false;
-		j->dest->nwaiting--;
-		s->nwaiting--;
-	}
+	job_dequeue(s, j);
 	j->dest = NULL;
 	for (i = 0; i < j->nrcpt; i++) {
 		struct job_rcpt *r = &j->rcpts[i];

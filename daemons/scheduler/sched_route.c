@@ -77,19 +77,6 @@ rq_end(struct rq *r, int status, const char *msg)
 	free(r);
 }
 
-static uint8_t
-families(const struct sched *s)
-{
-	switch (s->conf->inet_protocols) {
-	case INET_IPV4:
-		return DNS_FAM_V4;
-	case INET_IPV6:
-		return DNS_FAM_V6;
-	default:
-		return DNS_FAM_V4 | DNS_FAM_V6;
-	}
-}
-
 static void
 query(struct rq *r, uint16_t type, const char *name)
 {
@@ -99,7 +86,7 @@ query(struct rq *r, uint16_t type, const char *name)
 	fb = fbuf_new(type, r->dns_reqid);
 	fbuf_add_str(fb, name);
 	if (type == MSG_DNS_QUERY_ADDR)
-		fbuf_add_u8(fb, families(r->s) | (r->mx_targets ? DNS_FAM_MXTARGET : 0));
+		fbuf_add_u8(fb, sched_dns_families(r->s) | (r->mx_targets ? DNS_FAM_MXTARGET : 0));
 	chan_send(r->s->resolver, fb);
 }
 

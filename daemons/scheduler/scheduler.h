@@ -439,6 +439,8 @@ bool		 sched_dane_host(struct sched *, struct dest *, struct dest_host *,
 		    uint8_t *tls, uint8_t *dane, const char **why);
 /* The per-address part of AGENT_DELIVER (msg.h). */
 /* live[i]: address i is in the job (not in the unreachable-host cache). */
+/* The address families asked of the resolver (inet_protocols). */
+uint8_t		 sched_dns_families(const struct sched *);
 void		 sched_dane_put(struct fbuf *, const struct dest *, const bool *live);
 void		 sched_dane_reset(struct dest *);
 /* Send a query to the resolver for d (sched_dest.c). */
