@@ -1169,31 +1169,53 @@ config_load(struct config *c, const char *path, char *errbuf, size_t errlen)
 }
 
 /* Apply one "name=value" override from the command line (-o). */
-int
-config_override(struct config *c, const char *assignment, char *errbuf, size_t errlen)
+/* One -o name=value, set without the checks of the whole (config_overrides). */
+static int
+override_set(struct config *c, const char *assignment, struct errs *e)
 {
 	const struct param *pp;
 	char		 name[128], err[512];
 	const char	*eq, *why;
-	struct errs	 e = { errbuf, errlen, 0 };
 
-	if (errbuf != NULL && errlen > 0)
-		errbuf[0] = '\0';
 	if ((eq = strchr(assignment, '=')) == NULL || (size_t)(eq - assignment) >= sizeof(name)) {
-		cerr(&e, "-o", 0, "expected name=value, got \"%s\"", assignment);
+		cerr(e, "-o", 0, "expected name=value, got \"%s\"", assignment);
 		return -1;
 	}
 	memcpy(name, assignment, eq - assignment);
 	name[eq - assignment] = '\0';
 	if ((pp = param_find(params, NPARAMS, name)) == NULL) {
-		unknown_param(&e, "-o", 0, name, params, NPARAMS, NULL);
+		unknown_param(e, "-o", 0, name, params, NPARAMS, NULL);
 		return -1;
 	}
 	if ((why = param_set(pp, c, eq + 1, err, sizeof(err))) != NULL) {
-		cerr(&e, "-o", 0, "%s: %s", name, why);
+		cerr(e, "-o", 0, "%s: %s", name, why);
 		return -1;
 	}
-	config_check(c, "-o", &e, pp->type == P_HOSTPORT && why != NULL);
+	return 0;
+}
+
+int
+config_override(struct config *c, const char *assignment, char *errbuf, size_t errlen)
+{
+	return config_overrides(c, &assignment, 1, errbuf, errlen);
+}
+
+/*
+ * Every override first, then the checks of the whole once: "-o
+ * delivery_mode=relay -o relay_host=..." must not fail on the first alone.
+ */
+int
+config_overrides(struct config *c, const char *const *assignments, int n, char *errbuf,
+    size_t errlen)
+{
+	struct errs	 e = { errbuf, errlen, 0 };
+
+	if (errbuf != NULL && errlen > 0)
+		errbuf[0] = '\0';
+	for (int i = 0; i < n; i++)
+		if (override_set(c, assignments[i], &e) == -1)
+			return -1;
+	config_check(c, "-o", &e, false);
 	return e.count > 0 ? -1 : 0;
 }
 

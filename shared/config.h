@@ -169,6 +169,9 @@ int	config_parse(struct config *c, const char *name, const char *text, size_t le
 	    char *errbuf, size_t errlen);
 /* Apply one "name=value" override (command line -o). */
 int	config_override(struct config *c, const char *assignment, char *errbuf, size_t errlen);
+/* Several -o name=value at once: all set, then the whole checked once. */
+int	config_overrides(struct config *c, const char *const *assignments, int n, char *errbuf,
+	    size_t errlen);
 void	config_free(struct config *);
 /* The route for a domain in independent mode, or NULL. */
 const struct route *config_route(const struct config *, const char *domain);

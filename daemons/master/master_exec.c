@@ -85,10 +85,7 @@ parse_with_overrides(struct config *c, const char *name, const char *text, size_
 {
 	if (config_parse(c, name, text != NULL ? text : "", len, err, errlen) == -1)
 		return -1;
-	for (int i = 0; i < nov; i++)
-		if (config_override(c, ov[i], err, errlen) == -1)
-			return -1;
-	return 0;
+	return config_overrides(c, ov, nov, err, errlen);
 }
 
 /* A sealed in-memory copy of the text: what every child will parse. */

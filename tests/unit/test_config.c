@@ -346,6 +346,13 @@ START_TEST(overrides_apply_and_check)
 	ck_assert_int_eq(config_override(&c, "bogus=1", err, sizeof(err)), -1);
 	ck_assert_int_eq(config_override(&c, "no-equals", err, sizeof(err)), -1);
 	ck_assert_int_eq(config_override(&c, "delivery_mode=relay", err, sizeof(err)), -1);
+	/* given together, the order of the overrides does not matter */
+	{
+		const char *const ov[] = { "delivery_mode=relay", "relay_host=[127.0.0.1]:2526" };
+
+		ck_assert_int_eq(config_overrides(&c, ov, 2, err, sizeof(err)), 0);
+		ck_assert_int_eq(c.mode, MODE_RELAY);
+	}
 	config_free(&c);
 }
 END_TEST

@@ -46,13 +46,12 @@ apply_overrides(struct config *c)
 {
 	char	err[4096];
 
-	for (int i = 0; i < noverrides; i++)
-		if (config_override(c, overrides[i], err, sizeof(err)) == -1) {
-			fputs(err, stderr);
-			if (err[0] != '\0' && err[strlen(err) - 1] != '\n')
-				fputc('\n', stderr);
-			return -1;
-		}
+	if (config_overrides(c, overrides, noverrides, err, sizeof(err)) == -1) {
+		fputs(err, stderr);
+		if (err[0] != '\0' && err[strlen(err) - 1] != '\n')
+			fputc('\n', stderr);
+		return -1;
+	}
 	return 0;
 }
 
