@@ -127,7 +127,6 @@ main(int argc, char *argv[])
 		case 'd':
 			m.foreground = true;
 			log_stderr = true;
-			m.log_stderr = true;
 			break;
 		case 'F':
 			m.foreground = true;

@@ -58,7 +58,6 @@ struct master {
 	char			*relay_password;	/* sodium_malloc(RELAY_PASSWORD_MAX) */
 	int			 noverrides;
 	int			 conf_fd;	/* sealed memfd: the config text children parse */
-	bool			 log_stderr;	/* -d: children log to stderr too */
 	struct master_aliases	 aliases;
 };
 

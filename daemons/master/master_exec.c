@@ -178,8 +178,6 @@ exec_image(struct master *m, struct child *c, int ctl)
 	argv[a++] = nl;
 	argv[a++] = "-f";
 	argv[a++] = m->conf.path;
-	if (m->log_stderr)
-		argv[a++] = "-D";
 	for (i = 0; i < m->noverrides && i < 32; i++) {
 		argv[a++] = "-o";
 		argv[a++] = m->overrides[i];
@@ -220,11 +218,10 @@ exec_child_main(int argc, char *argv[])
 	char			 err[8192], *text;
 	unsigned		 instance = 0, nlisten = 0;
 	size_t			 len = 0;
-	bool			 log_stderr = false;
 	int			 ch, nov = 0;
 
 	optind = 1;
-	while ((ch = getopt(argc, argv, "x:I:L:f:Do:")) != -1) {
+	while ((ch = getopt(argc, argv, "x:I:L:f:o:")) != -1) {
 		switch (ch) {
 		case 'x':
 			if ((d = supervise_proc(optarg)) == NULL)
@@ -242,9 +239,6 @@ exec_child_main(int argc, char *argv[])
 			break;
 		case 'f':
 			path = optarg;
-			break;
-		case 'D':
-			log_stderr = true;
 			break;
 		case 'o':
 			if (nov == 32)
@@ -274,7 +268,6 @@ exec_child_main(int argc, char *argv[])
 	 * goes to the inherited stderr; after, the master writes it, stamped
 	 * with the role and pid from its own table (master_log.c).
 	 */
-	(void)log_stderr;
 	log_init(d->name, LOG_TO_STDERR, NULL);
 	log_setlevel(conf.log_level);
 

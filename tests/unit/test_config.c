@@ -55,7 +55,7 @@ START_TEST(values_of_every_type)
 	    "dns_servers = 192.0.2.1, 2001:db8::1@5353\n"
 	    "dnssec_trust_anchor = /usr/share/dns/root.key\n"
 	    "listen = 127.0.0.1:25, [::1]:2526\n"
-	    "allowed_networks = 10.1.0.0/16 ::1\n"
+	    "allowed_networks = 127.1.0.0/16 ::1\n"
 	    "inet_protocols = ipv6\n"
 	    "log_level = detailed\n"
 	    "[agent]\ncount = 4\nmax_sessions = 50\nopen_files = 4096\nmemory = 512M\nnice = 5\n"
@@ -101,7 +101,7 @@ static const struct {
 	{ "relay_host = 2001:db8::1\n", "test.conf:1:" },
 	{ "relay_host = bad..name\n", "test.conf:1:" },
 	{ "listen = localhost:25\n", "test.conf:1: listen" },
-	{ "allowed_networks = 10.0.0.0/33\n", "test.conf:1: allowed_networks" },
+	{ "allowed_networks = 127.0.0.0/33\n", "test.conf:1: allowed_networks" },
 	{ "dns_servers = ns.example.org\n", "test.conf:1: dns_servers" },
 	{ "max_message_size = 10T\n", "test.conf:1: max_message_size" },
 	{ "just words\n", "test.conf:1: expected \"name = value\"" },

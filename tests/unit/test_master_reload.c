@@ -42,7 +42,7 @@ static const struct {
 	{ "resend_interval = 1h\n", S, "resend_interval" },
 	{ "dns_servers = 127.0.0.1@5353\n", R, "dns_servers" },
 	{ "listen = 127.0.0.1:2599\n", D, "listen" },
-	{ "allowed_networks = 10.0.0.0/8\n", D, "allowed_networks" },
+	{ "allowed_networks = 127.0.0.0/16\n", D, "allowed_networks" },
 	{ "max_message_size = 1M\n", Q | D, "max_message_size" },
 	{ "helo_name = other.example\n", Q | S | D | A, "helo_name" },
 	{ "[agent]\nnice = 5\n", A, "[agent]" },
