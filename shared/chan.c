@@ -8,6 +8,13 @@
  * of frames per wake-up so one busy peer cannot starve the others.
  * A chan is freed only from its own event handlers or a zero-delay event,
  * never while a callback still runs on it.
+ *
+ * A descriptor-carrying frame can also be refused while the socket has room:
+ * the kernel caps the descriptors a user has in flight (sent, not yet
+ * received) at its RLIMIT_NOFILE, and sendmsg then fails with ETOOMANYREFS.
+ * That is back-pressure from a peer that is busy, not a broken link: the
+ * frame waits in the queue and is tried again after a short pause (the
+ * socket being writable, a write event would fire at once and spin).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -23,6 +30,7 @@
 
 #define CHAN_RECV_BURST		64
 #define CHAN_QUEUE_MAX		(64u * 1024 * 1024)	/* a peer this far behind is stuck */
+#define CHAN_INFLIGHT_RETRY_US	2000	/* pause after ETOOMANYREFS */
 
 struct chan {
 	int		 fd;
@@ -31,6 +39,7 @@ struct chan {
 	void		*arg;
 	struct event	*ev_read;
 	struct event	*ev_write;
+	struct event	*ev_retry;	/* timer: descriptors in flight at the limit */
 	struct event	*ev_free;
 	struct fbuf	*qhead, *qtail;
 	size_t		 qbytes;
@@ -68,8 +77,10 @@ chan_new(struct event_base *base, int fd, const char *peername, chan_cb cb, void
 	evutil_make_socket_nonblocking(fd);
 	c->ev_read = event_new(base, fd, EV_READ | EV_PERSIST, chan_read_cb, c);
 	c->ev_write = event_new(base, fd, EV_WRITE, chan_write_cb, c);
+	c->ev_retry = evtimer_new(base, chan_write_cb, c);
 	c->ev_free = event_new(base, -1, 0, chan_free_cb, c);
-	if (c->ev_read == NULL || c->ev_write == NULL || c->ev_free == NULL)
+	if (c->ev_read == NULL || c->ev_write == NULL || c->ev_retry == NULL ||
+	    c->ev_free == NULL)
 		fatalx("chan_new: event_new");
 	event_add(c->ev_read, NULL);
 	return c;
@@ -103,6 +114,7 @@ chan_free_cb(evutil_socket_t fd, short ev, void *arg)
 	c->cb(c, NULL, c->arg);
 	event_free(c->ev_read);
 	event_free(c->ev_write);
+	event_free(c->ev_retry);
 	event_free(c->ev_free);
 	chan_drop_queue(c);
 	close(c->fd);
@@ -121,8 +133,31 @@ chan_close(struct chan *c, const char *why)
 		log_warnx("link to %s closed: %s", c->peer, why);
 	event_del(c->ev_read);
 	event_del(c->ev_write);
+	event_del(c->ev_retry);
 	chan_drop_queue(c);
 	event_active(c->ev_free, 0, 0);
+}
+
+/*
+ * After a failed send of the queue's head (or of a frame about to be
+ * queued): arm the right wake-up and return true, or return false when the
+ * error means the link is broken.
+ */
+static bool
+chan_wait_to_send(struct chan *c, int err)
+{
+	static const struct timeval retry = { 0, CHAN_INFLIGHT_RETRY_US };
+
+	if (err == EAGAIN || err == ENOBUFS) {
+		event_add(c->ev_write, NULL);
+		return true;
+	}
+	if (err == ETOOMANYREFS) {
+		if (!evtimer_pending(c->ev_retry, NULL))
+			evtimer_add(c->ev_retry, &retry);
+		return true;
+	}
+	return false;
 }
 
 int
@@ -143,7 +178,7 @@ chan_send(struct chan *c, struct fbuf *fb)
 			fbuf_free(fb);
 			return 0;
 		}
-		if (errno != EAGAIN && errno != ENOBUFS) {
+		if (!chan_wait_to_send(c, errno)) {
 			fbuf_free(fb);
 			chan_close(c, strerror(errno));
 			return -1;
@@ -161,7 +196,6 @@ chan_send(struct chan *c, struct fbuf *fb)
 		c->qhead = fb;
 	c->qtail = fb;
 	c->qbytes += fb->len;
-	event_add(c->ev_write, NULL);
 	return 0;
 }
 
@@ -173,11 +207,8 @@ chan_write_cb(evutil_socket_t fd, short ev, void *arg)
 
 	while ((fb = c->qhead) != NULL) {
 		if (frame_send(c->fd, fb) == -1) {
-			if (errno == EAGAIN || errno == ENOBUFS) {
-				event_add(c->ev_write, NULL);
-				return;
-			}
-			chan_close(c, strerror(errno));
+			if (!chan_wait_to_send(c, errno))
+				chan_close(c, strerror(errno));
 			return;
 		}
 		c->qhead = fb->next;

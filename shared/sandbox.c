@@ -156,6 +156,11 @@ open_files_default(int kind, const struct config *conf)
 		return 2 * ((rlim_t)l[PROC_SMTPD].max_sessions + agents) + 1024;
 	case PROC_RESOLVER:
 		return 1024;	/* libunbound's outgoing sockets */
+	case PROC_SCHEDULER:
+		/* Few files of its own, but each job hands a mail's descriptor
+		 * to an agent, and the kernel caps the descriptors in flight
+		 * (sent, not yet read by the busy agent) at this limit. */
+		return 2 * agents + 64 + l[PROC_AGENT].count;
 	default:
 		return 64 + l[PROC_AGENT].count;
 	}
