@@ -26,6 +26,7 @@ import time
 import pytest
 
 import outpost_harness as H
+from nsd_peer import NSD, NsdServer
 
 dkim = pytest.importorskip("dkim")
 
@@ -237,7 +238,6 @@ def test_resend_after_restart_keeps_the_signature(outpost_factory, receiver, key
 # ---------------------------------------------------------------- opendkim
 
 OPENDKIM_TESTMSG = shutil.which("opendkim-testmsg") or "/usr/sbin/opendkim-testmsg"
-NSD = "/usr/sbin/nsd"
 
 
 def zone_text(records):
@@ -259,29 +259,7 @@ class NetnsDns:
     def __init__(self, workdir, records):
         self.name = f"otdkim{os.getpid() % 100000}"
         self.etc = f"/etc/netns/{self.name}"
-        self.dir = workdir / "nsd"
-        self.dir.mkdir()
-        self.proc = None
-        (self.dir / "zone").write_text(zone_text(records))
-        (self.dir / "nsd.conf").write_text(f"""server:
-    ip-address: 127.0.0.1@53
-    do-ip6: no
-    username: ""
-    chroot: ""
-    zonesdir: "{self.dir}"
-    pidfile: "{self.dir}/nsd.pid"
-    database: ""
-    xfrdfile: "{self.dir}/xfrd.state"
-    zonelistfile: "{self.dir}/zone.list"
-    logfile: "{self.dir}/nsd.log"
-    server-count: 1
-    rrl-ratelimit: 0
-remote-control:
-    control-enable: no
-zone:
-    name: test.
-    zonefile: "{self.dir}/zone"
-""")
+        self.nsd = None
         subprocess.run(["ip", "netns", "add", self.name], check=True, timeout=10)
         try:
             subprocess.run(["ip", "netns", "exec", self.name, "ip", "link", "set", "lo", "up"],
@@ -289,19 +267,14 @@ zone:
             os.makedirs(self.etc, exist_ok=True)
             with open(f"{self.etc}/resolv.conf", "w") as f:
                 f.write("nameserver 127.0.0.1\noptions timeout:2 attempts:2\n")
-            self.proc = subprocess.Popen(["ip", "netns", "exec", self.name, NSD, "-d", "-c",
-                                          str(self.dir / "nsd.conf")],
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                         start_new_session=True)
+            self.nsd = NsdServer(workdir, "127.0.0.1", {"test": zone_text(records)},
+                                 port=53, netns=self.name).start()
             H.wait_until(self._answers, 15, 0.2, what="nsd in the namespace")
         except BaseException:
             self.close()
             raise
 
     def _answers(self):
-        if self.proc.poll() is not None:
-            log = self.dir / "nsd.log"
-            raise H.HarnessError("nsd exited: " + (log.read_text() if log.exists() else ""))
         r = subprocess.run(["ip", "netns", "exec", self.name, "drill", "@127.0.0.1", "-p", "53",
                             "test.", "SOA"], capture_output=True, text=True, timeout=10)
         return "NOERROR" in r.stdout
@@ -311,9 +284,8 @@ zone:
                               capture_output=True, timeout=60)
 
     def close(self):
-        if self.proc is not None and self.proc.poll() is None:
-            H.stop_pid(self.proc.pid, 10, popen=self.proc)
-        self.proc = None
+        if self.nsd is not None:
+            self.nsd.stop()
         subprocess.run(["ip", "netns", "delete", self.name], timeout=10)
         shutil.rmtree(self.etc, ignore_errors=True)
 

@@ -12,16 +12,12 @@ mode, and hostile answers (hundreds of MX records, CNAME loops).
 import os
 import random
 import re
-import signal
-import subprocess
-import time
-from pathlib import Path
 
 import pytest
 
 import outpost_harness as H
+from nsd_peer import NSD, NsdServer
 
-NSD = "/usr/sbin/nsd"
 MSG = b"Subject: dns test\n\nbody\n"
 ZONE = "ot.example"
 
@@ -31,67 +27,11 @@ def loopback_net():
     return f"127.{random.randint(100, 250)}.{random.randint(1, 250)}"
 
 
-class Nsd:
-    """nsd -d on addr:port serving one zone, stopped by PID."""
+class Nsd(NsdServer):
+    """nsd serving the test zone ZONE on addr:port."""
 
     def __init__(self, workdir, addr, zone_text, port=None):
-        self.dir = Path(workdir) / "nsd"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.addr = addr
-        self.port = port or H.free_port(addr, __import__("socket").SOCK_DGRAM)
-        (self.dir / "zone").write_text(zone_text)
-        (self.dir / "nsd.conf").write_text(f"""server:
-    ip-address: {addr}@{self.port}
-    do-ip6: no
-    username: ""
-    chroot: ""
-    zonesdir: "{self.dir}"
-    pidfile: "{self.dir}/nsd.pid"
-    database: ""
-    xfrdfile: "{self.dir}/xfrd.state"
-    zonelistfile: "{self.dir}/zone.list"
-    logfile: "{self.dir}/nsd.log"
-    server-count: 1
-    verbosity: 1
-remote-control:
-    control-enable: no
-zone:
-    name: {ZONE}.
-    zonefile: "{self.dir}/zone"
-""")
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen([NSD, "-d", "-c", str(self.dir / "nsd.conf")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
-        H.wait_until(self._answers, 10, 0.1, what="nsd to answer")
-        return self
-
-    def _answers(self):
-        if self.proc.poll() is not None:
-            raise H.HarnessError("nsd exited: " + (self.dir / "nsd.log").read_text()
-                                 if (self.dir / "nsd.log").exists() else "nsd exited")
-        import socket
-        import struct
-        q = struct.pack(">HHHHHH", 0x1234, 0, 1, 0, 0, 0)
-        for label in (ZONE + ".").split(".")[:-1]:
-            q += bytes([len(label)]) + label.encode()
-        q += b"\0" + struct.pack(">HH", 6, 1)
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.settimeout(0.3)
-        try:
-            s.sendto(q, (self.addr, self.port))
-            return s.recv(512)[:2] == b"\x12\x34"
-        except OSError:
-            return False
-        finally:
-            s.close()
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            H.stop_pid(self.proc.pid, 10, popen=self.proc)
-        self.proc = None
+        super().__init__(workdir, addr, {ZONE: zone_text}, port=port)
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ import subprocess
 import pytest
 
 import outpost_harness as H
-from test_dns import NSD, ZONE, Nsd
+from nsd_peer import NSD, NsdServer
+from test_dns import ZONE
 
 MSG = b"Subject: resolv.conf test\n\nbody\n"
 
@@ -41,25 +42,6 @@ def netns(root):
         shutil.rmtree(etc, ignore_errors=True)
 
 
-class NsNsd(Nsd):
-    """The test zone's nsd, started inside the namespace on 127.0.0.1:53."""
-
-    def __init__(self, workdir, netns, zone_text):
-        super().__init__(workdir, "127.0.0.1", zone_text, port=53)
-        self.netns = netns
-
-    def start(self):
-        self.proc = subprocess.Popen(["ip", "netns", "exec", self.netns, NSD, "-d", "-c",
-                                      str(self.dir / "nsd.conf")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
-        # no query from outside the namespace: wait for nsd's pid file instead
-        H.wait_until(lambda: (self.dir / "nsd.pid").exists() or self.proc.poll() is not None,
-                     10, 0.1, what="nsd to start")
-        assert self.proc.poll() is None, "nsd exited"
-        return self
-
-
 def test_dns_servers_from_resolv_conf(workdir, netns, outpost_binaries):
     if not os.path.exists(NSD) or not os.path.exists(H.SMTP_SINK):
         pytest.skip("nsd or smtp-sink missing")
@@ -71,7 +53,7 @@ ns    A 127.0.0.1
 dom   MX 10 mx
 mx    A 127.0.0.1
 """
-    nsd = NsNsd(workdir, netns, zone).start()
+    nsd = NsdServer(workdir, "127.0.0.1", {ZONE: zone}, port=53, netns=netns).start()
     sink = subprocess.Popen(["ip", "netns", "exec", netns, H.SMTP_SINK, "-u", "nobody",
                              "127.0.0.1:25", "64"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

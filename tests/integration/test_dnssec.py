@@ -16,7 +16,6 @@ import subprocess
 
 import pytest
 
-import outpost_harness as H
 from test_dns import NSD, ZONE, Nsd, inject, loopback_net, mx_receiver
 
 KEYGEN = shutil.which("ldns-keygen") or "/usr/bin/ldns-keygen"
