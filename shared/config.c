@@ -200,6 +200,10 @@ static const struct param params[] = {
 	  "address:port of the Prometheus endpoint served by the master (e.g. 127.0.0.1:9187); empty: off", NULL },
 	{ "metrics_destinations", P_UINT, C(metrics_destinations), 0, 0, 100, "10",
 	  "destination domains given their own metrics labels: the top N by volume", NULL },
+	/* observability, part 2: metrics connections, the journal */
+	{ "metrics_max_connections", P_UINT, C(metrics_max_connections), 0, 1, 1024, "16",
+	  "open HTTP connections to the metrics endpoint at once; more are closed at once, "
+	  "and an idle one is closed after 10 seconds", NULL },
 };
 
 /* Per-process sections: [qmgr] [scheduler] [resolver] [smtpd] [agent]. */
