@@ -111,6 +111,42 @@ START_TEST(trace_set_matches_and_expires)
 	ck_assert(!trace_selector_ok("a b"));
 	ck_assert(!trace_selector_ok("@a@b"));
 	ck_assert(!trace_selector_ok(""));
+	/* no client trace yet; an address trace is active */
+	ck_assert(!trace_wants_client("127.0.0.2"));
+	ck_assert(trace_any_address());
+}
+END_TEST
+
+START_TEST(trace_client_selectors)
+{
+	static uint8_t	buf[FRAME_MAX];
+	struct fbuf	*fb = fbuf_new(MSG_CTL_TRACE, 0);
+	struct frame	 f;
+	uint64_t	 later = (uint64_t)time(NULL) + 600;
+
+	ck_assert(trace_selector_ok("client:127.0.0.2"));
+	ck_assert(trace_selector_ok("client:::1"));
+	ck_assert(trace_selector_ok("client:2001:db8::1"));
+	ck_assert(!trace_selector_ok("client:"));
+	ck_assert(!trace_selector_ok("client:300.1.1.1"));
+	ck_assert(!trace_selector_ok("client:example.org"));
+	ck_assert(!trace_selector_ok("client:10.0.0.0/8"));
+	fbuf_add_u16(fb, 2);
+	fbuf_add_str(fb, "client:127.0.0.2");
+	fbuf_add_u64(fb, later);
+	fbuf_add_str(fb, "client:2001:db8:0::1");
+	fbuf_add_u64(fb, later);
+	f = parse(fb, buf);
+	ck_assert(trace_frame(&f));
+	ck_assert(trace_wants_client("127.0.0.2"));
+	ck_assert(!trace_wants_client("127.0.0.1"));
+	/* compared as addresses, not strings */
+	ck_assert(trace_wants_client("2001:db8::1"));
+	ck_assert(!trace_wants_client("2001:db8::2"));
+	ck_assert(!trace_wants_client("garbage"));
+	/* a client trace matches no mail, domain or address */
+	ck_assert(!trace_wants("client:127.0.0.2", "127.0.0.2", "x@127.0.0.2"));
+	ck_assert(!trace_any_address());
 }
 END_TEST
 
@@ -275,6 +311,7 @@ main(void)
 	tcase_add_test(tc, json_plain_text_stays_a_message);
 	tcase_add_test(tc, json_escapes_and_cuts_whole);
 	tcase_add_test(tc, trace_set_matches_and_expires);
+	tcase_add_test(tc, trace_client_selectors);
 	tcase_add_test(tc, histogram_buckets);
 	tcase_add_test(tc, master_refuses_malformed_log_frames);
 	tcase_add_test(tc, master_refuses_malformed_metric_frames);
