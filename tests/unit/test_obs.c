@@ -19,6 +19,7 @@
 #include "master/master.h"
 #include "metrics.h"
 #include "msg.h"
+#include "log_fields.h"
 #include "trace.h"
 #include "check_run.h"
 
@@ -41,6 +42,32 @@ START_TEST(json_splits_a_recipient_line)
 	ck_assert_ptr_nonnull(strstr(out, "\"pid\":42"));
 	ck_assert_ptr_null(strstr(out, "\"instance\""));
 	ck_assert_str_eq(out + n - 2, "}\n");
+}
+END_TEST
+
+START_TEST(fields_split_a_recipient_line_all_or_none)
+{
+	struct log_field	 f[LOG_FIELDS_MAX];
+	const char		*t = "ABC123: to=<a@b.test>, relay=mx[192.0.2.1]:25, dsn=5.1.1, "
+				     "status=bounced (550 5.1.1 no (such) user)";
+	size_t			 n = log_fields(t, f, LOG_FIELDS_MAX);
+
+	ck_assert_uint_eq(n, 6);
+	ck_assert_str_eq(f[0].key, "queue_id");
+	ck_assert_int_eq(strncmp(f[0].val, "ABC123", f[0].len), 0);
+	ck_assert_str_eq(f[1].key, "to");
+	ck_assert_uint_eq(f[1].len, strlen("a@b.test"));
+	ck_assert_str_eq(f[4].key, "status");
+	ck_assert_int_eq(strncmp(f[4].val, "bounced", f[4].len), 0);
+	ck_assert_str_eq(f[5].key, "reply");
+	ck_assert_uint_eq(f[5].len, strlen("550 5.1.1 no (such) user"));
+	/* more fields than room, or anything off the form: none */
+	ck_assert_uint_eq(log_fields(t, f, 5), 0);
+	ck_assert_uint_eq(log_fields("ABC: to=<a@b", f, LOG_FIELDS_MAX), 0);
+	ck_assert_uint_eq(log_fields("ABC: To=x", f, LOG_FIELDS_MAX), 0);
+	ck_assert_uint_eq(log_fields("ABC: to=x;y=z", f, LOG_FIELDS_MAX), 1 + 1);
+	ck_assert_uint_eq(log_fields("started qmgr (pid 4)", f, LOG_FIELDS_MAX), 0);
+	ck_assert_uint_eq(log_fields(": to=<a>", f, LOG_FIELDS_MAX), 0);
 }
 END_TEST
 
@@ -309,6 +336,7 @@ main(void)
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, json_splits_a_recipient_line);
 	tcase_add_test(tc, json_plain_text_stays_a_message);
+	tcase_add_test(tc, fields_split_a_recipient_line_all_or_none);
 	tcase_add_test(tc, json_escapes_and_cuts_whole);
 	tcase_add_test(tc, trace_set_matches_and_expires);
 	tcase_add_test(tc, trace_client_selectors);
