@@ -141,7 +141,11 @@ trace_wants_client(const char *ip)
 bool
 trace_any_address(void)
 {
-	uint64_t	now = (uint64_t)time(NULL);
+	uint64_t	now;
+
+	if (ntraces == 0)
+		return false;	/* smtpd asks for each reply: no clock read then */
+	now = (uint64_t)time(NULL);
 
 	for (unsigned i = 0; i < ntraces; i++)
 		if (traces[i].until > now && !is_client(traces[i].sel) &&
