@@ -57,7 +57,10 @@ cmd_hello(struct smtpd_session *s, const struct smtp_cmd *cmd)
 	    "250 ENHANCEDSTATUSCODES\r\n",
 	    myname(s->sd), s->helo, s->ip,
 	    (unsigned long long)conf->max_message_size);
-	smtpd_detail(s, "%s: > 250 EHLO reply", s->id);
+	/* One log line for the five reply lines. */
+	smtpd_detail(s, "%s: > 250-%s Hello %s [%s] / PIPELINING / SIZE %llu / 8BITMIME / "
+	    "ENHANCEDSTATUSCODES", s->id, myname(s->sd), s->helo, s->ip,
+	    (unsigned long long)conf->max_message_size);
 }
 
 static void

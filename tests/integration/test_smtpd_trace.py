@@ -54,7 +54,8 @@ def test_address_trace_logs_the_matching_sessions_dialogue_only(root, outpost_fa
 
     sid = session_of(log, "< RCPT TO:<a@traced.test>")
     lines = session_lines(log, sid)
-    want = ["connect from [127.0.0.1]", "< EHLO swaks.test", "> 250 EHLO reply",
+    want = ["connect from [127.0.0.1]", "< EHLO swaks.test",
+            "> 250-outpost.test Hello swaks.test [127.0.0.1] / PIPELINING / SIZE ",
             "< MAIL FROM:<x@plain.test>", "> 250 2.1.0 Ok", "< RCPT TO:<a@traced.test>",
             "> 250 2.1.5 Ok", "< DATA", "> 354 ", "< QUIT", "> 221 ", "disconnect from"]
     pos = -1
