@@ -5,8 +5,9 @@
  * Only the master writes the log. A child hands its lines to the master over
  * its control link (MSG_LOG_LINES, batched); the master stamps each line with
  * the role and pid it knows the sender by, never with anything the child
- * claims, and writes it to syslog (facility mail, the default), stderr in
- * the foreground, or a file named in the config. So a compromised child can
+ * claims, and writes it to syslog (facility mail, the default), systemd's
+ * journal with structured fields (master_journal.c), stderr in the
+ * foreground, or a file named in the config. So a compromised child can
  * neither hold the log file nor write a line that looks like another
  * process's.
  *
