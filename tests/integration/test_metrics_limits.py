@@ -3,6 +3,7 @@
 idle connections over the bound are closed at once, a scrape works again once
 they are gone, and the master stays healthy throughout."""
 
+import os
 import socket
 import time
 import urllib.request
@@ -34,6 +35,8 @@ def test_idle_connections_over_the_bound_are_closed(root, outpost_factory):
     limit = 4
     op = outpost_factory({"metrics_listen": str(mport), "metrics_max_connections": str(limit)})
     H.wait_until(lambda: scrape_ok(mport), 20, what="metrics endpoint")
+    time.sleep(1.5)     # the scrape's connection swept
+    fds_before = len(os.listdir(f"/proc/{op.pid}/fd"))
     held = []
     try:
         # The bound's worth of idle connections: each is accepted and kept.
@@ -57,6 +60,16 @@ def test_idle_connections_over_the_bound_are_closed(root, outpost_factory):
         # A hundred scrapes in a row: slots are freed as each connection ends.
         for _ in range(100):
             assert scrape_ok(mport)
+        # Connections that end without a request, under and over the bound:
+        # every socket is closed again (the master's references are dropped).
+        for _ in range(50):
+            burst = [socket.create_connection(("127.0.0.1", mport), timeout=5)
+                     for _ in range(limit + 2)]
+            for s in burst:
+                s.close()
+        H.wait_until(lambda: len(os.listdir(f"/proc/{op.pid}/fd")) <= fds_before, 10,
+                     interval=0.3, what="the master's descriptors back to where they were")
+        assert scrape_ok(mport)
         assert H.pid_alive(op.pid) and H.proc_state(op.pid) != "Z"
         op.wait_log(r"metrics: \d+ connections refused: more than metrics_max_connections=4",
                     timeout=10)
