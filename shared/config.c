@@ -950,7 +950,7 @@ config_check(struct config *c, const char *file, struct errs *e, bool relay_host
 		cerr(e, file, 0, "state_directory must be an absolute path");
 	if (strcmp(c->log, "syslog") != 0 && strcmp(c->log, "stderr") != 0 &&
 	    strcmp(c->log, "journal") != 0 && c->log[0] != '/')
-		cerr(e, file, 0, "log must be syslog, stderr or an absolute file path");
+		cerr(e, file, 0, "log must be syslog, journal, stderr or an absolute file path");
 	{
 		char		a[64];
 		uint16_t	p;
