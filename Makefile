@@ -37,7 +37,8 @@ BUILD		?= build
 CC		?= cc
 PKGS		 = libsodium openssl libbsd-overlay libevent libunbound libseccomp libcurl hiredis
 DEB_PKGS	 = build-essential pkg-config libsodium-dev libssl-dev libbsd-dev \
-		   libevent-dev libunbound-dev check libseccomp-dev libcurl4-openssl-dev libhiredis-dev
+		   libevent-dev libunbound-dev check libseccomp-dev libcurl4-openssl-dev libhiredis-dev \
+		   libsystemd-dev
 TEST_DEB_PKGS	 = postfix swaks python3 python3-aiosmtpd python3-pytest nsd iproute2 procps clang sasl2-bin openssl \
 		   libclang-rt-14-dev libsasl2-modules ldnsutils mandoc debhelper lintian \
 		   pflogsumm python3-prometheus-client \
@@ -45,6 +46,9 @@ TEST_DEB_PKGS	 = postfix swaks python3 python3-aiosmtpd python3-pytest nsd iprou
 
 PKG_CFLAGS	:= $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS	:= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -levent_openssl -levent_pthreads -lpthread
+# The journal: the master alone writes log lines, so it alone links libsystemd.
+JOURNAL_CFLAGS	:= $(shell pkg-config --cflags libsystemd 2>/dev/null)
+JOURNAL_LIBS	:= $(shell pkg-config --libs libsystemd 2>/dev/null)
 CHECK_CFLAGS	:= $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS	:= $(shell pkg-config --libs check 2>/dev/null)
 
@@ -53,7 +57,7 @@ WARN		 = -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) -Wshadow -Wpointer-ar
 CFLAGS		?= -O2 -g
 SAN_FLAGS	?=
 ALL_CFLAGS	 = -std=gnu11 -D_GNU_SOURCE $(CPPFLAGS) $(WARN) $(CFLAGS) $(SAN_FLAGS) $(PKG_CFLAGS) \
-		   -Ishared -MMD -MP \
+		   $(JOURNAL_CFLAGS) -Ishared -MMD -MP \
 		   -DSYSCONFDIR='"$(SYSCONFDIR)"'
 LDFLAGS		+= $(SAN_FLAGS)
 
@@ -111,7 +115,7 @@ $(BUILD)/libdaemons.a: $(DAEMON_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/outpost: $(call obj,$(MASTER_MAIN)) $(BUILD)/libdaemons.a $(BUILD)/libshared.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(JOURNAL_LIBS)
 
 $(BUILD)/outpost-sendmail: $(call obj,$(SENDMAIL_SRC) $(SENDMAIL_SMTPD)) $(BUILD)/libshared.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)

@@ -180,7 +180,9 @@ static const struct param params[] = {
 	{ "admin_group", P_STR, C(admin_group), sizeof(((struct config *)0)->admin_group), 0, 0, "",
 	  "group whose members may use outpostctl besides root (empty: root only)", NULL },
 	{ "log", P_STR, C(log), sizeof(((struct config *)0)->log), 0, 0, "syslog",
-	  "syslog (facility mail), stderr, or the absolute path of a log file", NULL },
+	  "syslog (facility mail; under systemd, with stderr on the journal, the journal's own "
+	  "protocol), journal (systemd's journal with structured fields), stderr, or the "
+	  "absolute path of a log file", NULL },
 	{ "log_level", P_ENUM, C(log_level), 0, 0, 0, "basic",
 	  "basic (lookups, transactions, failures) or detailed (connections, SMTP dialogue, DNS)", loglevel_names },
 	/* local names: the aliases file, myorigin and the catch-all (shared/aliases.h) */
@@ -200,6 +202,10 @@ static const struct param params[] = {
 	  "address:port of the Prometheus endpoint served by the master (e.g. 127.0.0.1:9187); empty: off", NULL },
 	{ "metrics_destinations", P_UINT, C(metrics_destinations), 0, 0, 100, "10",
 	  "destination domains given their own metrics labels: the top N by volume", NULL },
+	/* observability, part 2: metrics connections, the journal */
+	{ "metrics_max_connections", P_UINT, C(metrics_max_connections), 0, 1, 1024, "16",
+	  "open HTTP connections to the metrics endpoint at once; more are closed at once, "
+	  "and an idle one is closed after 10 seconds", NULL },
 };
 
 /* Per-process sections: [qmgr] [scheduler] [resolver] [smtpd] [agent]. */
@@ -942,8 +948,9 @@ config_check(struct config *c, const char *file, struct errs *e, bool relay_host
 		cerr(e, file, 0, "delivery_mode = relay needs relay_host");
 	if (c->state_directory[0] != '/')
 		cerr(e, file, 0, "state_directory must be an absolute path");
-	if (strcmp(c->log, "syslog") != 0 && strcmp(c->log, "stderr") != 0 && c->log[0] != '/')
-		cerr(e, file, 0, "log must be syslog, stderr or an absolute file path");
+	if (strcmp(c->log, "syslog") != 0 && strcmp(c->log, "stderr") != 0 &&
+	    strcmp(c->log, "journal") != 0 && c->log[0] != '/')
+		cerr(e, file, 0, "log must be syslog, journal, stderr or an absolute file path");
 	{
 		char		a[64];
 		uint16_t	p;

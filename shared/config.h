@@ -145,6 +145,8 @@ struct config {
 	int		log_format;		/* enum log_format */
 	char		metrics_listen[128];	/* "address:port", "" = off */
 	unsigned	metrics_destinations;	/* top N domains labelled */
+	/* observability, part 2: a bound on the metrics endpoint's connections */
+	unsigned	metrics_max_connections;	/* open HTTP connections to the endpoint */
 
 	struct proc_limits limits[PROC_KIND_MAX];
 

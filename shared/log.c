@@ -50,6 +50,7 @@ static struct {
 	struct fbuf	*batch;
 	uint16_t	 nbatch;
 	pthread_t	 main_thread;	/* the batch and its timer belong to it */
+	log_journal_fn	 journal;	/* the master, LOG_TO_JOURNAL */
 } logstate = { .proc = "outpost", .target = LOG_TO_STDERR, .format = LOG_FORMAT_SYSLOG,
 	       .fd = -1, .level = LOGLEVEL_BASIC, .master_fd = -1 };
 
@@ -337,12 +338,22 @@ log_batch_end(void)
 }
 
 void
+log_set_journal(log_journal_fn fn)
+{
+	logstate.journal = fn;
+}
+
+void
 log_write(int prio, const char *role, int instance, long pid, const char *text)
 {
 	char		 line[LOG_LINE_MAX + 1024], stamp[64], tz[8], who[48];
 	struct tm	 tm;
 	struct timespec	 ts;
 	int		 n;
+
+	if (logstate.target == LOG_TO_JOURNAL && logstate.journal != NULL &&
+	    logstate.journal(prio, role, instance, pid, text))
+		return;
 
 	if (logstate.target == LOG_TO_SYSLOG) {
 		/* syslog(3) writes "ident: text": the ident carries the real sender. */

@@ -5,8 +5,9 @@
  * Only the master writes the log. A child hands its lines to the master over
  * its control link (MSG_LOG_LINES, batched); the master stamps each line with
  * the role and pid it knows the sender by, never with anything the child
- * claims, and writes it to syslog (facility mail, the default), stderr in
- * the foreground, or a file named in the config. So a compromised child can
+ * claims, and writes it to syslog (facility mail, the default), systemd's
+ * journal with structured fields (master_journal.c), stderr in the
+ * foreground, or a file named in the config. So a compromised child can
  * neither hold the log file nor write a line that looks like another
  * process's.
  *
@@ -26,7 +27,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 
-enum log_target { LOG_TO_SYSLOG, LOG_TO_STDERR, LOG_TO_FILE, LOG_TO_MASTER };
+enum log_target { LOG_TO_SYSLOG, LOG_TO_STDERR, LOG_TO_FILE, LOG_TO_MASTER, LOG_TO_JOURNAL };
 enum log_level { LOGLEVEL_BASIC = 0, LOGLEVEL_DETAILED = 1 };
 enum log_format { LOG_FORMAT_SYSLOG = 0, LOG_FORMAT_JSON = 1 };
 
@@ -72,6 +73,15 @@ void	log_set_file_fd(int);
  * the master knows it by; prio a syslog priority. text must be printable.
  */
 void	log_write(int prio, const char *role, int instance, long pid, const char *text);
+/*
+ * The master, logging to the journal (LOG_TO_JOURNAL): the writer of one
+ * line with its fields (daemons/master/master_journal.c, the only code that
+ * links libsystemd). It returns false when the journal did not take the
+ * line, which then goes to stderr.
+ */
+typedef bool (*log_journal_fn)(int prio, const char *role, int instance, long pid,
+    const char *text);
+void	log_set_journal(log_journal_fn);
 /* Around the lines of one frame: they reach a file or stderr in one write(2). */
 void	log_batch_begin(void);
 void	log_batch_end(void);

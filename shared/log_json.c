@@ -7,11 +7,11 @@
  * escaped into JSON strings, and split into fields only when it has exactly
  * the Postfix form; anything else stays a plain "message".
  */
-#include <ctype.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "log_fields.h"
 #include "log_json.h"
 
 struct out {
@@ -85,67 +85,15 @@ put_key(struct out *o, const char *key, const char *val, size_t n)
 		o->used = mark;		/* never a key without its value */
 }
 
-/* Is the text "ID: key=value, key=value..." with a queue id in front? */
-static bool
+/* A recipient line's fields as their own keys (log_fields.h), all or none. */
+static void
 rcpt_fields(struct out *o, const char *text)
 {
-	const char	*p = text, *id = text, *k, *v, *end;
-	size_t		 idlen, klen;
-	char		 key[32];
-	struct out	 save = *o;
+	struct log_field	f[LOG_FIELDS_MAX];
+	size_t			n = log_fields(text, f, LOG_FIELDS_MAX);
 
-	while (isalnum((unsigned char)*p))
-		p++;
-	idlen = p - id;
-	if (idlen == 0 || idlen > 32 || strncmp(p, ": ", 2) != 0)
-		return false;
-	p += 2;
-	put_key(o, "queue_id", id, idlen);
-	while (*p != '\0') {
-		k = p;
-		while (islower((unsigned char)*p) || *p == '_')
-			p++;
-		klen = p - k;
-		if (klen == 0 || klen >= sizeof(key) || *p != '=')
-			goto plain;
-		memcpy(key, k, klen);
-		key[klen] = '\0';
-		v = ++p;
-		if (*v == '<') {
-			if ((end = strchr(v, '>')) == NULL)
-				goto plain;
-			put_key(o, key, v + 1, end - v - 1);
-			p = end + 1;
-		} else if (strcmp(key, "status") == 0) {
-			/* A word, then the reply in parentheses (it may hold some). */
-			end = v;
-			while (*end != '\0' && *end != ' ' && *end != ',')
-				end++;
-			put_key(o, key, v, end - v);
-			p = end;
-			if (end[0] == ' ' && end[1] == '(') {
-				const char *close = strrchr(end + 2, ')');
-				if (close == NULL)
-					goto plain;
-				put_key(o, "reply", end + 2, close - end - 2);
-				p = close + 1;
-			}
-		} else {
-			end = v;
-			while (*end != '\0' && *end != ',')
-				end++;
-			put_key(o, key, v, end - v);
-			p = end;
-		}
-		if (*p == '\0')
-			return true;
-		if (strncmp(p, ", ", 2) != 0)
-			goto plain;
-		p += 2;
-	}
-plain:
-	*o = save;
-	return false;
+	for (size_t i = 0; i < n; i++)
+		put_key(o, f[i].key, f[i].val, f[i].len);
 }
 
 size_t
@@ -173,7 +121,7 @@ log_json_line(char *out, size_t outlen, const char *time, const char *host,
 	puts_raw(&o, num);
 	put_key(&o, "level", level, strlen(level));
 	put_key(&o, "message", text, strlen(text));
-	(void)rcpt_fields(&o, text);
+	rcpt_fields(&o, text);
 	/* put() kept room for these. */
 	memcpy(out + o.used, "}\n", 3);
 	return o.used + 2;

@@ -4,6 +4,8 @@
  * process that logs work for a mail (smtpd, scheduler, agents, resolver)
  * links it; the master sends the set.
  */
+#include <arpa/inet.h>
+
 #include <ctype.h>
 #include <string.h>
 #include <strings.h>
@@ -17,13 +19,38 @@ static struct trace {
 } traces[TRACE_MAX];
 static unsigned	ntraces;
 
+/* The binary form of a client address selector's address ("client:ADDR"). */
+static bool
+client_addr(const char *ip, uint8_t bin[16], int *family)
+{
+	if (inet_pton(AF_INET, ip, bin) == 1) {
+		*family = AF_INET;
+		return true;
+	}
+	if (inet_pton(AF_INET6, ip, bin) == 1) {
+		*family = AF_INET6;
+		return true;
+	}
+	return false;
+}
+
+static bool
+is_client(const char *sel)
+{
+	return strncmp(sel, TRACE_CLIENT, sizeof(TRACE_CLIENT) - 1) == 0;
+}
+
 bool
 trace_selector_ok(const char *s)
 {
 	size_t	n = strlen(s);
+	uint8_t	bin[16];
+	int	family;
 
 	if (n == 0 || n >= TRACE_SEL_MAX)
 		return false;
+	if (is_client(s))
+		return client_addr(s + sizeof(TRACE_CLIENT) - 1, bin, &family);
 	for (const char *p = s; *p; p++)
 		if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '<' || *p == '>')
 			return false;
@@ -74,7 +101,7 @@ trace_wants(const char *qid, const char *domain, const char *addr)
 	now = (uint64_t)time(NULL);
 	for (unsigned i = 0; i < ntraces; i++) {
 		const char *s = traces[i].sel;
-		if (traces[i].until <= now)
+		if (traces[i].until <= now || is_client(s))
 			continue;
 		if (s[0] == '@') {
 			if (domain != NULL && strcasecmp(domain, s + 1) == 0)
@@ -88,5 +115,41 @@ trace_wants(const char *qid, const char *domain, const char *addr)
 		} else if (qid != NULL && strcmp(qid, s) == 0)
 			return true;
 	}
+	return false;
+}
+
+bool
+trace_wants_client(const char *ip)
+{
+	uint8_t		 a[16], b[16];
+	int		 fa, fb;
+	uint64_t	 now = (uint64_t)time(NULL);
+
+	if (ntraces == 0 || !client_addr(ip, a, &fa))
+		return false;
+	for (unsigned i = 0; i < ntraces; i++) {
+		if (traces[i].until <= now || !is_client(traces[i].sel) ||
+		    !client_addr(traces[i].sel + sizeof(TRACE_CLIENT) - 1, b, &fb))
+			continue;
+		/* Compared as binary: "::1" and "0:0::1" are one address. */
+		if (fa == fb && memcmp(a, b, fa == AF_INET ? 4 : 16) == 0)
+			return true;
+	}
+	return false;
+}
+
+bool
+trace_any_address(void)
+{
+	uint64_t	now;
+
+	if (ntraces == 0)
+		return false;	/* smtpd asks for each reply: no clock read then */
+	now = (uint64_t)time(NULL);
+
+	for (unsigned i = 0; i < ntraces; i++)
+		if (traces[i].until > now && !is_client(traces[i].sel) &&
+		    strchr(traces[i].sel, '@') != NULL)
+			return true;
 	return false;
 }

@@ -205,7 +205,12 @@ main(int argc, char *argv[])
 
 	if (log_stderr)
 		log_init("master", LOG_TO_STDERR, NULL);
-	else if (strcmp(m.conf.log, "syslog") == 0)
+	else if (strcmp(m.conf.log, "journal") == 0 ||
+	    (strcmp(m.conf.log, "syslog") == 0 && journal_is_stderr())) {
+		/* Under systemd the journal is the syslog: its own protocol keeps the fields. */
+		journal_init();
+		log_init("master", LOG_TO_JOURNAL, NULL);
+	} else if (strcmp(m.conf.log, "syslog") == 0)
 		log_init("master", LOG_TO_SYSLOG, NULL);
 	else if (strcmp(m.conf.log, "stderr") == 0)
 		log_init("master", LOG_TO_STDERR, NULL);

@@ -95,6 +95,15 @@ unsigned metrics_restarts(struct child *);
 void	trace_send(struct child *);
 int	trace_command(struct master *, char **argv, unsigned argc, char *out, size_t outlen);
 
+/* master_journal.c: log lines to systemd's journal with their fields */
+bool	journal_is_stderr(void);
+void	journal_init(void);
+/* master_metrics_conn.c: at most max connections open on the endpoint */
+struct evhttp;
+struct evhttp_bound_socket;
+void	metrics_conn_limit(struct event_base *, struct evhttp *, struct evhttp_bound_socket *,
+	    unsigned max);
+unsigned metrics_conn_open(void);
 /* master_metrics.c: totals for status */
 uint64_t metrics_total(unsigned id);
 double	metrics_delivery_rate(void);

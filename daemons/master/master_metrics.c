@@ -307,6 +307,7 @@ metrics_init(struct master *m)
 {
 	char		 addr[64];
 	uint16_t	 port;
+	struct evhttp_bound_socket *bound;
 
 	struct event	*tick;
 	struct timeval	 sec = { 1, 0 };
@@ -328,8 +329,9 @@ metrics_init(struct master *m)
 	evhttp_set_max_body_size(http, 0);
 	evhttp_set_timeout(http, 10);
 	evhttp_set_gencb(http, http_cb, NULL);
-	if (evhttp_bind_socket(http, addr, port) != 0)
+	if ((bound = evhttp_bind_socket_with_handle(http, addr, port)) == NULL)
 		fatal("metrics_listen: cannot listen on %s port %u", addr, port);
+	metrics_conn_limit(m->base, http, bound, m->conf.metrics_max_connections);
 	if (strcmp(addr, "127.0.0.1") != 0 && strcmp(addr, "::1") != 0 &&
 	    strncmp(addr, "127.", 4) != 0)
 		log_warnx("metrics_listen %s is not a loopback address: whoever reaches it reads "

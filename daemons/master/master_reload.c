@@ -111,6 +111,7 @@ static const struct reload_param {
 	P("log_format", log_format, LIVE),
 	P("metrics_listen", metrics_listen, LIVE),
 	P("metrics_destinations", metrics_destinations, LIVE),
+	P("metrics_max_connections", metrics_max_connections, LIVE),
 	/* Keys go to the running signer (dkim_keys_send); on or off: below. */
 	P("[dkim]", dkim, LIVE),
 	P("[dkim]", ndkim, LIVE),
@@ -245,6 +246,10 @@ master_reload(struct master *m, char *err, size_t errlen)
 		snprintf(err, errlen, "state_directory, user, queue_user, smtpd_user, resolver_user, "
 		    "scheduler_user, signer_user, sts_user, log, metrics_listen, metrics_destinations and the agent count "
 		    "change only with a restart");
+		goto refuse;
+	}
+	if (n.metrics_max_connections != o->metrics_max_connections) {
+		snprintf(err, errlen, "metrics_max_connections changes only with a restart");
 		goto refuse;
 	}
 	if (secrets_load(&n, password, RELAY_PASSWORD_MAX, err, errlen) == -1)

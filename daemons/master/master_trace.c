@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * master_trace.c - outpostctl trace: the master keeps the active traces
- * (a queue id, @domain or an address, each until a time) and sends the whole
+ * (a queue id, @domain, an address or client:IP, each until a time) and sends the whole
  * set to every child whenever it changes and to each child it starts
  * (MSG_CTL_TRACE). The children decide what their work matches (trace.h).
  */
@@ -96,7 +96,7 @@ trace_command(struct master *m, char **argv, unsigned argc, char *out, size_t ou
 		return 0;
 	}
 	if (argc > 2 || !trace_selector_ok(argv[0])) {
-		snprintf(out, outlen, "usage: trace QUEUEID|@domain|address [minutes]");
+		snprintf(out, outlen, "usage: trace QUEUEID|@domain|address|client:IP [minutes]");
 		return -1;
 	}
 	if (argc == 2) {

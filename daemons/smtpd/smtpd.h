@@ -11,6 +11,7 @@
  *   smtpd_data.c     the DATA byte stream: end marker, dot-unstuffing, limits (pure)
  *   smtpd_received.c the Received: header (pure)
  *   smtpd_limit.c    per-client-address connection count and rate
+ *   smtpd_trace.c    a session's detailed lines and outpostctl trace
  */
 #ifndef OUTPOST_SMTPD_H
 #define OUTPOST_SMTPD_H
@@ -189,7 +190,27 @@ struct smtpd_session {
 	struct data_state	 data;
 	uint8_t			*chunk;		/* SMTPD_CHUNK octets, during DATA */
 	size_t			 chunklen;
+
+	/* outpostctl trace (smtpd_trace.c) */
+	bool			 traced;	/* detailed lines written, whatever the level */
+	struct smtpd_trace_buf	*tbuf;		/* lines kept until MAIL/RCPT match a trace */
 };
+
+/* ---- smtpd_trace.c ---- */
+
+#define SMTPD_TRACE_LINES	64	/* lines kept per session before a match */
+#define SMTPD_TRACE_BYTES	8192	/* and octets */
+
+/* At connect: is the client traced ("client:IP")? */
+void	smtpd_trace_start(struct smtpd_session *);
+/* Would a detailed line of this session be written or kept? */
+bool	smtpd_trace_on(const struct smtpd_session *);
+/* A detailed line: written (detailed level, traced) or kept (an address trace is active). */
+void	smtpd_detail(struct smtpd_session *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* MAIL FROM or RCPT TO named addr: if traced, the session is from now on. */
+void	smtpd_trace_match(struct smtpd_session *, const char *addr);
+void	smtpd_trace_free(struct smtpd_session *);
 
 #define PAUSE_OUTPUT	0x01	/* the client is not reading its replies */
 #define PAUSE_QMGR	0x02	/* qmgr has not taken the data sent so far */

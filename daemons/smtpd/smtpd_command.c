@@ -57,7 +57,10 @@ cmd_hello(struct smtpd_session *s, const struct smtp_cmd *cmd)
 	    "250 ENHANCEDSTATUSCODES\r\n",
 	    myname(s->sd), s->helo, s->ip,
 	    (unsigned long long)conf->max_message_size);
-	log_detail("%s: > 250 EHLO reply", s->id);
+	/* One log line for the five reply lines. */
+	smtpd_detail(s, "%s: > 250-%s Hello %s [%s] / PIPELINING / SIZE %llu / 8BITMIME / "
+	    "ENHANCEDSTATUSCODES", s->id, myname(s->sd), s->helo, s->ip,
+	    (unsigned long long)conf->max_message_size);
 }
 
 static void
@@ -97,7 +100,7 @@ cmd_mail(struct smtpd_session *s, const struct smtp_cmd *cmd)
 	s->ntxn++;
 	(void)snprintf(s->txid, sizeof(s->txid), "%s.%u", s->id, s->ntxn);
 	s->state = SS_MAIL;
-	log_detail("%s: from=<%s> declared_size=%llu body=%s", s->txid, s->sender,
+	smtpd_detail(s, "%s: from=<%s> declared_size=%llu body=%s", s->txid, s->sender,
 	    (unsigned long long)cmd->size,
 	    cmd->body == BODY_8BITMIME ? "8BITMIME" : "7BIT");
 	session_reply(s, 250, "2.1.0", "Ok");
@@ -121,7 +124,7 @@ cmd_rcpt(struct smtpd_session *s, const struct smtp_cmd *cmd)
 	s->rcpts = xreallocarray(s->rcpts, s->nrcpt + 1, sizeof(*s->rcpts));
 	s->rcpts[s->nrcpt++] = xstrdup(cmd->path.mailbox);
 	s->state = SS_RCPT;
-	log_detail("%s: to=<%s>", s->txid, cmd->path.mailbox);
+	smtpd_detail(s, "%s: to=<%s>", s->txid, cmd->path.mailbox);
 	session_reply(s, 250, "2.1.5", "Ok");
 }
 
@@ -178,9 +181,9 @@ session_command(struct smtpd_session *s, char *line, size_t len)
 	if (smtpd_cmd_parse(line, len, &cmd, &err) == -1) {
 		if ((cmd.verb == CMD_UNKNOWN || cmd.verb == CMD_NOTIMPL) && junk(s))
 			return;
-		if (log_detailed()) {
+		if (smtpd_trace_on(s)) {
 			smtpd_sanitize(safe, sizeof(safe), line);
-			log_detail("%s: < %s", s->id, safe);
+			smtpd_detail(s, "%s: < %s", s->id, safe);
 		}
 		/* A refused recipient makes a later DATA "no valid recipients". */
 		if (cmd.verb == CMD_RCPT && (s->state == SS_MAIL || s->state == SS_RCPT))
@@ -193,7 +196,10 @@ session_command(struct smtpd_session *s, char *line, size_t len)
 		s->nerrors++;
 		return;
 	}
-	log_detail("%s: < %s", s->id, line);
+	smtpd_detail(s, "%s: < %s", s->id, line);
+	/* The command's line is kept or written above: a match writes it too. */
+	if (cmd.verb == CMD_MAIL || cmd.verb == CMD_RCPT)
+		smtpd_trace_match(s, cmd.path.mailbox);
 
 	switch (cmd.verb) {
 	case CMD_HELO:

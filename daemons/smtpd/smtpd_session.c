@@ -160,7 +160,8 @@ session_accept(struct smtpd *sd, int fd, const struct sockaddr *sa, socklen_t sa
 	TAILQ_INSERT_TAIL(&sd->sessions, s, entry);
 	sd->nsessions++;
 	metric_set(MET_SESSIONS, sd->nsessions);
-	log_detail("%s: connect from [%s]:%u", s->id, ip, port);
+	smtpd_trace_start(s);
+	smtpd_detail(s, "%s: connect from [%s]:%u", s->id, ip, port);
 	session_reply(s, 220, NULL, "%s ESMTP outpost", myname(sd));
 }
 
@@ -170,8 +171,9 @@ session_free(struct smtpd_session *s)
 	struct smtpd	*sd = s->sd;
 
 	txn_reset(s);
-	log_detail("%s: disconnect from [%s]:%u transactions=%u", s->id, s->ip,
+	smtpd_detail(s, "%s: disconnect from [%s]:%u transactions=%u", s->id, s->ip,
 	    s->port, s->ntxn);
+	smtpd_trace_free(s);
 	TAILQ_REMOVE(&sd->sessions, s, entry);
 	sd->nsessions--;
 	limit_release(sd->conf, s->ip);
@@ -203,8 +205,8 @@ vreply(struct smtpd_session *s, uint16_t code, const char *dsn, const char *fmt,
 		evbuffer_add_printf(out, "%u %s %s\r\n", code, dsn, text);
 	else
 		evbuffer_add_printf(out, "%u %s\r\n", code, text);
-	if (log_detailed())
-		log_detail("%s: > %u %s%s%s", s->id, code, dsn ? dsn : "",
+	if (smtpd_trace_on(s))
+		smtpd_detail(s, "%s: > %u %s%s%s", s->id, code, dsn ? dsn : "",
 		    dsn ? " " : "", text);
 }
 
@@ -424,7 +426,7 @@ session_eventcb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_ERROR)
-		log_detail("%s: connection error from [%s]: %s", s->id, s->ip,
+		smtpd_detail(s, "%s: connection error from [%s]: %s", s->id, s->ip,
 		    strerror(errno));
 	else if ((what & BEV_EVENT_EOF) && s->state != SS_CLOSING &&
 	    s->state != SS_GREETED && s->state != SS_READY)

@@ -113,7 +113,7 @@ static const struct {
 	{ "[routes]\nnot_a domain = host\n", "test.conf:2:" },
 	{ "[routes]\na.org = h1\na.org = h2\n", "test.conf:3: route for a.org given twice" },
 	{ "state_directory = relative/dir\n", "state_directory must be an absolute path" },
-	{ "log = somewhere\n", "log must be syslog, stderr or an absolute file path" },
+	{ "log = somewhere\n", "log must be syslog, journal, stderr or an absolute file path" },
 	{ "dnssec_trust_anchor = root.key\n", "dnssec_trust_anchor must be an absolute path" },
 	{ "user = outpost\0evil\n", "NUL byte" },
 	{ "tls_policy = sometimes\n", "test.conf:1: tls_policy" },

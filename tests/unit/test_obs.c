@@ -19,6 +19,7 @@
 #include "master/master.h"
 #include "metrics.h"
 #include "msg.h"
+#include "log_fields.h"
 #include "trace.h"
 #include "check_run.h"
 
@@ -41,6 +42,32 @@ START_TEST(json_splits_a_recipient_line)
 	ck_assert_ptr_nonnull(strstr(out, "\"pid\":42"));
 	ck_assert_ptr_null(strstr(out, "\"instance\""));
 	ck_assert_str_eq(out + n - 2, "}\n");
+}
+END_TEST
+
+START_TEST(fields_split_a_recipient_line_all_or_none)
+{
+	struct log_field	 f[LOG_FIELDS_MAX];
+	const char		*t = "ABC123: to=<a@b.test>, relay=mx[192.0.2.1]:25, dsn=5.1.1, "
+				     "status=bounced (550 5.1.1 no (such) user)";
+	size_t			 n = log_fields(t, f, LOG_FIELDS_MAX);
+
+	ck_assert_uint_eq(n, 6);
+	ck_assert_str_eq(f[0].key, "queue_id");
+	ck_assert_int_eq(strncmp(f[0].val, "ABC123", f[0].len), 0);
+	ck_assert_str_eq(f[1].key, "to");
+	ck_assert_uint_eq(f[1].len, strlen("a@b.test"));
+	ck_assert_str_eq(f[4].key, "status");
+	ck_assert_int_eq(strncmp(f[4].val, "bounced", f[4].len), 0);
+	ck_assert_str_eq(f[5].key, "reply");
+	ck_assert_uint_eq(f[5].len, strlen("550 5.1.1 no (such) user"));
+	/* more fields than room, or anything off the form: none */
+	ck_assert_uint_eq(log_fields(t, f, 5), 0);
+	ck_assert_uint_eq(log_fields("ABC: to=<a@b", f, LOG_FIELDS_MAX), 0);
+	ck_assert_uint_eq(log_fields("ABC: To=x", f, LOG_FIELDS_MAX), 0);
+	ck_assert_uint_eq(log_fields("ABC: to=x;y=z", f, LOG_FIELDS_MAX), 1 + 1);
+	ck_assert_uint_eq(log_fields("started qmgr (pid 4)", f, LOG_FIELDS_MAX), 0);
+	ck_assert_uint_eq(log_fields(": to=<a>", f, LOG_FIELDS_MAX), 0);
 }
 END_TEST
 
@@ -111,6 +138,42 @@ START_TEST(trace_set_matches_and_expires)
 	ck_assert(!trace_selector_ok("a b"));
 	ck_assert(!trace_selector_ok("@a@b"));
 	ck_assert(!trace_selector_ok(""));
+	/* no client trace yet; an address trace is active */
+	ck_assert(!trace_wants_client("127.0.0.2"));
+	ck_assert(trace_any_address());
+}
+END_TEST
+
+START_TEST(trace_client_selectors)
+{
+	static uint8_t	buf[FRAME_MAX];
+	struct fbuf	*fb = fbuf_new(MSG_CTL_TRACE, 0);
+	struct frame	 f;
+	uint64_t	 later = (uint64_t)time(NULL) + 600;
+
+	ck_assert(trace_selector_ok("client:127.0.0.2"));
+	ck_assert(trace_selector_ok("client:::1"));
+	ck_assert(trace_selector_ok("client:2001:db8::1"));
+	ck_assert(!trace_selector_ok("client:"));
+	ck_assert(!trace_selector_ok("client:300.1.1.1"));
+	ck_assert(!trace_selector_ok("client:example.org"));
+	ck_assert(!trace_selector_ok("client:10.0.0.0/8"));
+	fbuf_add_u16(fb, 2);
+	fbuf_add_str(fb, "client:127.0.0.2");
+	fbuf_add_u64(fb, later);
+	fbuf_add_str(fb, "client:2001:db8:0::1");
+	fbuf_add_u64(fb, later);
+	f = parse(fb, buf);
+	ck_assert(trace_frame(&f));
+	ck_assert(trace_wants_client("127.0.0.2"));
+	ck_assert(!trace_wants_client("127.0.0.1"));
+	/* compared as addresses, not strings */
+	ck_assert(trace_wants_client("2001:db8::1"));
+	ck_assert(!trace_wants_client("2001:db8::2"));
+	ck_assert(!trace_wants_client("garbage"));
+	/* a client trace matches no mail, domain or address */
+	ck_assert(!trace_wants("client:127.0.0.2", "127.0.0.2", "x@127.0.0.2"));
+	ck_assert(!trace_any_address());
 }
 END_TEST
 
@@ -273,8 +336,10 @@ main(void)
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, json_splits_a_recipient_line);
 	tcase_add_test(tc, json_plain_text_stays_a_message);
+	tcase_add_test(tc, fields_split_a_recipient_line_all_or_none);
 	tcase_add_test(tc, json_escapes_and_cuts_whole);
 	tcase_add_test(tc, trace_set_matches_and_expires);
+	tcase_add_test(tc, trace_client_selectors);
 	tcase_add_test(tc, histogram_buckets);
 	tcase_add_test(tc, master_refuses_malformed_log_frames);
 	tcase_add_test(tc, master_refuses_malformed_metric_frames);

@@ -207,7 +207,7 @@ static const struct {
 } commands[] = {
 	{ "check-config", cmd_check_config, "check-config [FILE]  validate a configuration" },
 	{ "status", control_command, "status               processes (pid, restarts, RSS, CPU), queue, delivery rate" },
-	{ "trace", control_command, "trace [SEL [MIN]]    detailed logging for a queue id, @domain or address only; "
+	{ "trace", control_command, "trace [SEL [MIN]]    detailed logging for a queue id, @domain, address or client:IP only; "
 	    "trace off SEL|all" },
 	{ "log", control_command, "log basic|detailed   switch the log level at run time" },
 	{ "reload", control_command, "reload               re-read the configuration" },
