@@ -1,0 +1,707 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * sts_rpt_send.c - TLS reports (RFC 8460) from the sts process: counts what
+ * the scheduler reports (TLSRPT_COUNT) and, once a UTC day (or at
+ * "outpostctl tlsrpt send"), turns the counters into one report per policy
+ * domain: JSON (shared/tlsrpt.c), gzip (zlib), then for each rua of the
+ * domain's _smtp._tls TXT record (looked up by the resolver, through the
+ * scheduler) a mail queued by the queue manager (mailto:, through the
+ * scheduler) or an HTTPS POST made here (https:, sts_fetch.c). A report
+ * whose sending fails is not sent again: RFC 8460 asks for best effort, and
+ * the next day's counts start afresh.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <zlib.h>
+
+#include "chan.h"
+#include "config.h"
+#include "frame.h"
+#include "log.h"
+#include "proc.h"
+#include "tlsrpt.h"
+#include "xmalloc.h"
+
+#include "sts.h"
+#include "sts_rpt.h"
+
+#define DAY		86400
+#define CHECK_EVERY	60		/* seconds between looks at the UTC date */
+#define GZ_MAX		(96 * 1024)	/* a report larger than this is not sent (a frame) */
+#define PENDING_MAX	4096		/* questions to the scheduler in flight */
+
+struct report {
+	char		 domain[HOSTNAME_MAX];
+	char		 id[HOSTNAME_MAX * 2 + 64];
+	char		 file[HOSTNAME_MAX * 2 + 64];
+	uint64_t	 start, end;
+	uint8_t		*gz;
+	size_t		 gzlen;
+	unsigned	 refs;
+};
+
+enum rq_kind { RQ_LOOKUP, RQ_RESOLVE, RQ_MAIL };
+
+struct rq {
+	uint32_t	 reqid;
+	enum rq_kind	 kind;
+	struct report	*r;
+	char		 uri[TLSRPT_URI_MAX];
+	char		 host[HOSTNAME_MAX];
+	unsigned	 port;
+};
+
+static struct proc_ctx	*ctx;
+static struct chan	*sched;
+static struct event	*day_ev;
+static struct rq	*rqs;
+static unsigned		 nrqs;
+static uint32_t		 next_reqid;
+
+struct event_base *
+rpt_event_base(void)
+{
+	return ctx->base;
+}
+
+void
+rpt_set_sched(struct chan *c)
+{
+	sched = c;
+}
+
+static void
+report_unref(struct report *r)
+{
+	if (r == NULL || --r->refs > 0)
+		return;
+	free(r->gz);
+	free(r);
+}
+
+static struct rq *
+rq_new(enum rq_kind kind, struct report *r)
+{
+	struct rq	*q;
+
+	if (nrqs >= PENDING_MAX)
+		return NULL;
+	rqs = xreallocarray(rqs, nrqs + 1, sizeof(*rqs));
+	q = &rqs[nrqs++];
+	memset(q, 0, sizeof(*q));
+	if (++next_reqid == 0)
+		next_reqid = 1;
+	q->reqid = next_reqid;
+	q->kind = kind;
+	q->r = r;
+	r->refs++;
+	return q;
+}
+
+/* Take the request out of the table; the caller drops its report reference. */
+static bool
+rq_take(uint32_t reqid, enum rq_kind kind, struct rq *out)
+{
+	unsigned	 i;
+
+	for (i = 0; i < nrqs; i++)
+		if (rqs[i].reqid == reqid && rqs[i].kind == kind) {
+			*out = rqs[i];
+			rqs[i] = rqs[--nrqs];
+			return true;
+		}
+	return false;
+}
+
+static const char *
+submitter(char *buf, size_t len)
+{
+	const struct config *c = ctx->conf;
+
+	if (c->tlsrpt_submitter[0] != '\0')
+		return c->tlsrpt_submitter;
+	if (c->helo_name[0] != '\0')
+		return c->helo_name;
+	if (gethostname(buf, len) == -1 || buf[0] == '\0')
+		strlcpy(buf, "localhost", len);
+	buf[len - 1] = '\0';
+	return buf;
+}
+
+static void
+postmaster_default(const char *set, char *out, size_t len)
+{
+	char	 host[HOSTNAME_MAX];
+
+	if (set[0] != '\0')
+		strlcpy(out, set, len);
+	else
+		snprintf(out, len, "postmaster@%s", submitter(host, sizeof(host)));
+}
+
+/* RFC 1952 gzip of the JSON (RFC 8460 5.1: the report is compressed). */
+static uint8_t *
+gzip(const char *in, size_t len, size_t *outlen)
+{
+	z_stream	 z;
+	uint8_t		*out;
+	uLong		 cap;
+
+	memset(&z, 0, sizeof(z));
+	if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return NULL;
+	cap = deflateBound(&z, (uLong)len) + 32;
+	out = xmalloc(cap);
+	z.next_in = (Bytef *)(uintptr_t)in;
+	z.avail_in = (uInt)len;
+	z.next_out = out;
+	z.avail_out = (uInt)cap;
+	if (deflate(&z, Z_FINISH) != Z_STREAM_END) {
+		deflateEnd(&z);
+		free(out);
+		return NULL;
+	}
+	*outlen = z.total_out;
+	deflateEnd(&z);
+	return out;
+}
+
+/* An MTA-STS policy as its policy-string lines (RFC 8460 4.4), from the cache. */
+static unsigned
+sts_strings(const char *domain, char (*lines)[STS_HOST_MAX + 16], unsigned max,
+    const char **mx, unsigned *nmx)
+{
+	const struct sts_entry	*all;
+	unsigned		 n, i, k, l = 0;
+
+	*nmx = 0;
+	all = sts_cache_all(&n);
+	for (i = 0; i < n; i++) {
+		const struct sts_entry *e = &all[i];
+
+		if (strcasecmp(e->domain, domain) != 0)
+			continue;
+		snprintf(lines[l++], sizeof(lines[0]), "version: STSv1");
+		snprintf(lines[l++], sizeof(lines[0]), "mode: %s", sts_mode_name(e->pol.mode));
+		for (k = 0; k < e->pol.nmx && l + 1 < max; k++) {
+			snprintf(lines[l++], sizeof(lines[0]), "mx: %s", e->pol.mx[k]);
+			mx[(*nmx)++] = e->pol.mx[k];
+		}
+		snprintf(lines[l++], sizeof(lines[0]), "max_age: %u", e->pol.max_age);
+		break;
+	}
+	return l;
+}
+
+/* The report of one policy domain, every policy type counted for it. */
+static struct report *
+report_build(const struct rpt_set *set, const char *domain, uint64_t start, uint64_t end)
+{
+	const struct config	*c = ctx->conf;
+	struct tlsrpt_policy	 pol[TLSRPT_NO_POLICY + 1];
+	struct tlsrpt_failure	 fail[TLSRPT_NO_POLICY + 1][RPT_DETAILS_MAX];
+	const char		*strs[TLSRPT_NO_POLICY + 1][STS_MX_MAX + 4];
+	char			 stsl[STS_MX_MAX + 4][STS_HOST_MAX + 16];
+	const char		*stsmx[STS_MX_MAX];
+	struct tlsrpt_report	 rep;
+	struct report		*r;
+	char			 host[HOSTNAME_MAX], contact[512], day[32], *json;
+	const char		*sub = submitter(host, sizeof(host));
+	unsigned		 i, k, np = 0, nsts, nstsmx = 0;
+	size_t			 jlen;
+	struct tm		 tm;
+	time_t			 t = (time_t)start;
+
+	memset(pol, 0, sizeof(pol));
+	for (i = 0; i < set->n && np <= TLSRPT_NO_POLICY; i++) {
+		const struct rpt_policy *p = &set->p[i];
+		struct tlsrpt_policy *tp = &pol[np];
+
+		if (strcasecmp(p->domain, domain) != 0)
+			continue;
+		tp->type = p->type;
+		tp->domain = p->domain;
+		tp->ok = p->ok;
+		tp->failed = p->failed;
+		if (p->type == TLSRPT_STS) {
+			nsts = sts_strings(domain, stsl, STS_MX_MAX + 4, stsmx, &nstsmx);
+			for (k = 0; k < nsts; k++)
+				strs[np][k] = stsl[k];
+			tp->nstrings = nsts;
+			tp->mx = stsmx;
+			tp->nmx = nstsmx;
+		} else {
+			for (k = 0; k < p->nstrings; k++)
+				strs[np][k] = p->strings[k];
+			tp->nstrings = p->nstrings;
+		}
+		tp->strings = strs[np];
+		for (k = 0; k < p->ndetails; k++) {
+			fail[np][k].result_type = tlsrpt_result_name(p->details[k].result);
+			fail[np][k].mx_host = p->details[k].mx[0] ? p->details[k].mx : NULL;
+			fail[np][k].receiving_ip = p->details[k].ip[0] ? p->details[k].ip : NULL;
+			fail[np][k].sending_ip = NULL;
+			fail[np][k].count = p->details[k].count;
+		}
+		tp->failures = fail[np];
+		tp->nfailures = p->ndetails;
+		np++;
+	}
+	r = xcalloc(1, sizeof(*r));
+	r->refs = 1;
+	strlcpy(r->domain, domain, sizeof(r->domain));
+	r->start = start;
+	r->end = end;
+	gmtime_r(&t, &tm);
+	strftime(day, sizeof(day), "%Y.%m.%dT%H.%M.%SZ", &tm);
+	/* RFC 8460 5.3: unique per report; a random part tells apart two sent on one day */
+	snprintf(r->id, sizeof(r->id), "%s.%08x+%s@%s", day, arc4random(), domain, sub);
+	snprintf(r->file, sizeof(r->file), "%s!%s!%llu!%llu.json.gz", sub, domain,
+	    (unsigned long long)start, (unsigned long long)end);
+	postmaster_default(c->tlsrpt_contact, contact, sizeof(contact));
+	memset(&rep, 0, sizeof(rep));
+	rep.org = sub;
+	rep.contact = contact;
+	rep.report_id = r->id;
+	rep.start = (int64_t)start;
+	rep.end = (int64_t)end;
+	rep.policies = pol;
+	rep.npolicies = np;
+	json = tlsrpt_json(&rep, &jlen);
+	r->gz = gzip(json, jlen, &r->gzlen);
+	free(json);
+	if (r->gz == NULL) {
+		log_warnx("TLS-RPT report for %s: gzip failed", domain);
+		report_unref(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* Send the counts of set, one report per domain; the number of reports started. */
+static unsigned
+send_set(struct rpt_set *set, uint64_t start, uint64_t end)
+{
+	unsigned	 i, k, started = 0;
+	struct report	*r;
+	struct rq	*q;
+	struct fbuf	*fb;
+
+	for (i = 0; i < set->n; i++) {
+		for (k = 0; k < i; k++)
+			if (strcasecmp(set->p[k].domain, set->p[i].domain) == 0)
+				break;
+		if (k < i)
+			continue;	/* its report is made already */
+		if ((r = report_build(set, set->p[i].domain, start, end)) == NULL)
+			continue;
+		if (sched == NULL || (q = rq_new(RQ_LOOKUP, r)) == NULL) {
+			log_warnx("TLS-RPT report %s: the scheduler cannot be asked for the "
+			    "report address; not sent", r->id);
+			report_unref(r);
+			continue;
+		}
+		fb = fbuf_new(MSG_TLSRPT_LOOKUP, q->reqid);
+		fbuf_add_str(fb, r->domain);
+		chan_send(sched, fb);
+		report_unref(r);	/* the request holds it now */
+		started++;
+	}
+	return started;
+}
+
+static unsigned
+send_all(uint64_t now, bool whole_day, uint64_t *from)
+{
+	struct rpt_set	*set;
+	uint64_t	 start, end;
+	unsigned	 n;
+
+	if (rpt_current()->n == 0)
+		return 0;
+	set = rpt_take();
+	/* the counters are written empty first: a report is sent at most once */
+	(void)rpt_save();
+	start = set->start - set->start % DAY;
+	end = whole_day ? start + DAY : now;
+	if (from != NULL)
+		*from = start;
+	n = send_set(set, start, end);
+	rpt_set_free(set);
+	free(set);
+	return n;
+}
+
+static void
+day_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct timeval	 tv = { CHECK_EVERY, 0 };
+	uint64_t	 now = (uint64_t)time(NULL), start = rpt_current()->start;
+	unsigned	 n;
+
+	/* RFC 8460 4.1: a report covers one UTC day; sent once that day is over */
+	if (ctx->conf->tlsrpt && start != 0 && now / DAY > start / DAY && sched != NULL) {
+		n = send_all(now, true, NULL);
+		log_info("TLS-RPT: the day's counts go out in %u report(s)", n);
+	}
+	evtimer_add(day_ev, &tv);
+}
+
+void
+rpt_send_init(struct proc_ctx *c)
+{
+	struct timeval	 tv = { CHECK_EVERY, 0 };
+
+	ctx = c;
+	if ((day_ev = evtimer_new(c->base, day_cb, NULL)) == NULL)
+		fatalx("sts: evtimer_new");
+	evtimer_add(day_ev, &tv);
+}
+
+void
+rpt_shutdown(void)
+{
+	rpt_store_shutdown();
+	if (day_ev != NULL) {
+		event_free(day_ev);
+		day_ev = NULL;
+	}
+}
+
+void
+rpt_sts_failure(const char *domain, unsigned result)
+{
+	if (ctx == NULL || !ctx->conf->tlsrpt)
+		return;
+	if (rpt_count(rpt_current(), (uint64_t)time(NULL), domain, TLSRPT_STS, result, "", "",
+	    NULL, 0))
+		rpt_save_soon();
+}
+
+/* ------------------------------------------------------------------ */
+
+static int
+count_frame(struct frame *f)
+{
+	char		 domain[HOSTNAME_MAX], mx[HOSTNAME_MAX], ip[RPT_IP_MAX];
+	char		 lines[RPT_STRINGS_MAX][RPT_STRING_MAX], skip[RPT_STRING_MAX];
+	const char	*strs[RPT_STRINGS_MAX];
+	uint8_t		 type, result;
+	uint16_t	 n, i;
+
+	if (!frame_get_str(f, domain, sizeof(domain)) || !frame_get_u8(f, &type) ||
+	    !frame_get_u8(f, &result) || !frame_get_str(f, mx, sizeof(mx)) ||
+	    !frame_get_str(f, ip, sizeof(ip)) || !frame_get_u16(f, &n) ||
+	    type > TLSRPT_NO_POLICY || result > TLSRPT_RESULT_MAX)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (!frame_get_str(f, i < RPT_STRINGS_MAX ? lines[i] : skip, RPT_STRING_MAX))
+			return -1;
+		if (i < RPT_STRINGS_MAX)
+			strs[i] = lines[i];
+	}
+	if (!frame_end(f))
+		return -1;
+	if (!ctx->conf->tlsrpt)
+		return 0;
+	if (!rpt_count(rpt_current(), (uint64_t)time(NULL), domain, type, result, mx, ip, strs,
+	    n < RPT_STRINGS_MAX ? n : RPT_STRINGS_MAX)) {
+		log_debug("TLS-RPT: %s not counted (%u policies already)", domain,
+		    RPT_POLICIES_MAX);
+		return 0;
+	}
+	log_detail("TLS-RPT: %s %s: %s (%s[%s])", domain,
+	    type == TLSRPT_STS ? "sts" : type == TLSRPT_TLSA ? "tlsa" : "no-policy-found",
+	    tlsrpt_result_name(result), mx, ip);
+	rpt_save_soon();
+	return 0;
+}
+
+static void
+post_done(void *arg, bool ok, const char *err)
+{
+	struct rq	*q = arg;
+
+	if (ok)
+		log_info("TLS-RPT report %s for %s posted to %s", q->r->id, q->r->domain, q->uri);
+	else
+		log_warnx("TLS-RPT report %s for %s: POST to %s failed: %s", q->r->id,
+		    q->r->domain, q->uri, err);
+	report_unref(q->r);
+	free(q);
+}
+
+static void
+send_mail(struct report *r, const char *uri)
+{
+	const struct config	*c = ctx->conf;
+	char			 rcpt[TLSRPT_URI_MAX], from[512], host[HOSTNAME_MAX];
+	struct fbuf		*fb;
+	struct rq		*q;
+	size_t			 n;
+
+	/* mailto:addr, without ?headers (RFC 6068); the address as it stands */
+	strlcpy(rcpt, uri + 7, sizeof(rcpt));
+	rcpt[strcspn(rcpt, "?!")] = '\0';
+	n = strlen(rcpt);
+	if (n == 0 || strchr(rcpt, '@') == NULL || strpbrk(rcpt, "<>,;\"\\") != NULL) {
+		log_warnx("TLS-RPT report %s: %s is not a usable address", r->id, uri);
+		return;
+	}
+	if (r->gzlen > GZ_MAX) {
+		log_warnx("TLS-RPT report %s: %zu bytes compressed, too large to mail to %s",
+		    r->id, r->gzlen, uri);
+		return;
+	}
+	if ((q = rq_new(RQ_MAIL, r)) == NULL)
+		return;
+	strlcpy(q->uri, uri, sizeof(q->uri));
+	postmaster_default(c->tlsrpt_from, from, sizeof(from));
+	fb = fbuf_new(MSG_TLSRPT_MAIL, q->reqid);
+	fbuf_add_str(fb, from);
+	fbuf_add_str(fb, rcpt);
+	fbuf_add_str(fb, r->domain);
+	fbuf_add_str(fb, submitter(host, sizeof(host)));
+	fbuf_add_str(fb, r->id);
+	fbuf_add_str(fb, r->file);
+	fbuf_add_u64(fb, r->start);
+	fbuf_add_u64(fb, r->end);
+	fbuf_add_bytes(fb, r->gz, r->gzlen);
+	chan_send(sched, fb);
+}
+
+static void
+send_https(struct report *r, const char *uri)
+{
+	CURLU		*u;
+	char		*host = NULL, *port = NULL;
+	struct rq	*q;
+	struct fbuf	*fb;
+	const char	*e;
+
+	if ((u = curl_url()) == NULL)
+		return;
+	if (curl_url_set(u, CURLUPART_URL, uri, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
+	    strlen(host) >= HOSTNAME_MAX || host[0] == '[') {
+		log_warnx("TLS-RPT report %s: %s is not a usable URL", r->id, uri);
+		goto out;
+	}
+	if ((q = rq_new(RQ_RESOLVE, r)) == NULL)
+		goto out;
+	strlcpy(q->uri, uri, sizeof(q->uri));
+	strlcpy(q->host, host, sizeof(q->host));
+	q->port = (unsigned)strtonum(port, 1, 65535, &e);
+	if (e != NULL)
+		q->port = 443;
+	fb = fbuf_new(MSG_TLSRPT_RESOLVE, q->reqid);
+	fbuf_add_str(fb, host);
+	chan_send(sched, fb);
+out:
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+}
+
+static int
+rua_frame(struct frame *f)
+{
+	char		 domain[HOSTNAME_MAX], text[STS_TXT_MAX];
+	uint8_t		 status;
+	uint16_t	 n, i;
+	unsigned	 nrec = 0, k;
+	struct tlsrpt_rua rua;
+	const char	*why = NULL;
+	struct rq	 q;
+	bool		 ok = false;
+
+	memset(&rua, 0, sizeof(rua));
+	if (!frame_get_str(f, domain, sizeof(domain)) || !frame_get_u8(f, &status) ||
+	    !frame_get_u16(f, &n))
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (!frame_get_str(f, text, sizeof(text)))
+			return -1;
+		/* RFC 8460 3: records not starting v=TLSRPTv1 are not ours; more than one: none */
+		if (strncmp(text, "v=TLSRPTv1", 10) != 0)
+			continue;
+		nrec++;
+		ok = tlsrpt_txt_parse(text, strlen(text), &rua, &why) == 0;
+	}
+	if (!frame_end(f))
+		return -1;
+	if (!rq_take(f->hdr.reqid, RQ_LOOKUP, &q))
+		return 0;
+	if (status != DNS_OK || nrec != 1 || !ok) {
+		log_info("TLS-RPT report %s for %s not sent: %s", q.r->id, domain,
+		    status != DNS_OK && status != DNS_NODATA && status != DNS_NXDOMAIN ?
+		    "the _smtp._tls lookup failed" : nrec == 0 ? "no _smtp._tls record" :
+		    nrec > 1 ? "more than one _smtp._tls record" : why);
+		report_unref(q.r);
+		return 0;
+	}
+	for (k = 0; k < rua.n; k++) {
+		if (strncasecmp(rua.uri[k], "mailto:", 7) == 0)
+			send_mail(q.r, rua.uri[k]);
+		else
+			send_https(q.r, rua.uri[k]);
+	}
+	report_unref(q.r);
+	return 0;
+}
+
+static int
+addrs_frame(struct frame *f)
+{
+	uint8_t		 status, fam, a[16], addrs[16][17];
+	uint16_t	 n, i;
+	unsigned	 naddr = 0;
+	struct rq	 q, *p;
+
+	if (!frame_get_u8(f, &status) || !frame_get_u16(f, &n))
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (!frame_get_u8(f, &fam) || !frame_get_raw(f, a, 16) || (fam != 4 && fam != 6))
+			return -1;
+		if (naddr < 16) {
+			addrs[naddr][0] = fam;
+			memcpy(addrs[naddr] + 1, a, 16);
+			naddr++;
+		}
+	}
+	if (!frame_end(f))
+		return -1;
+	if (!rq_take(f->hdr.reqid, RQ_RESOLVE, &q))
+		return 0;
+	if (status != DNS_OK || naddr == 0) {
+		log_warnx("TLS-RPT report %s: %s has no address; not posted to %s", q.r->id,
+		    q.host, q.uri);
+		report_unref(q.r);
+		return 0;
+	}
+	p = xmalloc(sizeof(*p));
+	*p = q;
+	if (!sts_post_start(q.uri, q.host, q.port, (const uint8_t (*)[17])addrs, naddr,
+	    q.r->gz, q.r->gzlen, post_done, p)) {
+		log_warnx("TLS-RPT report %s: cannot start the POST to %s", q.r->id, q.uri);
+		report_unref(q.r);
+		free(p);
+	}
+	return 0;
+}
+
+static int
+queued_frame(struct frame *f)
+{
+	uint8_t		 ok;
+	char		 what[512];
+	struct rq	 q;
+
+	if (!frame_get_u8(f, &ok) || !frame_get_str(f, what, sizeof(what)) || !frame_end(f))
+		return -1;
+	if (!rq_take(f->hdr.reqid, RQ_MAIL, &q))
+		return 0;
+	if (ok)
+		log_info("TLS-RPT report %s for %s queued for %s as %s", q.r->id, q.r->domain,
+		    q.uri, what);
+	else
+		log_warnx("TLS-RPT report %s for %s: no mail to %s: %s", q.r->id, q.r->domain,
+		    q.uri, what);
+	report_unref(q.r);
+	return 0;
+}
+
+int
+rpt_sched_frame(struct frame *f)
+{
+	switch (f->hdr.type) {
+	case MSG_TLSRPT_COUNT:
+		return count_frame(f);
+	case MSG_TLSRPT_RUA:
+		return rua_frame(f);
+	case MSG_TLSRPT_ADDRS:
+		return addrs_frame(f);
+	case MSG_TLSRPT_QUEUED:
+		return queued_frame(f);
+	}
+	log_warnx("scheduler: unexpected %s", msg_name(f->hdr.type));
+	return -1;
+}
+
+/* ------------------------------------------------------------------ */
+
+static void
+reply(struct proc_ctx *c, uint32_t reqid, const char *line)
+{
+	struct fbuf	*fb = fbuf_new(MSG_CONTROL_REPLY, reqid);
+
+	fbuf_add_str(fb, line);
+	chan_send(c->master, fb);
+}
+
+static void
+end(struct proc_ctx *c, uint32_t reqid, bool failed, const char *msg)
+{
+	struct fbuf	*fb = fbuf_new(MSG_CONTROL_END, reqid);
+
+	fbuf_add_u8(fb, failed);
+	fbuf_add_str(fb, msg);
+	chan_send(c->master, fb);
+}
+
+int
+rpt_control(struct proc_ctx *c, struct frame *f, const char *cmd)
+{
+	char		 arg[32] = "", line[1024], msg[256];
+	uint32_t	 argc;
+	const struct rpt_set *set = rpt_current();
+	unsigned	 i, k, n;
+	uint64_t	 from = 0;
+	int		 w;
+
+	if (!frame_get_u32(f, &argc) || argc > 1 ||
+	    (argc == 1 && !frame_get_str(f, arg, sizeof(arg))) || !frame_end(f))
+		return -1;
+	if (argc == 1 && strcmp(arg, "send") != 0) {
+		end(c, f->hdr.reqid, true, "usage: tlsrpt [send]");
+		return 0;
+	}
+	if (!c->conf->tlsrpt) {
+		end(c, f->hdr.reqid, true, "TLS reporting is off (tlsrpt = no)");
+		return 0;
+	}
+	if (argc == 1) {
+		if (sched == NULL) {
+			end(c, f->hdr.reqid, true, "the scheduler is not linked: nothing sent");
+			return 0;
+		}
+		n = send_all((uint64_t)time(NULL), false, &from);
+		snprintf(msg, sizeof(msg), "%u report(s) being sent", n);
+		end(c, f->hdr.reqid, false, msg);
+		return 0;
+	}
+	for (i = 0; i < set->n; i++) {
+		const struct rpt_policy *p = &set->p[i];
+
+		w = snprintf(line, sizeof(line), "%s %s: %llu successful, %llu failed", p->domain,
+		    p->type == TLSRPT_STS ? "sts" : p->type == TLSRPT_TLSA ? "tlsa" :
+		    "no-policy-found", (unsigned long long)p->ok, (unsigned long long)p->failed);
+		for (k = 0; k < p->ndetails && w > 0 && (size_t)w < sizeof(line); k++)
+			w += snprintf(line + w, sizeof(line) - (size_t)w, "; %s %s[%s] %llu",
+			    tlsrpt_result_name(p->details[k].result),
+			    p->details[k].mx[0] ? p->details[k].mx : "-",
+			    p->details[k].ip[0] ? p->details[k].ip : "-",
+			    (unsigned long long)p->details[k].count);
+		reply(c, f->hdr.reqid, line);
+	}
+	end(c, f->hdr.reqid, false, "");
+	return 0;
+}
