@@ -68,8 +68,8 @@ struct tlsrpt_failure {
 	const char	*result_type;	/* "certificate-host-mismatch", "starttls-not-supported", ... */
 	const char	*sending_ip;
 	const char	*mx_host;
-	const char	*receiving_ip;
 	uint64_t	 count;
+	const char	*receiving_ip;	/* NULL: not known */
 };
 
 struct tlsrpt_policy {
