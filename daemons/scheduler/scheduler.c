@@ -96,7 +96,8 @@ sched_resolver_frame(struct sched *s, struct frame *f)
 
 	if ((r = sched_tlsrpt_dns_frame(s, f)) != 0)
 		return r == 1 ? 0 : -1;
-	if (f->hdr.type == MSG_DNS_MX || f->hdr.type == MSG_DNS_ADDRS) {
+	if (f->hdr.type == MSG_DNS_MX || f->hdr.type == MSG_DNS_ADDRS ||
+	    f->hdr.type == MSG_DNS_TLSA) {
 		if ((r = sched_route_dns_frame(s, f)) != 0)
 			return r == 1 ? 0 : -1;
 	}
@@ -152,6 +153,7 @@ sched_link_lost(struct sched *s, struct link *l, struct chan *c)
 			return;
 		s->sts = NULL;
 		log_warnx("lost the MTA-STS process");
+		sched_route_sts_lost(s);
 		break;
 	case PROC_AGENT:
 		if (l->instance >= s->nagents || s->agents[l->instance].chan != c)
@@ -192,8 +194,11 @@ sched_link_cb(struct chan *c, struct frame *f, void *arg)
 	case PROC_STS:
 		if (s->sts != c)
 			return 0;
-		if (f->hdr.type == MSG_STS_POLICY)
-			return sched_sts_policy_frame(s, f);
+		if (f->hdr.type == MSG_STS_POLICY) {
+			int r = sched_route_sts_frame(s, f);
+
+			return r != 0 ? (r == 1 ? 0 : -1) : sched_sts_policy_frame(s, f);
+		}
 		return sched_tlsrpt_sts_frame(s, f);
 	}
 	return -1;

@@ -454,6 +454,9 @@ int		 sched_tlsrpt_dns_frame(struct sched *, struct frame *);
 int		 sched_tlsrpt_sts_frame(struct sched *, struct frame *);
 int		 sched_tlsrpt_qmgr_frame(struct sched *, struct frame *);
 void		 sched_tlsrpt_resolver_lost(struct sched *);
+/* sched_route.c: outpostctl route's question about the cached MTA-STS policy */
+int		 sched_route_sts_frame(struct sched *, struct frame *);
+void		 sched_route_sts_lost(struct sched *);
 void		 sched_dnsq_send(struct sched *, struct dest *, enum dnsq_kind, unsigned host);
 
 /* sched_job.c */

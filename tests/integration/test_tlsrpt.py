@@ -301,3 +301,52 @@ def test_damaged_counter_file_moved_aside(outpost_factory, peer):
     assert (f.parent / "tlsrpt.corrupt").exists()
     r = ctl(op, "tlsrpt")
     assert r.returncode == 0 and f"good.{ZONE}" not in r.stdout
+
+
+def test_route_shows_cached_sts_policy(outpost_factory, peer):
+    op = outpost(outpost_factory, peer)
+    r = ctl(op, "route", f"u@good.{ZONE}")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "mta-sts: no policy cached" in r.stdout, r.stdout
+    inject(op, f"u@good.{ZONE}", "p1")
+    received(peer.rx, "p1")
+    r = ctl(op, "route", f"u@good.{ZONE}")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.search(rf"^  mta-sts: mode enforce, id 20261207, max_age 86400, expires in "
+                     rf"\d+s, mx mx\.{ZONE}$", r.stdout, re.M), r.stdout
+
+
+@pytest.fixture
+def dane_peer(workdir, receiver, root):
+    import test_dane
+    p = test_dane.Peer(workdir, receiver, signed=True)
+    try:
+        yield p.start()
+    finally:
+        p.stop()
+
+
+def test_dane_sessions_counted_and_route_shows_tlsa(outpost_factory, dane_peer):
+    p = dane_peer
+    op = outpost_factory(params={
+        "delivery_mode": "independent", "dns_servers": f"{p.dns.addr}@{p.dns.port}",
+        "dnssec_trust_anchor": str(p.anchor), "tls_policy": "dane", "tlsrpt": "yes",
+        "resend_interval": "2", "resend_attempts": 5, "log_level": "detailed"})
+    inject(op, f"u@dane.{ZONE}", "t1")
+    received(p.rx, "t1")
+    inject(op, f"u@nomatch.{ZONE}", "t2")
+    inject(op, f"u@bogus.{ZONE}", "t3")
+    out = counters(op, [
+        rf"^dane\.{ZONE} tlsa: 1 successful, 0 failed$",
+        rf"^nomatch\.{ZONE} tlsa: 0 successful, [1-9]\d* failed; validation-failure "
+        rf"mx2\.{ZONE}\[{re.escape(p.addrs[0])}\] ",
+        rf"^bogus\.{ZONE} tlsa: 0 successful, [1-9]\d* failed; dnssec-invalid mx3\.{ZONE}\[-\] "])
+    assert f"dane.{ZONE} no-policy-found" not in out
+    # the policy a delivery would meet: the records of each MX host, and how secure
+    r = ctl(op, "route", f"u@dane.{ZONE}")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.search(rf"^    tlsa _25\._tcp\.mx\.{ZONE}: 1 record\(s\), 1 usable \(dnssec "
+                     rf"secure\): 3 1 1 {p.good}$", r.stdout, re.M), r.stdout
+    r = ctl(op, "route", f"u@bogus.{ZONE}")
+    assert re.search(rf"^    tlsa _25\._tcp\.mx3\.{ZONE}: .*dnssec BOGUS", r.stdout, re.M), \
+        r.stdout
