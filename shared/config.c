@@ -114,7 +114,7 @@ static const struct param params[] = {
 	  "DNSSEC trust anchor: DS or DNSKEY records in zone-file format (absolute path, e.g. "
 	  "/usr/share/dns/root.key); empty: no validation, every answer insecure", NULL },
 	/* MTA-STS (RFC 8461) */
-	{ "mta_sts", P_BOOL, C(mta_sts), 0, 0, 0, "no",
+	{ "mta_sts", P_BOOL, C(mta_sts), 0, 0, 0, "yes",
 	  "apply recipient domains' MTA-STS policies (fetched over HTTPS, verified with "
 	  "tls_ca_file); DANE takes precedence", NULL },
 	/* TLS reporting (RFC 8460) */

@@ -270,12 +270,14 @@ enum msg_type {
 	 */
 	/* agent -> scheduler, the job's reqid, once per connection that got as far as
 	 *   EHLO or TLS: str MX host, str address, u8 outcome (enum tls_outcome,
-	 *   shared/tlsrpt.h), u32 the X509 verification result (X509_V_*) */
+	 *   shared/tlsrpt.h), u32 the X509 verification result (X509_V_*),
+	 *   str our own address on that connection ("" unknown) */
 	MSG_AGENT_TLS_SESSION = 224,
 	/* scheduler -> sts: one session or policy failure to count.
 	 *   str policy domain, u8 policy type (enum tlsrpt_policy_type), u8 result
 	 *   (enum tlsrpt_result, 0: success), str receiving MX host, str receiving
-	 *   address ("" unknown), n16{ str policy-string line (tlsa: the records) } */
+	 *   address ("" unknown), n16{ str policy-string line (tlsa: the records) },
+	 *   str sending address ("" unknown) */
 	MSG_TLSRPT_COUNT = 225,
 	/* sts -> scheduler: str policy domain: look up _smtp._tls.<domain> TXT.
 	 * Answer TLSRPT_RUA, same reqid: str domain, u8 status (enum dns_status),

@@ -8,8 +8,14 @@
  * agent knows no policy: the scheduler names it, the sts process counts.
  * Called by agent_session.c.
  */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
 #include <stdio.h>
 #include <string.h>
+
+#include <event2/bufferevent.h>
 
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
@@ -27,6 +33,10 @@ agent_tls_report(struct agent_session *s, unsigned outcome, long x509_result)
 {
 	const struct agent_job	*j = s->job;
 	struct fbuf		*fb;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sl = sizeof(ss);
+	char			 local[64] = "";
+	int			 fd;
 
 	if (s->tlsrpt_sent || j == NULL || j->link == NULL || j->link->dead)
 		return;
@@ -36,6 +46,17 @@ agent_tls_report(struct agent_session *s, unsigned outcome, long x509_result)
 	fbuf_add_str(fb, s->addr.ip);
 	fbuf_add_u8(fb, (uint8_t)outcome);
 	fbuf_add_u32(fb, x509_result < 0 ? (uint32_t)X509_V_ERR_UNSPECIFIED : (uint32_t)x509_result);
+	/* sending-mta-ip (RFC 8460 4.4): the address this connection left from */
+	if (s->bev != NULL && (fd = bufferevent_getfd(s->bev)) != -1 &&
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, local,
+			    sizeof(local));
+		else if (ss.ss_family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, local,
+			    sizeof(local));
+	}
+	fbuf_add_str(fb, local);
 	if (chan_send(j->link->chan, fb) == -1)
 		log_debug("%s: cannot report the TLS outcome", j->id);
 }

@@ -48,7 +48,7 @@ job_by_reqid(struct sched *s, uint32_t reqid)
 
 static void
 count_send(struct sched *s, const char *domain, unsigned type, unsigned result,
-    const char *mx, const char *ip, const struct dest_dane *dane)
+    const char *mx, const char *ip, const struct dest_dane *dane, const char *local)
 {
 	struct fbuf	*fb;
 	char		 line[16 + 2 * DANE_DATA_MAX];
@@ -72,6 +72,7 @@ count_send(struct sched *s, const char *domain, unsigned type, unsigned result,
 			w += snprintf(line + w, sizeof(line) - (size_t)w, "%02x", r->data[k]);
 		fbuf_add_str(fb, line);
 	}
+	fbuf_add_str(fb, local);
 	if (chan_send(s->sts, fb) == -1)
 		log_debug("cannot count a TLS session");
 }
@@ -81,13 +82,13 @@ sched_tlsrpt_policy_failure(struct sched *s, const struct dest *d, unsigned type
     unsigned result, const char *mx)
 {
 	if (d != NULL && strncmp(d->key, "mx:", 3) == 0)
-		count_send(s, d->lookup, type, result, mx != NULL ? mx : "", "", NULL);
+		count_send(s, d->lookup, type, result, mx != NULL ? mx : "", "", NULL, "");
 }
 
 int
 sched_tlsrpt_session(struct sched *s, unsigned agent, struct frame *f)
 {
-	char		 host[HOSTNAME_MAX], ip[64];
+	char		 host[HOSTNAME_MAX], ip[64], local[64];
 	uint8_t		 outcome;
 	uint32_t	 verr;
 	struct job	*j;
@@ -97,7 +98,8 @@ sched_tlsrpt_session(struct sched *s, unsigned agent, struct frame *f)
 	unsigned	 i, type;
 
 	if (!frame_get_str(f, host, sizeof(host)) || !frame_get_str(f, ip, sizeof(ip)) ||
-	    !frame_get_u8(f, &outcome) || !frame_get_u32(f, &verr) || !frame_end(f) ||
+	    !frame_get_u8(f, &outcome) || !frame_get_u32(f, &verr) ||
+	    !frame_get_str(f, local, sizeof(local)) || !frame_end(f) ||
 	    outcome > TLSO_MAX) {
 		log_warnx("agent %u: malformed %s", agent, msg_name(f->hdr.type));
 		return -1;
@@ -119,7 +121,7 @@ sched_tlsrpt_session(struct sched *s, unsigned agent, struct frame *f)
 	else
 		type = TLSRPT_NO_POLICY;
 	count_send(s, d->lookup, type, tlsrpt_classify(type, outcome, (long)verr), host, ip,
-	    dane);
+	    dane, local);
 	return 0;
 }
 

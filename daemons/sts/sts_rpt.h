@@ -26,6 +26,7 @@ struct rpt_detail {
 	uint8_t		 result;		/* enum tlsrpt_result, never TLSRPT_OK */
 	char		 mx[HOSTNAME_MAX];
 	char		 ip[RPT_IP_MAX];
+	char		 sending_ip[RPT_IP_MAX];	/* ours, "" unknown */
 	uint64_t	 count;
 };
 
@@ -50,7 +51,7 @@ struct rpt_set {
 struct rpt_set	*rpt_current(void);
 /* Count one session (result TLSRPT_OK) or failure; false when the set is full. */
 bool		 rpt_count(struct rpt_set *, uint64_t now, const char *domain, unsigned type,
-		    unsigned result, const char *mx, const char *ip,
+		    unsigned result, const char *mx, const char *ip, const char *sending_ip,
 		    const char *const *strings, unsigned nstrings);
 void		 rpt_set_free(struct rpt_set *);
 /* Take the counters out of the current set (to send them), leaving it empty. */

@@ -247,7 +247,8 @@ report_build(const struct rpt_set *set, const char *domain, uint64_t start, uint
 			fail[np][k].result_type = tlsrpt_result_name(p->details[k].result);
 			fail[np][k].mx_host = p->details[k].mx[0] ? p->details[k].mx : NULL;
 			fail[np][k].receiving_ip = p->details[k].ip[0] ? p->details[k].ip : NULL;
-			fail[np][k].sending_ip = NULL;
+			fail[np][k].sending_ip = p->details[k].sending_ip[0] ?
+			    p->details[k].sending_ip : NULL;
 			fail[np][k].count = p->details[k].count;
 		}
 		tp->failures = fail[np];
@@ -380,7 +381,7 @@ rpt_sts_failure(const char *domain, unsigned result)
 {
 	if (ctx == NULL || !ctx->conf->tlsrpt)
 		return;
-	if (rpt_count(rpt_current(), (uint64_t)time(NULL), domain, TLSRPT_STS, result, "", "",
+	if (rpt_count(rpt_current(), (uint64_t)time(NULL), domain, TLSRPT_STS, result, "", "", "",
 	    NULL, 0))
 		rpt_save_soon();
 }
@@ -391,6 +392,7 @@ static int
 count_frame(struct frame *f)
 {
 	char		 domain[HOSTNAME_MAX], mx[HOSTNAME_MAX], ip[RPT_IP_MAX];
+	char		 local[RPT_IP_MAX];
 	char		 lines[RPT_STRINGS_MAX][RPT_STRING_MAX], skip[RPT_STRING_MAX];
 	const char	*strs[RPT_STRINGS_MAX];
 	uint8_t		 type, result;
@@ -407,11 +409,12 @@ count_frame(struct frame *f)
 		if (i < RPT_STRINGS_MAX)
 			strs[i] = lines[i];
 	}
-	if (!frame_end(f))
+	if (!frame_get_str(f, local, sizeof(local)) || !frame_end(f))
 		return -1;
 	if (!ctx->conf->tlsrpt)
 		return 0;
-	if (!rpt_count(rpt_current(), (uint64_t)time(NULL), domain, type, result, mx, ip, strs,
+	if (!rpt_count(rpt_current(), (uint64_t)time(NULL), domain, type, result, mx, ip, local,
+	    strs,
 	    n < RPT_STRINGS_MAX ? n : RPT_STRINGS_MAX)) {
 		log_debug("TLS-RPT: %s not counted (%u policies already)", domain,
 		    RPT_POLICIES_MAX);

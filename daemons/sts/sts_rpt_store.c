@@ -79,7 +79,8 @@ policy_get(struct rpt_set *s, const char *domain, unsigned type)
 
 bool
 rpt_count(struct rpt_set *s, uint64_t now, const char *domain, unsigned type, unsigned result,
-    const char *mx, const char *ip, const char *const *strings, unsigned nstrings)
+    const char *mx, const char *ip, const char *sending_ip, const char *const *strings,
+    unsigned nstrings)
 {
 	struct rpt_policy	*p;
 	struct rpt_detail	*d = NULL;
@@ -103,7 +104,8 @@ rpt_count(struct rpt_set *s, uint64_t now, const char *domain, unsigned type, un
 	p->failed++;
 	for (i = 0; i < p->ndetails; i++)
 		if (p->details[i].result == result && strcasecmp(p->details[i].mx, mx) == 0 &&
-		    strcmp(p->details[i].ip, ip) == 0) {
+		    strcmp(p->details[i].ip, ip) == 0 &&
+		    strcmp(p->details[i].sending_ip, sending_ip) == 0) {
 			d = &p->details[i];
 			break;
 		}
@@ -112,6 +114,7 @@ rpt_count(struct rpt_set *s, uint64_t now, const char *domain, unsigned type, un
 		d->result = (uint8_t)result;
 		strlcpy(d->mx, mx, sizeof(d->mx));
 		strlcpy(d->ip, ip, sizeof(d->ip));
+		strlcpy(d->sending_ip, sending_ip, sizeof(d->sending_ip));
 	}
 	if (d != NULL)
 		d->count++;
@@ -176,6 +179,7 @@ rpt_encode(const struct rpt_set *s, uint8_t **out)
 			w_u64(&w, p->details[k].result);
 			w_str(&w, p->details[k].mx);
 			w_str(&w, p->details[k].ip);
+			w_str(&w, p->details[k].sending_ip);
 			w_u64(&w, p->details[k].count);
 		}
 	}
@@ -273,6 +277,7 @@ rpt_decode(const uint8_t *buf, size_t len, struct rpt_set *out, const char **why
 			d->result = (uint8_t)r_max(&r, TLSRPT_RESULT_MAX);
 			r_str(&r, d->mx, sizeof(d->mx));
 			r_str(&r, d->ip, sizeof(d->ip));
+			r_str(&r, d->sending_ip, sizeof(d->sending_ip));
 			d->count = r_u64(&r);
 			if (d->result == TLSRPT_OK || d->count == 0 || sum + d->count < sum)
 				r.bad = true;

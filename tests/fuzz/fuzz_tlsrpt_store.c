@@ -33,7 +33,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (s.n > RPT_POLICIES_MAX)
 			abort();
 		(void)rpt_count(&s, 1, "fuzz.example", TLSRPT_STS, TLSRPT_CERT_EXPIRED,
-		    "mx.fuzz.example", "192.0.2.1", NULL, 0);
+		    "mx.fuzz.example", "192.0.2.1", "198.51.100.7", NULL, 0);
 		rpt_set_free(&s);
 	}
 	free(copy);

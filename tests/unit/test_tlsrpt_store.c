@@ -23,15 +23,15 @@ fill(struct rpt_set *s)
 
 	memset(s, 0, sizeof(*s));
 	ck_assert(rpt_count(s, 1000, "a.example", TLSRPT_STS, TLSRPT_OK, "mx.a.example",
-	    "192.0.2.1", NULL, 0));
+	    "192.0.2.1", "198.51.100.7", NULL, 0));
 	ck_assert(rpt_count(s, 1001, "a.example", TLSRPT_STS, TLSRPT_CERT_HOST_MISMATCH,
-	    "mx.a.example", "192.0.2.1", NULL, 0));
+	    "mx.a.example", "192.0.2.1", "198.51.100.7", NULL, 0));
 	ck_assert(rpt_count(s, 1002, "A.example", TLSRPT_STS, TLSRPT_CERT_HOST_MISMATCH,
-	    "MX.a.example", "192.0.2.1", NULL, 0));
+	    "MX.a.example", "192.0.2.1", "198.51.100.7", NULL, 0));
 	ck_assert(rpt_count(s, 1003, "b.example", TLSRPT_TLSA, TLSRPT_OK, "mx.b.example",
-	    "2001:db8::1", rr, 1));
+	    "2001:db8::1", "198.51.100.7", rr, 1));
 	ck_assert(rpt_count(s, 1004, "a.example", TLSRPT_NO_POLICY, TLSRPT_STARTTLS_NOT_SUPPORTED,
-	    "mx2.a.example", "192.0.2.2", NULL, 0));
+	    "mx2.a.example", "192.0.2.2", "198.51.100.7", NULL, 0));
 }
 
 START_TEST(count_per_policy)
@@ -47,15 +47,16 @@ START_TEST(count_per_policy)
 	ck_assert_uint_eq(s.p[0].ndetails, 1);	/* same result, host, address: one detail */
 	ck_assert_uint_eq(s.p[0].details[0].count, 2);
 	ck_assert_uint_eq(s.p[0].details[0].result, TLSRPT_CERT_HOST_MISMATCH);
+	ck_assert_str_eq(s.p[0].details[0].sending_ip, "198.51.100.7");
 	ck_assert_uint_eq(s.p[1].type, TLSRPT_TLSA);
 	ck_assert_uint_eq(s.p[1].nstrings, 1);
 	ck_assert_str_eq(s.p[1].strings[0], "3 1 1 abcdef");
 	ck_assert_uint_eq(s.p[2].type, TLSRPT_NO_POLICY);
 	ck_assert_uint_eq(s.p[2].failed, 1);
 	/* nonsense is not counted */
-	ck_assert(!rpt_count(&s, 1, "", TLSRPT_STS, TLSRPT_OK, "", "", NULL, 0));
-	ck_assert(!rpt_count(&s, 1, "c.example", 9, TLSRPT_OK, "", "", NULL, 0));
-	ck_assert(!rpt_count(&s, 1, "c.example", TLSRPT_STS, 99, "", "", NULL, 0));
+	ck_assert(!rpt_count(&s, 1, "", TLSRPT_STS, TLSRPT_OK, "", "", "", NULL, 0));
+	ck_assert(!rpt_count(&s, 1, "c.example", 9, TLSRPT_OK, "", "", "", NULL, 0));
+	ck_assert(!rpt_count(&s, 1, "c.example", TLSRPT_STS, 99, "", "", "", NULL, 0));
 	rpt_set_free(&s);
 }
 END_TEST
@@ -69,13 +70,13 @@ START_TEST(count_bounded)
 	memset(&s, 0, sizeof(s));
 	for (i = 0; i < RPT_POLICIES_MAX; i++) {
 		snprintf(d, sizeof(d), "d%u.example", i);
-		ck_assert(rpt_count(&s, 1, d, TLSRPT_STS, TLSRPT_OK, "", "", NULL, 0));
+		ck_assert(rpt_count(&s, 1, d, TLSRPT_STS, TLSRPT_OK, "", "", "", NULL, 0));
 	}
-	ck_assert(!rpt_count(&s, 1, "one-more.example", TLSRPT_STS, TLSRPT_OK, "", "", NULL, 0));
+	ck_assert(!rpt_count(&s, 1, "one-more.example", TLSRPT_STS, TLSRPT_OK, "", "", "", NULL, 0));
 	for (i = 0; i < RPT_DETAILS_MAX + 5; i++) {
 		snprintf(mx, sizeof(mx), "mx%u.d0.example", i);
 		ck_assert(rpt_count(&s, 1, "d0.example", TLSRPT_STS, TLSRPT_CERT_EXPIRED, mx,
-		    "192.0.2.9", NULL, 0));
+		    "192.0.2.9", "198.51.100.7", NULL, 0));
 	}
 	/* every failure counted, the details bounded */
 	ck_assert_uint_eq(s.p[0].failed, RPT_DETAILS_MAX + 5);
