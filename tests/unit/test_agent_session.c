@@ -509,13 +509,15 @@ result_cb(evutil_socket_t fd, short ev, void *arg)
 	if (frame_recv(fd, buf, &f, &why) != 1)
 		return;
 	if (f.hdr.type == MSG_AGENT_TLS_SESSION) {
-		char		 host[HOSTNAME_MAX], ip[64];
+		char		 host[HOSTNAME_MAX], ip[64], local[64];
 		uint32_t	 verr;
 
 		ck_assert(frame_get_str(&f, host, sizeof(host)));
 		ck_assert(frame_get_str(&f, ip, sizeof(ip)));
 		ck_assert(frame_get_u8(&f, &res->tls_outcome));
 		ck_assert(frame_get_u32(&f, &verr));
+		ck_assert(frame_get_str(&f, local, sizeof(local)));
+		ck_assert_str_eq(local, "127.0.0.1");	/* sending-mta-ip */
 		ck_assert(frame_end(&f));
 		res->ntls++;
 		return;
