@@ -65,6 +65,9 @@ static struct rq	*rqs;
 static unsigned		 nrqs;
 static uint32_t		 next_reqid;
 
+static void	report_unref(struct report *);
+static unsigned	send_all(uint64_t now, bool whole_day, uint64_t *from);
+
 struct event_base *
 rpt_event_base(void)
 {
@@ -74,6 +77,15 @@ rpt_event_base(void)
 void
 rpt_set_sched(struct chan *c)
 {
+	unsigned	 n = nrqs;
+
+	/* questions on a lost link get no answer: those reports are not sent */
+	if (c == NULL && nrqs > 0) {
+		while (nrqs > 0)
+			report_unref(rqs[--nrqs].r);
+		log_warnx("TLS-RPT: the scheduler left with %u question(s) of report sending "
+		    "unanswered; those reports are not sent", n);
+	}
 	sched = c;
 }
 
@@ -397,6 +409,7 @@ count_frame(struct frame *f)
 	const char	*strs[RPT_STRINGS_MAX];
 	uint8_t		 type, result;
 	uint16_t	 n, i;
+	uint64_t	 now;
 
 	if (!frame_get_str(f, domain, sizeof(domain)) || !frame_get_u8(f, &type) ||
 	    !frame_get_u8(f, &result) || !frame_get_str(f, mx, sizeof(mx)) ||
@@ -413,7 +426,12 @@ count_frame(struct frame *f)
 		return -1;
 	if (!ctx->conf->tlsrpt)
 		return 0;
-	if (!rpt_count(rpt_current(), (uint64_t)time(NULL), domain, type, result, mx, ip, local,
+	now = (uint64_t)time(NULL);
+	/* the first count of a new UTC day: yesterday's go out before it is counted */
+	if (rpt_current()->start != 0 && now / DAY > rpt_current()->start / DAY && sched != NULL)
+		log_info("TLS-RPT: the day's counts go out in %u report(s)",
+		    send_all(now, true, NULL));
+	if (!rpt_count(rpt_current(), now, domain, type, result, mx, ip, local,
 	    strs,
 	    n < RPT_STRINGS_MAX ? n : RPT_STRINGS_MAX)) {
 		log_debug("TLS-RPT: %s not counted (%u policies already)", domain,
