@@ -133,6 +133,7 @@ fetched_cb(void *arg, bool ok, const char *body, size_t len, const char *err)
 		/* RFC 8460 4.3.2.2: a policy that could not be had (a cached one still applies) */
 		if (e == NULL)
 			rpt_sts_failure(p->domain, ok ? TLSRPT_STS_POLICY_INVALID :
+			    sts_fetch_webpki_failed() ? TLSRPT_STS_WEBPKI_INVALID :
 			    TLSRPT_STS_FETCH_ERROR);
 		answer(c, p->reqid, p->domain, e, false);
 	}

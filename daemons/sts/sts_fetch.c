@@ -45,6 +45,13 @@ static struct event	*tick;
 static unsigned		 active;
 static char		*ca_blob;
 static size_t		 ca_len;
+static bool		 last_webpki;	/* the fetch being reported failed on the certificate */
+
+bool
+sts_fetch_webpki_failed(void)
+{
+	return last_webpki;
+}
 
 static size_t
 write_cb(char *p, size_t size, size_t n, void *arg)
@@ -84,6 +91,7 @@ fetch_done(struct fetch *f, CURLcode rc)
 
 	curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &code);
 	curl_easy_getinfo(f->easy, CURLINFO_CONTENT_TYPE, &ctype);
+	last_webpki = rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE;
 	if (f->post_cb != NULL) {
 		if (rc != CURLE_OK)
 			snprintf(err, sizeof(err), "%s", f->err[0] ? f->err : curl_easy_strerror(rc));

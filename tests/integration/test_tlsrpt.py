@@ -96,6 +96,7 @@ class Peer:
         cert, key = self.ca.issue(f"mx.{ZONE}", [f"DNS:mx.{ZONE}"])
         self.web_cert, self.web_key = self.ca.issue(
             "web", [f"DNS:mta-sts.good.{ZONE}", f"DNS:mta-sts.testing.{ZONE}",
+                    f"DNS:mta-sts.nopolicy.{ZONE}", f"DNS:mta-sts.badpolicy.{ZONE}",
                     f"DNS:report.{ZONE}"])
         self.reports = ReportServer(self.web, self.web_cert, self.web_key)
         zone = [f"$ORIGIN {ZONE}.", "$TTL 2", "@ SOA ns hostmaster 1 3600 600 86400 2",
@@ -106,8 +107,11 @@ class Peer:
                 '_smtp._tls.good TXT "v=TLSRPTv1; rua=mailto:tlsrpt@reports.' + ZONE + '"',
                 f'_smtp._tls.testing TXT "v=TLSRPTv1;rua=https://report.{ZONE}:'
                 f'{self.reports.port}/v1/tlsrpt"']
-        for d in ("good", "testing"):
+        # nopolicy: the server has none (404); badpolicy: not a policy; badcert: the
+        # server's certificate is not for mta-sts.badcert
+        for d in ("good", "testing", "nopolicy", "badpolicy", "badcert"):
             zone += [f'_mta-sts.{d} TXT "v=STSv1; id=20261207"', f"mta-sts.{d} A {self.web}"]
+        zone += ["nopolicy MX 10 mx", "badpolicy MX 10 mx", "badcert MX 10 mx"]
         self.dns = Nsd(workdir, f"{self.net}.53", "\n".join(zone) + "\n")
         self.policies = workdir / "policies"
         self.policies.mkdir()
@@ -115,11 +119,15 @@ class Peer:
             POLICY.format(mode="enforce", mx=f"mx.{ZONE}"))
         (self.policies / f"mta-sts.testing.{ZONE}").write_text(
             POLICY.format(mode="testing", mx=f"alias.{ZONE}"))
+        (self.policies / f"mta-sts.badpolicy.{ZONE}").write_text("this is no policy\n")
+        (self.policies / f"mta-sts.badcert.{ZONE}").write_text(
+            POLICY.format(mode="enforce", mx=f"mx.{ZONE}"))
         self.web_log = workdir / "sts-server.log"
         self.web_proc = None
         self.postfix = PostfixTLS(workdir / "postfix", self.addrs, cert, key, receiver.port,
-                                  None, "", [f"good.{ZONE}", f"testing.{ZONE}",
-                                             f"reports.{ZONE}"])
+                                  None, "", [f"{d}.{ZONE}" for d in (
+                                      "good", "testing", "reports", "nopolicy", "badpolicy",
+                                      "badcert")])
 
     def start(self):
         self.dns.start()
@@ -352,3 +360,17 @@ def test_dane_sessions_counted_and_route_shows_tlsa(outpost_factory, dane_peer):
     r = ctl(op, "route", f"u@bogus.{ZONE}")
     assert re.search(rf"^    tlsa _25\._tcp\.mx3\.{ZONE}: .*dnssec BOGUS", r.stdout, re.M), \
         r.stdout
+
+
+def test_policy_failures_counted(outpost_factory, peer):
+    """A policy that cannot be had is a failure of its domain (RFC 8460 4.3.2.2);
+    the mail still goes, as without MTA-STS."""
+    op = outpost(outpost_factory, peer)
+    for i, d in enumerate(("nopolicy", "badpolicy", "badcert")):
+        inject(op, f"u@{d}.{ZONE}", f"f{i}")
+    for i in range(3):
+        received(peer.rx, f"f{i}")
+    counters(op, [rf"^nopolicy\.{ZONE} sts: 0 successful, 1 failed; sts-policy-fetch-error -\[-\] 1$",
+                  rf"^badpolicy\.{ZONE} sts: 0 successful, 1 failed; sts-policy-invalid -\[-\] 1$",
+                  rf"^badcert\.{ZONE} sts: 0 successful, 1 failed; sts-webpki-invalid -\[-\] 1$",
+                  rf"^nopolicy\.{ZONE} no-policy-found: 1 successful, 0 failed$"])
