@@ -43,7 +43,7 @@ struct rpt_policy {
 /* The counters since start (unix seconds; 0: nothing counted yet). */
 struct rpt_set {
 	uint64_t		 start;
-	unsigned		 n;
+	unsigned		 n, cap;	/* p holds cap, n used */
 	struct rpt_policy	*p;
 };
 

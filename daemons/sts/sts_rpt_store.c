@@ -46,7 +46,7 @@ rpt_set_free(struct rpt_set *s)
 		return;
 	free(s->p);
 	s->p = NULL;
-	s->n = 0;
+	s->n = s->cap = 0;
 	s->start = 0;
 }
 
@@ -70,7 +70,11 @@ policy_get(struct rpt_set *s, const char *domain, unsigned type)
 			return &s->p[i];
 	if (s->n >= RPT_POLICIES_MAX)
 		return NULL;
-	s->p = xreallocarray(s->p, s->n + 1, sizeof(*s->p));
+	if (s->n == s->cap) {
+		/* doubling: a policy is some kilobytes, copied once per doubling */
+		s->cap = s->cap ? s->cap * 2 : 8;
+		s->p = xreallocarray(s->p, s->cap, sizeof(*s->p));
+	}
 	memset(&s->p[s->n], 0, sizeof(s->p[s->n]));
 	strlcpy(s->p[s->n].domain, domain, sizeof(s->p[s->n].domain));
 	s->p[s->n].type = (uint8_t)type;
@@ -299,6 +303,7 @@ rpt_decode(const uint8_t *buf, size_t len, struct rpt_set *out, const char **why
 		free(s.p);
 		s.p = NULL;
 	}
+	s.cap = s.n;
 	*out = s;
 	return 0;
 }
