@@ -285,8 +285,9 @@ enum msg_type {
 	MSG_TLSRPT_LOOKUP = 226,
 	MSG_TLSRPT_RUA = 227,
 	/* sts -> scheduler -> qmgr (routed unread): queue one report mail.
-	 *   str envelope sender, str recipient, str report domain, str submitter,
-	 *   str report id, str file name, u64 date-range start, u64 end, bytes gzip.
+	 *   str recipient, str report domain, str report id, str file name,
+	 *   u64 date-range start, u64 end, bytes gzip (the sender and the submitter
+	 *   are the qmgr's, from its config: tlsrpt_from, tlsrpt_submitter).
 	 * Answer TLSRPT_QUEUED (qmgr -> scheduler -> sts), same reqid:
 	 *   u8 ok, str queue id or what failed */
 	MSG_TLSRPT_MAIL = 228,

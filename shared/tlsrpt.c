@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/x509_vfy.h>
 
@@ -146,6 +147,27 @@ tlsrpt_classify(unsigned type, unsigned outcome, long v)
 	}
 	/* no policy: any TLS counts as success */
 	return outcome == TLSO_HANDSHAKE_FAILED ? TLSRPT_VALIDATION_FAILURE : TLSRPT_OK;
+}
+
+void
+tlsrpt_submitter(const char *conf, const char *helo, char *out, size_t len)
+{
+	if (conf[0] != '\0')
+		strlcpy(out, conf, len);
+	else if (helo[0] != '\0')
+		strlcpy(out, helo, len);
+	else if (gethostname(out, len) == -1 || out[0] == '\0')
+		strlcpy(out, "localhost", len);
+	out[len - 1] = '\0';
+}
+
+void
+tlsrpt_postmaster(const char *conf, const char *submitter, char *out, size_t len)
+{
+	if (conf[0] != '\0')
+		strlcpy(out, conf, len);
+	else
+		snprintf(out, len, "postmaster@%s", submitter);
 }
 
 struct jbuf { char *p; size_t len, cap; };

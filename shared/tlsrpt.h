@@ -93,6 +93,15 @@ struct tlsrpt_report {
 	unsigned	 npolicies;
 };
 
+/*
+ * The names a report goes under, the same in the sts process (the JSON) and
+ * the queue manager (the mail): the submitter is tlsrpt_submitter, else
+ * helo_name, else the host name; the contact and sender default to
+ * postmaster@<submitter>.
+ */
+void	tlsrpt_submitter(const char *conf_submitter, const char *helo_name, char *out, size_t len);
+void	tlsrpt_postmaster(const char *conf_value, const char *submitter, char *out, size_t len);
+
 /* The report as JSON (NUL-terminated, malloc'd; strings escaped as RFC 8259 asks). */
 char	*tlsrpt_json(const struct tlsrpt_report *, size_t *len);
 

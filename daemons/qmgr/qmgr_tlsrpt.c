@@ -7,8 +7,11 @@
  * the sts process: a multipart/report; report-type="tlsrpt" with a short
  * text part and the report as application/tlsrpt+gzip in base64, the
  * TLS-Report-Domain and TLS-Report-Submitter fields and the subject the RFC
- * asks for. Every field that reaches a header is checked first. It then
- * goes like any mail: DKIM signing when configured, the scheduler, an agent.
+ * asks for. Every field that reaches a header is checked first; the sender
+ * and the submitter come from the queue manager's own config, so that the
+ * network-facing sts process chooses neither. Report mails are bounded to
+ * TLSRPT_MAILS_PER_HOUR. It then goes like any mail: DKIM signing when
+ * configured, the scheduler, an agent.
  * The answer (MSG_TLSRPT_QUEUED) goes back the way the request came.
  */
 #include <stdarg.h>
@@ -20,13 +23,20 @@
 #include <sodium.h>
 
 #include "chan.h"
+#include "config.h"
 #include "frame.h"
 #include "log.h"
 #include "maildate.h"
 #include "qmgr.h"
+#include "tlsrpt.h"
 #include "xmalloc.h"
 
 #define B64_LINE	76
+/* RFC 8460 wants one report a day per domain and rua: 1,024 domains x 4 rua at most */
+#define TLSRPT_MAILS_PER_HOUR	4096
+
+static uint64_t	 window_start;
+static unsigned	 window_mails;
 
 static int
 put(struct qtx *tx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -136,19 +146,32 @@ tlsrpt_mail(struct qlink *l, struct frame *f)
 	struct qmgr	*q = l->q;
 	char		 from[256], rcpt[512], domain[HOSTNAME_MAX], sub[256], id[600];
 	char		 file[600];
+	uint64_t	 now = (uint64_t)time(NULL);
 	uint64_t	 start, end;
 	const uint8_t	*gz;
 	size_t		 gzlen;
 	struct qtx	*tx;
 	uint32_t	*reqid;
 
-	if (!frame_get_str(f, from, sizeof(from)) || !frame_get_str(f, rcpt, sizeof(rcpt)) ||
-	    !frame_get_str(f, domain, sizeof(domain)) || !frame_get_str(f, sub, sizeof(sub)) ||
+	if (!frame_get_str(f, rcpt, sizeof(rcpt)) || !frame_get_str(f, domain, sizeof(domain)) ||
 	    !frame_get_str(f, id, sizeof(id)) || !frame_get_str(f, file, sizeof(file)) ||
 	    !frame_get_u64(f, &start) || !frame_get_u64(f, &end) ||
 	    !frame_get_bytes(f, &gz, &gzlen) || !frame_end(f)) {
 		log_warnx("scheduler: malformed %s", msg_name(f->hdr.type));
 		return -1;
+	}
+	tlsrpt_submitter(q->conf->tlsrpt_submitter, q->conf->helo_name, sub, sizeof(sub));
+	tlsrpt_postmaster(q->conf->tlsrpt_from, sub, from, sizeof(from));
+	if (now / 3600 != window_start) {
+		window_start = now / 3600;
+		window_mails = 0;
+	}
+	if (++window_mails > TLSRPT_MAILS_PER_HOUR) {
+		if (window_mails == TLSRPT_MAILS_PER_HOUR + 1)
+			log_warnx("more than %u TLS report mails asked for in an hour: the rest "
+			    "of this hour's are refused", TLSRPT_MAILS_PER_HOUR);
+		answer(q, f->hdr.reqid, false, "too many report mails this hour");
+		return 0;
 	}
 	if (!field_ok(from, true) || !field_ok(rcpt, true) || strchr(rcpt, '@') == NULL ||
 	    !field_ok(domain, true) || !field_ok(sub, true) || !field_ok(id, false) ||
@@ -163,7 +186,7 @@ tlsrpt_mail(struct qlink *l, struct frame *f)
 	}
 	tx = xcalloc(1, sizeof(*tx));
 	tx->fd = -1;
-	tx->env.arrival = time(NULL);
+	tx->env.arrival = now;
 	tx->env.uid = q->myuid;
 	xasprintf(&tx->env.origin, "TLS report %s", id);
 	tx->env.sender = xstrdup(from);

@@ -135,15 +135,7 @@ rq_take(uint32_t reqid, enum rq_kind kind, struct rq *out)
 static const char *
 submitter(char *buf, size_t len)
 {
-	const struct config *c = ctx->conf;
-
-	if (c->tlsrpt_submitter[0] != '\0')
-		return c->tlsrpt_submitter;
-	if (c->helo_name[0] != '\0')
-		return c->helo_name;
-	if (gethostname(buf, len) == -1 || buf[0] == '\0')
-		strlcpy(buf, "localhost", len);
-	buf[len - 1] = '\0';
+	tlsrpt_submitter(ctx->conf->tlsrpt_submitter, ctx->conf->helo_name, buf, len);
 	return buf;
 }
 
@@ -152,10 +144,7 @@ postmaster_default(const char *set, char *out, size_t len)
 {
 	char	 host[HOSTNAME_MAX];
 
-	if (set[0] != '\0')
-		strlcpy(out, set, len);
-	else
-		snprintf(out, len, "postmaster@%s", submitter(host, sizeof(host)));
+	tlsrpt_postmaster(set, submitter(host, sizeof(host)), out, len);
 }
 
 /* RFC 1952 gzip of the JSON (RFC 8460 5.1: the report is compressed). */
@@ -462,8 +451,7 @@ post_done(void *arg, bool ok, const char *err)
 static void
 send_mail(struct report *r, const char *uri)
 {
-	const struct config	*c = ctx->conf;
-	char			 rcpt[TLSRPT_URI_MAX], from[512], host[HOSTNAME_MAX];
+	char			 rcpt[TLSRPT_URI_MAX];
 	struct fbuf		*fb;
 	struct rq		*q;
 	size_t			 n;
@@ -484,12 +472,10 @@ send_mail(struct report *r, const char *uri)
 	if ((q = rq_new(RQ_MAIL, r)) == NULL)
 		return;
 	strlcpy(q->uri, uri, sizeof(q->uri));
-	postmaster_default(c->tlsrpt_from, from, sizeof(from));
+	/* the sender and the submitter are the queue manager's to set, from its config */
 	fb = fbuf_new(MSG_TLSRPT_MAIL, q->reqid);
-	fbuf_add_str(fb, from);
 	fbuf_add_str(fb, rcpt);
 	fbuf_add_str(fb, r->domain);
-	fbuf_add_str(fb, submitter(host, sizeof(host)));
 	fbuf_add_str(fb, r->id);
 	fbuf_add_str(fb, r->file);
 	fbuf_add_u64(fb, r->start);

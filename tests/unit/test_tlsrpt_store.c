@@ -197,6 +197,23 @@ START_TEST(classify_outcomes)
 }
 END_TEST
 
+START_TEST(report_names)
+{
+	char	 sub[256], pm[300];
+
+	tlsrpt_submitter("rpt.example", "helo.example", sub, sizeof(sub));
+	ck_assert_str_eq(sub, "rpt.example");
+	tlsrpt_submitter("", "helo.example", sub, sizeof(sub));
+	ck_assert_str_eq(sub, "helo.example");
+	tlsrpt_submitter("", "", sub, sizeof(sub));
+	ck_assert(sub[0] != '\0');		/* the host name */
+	tlsrpt_postmaster("", "helo.example", pm, sizeof(pm));
+	ck_assert_str_eq(pm, "postmaster@helo.example");
+	tlsrpt_postmaster("tls@x.example", "helo.example", pm, sizeof(pm));
+	ck_assert_str_eq(pm, "tls@x.example");
+}
+END_TEST
+
 int
 main(void)
 {
@@ -208,6 +225,7 @@ main(void)
 	tcase_add_test(tc, file_round_trip);
 	tcase_add_test(tc, file_damaged_refused);
 	tcase_add_test(tc, classify_outcomes);
+	tcase_add_test(tc, report_names);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
