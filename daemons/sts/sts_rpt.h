@@ -67,6 +67,21 @@ void		 rpt_save_soon(void);
 /* Write what is pending (at shutdown). */
 void		 rpt_store_shutdown(void);
 
+/* sts_rpt_report.c: one domain's report, JSON gzip'd, shared by its sendings */
+struct report {
+	char		 domain[HOSTNAME_MAX];
+	char		 id[HOSTNAME_MAX * 2 + 64];
+	char		 file[HOSTNAME_MAX * 2 + 64];
+	uint64_t	 start, end;
+	uint8_t		*gz;
+	size_t		 gzlen;
+	unsigned	 refs;
+};
+struct config;
+struct report	*rpt_report_build(const struct config *, const struct rpt_set *,
+		    const char *domain, uint64_t start, uint64_t end);
+void		 rpt_report_unref(struct report *);
+
 /* sts_rpt_send.c */
 struct proc_ctx;
 struct chan;

@@ -3,7 +3,7 @@
  * sts_rpt_send.c - TLS reports (RFC 8460) from the sts process: counts what
  * the scheduler reports (TLSRPT_COUNT) and, once a UTC day (or at
  * "outpostctl tlsrpt send"), turns the counters into one report per policy
- * domain: JSON (shared/tlsrpt.c), gzip (zlib), then for each rua of the
+ * domain (sts_rpt_report.c: JSON, gzip), then for each rua of the
  * domain's _smtp._tls TXT record (looked up by the resolver, through the
  * scheduler) a mail queued by the queue manager (mailto:, through the
  * scheduler) or an HTTPS POST made here (https:, sts_fetch.c). A report
@@ -19,7 +19,6 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
-#include <zlib.h>
 
 #include "chan.h"
 #include "config.h"
@@ -37,15 +36,6 @@
 #define GZ_MAX		(96 * 1024)	/* a report larger than this is not sent (a frame) */
 #define PENDING_MAX	4096		/* questions to the scheduler in flight */
 
-struct report {
-	char		 domain[HOSTNAME_MAX];
-	char		 id[HOSTNAME_MAX * 2 + 64];
-	char		 file[HOSTNAME_MAX * 2 + 64];
-	uint64_t	 start, end;
-	uint8_t		*gz;
-	size_t		 gzlen;
-	unsigned	 refs;
-};
 
 enum rq_kind { RQ_LOOKUP, RQ_RESOLVE, RQ_MAIL };
 
@@ -65,7 +55,6 @@ static struct rq	*rqs;
 static unsigned		 nrqs;
 static uint32_t		 next_reqid;
 
-static void	report_unref(struct report *);
 static unsigned	send_all(uint64_t now, bool whole_day, uint64_t *from);
 
 struct event_base *
@@ -82,21 +71,13 @@ rpt_set_sched(struct chan *c)
 	/* questions on a lost link get no answer: those reports are not sent */
 	if (c == NULL && nrqs > 0) {
 		while (nrqs > 0)
-			report_unref(rqs[--nrqs].r);
+			rpt_report_unref(rqs[--nrqs].r);
 		log_warnx("TLS-RPT: the scheduler left with %u question(s) of report sending "
 		    "unanswered; those reports are not sent", n);
 	}
 	sched = c;
 }
 
-static void
-report_unref(struct report *r)
-{
-	if (r == NULL || --r->refs > 0)
-		return;
-	free(r->gz);
-	free(r);
-}
 
 static struct rq *
 rq_new(enum rq_kind kind, struct report *r)
@@ -132,160 +113,6 @@ rq_take(uint32_t reqid, enum rq_kind kind, struct rq *out)
 	return false;
 }
 
-static const char *
-submitter(char *buf, size_t len)
-{
-	tlsrpt_submitter(ctx->conf->tlsrpt_submitter, ctx->conf->helo_name, buf, len);
-	return buf;
-}
-
-static void
-postmaster_default(const char *set, char *out, size_t len)
-{
-	char	 host[HOSTNAME_MAX];
-
-	tlsrpt_postmaster(set, submitter(host, sizeof(host)), out, len);
-}
-
-/* RFC 1952 gzip of the JSON (RFC 8460 5.1: the report is compressed). */
-static uint8_t *
-gzip(const char *in, size_t len, size_t *outlen)
-{
-	z_stream	 z;
-	uint8_t		*out;
-	uLong		 cap;
-
-	memset(&z, 0, sizeof(z));
-	if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-		return NULL;
-	cap = deflateBound(&z, (uLong)len) + 32;
-	out = xmalloc(cap);
-	z.next_in = (Bytef *)(uintptr_t)in;
-	z.avail_in = (uInt)len;
-	z.next_out = out;
-	z.avail_out = (uInt)cap;
-	if (deflate(&z, Z_FINISH) != Z_STREAM_END) {
-		deflateEnd(&z);
-		free(out);
-		return NULL;
-	}
-	*outlen = z.total_out;
-	deflateEnd(&z);
-	return out;
-}
-
-/* An MTA-STS policy as its policy-string lines (RFC 8460 4.4), from the cache. */
-static unsigned
-sts_strings(const char *domain, char (*lines)[STS_HOST_MAX + 16], unsigned max,
-    const char **mx, unsigned *nmx)
-{
-	const struct sts_entry	*all;
-	unsigned		 n, i, k, l = 0;
-
-	*nmx = 0;
-	all = sts_cache_all(&n);
-	for (i = 0; i < n; i++) {
-		const struct sts_entry *e = &all[i];
-
-		if (strcasecmp(e->domain, domain) != 0)
-			continue;
-		snprintf(lines[l++], sizeof(lines[0]), "version: STSv1");
-		snprintf(lines[l++], sizeof(lines[0]), "mode: %s", sts_mode_name(e->pol.mode));
-		for (k = 0; k < e->pol.nmx && l + 1 < max; k++) {
-			snprintf(lines[l++], sizeof(lines[0]), "mx: %s", e->pol.mx[k]);
-			mx[(*nmx)++] = e->pol.mx[k];
-		}
-		snprintf(lines[l++], sizeof(lines[0]), "max_age: %u", e->pol.max_age);
-		break;
-	}
-	return l;
-}
-
-/* The report of one policy domain, every policy type counted for it. */
-static struct report *
-report_build(const struct rpt_set *set, const char *domain, uint64_t start, uint64_t end)
-{
-	const struct config	*c = ctx->conf;
-	struct tlsrpt_policy	 pol[TLSRPT_NO_POLICY + 1];
-	struct tlsrpt_failure	 fail[TLSRPT_NO_POLICY + 1][RPT_DETAILS_MAX];
-	const char		*strs[TLSRPT_NO_POLICY + 1][STS_MX_MAX + 4];
-	char			 stsl[STS_MX_MAX + 4][STS_HOST_MAX + 16];
-	const char		*stsmx[STS_MX_MAX];
-	struct tlsrpt_report	 rep;
-	struct report		*r;
-	char			 host[HOSTNAME_MAX], contact[512], day[32], *json;
-	const char		*sub = submitter(host, sizeof(host));
-	unsigned		 i, k, np = 0, nsts, nstsmx = 0;
-	size_t			 jlen;
-	struct tm		 tm;
-	time_t			 t = (time_t)start;
-
-	memset(pol, 0, sizeof(pol));
-	for (i = 0; i < set->n && np <= TLSRPT_NO_POLICY; i++) {
-		const struct rpt_policy *p = &set->p[i];
-		struct tlsrpt_policy *tp = &pol[np];
-
-		if (strcasecmp(p->domain, domain) != 0)
-			continue;
-		tp->type = p->type;
-		tp->domain = p->domain;
-		tp->ok = p->ok;
-		tp->failed = p->failed;
-		if (p->type == TLSRPT_STS) {
-			nsts = sts_strings(domain, stsl, STS_MX_MAX + 4, stsmx, &nstsmx);
-			for (k = 0; k < nsts; k++)
-				strs[np][k] = stsl[k];
-			tp->nstrings = nsts;
-			tp->mx = stsmx;
-			tp->nmx = nstsmx;
-		} else {
-			for (k = 0; k < p->nstrings; k++)
-				strs[np][k] = p->strings[k];
-			tp->nstrings = p->nstrings;
-		}
-		tp->strings = strs[np];
-		for (k = 0; k < p->ndetails; k++) {
-			fail[np][k].result_type = tlsrpt_result_name(p->details[k].result);
-			fail[np][k].mx_host = p->details[k].mx[0] ? p->details[k].mx : NULL;
-			fail[np][k].receiving_ip = p->details[k].ip[0] ? p->details[k].ip : NULL;
-			fail[np][k].sending_ip = p->details[k].sending_ip[0] ?
-			    p->details[k].sending_ip : NULL;
-			fail[np][k].count = p->details[k].count;
-		}
-		tp->failures = fail[np];
-		tp->nfailures = p->ndetails;
-		np++;
-	}
-	r = xcalloc(1, sizeof(*r));
-	r->refs = 1;
-	strlcpy(r->domain, domain, sizeof(r->domain));
-	r->start = start;
-	r->end = end;
-	gmtime_r(&t, &tm);
-	strftime(day, sizeof(day), "%Y.%m.%dT%H.%M.%SZ", &tm);
-	/* RFC 8460 5.3: unique per report; a random part tells apart two sent on one day */
-	snprintf(r->id, sizeof(r->id), "%s.%08x+%s@%s", day, arc4random(), domain, sub);
-	snprintf(r->file, sizeof(r->file), "%s!%s!%llu!%llu.json.gz", sub, domain,
-	    (unsigned long long)start, (unsigned long long)end);
-	postmaster_default(c->tlsrpt_contact, contact, sizeof(contact));
-	memset(&rep, 0, sizeof(rep));
-	rep.org = sub;
-	rep.contact = contact;
-	rep.report_id = r->id;
-	rep.start = (int64_t)start;
-	rep.end = (int64_t)end;
-	rep.policies = pol;
-	rep.npolicies = np;
-	json = tlsrpt_json(&rep, &jlen);
-	r->gz = gzip(json, jlen, &r->gzlen);
-	free(json);
-	if (r->gz == NULL) {
-		log_warnx("TLS-RPT report for %s: gzip failed", domain);
-		report_unref(r);
-		return NULL;
-	}
-	return r;
-}
 
 /* Send the counts of set, one report per domain; the number of reports started. */
 static unsigned
@@ -302,18 +129,18 @@ send_set(struct rpt_set *set, uint64_t start, uint64_t end)
 				break;
 		if (k < i)
 			continue;	/* its report is made already */
-		if ((r = report_build(set, set->p[i].domain, start, end)) == NULL)
+		if ((r = rpt_report_build(ctx->conf, set, set->p[i].domain, start, end)) == NULL)
 			continue;
 		if (sched == NULL || (q = rq_new(RQ_LOOKUP, r)) == NULL) {
 			log_warnx("TLS-RPT report %s: the scheduler cannot be asked for the "
 			    "report address; not sent", r->id);
-			report_unref(r);
+			rpt_report_unref(r);
 			continue;
 		}
 		fb = fbuf_new(MSG_TLSRPT_LOOKUP, q->reqid);
 		fbuf_add_str(fb, r->domain);
 		chan_send(sched, fb);
-		report_unref(r);	/* the request holds it now */
+		rpt_report_unref(r);	/* the request holds it now */
 		started++;
 	}
 	return started;
@@ -444,7 +271,7 @@ post_done(void *arg, bool ok, const char *err)
 	else
 		log_warnx("TLS-RPT report %s for %s: POST to %s failed: %s", q->r->id,
 		    q->r->domain, q->uri, err);
-	report_unref(q->r);
+	rpt_report_unref(q->r);
 	free(q);
 }
 
@@ -552,7 +379,7 @@ rua_frame(struct frame *f)
 		    status != DNS_OK && status != DNS_NODATA && status != DNS_NXDOMAIN ?
 		    "the _smtp._tls lookup failed" : nrec == 0 ? "no _smtp._tls record" :
 		    nrec > 1 ? "more than one _smtp._tls record" : why);
-		report_unref(q.r);
+		rpt_report_unref(q.r);
 		return 0;
 	}
 	for (k = 0; k < rua.n; k++) {
@@ -561,7 +388,7 @@ rua_frame(struct frame *f)
 		else
 			send_https(q.r, rua.uri[k]);
 	}
-	report_unref(q.r);
+	rpt_report_unref(q.r);
 	return 0;
 }
 
@@ -591,7 +418,7 @@ addrs_frame(struct frame *f)
 	if (status != DNS_OK || naddr == 0) {
 		log_warnx("TLS-RPT report %s: %s has no address; not posted to %s", q.r->id,
 		    q.host, q.uri);
-		report_unref(q.r);
+		rpt_report_unref(q.r);
 		return 0;
 	}
 	p = xmalloc(sizeof(*p));
@@ -599,7 +426,7 @@ addrs_frame(struct frame *f)
 	if (!sts_post_start(q.uri, q.host, q.port, (const uint8_t (*)[17])addrs, naddr,
 	    q.r->gz, q.r->gzlen, post_done, p)) {
 		log_warnx("TLS-RPT report %s: cannot start the POST to %s", q.r->id, q.uri);
-		report_unref(q.r);
+		rpt_report_unref(q.r);
 		free(p);
 	}
 	return 0;
@@ -622,7 +449,7 @@ queued_frame(struct frame *f)
 	else
 		log_warnx("TLS-RPT report %s for %s: no mail to %s: %s", q.r->id, q.r->domain,
 		    q.uri, what);
-	report_unref(q.r);
+	rpt_report_unref(q.r);
 	return 0;
 }
 
