@@ -324,6 +324,11 @@ def test_route_shows_cached_sts_policy(outpost_factory, peer):
     assert r.returncode == 0, r.stdout + r.stderr
     assert re.search(rf"^  mta-sts: mode enforce, id 20261207, max_age 86400, expires in "
                      rf"\d+s, mx mx\.{ZONE}$", r.stdout, re.M), r.stdout
+    # sendmail -bv (root) asks the running instance the same question
+    r = op.sendmail(["-bv", f"u@good.{ZONE}"])
+    assert r.returncode == 0, r.stderr
+    assert re.search(rb"mta-sts: mode enforce, id 20261207, .*mx mx\." + ZONE.encode(),
+                     r.stdout), r.stdout
 
 
 @pytest.fixture
