@@ -128,6 +128,9 @@ sched_dane_host(struct sched *s, struct dest *d, struct dest_host *h, uint8_t *t
 	dane_decide(d->tls, names_secure(d, h), h->tlsa, &v);
 	*tls = v.tls;
 	*why = v.why;
+	/* RFC 8460 4.3.2.1: dane-only, and this host has no validated TLSA records */
+	if (!v.use && d->tls == TLS_DANE_ONLY && h->tlsa != DANE_TLSA_FAILED)
+		sched_tlsrpt_policy_failure(s, d, TLSRPT_TLSA, TLSRPT_DANE_REQUIRED, h->mx.host);
 	if (!v.use)
 		return false;
 	d->per_addr = true;

@@ -379,3 +379,25 @@ def test_policy_failures_counted(outpost_factory, peer):
                   rf"^badpolicy\.{ZONE} sts: 0 successful, 1 failed; sts-policy-invalid -\[-\] 1$",
                   rf"^badcert\.{ZONE} sts: 0 successful, 1 failed; sts-webpki-invalid -\[-\] 1$",
                   rf"^nopolicy\.{ZONE} no-policy-found: 1 successful, 0 failed$"])
+
+
+@pytest.fixture
+def insecure_peer(workdir, receiver, root):
+    import test_dane
+    p = test_dane.Peer(workdir, receiver, signed=False)
+    try:
+        yield p.start()
+    finally:
+        p.stop()
+
+
+def test_dane_only_without_tlsa_counted_dane_required(outpost_factory, insecure_peer):
+    p = insecure_peer
+    op = outpost_factory(params={
+        "delivery_mode": "independent", "dns_servers": f"{p.dns.addr}@{p.dns.port}",
+        "dnssec_trust_anchor": str(p.anchor), "tls_policy": "dane-only", "tlsrpt": "yes",
+        "resend_interval": "2", "resend_attempts": 5, "log_level": "detailed"})
+    inject(op, f"u@dane.{ZONE}", "q1")
+    op.wait_log(rf"to=<u@dane\.{ZONE}>, relay=none.*status=deferred", timeout=30)
+    counters(op, [rf"^dane\.{ZONE} tlsa: 0 successful, [1-9]\d* failed; dane-required "
+                  rf"mx\.{ZONE}\[-\] "])
