@@ -35,10 +35,10 @@ WERROR		?= $(if $(wildcard .git),1,0)
 
 BUILD		?= build
 CC		?= cc
-PKGS		 = libsodium openssl libbsd-overlay libevent libunbound libseccomp libcurl hiredis
+PKGS		 = libsodium openssl libbsd-overlay libevent libunbound libseccomp libcurl hiredis zlib
 DEB_PKGS	 = build-essential pkg-config libsodium-dev libssl-dev libbsd-dev \
 		   libevent-dev libunbound-dev check libseccomp-dev libcurl4-openssl-dev libhiredis-dev \
-		   libsystemd-dev
+		   libsystemd-dev zlib1g-dev
 TEST_DEB_PKGS	 = postfix swaks python3 python3-aiosmtpd python3-pytest nsd iproute2 procps clang sasl2-bin openssl \
 		   libclang-rt-14-dev libsasl2-modules ldnsutils mandoc debhelper lintian \
 		   pflogsumm python3-prometheus-client \

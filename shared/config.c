@@ -114,9 +114,20 @@ static const struct param params[] = {
 	  "DNSSEC trust anchor: DS or DNSKEY records in zone-file format (absolute path, e.g. "
 	  "/usr/share/dns/root.key); empty: no validation, every answer insecure", NULL },
 	/* MTA-STS (RFC 8461) */
-	{ "mta_sts", P_BOOL, C(mta_sts), 0, 0, 0, "no",
+	{ "mta_sts", P_BOOL, C(mta_sts), 0, 0, 0, "yes",
 	  "apply recipient domains' MTA-STS policies (fetched over HTTPS, verified with "
 	  "tls_ca_file); DANE takes precedence", NULL },
+	/* TLS reporting (RFC 8460) */
+	{ "tlsrpt", P_BOOL, C(tlsrpt), 0, 0, 0, "no",
+	  "count TLS sessions per policy domain and send them, once a UTC day, the aggregate "
+	  "report their _smtp._tls TXT record asks for (mailto: or https:)", NULL },
+	{ "tlsrpt_submitter", P_STR, C(tlsrpt_submitter),
+	  sizeof(((struct config *)0)->tlsrpt_submitter), 0, 0, "",
+	  "the reports' organization-name and TLS-Report-Submitter (empty: the host name)", NULL },
+	{ "tlsrpt_contact", P_STR, C(tlsrpt_contact), sizeof(((struct config *)0)->tlsrpt_contact),
+	  0, 0, "", "the reports' contact-info (empty: postmaster@ the submitter)", NULL },
+	{ "tlsrpt_from", P_STR, C(tlsrpt_from), sizeof(((struct config *)0)->tlsrpt_from), 0, 0, "",
+	  "envelope and From: address of report mails (empty: postmaster@ the submitter)", NULL },
 	/* traffic shaping: dead destinations ([destinations] is config_dest.c) */
 	{ "unreachable_cache_time", P_DURATION, C(unreachable_cache_time), 0, 0, 86400, "60s",
 	  "how long an address whose connect timed out is not tried again by other mails (0: off)",
@@ -1334,6 +1345,8 @@ config_print(const struct config *c, FILE *fp)
 		fprintf(fp, "%s %s@%u", i ? "," : "", c->dns_servers[i].host, c->dns_servers[i].port);
 	fprintf(fp, "\ndnssec_trust_anchor = %s", c->dnssec_trust_anchor);
 	fprintf(fp, "\nmta_sts = %s", c->mta_sts ? "yes" : "no");
+	fprintf(fp, "\ntlsrpt = %s\ntlsrpt_submitter = %s\ntlsrpt_contact = %s\ntlsrpt_from = %s",
+	    c->tlsrpt ? "yes" : "no", c->tlsrpt_submitter, c->tlsrpt_contact, c->tlsrpt_from);
 	fprintf(fp, "\nlisten =");
 	for (i = 0; i < c->nlisten; i++)
 		fprintf(fp, "%s [%s]:%u", i ? "," : "", c->listen[i].host, c->listen[i].port);

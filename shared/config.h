@@ -96,6 +96,11 @@ struct config {
 	char		relay_auth_password_file[1024];
 	bool		relay_auth_plaintext;	/* AUTH without TLS, loopback relay only */
 	bool		mta_sts;		/* MTA-STS (RFC 8461) for recipient domains */
+	/* TLS reporting (RFC 8460) */
+	bool		tlsrpt;			/* count sessions, send daily reports */
+	char		tlsrpt_submitter[256];	/* report's organization-name; "" = the host name */
+	char		tlsrpt_contact[256];	/* contact-info; "" = postmaster@submitter */
+	char		tlsrpt_from[256];	/* sender of report mails; "" = postmaster@submitter */
 	char		helo_name[256];	/* EHLO/Received name; default: hostname */
 	enum inet_protocols inet_protocols;
 	struct hostport	dns_servers[CONFIG_MAX_DNS];

@@ -70,6 +70,14 @@ static const char *const msg_names[MSG_TYPE_MAX] = {
 	[MSG_DNS_TXT] = "DNS_TXT",
 	[MSG_STS_GET] = "STS_GET",
 	[MSG_STS_POLICY] = "STS_POLICY",
+	[MSG_AGENT_TLS_SESSION] = "AGENT_TLS_SESSION",
+	[MSG_TLSRPT_COUNT] = "TLSRPT_COUNT",
+	[MSG_TLSRPT_LOOKUP] = "TLSRPT_LOOKUP",
+	[MSG_TLSRPT_RUA] = "TLSRPT_RUA",
+	[MSG_TLSRPT_MAIL] = "TLSRPT_MAIL",
+	[MSG_TLSRPT_QUEUED] = "TLSRPT_QUEUED",
+	[MSG_TLSRPT_RESOLVE] = "TLSRPT_RESOLVE",
+	[MSG_TLSRPT_ADDRS] = "TLSRPT_ADDRS",
 };
 
 /*
@@ -140,6 +148,14 @@ static const char *const msg_schema[MSG_TYPE_MAX] = {
 	[MSG_DNS_TXT] = "u8 u8 u32 n16{ s }",
 	[MSG_STS_GET] = "s u8 s n16{ a }",
 	[MSG_STS_POLICY] = "s u8 u8 u32 u64 s u8 n16{ s }",
+	[MSG_AGENT_TLS_SESSION] = "s s u8 u32 s",
+	[MSG_TLSRPT_COUNT] = "s u8 u8 s s n16{ s } s",
+	[MSG_TLSRPT_LOOKUP] = "s",
+	[MSG_TLSRPT_RUA] = "s u8 n16{ s }",
+	[MSG_TLSRPT_MAIL] = "s s s s u64 u64 b",
+	[MSG_TLSRPT_QUEUED] = "u8 s",
+	[MSG_TLSRPT_RESOLVE] = "s",
+	[MSG_TLSRPT_ADDRS] = "u8 n16{ a }",
 };
 
 const char *

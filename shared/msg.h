@@ -264,6 +264,39 @@ enum msg_type {
 	 *   unreachable-host cache (sched_shape_dead.c). */
 	MSG_AGENT_UNREACHABLE = 240,
 
+	/*
+	 * TLS reporting (RFC 8460): agent -> scheduler -> sts (the counters),
+	 * sts <-> scheduler <-> resolver (rua), sts -> scheduler -> qmgr (report mails)
+	 */
+	/* agent -> scheduler, the job's reqid, once per connection that got as far as
+	 *   EHLO or TLS: str MX host, str address, u8 outcome (enum tls_outcome,
+	 *   shared/tlsrpt.h), u32 the X509 verification result (X509_V_*),
+	 *   str our own address on that connection ("" unknown) */
+	MSG_AGENT_TLS_SESSION = 224,
+	/* scheduler -> sts: one session or policy failure to count.
+	 *   str policy domain, u8 policy type (enum tlsrpt_policy_type), u8 result
+	 *   (enum tlsrpt_result, 0: success), str receiving MX host, str receiving
+	 *   address ("" unknown), n16{ str policy-string line (tlsa: the records) },
+	 *   str sending address ("" unknown) */
+	MSG_TLSRPT_COUNT = 225,
+	/* sts -> scheduler: str policy domain: look up _smtp._tls.<domain> TXT.
+	 * Answer TLSRPT_RUA, same reqid: str domain, u8 status (enum dns_status),
+	 *   n16{ str text } */
+	MSG_TLSRPT_LOOKUP = 226,
+	MSG_TLSRPT_RUA = 227,
+	/* sts -> scheduler -> qmgr (routed unread): queue one report mail.
+	 *   str recipient, str report domain, str report id, str file name,
+	 *   u64 date-range start, u64 end, bytes gzip (the sender and the submitter
+	 *   are the qmgr's, from its config: tlsrpt_from, tlsrpt_submitter).
+	 * Answer TLSRPT_QUEUED (qmgr -> scheduler -> sts), same reqid:
+	 *   u8 ok, str queue id or what failed */
+	MSG_TLSRPT_MAIL = 228,
+	MSG_TLSRPT_QUEUED = 229,
+	/* sts -> scheduler: str host (of an https: rua), to connect to.
+	 * Answer TLSRPT_ADDRS, same reqid: u8 status (enum dns_status), n16{ addr } */
+	MSG_TLSRPT_RESOLVE = 230,
+	MSG_TLSRPT_ADDRS = 231,
+
 	MSG_TYPE_MAX = 256
 };
 

@@ -7,6 +7,9 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <openssl/x509_vfy.h>
 
 #include "tlsrpt.h"
 #include "xmalloc.h"
@@ -96,6 +99,75 @@ tlsrpt_txt_parse(const char *txt, size_t len, struct tlsrpt_rua *r, const char *
 fail:
 	memset(r, 0, sizeof(*r));
 	return -1;
+}
+
+static const char *const result_names[] = {
+	"success", "starttls-not-supported", "certificate-host-mismatch", "certificate-expired",
+	"certificate-not-trusted", "validation-failure", "tlsa-invalid", "dnssec-invalid",
+	"dane-required", "sts-policy-fetch-error", "sts-policy-invalid", "sts-webpki-invalid"
+};
+
+const char *
+tlsrpt_result_name(unsigned r)
+{
+	return r <= TLSRPT_RESULT_MAX ? result_names[r] : NULL;
+}
+
+/* A PKIX failure by its X509 verification result (RFC 8460 4.3.2). */
+static enum tlsrpt_result
+pkix_result(long v)
+{
+	switch (v) {
+	case X509_V_ERR_HOSTNAME_MISMATCH:
+	case X509_V_ERR_IP_ADDRESS_MISMATCH:
+		return TLSRPT_CERT_HOST_MISMATCH;
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		return TLSRPT_CERT_EXPIRED;
+	default:
+		return TLSRPT_CERT_NOT_TRUSTED;
+	}
+}
+
+enum tlsrpt_result
+tlsrpt_classify(unsigned type, unsigned outcome, long v)
+{
+	if (outcome == TLSO_NO_STARTTLS)
+		return TLSRPT_STARTTLS_NOT_SUPPORTED;
+	if (type == TLSRPT_TLSA)
+		/* DANE: only its TLSA records authenticate (RFC 7672 3.1) */
+		return outcome == TLSO_DANE_OK ? TLSRPT_OK : TLSRPT_VALIDATION_FAILURE;
+	if (type == TLSRPT_STS) {
+		/* MTA-STS: PKIX against the MX name, in testing mode as in enforce */
+		if (outcome == TLSO_DANE_OK || (outcome == TLSO_UP && v == X509_V_OK))
+			return TLSRPT_OK;
+		if (v != X509_V_OK)
+			return pkix_result(v);
+		return TLSRPT_VALIDATION_FAILURE;
+	}
+	/* no policy: any TLS counts as success */
+	return outcome == TLSO_HANDSHAKE_FAILED ? TLSRPT_VALIDATION_FAILURE : TLSRPT_OK;
+}
+
+void
+tlsrpt_submitter(const char *conf, const char *helo, char *out, size_t len)
+{
+	if (conf[0] != '\0')
+		strlcpy(out, conf, len);
+	else if (helo[0] != '\0')
+		strlcpy(out, helo, len);
+	else if (gethostname(out, len) == -1 || out[0] == '\0')
+		strlcpy(out, "localhost", len);
+	out[len - 1] = '\0';
+}
+
+void
+tlsrpt_postmaster(const char *conf, const char *submitter, char *out, size_t len)
+{
+	if (conf[0] != '\0')
+		strlcpy(out, conf, len);
+	else
+		snprintf(out, len, "postmaster@%s", submitter);
 }
 
 struct jbuf { char *p; size_t len, cap; };
@@ -220,6 +292,10 @@ tlsrpt_json(const struct tlsrpt_report *r, size_t *len)
 				if (f->sending_ip != NULL) {
 					j_lit(&j, ",\"sending-mta-ip\":");
 					j_str(&j, f->sending_ip);
+				}
+				if (f->receiving_ip != NULL) {
+					j_lit(&j, ",\"receiving-ip\":");
+					j_str(&j, f->receiving_ip);
 				}
 				if (f->mx_host != NULL) {
 					j_lit(&j, ",\"receiving-mx-hostname\":");

@@ -380,6 +380,7 @@ struct agent_session {
 	uint64_t		 txn_start_ms;	/* MAIL sent (SMTP transaction time), 0: none */
 	bool			 dane_verified;	/* authenticated by a TLSA record */
 	bool			 no_starttls;	/* a "may" handshake failed: this connection stays clear */
+	bool			 tlsrpt_sent;	/* this connection's TLS outcome was reported */
 	char			 tls_info[192];	/* for the log line of each delivery */
 	char			 tls_key[TLS_KEY_MAX];	/* session cache key */
 	bool			 authed;
@@ -455,6 +456,10 @@ void	agent_connect_timed_out(const struct agent_job *, const struct agent_addr *
  * comes back as session_race_won() or session_race_lost().
  */
 struct agent_race;
+/* agent_tlsrpt.c: this connection's TLS outcome (enum tls_outcome), once. */
+void	agent_tls_report(struct agent_session *, unsigned outcome, long x509_result);
+long	agent_tls_x509_result(struct ssl_st *, bool handshake_failed);
+
 bool	agent_race_start(struct agent_session *, unsigned i, unsigned delay_ms);
 void	agent_race_cancel(struct agent_session *);
 void	session_race_won(struct agent_session *, int fd, unsigned index);

@@ -57,6 +57,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "proc.h"
+#include "tlsrpt.h"
 #include "xmalloc.h"
 
 #include "agent.h"
@@ -336,6 +337,7 @@ sess_connect_next(struct agent_session *s)
 	s->nmails = 0;
 	s->tls = s->tls_verified = s->dane_verified = s->authed = false;
 	s->no_starttls = false;
+	s->tlsrpt_sent = false;
 	s->auth_mech = AUTH_MECH_NONE;
 	s->auth_step = 0;
 	s->tls_info[0] = '\0';
@@ -869,6 +871,8 @@ sess_after_ehlo(struct agent_session *s)
 		sess_timer(s, STAGE_STARTTLS);
 		return;
 	}
+	if (!s->tls && s->tls_policy != TLS_NONE && !s->no_starttls && !s->caps.starttls)
+		agent_tls_report(s, TLSO_NO_STARTTLS, 0);
 	if (!s->tls && s->tls_policy >= TLS_ENCRYPT) {
 		/* Nothing goes in clear: the greeting and EHLO were all. */
 		textf(text, sizeof(text), "TLS is required (tls=%s), but host %s %s",
@@ -906,6 +910,7 @@ sess_reply_starttls(struct agent_session *s, const struct reply *r)
 		return;
 	}
 	textf(text, sizeof(text), "host %s refused STARTTLS: %s", s->relay, r->text);
+	agent_tls_report(s, TLSO_NO_STARTTLS, 0);
 	if (s->tls_policy == TLS_MAY && r->code != 421) {
 		log_info("%s: %s; continuing without TLS", sess_id(s), text);
 		s->no_starttls = true;
@@ -960,6 +965,10 @@ sess_tls_up(struct agent_session *s)
 
 	evtimer_del(s->timer);
 	tls_describe(ssl, s->tls_info, sizeof(s->tls_info), &s->tls_verified);
+	if (s->tls_policy == TLS_DANE)
+		agent_tls_report(s, dane_ssl_verified(ssl) ? TLSO_DANE_OK : TLSO_DANE_FAILED, 0);
+	else
+		agent_tls_report(s, TLSO_UP, s->tls_verified ? 0 : agent_tls_x509_result(ssl, false));
 	if (s->tls_policy == TLS_DANE) {
 		/* SSL_VERIFY_PEER with the TLSA records refused a mismatch already. */
 		if (!(s->dane_verified = dane_ssl_verified(ssl))) {
@@ -1003,6 +1012,8 @@ sess_tls_failed(struct agent_session *s, const char *why)
 
 	tls_forget(s->tls_key);
 	textf(text, sizeof(text), "TLS handshake with %s failed: %s", s->relay, why);
+	agent_tls_report(s, s->tls_policy == TLS_DANE ? TLSO_DANE_FAILED : TLSO_HANDSHAKE_FAILED,
+	    s->bev != NULL ? agent_tls_x509_result(bufferevent_openssl_get_ssl(s->bev), true) : 0);
 	if (j != NULL && s->tls_policy == TLS_MAY && !(s->dflags & DELIVER_F_SMTPS)) {
 		log_info("%s: %s; retrying without TLS", j->id, text);
 		strlcpy(j->last_err, text, sizeof(j->last_err));

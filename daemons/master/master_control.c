@@ -322,7 +322,7 @@ control_request(struct control_client *cl, struct frame *f)
 		forward(cl, f->hdr.reqid, PROC_QMGR, cmd, argv, argc);
 	else if (strcmp(cmd, "route") == 0)
 		forward(cl, f->hdr.reqid, PROC_SCHEDULER, cmd, argv, argc);
-	else if (strcmp(cmd, "sts") == 0)
+	else if (strcmp(cmd, "sts") == 0 || strcmp(cmd, "tlsrpt") == 0)
 		forward(cl, f->hdr.reqid, PROC_STS, cmd, argv, argc);
 	else if (strcmp(cmd, "destinations") == 0)
 		forward(cl, f->hdr.reqid, PROC_SCHEDULER, cmd, argv, argc);

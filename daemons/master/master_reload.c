@@ -72,6 +72,11 @@ static const struct reload_param {
 	P("tls_ca_file", tls_ca_file, A | T),
 	/* MTA-STS lookups are the scheduler's; the sts process runs either way. */
 	P("mta_sts", mta_sts, S | A),
+	/* TLS reporting: the scheduler counts, the sts process keeps and sends. */
+	P("tlsrpt", tlsrpt, S | T),
+	P("tlsrpt_submitter", tlsrpt_submitter, T),
+	P("tlsrpt_contact", tlsrpt_contact, T),
+	P("tlsrpt_from", tlsrpt_from, T),
 	/* The credentials reach agents only at their start: restart them. */
 	P("relay_auth_user", relay_auth_user, A),
 	P("relay_auth_password_file", relay_auth_password_file, A),

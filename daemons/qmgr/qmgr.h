@@ -312,6 +312,9 @@ void	submit_link_closed(struct qlink *);
 void	submit_commit(struct qmgr *, struct qtx *);
 void	qtx_free(struct qtx *);
 
+/* qmgr_tlsrpt.c: MSG_TLSRPT_MAIL, a TLS report to queue */
+int	tlsrpt_mail(struct qlink *, struct frame *);
+
 /* qmgr_public.c */
 int	public_listen(struct qmgr *);
 void	public_stop(struct qmgr *);

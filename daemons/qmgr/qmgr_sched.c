@@ -566,6 +566,8 @@ sched_dispatch(struct qlink *l, struct frame *f)
 		return do_update(l, f);
 	case MSG_QMGR_DELAY_WARN:
 		return do_delay_warn(l, f);
+	case MSG_TLSRPT_MAIL:
+		return tlsrpt_mail(l, f);
 	default:
 		log_warnx("scheduler: unexpected %s", msg_name(f->hdr.type));
 		return -1;

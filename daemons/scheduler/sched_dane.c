@@ -19,6 +19,7 @@
 #include "frame.h"
 #include "log.h"
 #include "scheduler.h"
+#include "tlsrpt.h"
 #include "xmalloc.h"
 
 static bool
@@ -105,6 +106,9 @@ sched_dane_tlsa_frame(struct sched *s, struct frame *f, struct dest *d, unsigned
 	log_info("%s: TLSA of %s: %s (%u record(s), %u usable, %s)", d->res_id,
 	    h->mx.host, dane_tlsa_name(h->tlsa), seen, n, sec == DNSSEC_SECURE ?
 	    "secure" : sec == DNSSEC_BOGUS ? "bogus" : "insecure");
+	/* RFC 8460 4.3.2.1: no session could be tried under a bogus TLSA answer */
+	if (sec == DNSSEC_BOGUS)
+		sched_tlsrpt_policy_failure(s, d, TLSRPT_TLSA, TLSRPT_DNSSEC_INVALID, h->mx.host);
 	if (d->pending == 0)
 		sched_dest_addrs_done(s, d);
 	return 0;
@@ -124,6 +128,9 @@ sched_dane_host(struct sched *s, struct dest *d, struct dest_host *h, uint8_t *t
 	dane_decide(d->tls, names_secure(d, h), h->tlsa, &v);
 	*tls = v.tls;
 	*why = v.why;
+	/* RFC 8460 4.3.2.1: dane-only, and this host has no validated TLSA records */
+	if (!v.use && d->tls == TLS_DANE_ONLY && h->tlsa != DANE_TLSA_FAILED)
+		sched_tlsrpt_policy_failure(s, d, TLSRPT_TLSA, TLSRPT_DANE_REQUIRED, h->mx.host);
 	if (!v.use)
 		return false;
 	d->per_addr = true;

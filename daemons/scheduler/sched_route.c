@@ -6,10 +6,16 @@
  * [routes] entry, or MX lookup; routedesc.c), asks the resolver for the MX
  * hosts and then for each host's addresses, and answers one CONTROL_REPLY
  * line per fact and a CONTROL_END. Aliases are not applied here (the
- * queue manager holds the table): the caller expands first.
+ * queue manager holds the table): the caller expands first. The transport
+ * security policy that would apply is shown too: with DNSSEC validation
+ * on, each host's TLSA records (_port._tcp.host) and whether they are
+ * secure; with mta_sts, the recipient domain's cached MTA-STS policy (asked
+ * of the sts process, from its cache only: nothing is fetched here).
  *
  *   admin@example.net: MX hosts of example.net, port 25, tls may
  *     mx 10 mx1.example.net: 192.0.2.1, 2001:db8::1 (dnssec insecure)
+ *       tlsa _25._tcp.mx1.example.net: 1 record(s), 1 usable (dnssec secure): 3 1 1 ab12...
+ *     mta-sts: mode enforce, id 2026, max_age 86400, expires in 3600s, mx mx1.example.net
  *
  * Bounded: at most ROUTE_MAX_PENDING requests at a time, ROUTE_MAX_HOSTS
  * hosts resolved per request; the resolver answers every query (with a
@@ -23,6 +29,7 @@
 
 #include "addr.h"
 #include "chan.h"
+#include "dane.h"
 #include "config.h"
 #include "frame.h"
 #include "log.h"
@@ -43,6 +50,8 @@ struct rq {
 	struct mx		 hosts[ROUTE_MAX_HOSTS];
 	size_t			 nhosts, cur;
 	bool			 mx_targets;	/* hosts came from an MX answer */
+	bool			 tlsa_next;	/* the host's addresses are shown: its TLSA now */
+	uint32_t		 sts_reqid;	/* STS_GET outstanding, 0: none */
 	struct rq		*next;
 };
 
@@ -119,14 +128,156 @@ no_shuffle(uint32_t upper)
 	return 0;	/* equal preferences keep the resolver's order here */
 }
 
+/* The domain's cached MTA-STS policy, the last line (the sts process answers from its cache). */
 static void
-next_host(struct rq *r)
+sts_ask(struct rq *r)
 {
-	if (r->cur >= r->nhosts) {
+	struct fbuf	*fb;
+
+	if (!r->plan.use_mx || !r->s->conf->mta_sts || r->s->sts == NULL) {
 		rq_end(r, 0, "");
 		return;
 	}
+	r->sts_reqid = sched_reqid(r->s);
+	r->dns_reqid = 0;
+	fb = fbuf_new(MSG_STS_GET, r->sts_reqid);
+	fbuf_add_str(fb, r->plan.next);
+	fbuf_add_u8(fb, STS_TXT_NONE);		/* never a fetch: what is cached */
+	fbuf_add_str(fb, "");
+	fbuf_add_u16(fb, 0);
+	if (chan_send(r->s->sts, fb) == -1)
+		rq_end(r, 1, "the MTA-STS process is not reachable");
+}
+
+static void
+next_host(struct rq *r)
+{
+	struct fbuf	*fb;
+
+	if (r->cur >= r->nhosts) {
+		sts_ask(r);
+		return;
+	}
+	if (r->tlsa_next) {
+		r->dns_reqid = sched_reqid(r->s);
+		fb = fbuf_new(MSG_DNS_QUERY_TLSA, r->dns_reqid);
+		fbuf_add_str(fb, r->hosts[r->cur].host);
+		fbuf_add_u16(fb, (uint16_t)(r->plan.port ? r->plan.port : 25));
+		chan_send(r->s->resolver, fb);
+		return;
+	}
 	query(r, MSG_DNS_QUERY_ADDR, r->hosts[r->cur].host);
+}
+
+/* DANE needs validated DNS: without a trust anchor no TLSA is looked at. */
+static bool
+tlsa_shown(const struct rq *r)
+{
+	return r->s->conf->dnssec_trust_anchor[0] != '\0';
+}
+
+static int
+on_tlsa(struct rq *r, struct frame *f)
+{
+	uint8_t		 st, sec, u, sel, mt;
+	uint32_t	 ttl;
+	uint16_t	 seen, n, i;
+	const uint8_t	*p;
+	size_t		 len, k, used;
+	char		 line[2048];
+	struct mx	*h = &r->hosts[r->cur];
+
+	if (!frame_get_u8(f, &st) || !frame_get_u8(f, &sec) || !frame_get_u32(f, &ttl) ||
+	    !frame_get_u16(f, &seen) || !frame_get_u16(f, &n))
+		return -1;
+	used = (size_t)snprintf(line, sizeof(line), "    tlsa _%u._tcp.%s:",
+	    r->plan.port ? r->plan.port : 25, h->host);
+	if (st == DNS_OK)
+		used += (size_t)snprintf(line + used, sizeof(line) - used, " %u record(s), %u "
+		    "usable (dnssec %s)%s", seen, n, dnssec_name(sec),
+		    sec != DNSSEC_SECURE ? ": not used for DANE" : "");
+	else
+		used += (size_t)snprintf(line + used, sizeof(line) - used, " %s (dnssec %s)",
+		    status_text(st), dnssec_name(sec));
+	for (i = 0; i < n; i++) {
+		if (!frame_get_u8(f, &u) || !frame_get_u8(f, &sel) || !frame_get_u8(f, &mt) ||
+		    !frame_get_bytes(f, &p, &len))
+			return -1;
+		if (used < sizeof(line))
+			used += (size_t)snprintf(line + used, sizeof(line) - used, "%s %u %u %u ",
+			    i ? "," : ":", u, sel, mt);
+		for (k = 0; k < len && used + 3 < sizeof(line); k++)
+			used += (size_t)snprintf(line + used, sizeof(line) - used, "%02x", p[k]);
+	}
+	if (!frame_end(f))
+		return -1;
+	rq_line(r, line);
+	r->tlsa_next = false;
+	r->cur++;
+	next_host(r);
+	return 0;
+}
+
+int
+sched_route_sts_frame(struct sched *s, struct frame *f)
+{
+	struct rq	*r;
+	struct sts_policy pol;
+	char		 domain[HOSTNAME_MAX], id[STS_ID_MAX], line[2048];
+	uint8_t		 found, fetched;
+	uint64_t	 expires, now = s->now();
+	uint16_t	 n, i;
+	size_t		 used;
+
+	if (f->hdr.type != MSG_STS_POLICY)
+		return 0;
+	for (r = pending; r != NULL; r = r->next)
+		if (r->sts_reqid != 0 && r->sts_reqid == f->hdr.reqid)
+			break;
+	if (r == NULL)
+		return 0;
+	memset(&pol, 0, sizeof(pol));
+	if (!frame_get_str(f, domain, sizeof(domain)) || !frame_get_u8(f, &found) ||
+	    !frame_get_u8(f, &pol.mode) || !frame_get_u32(f, &pol.max_age) ||
+	    !frame_get_u64(f, &expires) || !frame_get_str(f, id, sizeof(id)) ||
+	    !frame_get_u8(f, &fetched) || !frame_get_u16(f, &n) || n > STS_MX_MAX) {
+		rq_end(r, 1, "malformed answer from the MTA-STS process");
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		if (!frame_get_str(f, pol.mx[i], sizeof(pol.mx[i]))) {
+			rq_end(r, 1, "malformed answer from the MTA-STS process");
+			return -1;
+		}
+	if (!frame_end(f)) {
+		rq_end(r, 1, "malformed answer from the MTA-STS process");
+		return -1;
+	}
+	if (!found) {
+		rq_line(r, "  mta-sts: no policy cached (looked up at the first delivery)");
+		rq_end(r, 0, "");
+		return 1;
+	}
+	used = (size_t)snprintf(line, sizeof(line), "  mta-sts: mode %s, id %s, max_age %u, "
+	    "expires in %llds, mx", sts_mode_name(pol.mode), id, pol.max_age,
+	    (long long)(expires - now));
+	for (i = 0; i < n && used < sizeof(line); i++)
+		used += (size_t)snprintf(line + used, sizeof(line) - used, " %s", pol.mx[i]);
+	rq_line(r, line);
+	rq_end(r, 0, "");
+	return 1;
+}
+
+void
+sched_route_sts_lost(struct sched *s)
+{
+	struct rq	*r, *next;
+
+	for (r = pending; r != NULL; r = next) {
+		next = r->next;
+		if (r->sts_reqid != 0)
+			rq_end(r, 1, "the MTA-STS process stopped before answering");
+	}
 }
 
 static int
@@ -215,6 +366,11 @@ on_addrs(struct rq *r, struct frame *f)
 	} else if (used < sizeof(line))
 		snprintf(line + used, sizeof(line) - used, " (dnssec %s)", dnssec_name(sec));
 	rq_line(r, line);
+	if (tlsa_shown(r) && r->mx_targets) {
+		r->tlsa_next = true;
+		next_host(r);
+		return 0;
+	}
 	r->cur++;
 	next_host(r);
 	return 0;
@@ -226,11 +382,12 @@ sched_route_dns_frame(struct sched *s, struct frame *f)
 	struct rq *r;
 
 	for (r = pending; r != NULL; r = r->next)
-		if (r->dns_reqid == f->hdr.reqid)
+		if (r->dns_reqid != 0 && r->dns_reqid == f->hdr.reqid)
 			break;
 	if (r == NULL)
 		return 0;
-	if ((f->hdr.type == MSG_DNS_MX ? on_mx(r, f) : on_addrs(r, f)) == -1) {
+	if ((f->hdr.type == MSG_DNS_MX ? on_mx(r, f) : f->hdr.type == MSG_DNS_TLSA ?
+	    on_tlsa(r, f) : on_addrs(r, f)) == -1) {
 		rq_end(r, 1, "malformed answer from the resolver");
 		return -1;
 	}

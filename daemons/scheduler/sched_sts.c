@@ -37,6 +37,7 @@ dane_applies(const struct dest *d)
 bool
 sched_sts_start(struct sched *s, struct dest *d)
 {
+	d->sts_mode = STS_MODE_NONE;
 	if (!s->conf->mta_sts || strncmp(d->key, "mx:", 3) != 0 || d->naddrs == 0)
 		return false;
 	if (dane_applies(d)) {
@@ -50,6 +51,7 @@ sched_sts_start(struct sched *s, struct dest *d)
 	}
 	d->sts_txt = STS_TXT_NONE;
 	d->sts_id[0] = '\0';
+
 	sched_dnsq_send(s, d, DNSQ_TXT, 0);
 	return true;
 }
@@ -211,6 +213,7 @@ sched_sts_policy_frame(struct sched *s, struct frame *f)
 		d->addrs[kept++] = *a;
 	}
 	d->naddrs = kept;
+	d->sts_mode = pol.mode;
 	if (pol.mode == STS_MODE_ENFORCE)
 		d->per_addr = true;
 	if (kept == 0) {

@@ -69,6 +69,8 @@ sched_qmgr_frame(struct sched *s, struct frame *f)
 		return sched_job_opened(s, f, false);
 	case MSG_QMGR_UPDATED:
 		return sched_job_updated(s, f);
+	case MSG_TLSRPT_QUEUED:
+		return sched_tlsrpt_qmgr_frame(s, f);
 	}
 	log_warnx("qmgr: unexpected %s", msg_name(f->hdr.type));
 	return -1;
@@ -81,6 +83,8 @@ sched_agent_frame(struct sched *s, unsigned agent, struct frame *f)
 		return sched_job_result(s, agent, f);
 	if (f->hdr.type == MSG_AGENT_UNREACHABLE)
 		return sched_dead_frame(s, agent, f);
+	if (f->hdr.type == MSG_AGENT_TLS_SESSION)
+		return sched_tlsrpt_session(s, agent, f);
 	log_warnx("agent %u: unexpected %s", agent, msg_name(f->hdr.type));
 	return -1;
 }
@@ -90,7 +94,10 @@ sched_resolver_frame(struct sched *s, struct frame *f)
 {
 	int r;
 
-	if (f->hdr.type == MSG_DNS_MX || f->hdr.type == MSG_DNS_ADDRS) {
+	if ((r = sched_tlsrpt_dns_frame(s, f)) != 0)
+		return r == 1 ? 0 : -1;
+	if (f->hdr.type == MSG_DNS_MX || f->hdr.type == MSG_DNS_ADDRS ||
+	    f->hdr.type == MSG_DNS_TLSA) {
 		if ((r = sched_route_dns_frame(s, f)) != 0)
 			return r == 1 ? 0 : -1;
 	}
@@ -139,12 +146,14 @@ sched_link_lost(struct sched *s, struct link *l, struct chan *c)
 		log_warnx("lost the resolver");
 		sched_dest_resolver_lost(s);
 		sched_route_resolver_lost(s);
+		sched_tlsrpt_resolver_lost(s);
 		break;
 	case PROC_STS:
 		if (s->sts != c)
 			return;
 		s->sts = NULL;
 		log_warnx("lost the MTA-STS process");
+		sched_route_sts_lost(s);
 		break;
 	case PROC_AGENT:
 		if (l->instance >= s->nagents || s->agents[l->instance].chan != c)
@@ -185,10 +194,12 @@ sched_link_cb(struct chan *c, struct frame *f, void *arg)
 	case PROC_STS:
 		if (s->sts != c)
 			return 0;
-		if (f->hdr.type == MSG_STS_POLICY)
-			return sched_sts_policy_frame(s, f);
-		log_warnx("sts: unexpected %s", msg_name(f->hdr.type));
-		return -1;
+		if (f->hdr.type == MSG_STS_POLICY) {
+			int r = sched_route_sts_frame(s, f);
+
+			return r != 0 ? (r == 1 ? 0 : -1) : sched_sts_policy_frame(s, f);
+		}
+		return sched_tlsrpt_sts_frame(s, f);
 	}
 	return -1;
 }

@@ -284,6 +284,7 @@ struct dest {
 	bool		 per_addr;	/* addrs[].tls differ from tls (DANE, MTA-STS) */
 	uint8_t		 sts_txt;	/* enum sts_txt, during the MTA-STS step */
 	char		 sts_id[STS_ID_MAX];
+	uint8_t		 sts_mode;	/* enum sts_mode in force (TLS reporting) */
 
 	TAILQ_HEAD(, job) waiting;
 	unsigned	 nwaiting;
@@ -444,6 +445,18 @@ uint8_t		 sched_dns_families(const struct sched *);
 void		 sched_dane_put(struct fbuf *, const struct dest *, const bool *live);
 void		 sched_dane_reset(struct dest *);
 /* Send a query to the resolver for d (sched_dest.c). */
+/* sched_tlsrpt.c: TLS reporting's counts, rua lookups and report mails */
+int		 sched_tlsrpt_session(struct sched *, unsigned agent, struct frame *);
+void		 sched_tlsrpt_policy_failure(struct sched *, const struct dest *, unsigned type,
+		    unsigned result, const char *mx);
+/* 1: the resolver's answer was a rua lookup's (consumed), 0: not ours, -1: malformed */
+int		 sched_tlsrpt_dns_frame(struct sched *, struct frame *);
+int		 sched_tlsrpt_sts_frame(struct sched *, struct frame *);
+int		 sched_tlsrpt_qmgr_frame(struct sched *, struct frame *);
+void		 sched_tlsrpt_resolver_lost(struct sched *);
+/* sched_route.c: outpostctl route's question about the cached MTA-STS policy */
+int		 sched_route_sts_frame(struct sched *, struct frame *);
+void		 sched_route_sts_lost(struct sched *);
 void		 sched_dnsq_send(struct sched *, struct dest *, enum dnsq_kind, unsigned host);
 
 /* sched_job.c */

@@ -30,6 +30,8 @@
 #include "xmalloc.h"
 
 #include "sts.h"
+#include "sts_rpt.h"
+#include "tlsrpt.h"
 
 struct stsd {
 	struct proc_ctx	*ctx;
@@ -79,6 +81,7 @@ sts_prepare(struct proc_ctx *ctx)
 	if (!(fetch_ready = sts_fetch_init(NULL, ca, err, sizeof(err))))
 		log_warnx("%s: no MTA-STS policy can be fetched", err);
 	sts_cache_load(cache_fd);
+	rpt_load(cache_fd);
 }
 
 static void
@@ -127,6 +130,11 @@ fetched_cb(void *arg, bool ok, const char *body, size_t len, const char *err)
 		e = sts_cache_find(p->domain, now);
 		log_warnx("%s: fetching the policy failed: %s%s", p->domain, why,
 		    e != NULL ? "; the cached policy stays in force" : "");
+		/* RFC 8460 4.3.2.2: a policy that could not be had (a cached one still applies) */
+		if (e == NULL)
+			rpt_sts_failure(p->domain, ok ? TLSRPT_STS_POLICY_INVALID :
+			    sts_fetch_webpki_failed() ? TLSRPT_STS_WEBPKI_INVALID :
+			    TLSRPT_STS_FETCH_ERROR);
 		answer(c, p->reqid, p->domain, e, false);
 	}
 	free(p);
@@ -202,7 +210,11 @@ sts_control(struct proc_ctx *ctx, struct frame *f)
 	const struct sts_entry *all;
 	int		 w;
 
-	if (!frame_get_str(f, cmd, sizeof(cmd)) || !frame_get_u32(f, &argc) || argc > 1 ||
+	if (!frame_get_str(f, cmd, sizeof(cmd)))
+		return -1;
+	if (strcmp(cmd, "tlsrpt") == 0)
+		return rpt_control(ctx, f, cmd);
+	if (!frame_get_u32(f, &argc) || argc > 1 ||
 	    (argc == 1 && !frame_get_str(f, dom, sizeof(dom))) || !frame_end(f))
 		return -1;
 	all = sts_cache_all(&n);
@@ -238,6 +250,7 @@ sts_sched_cb(struct chan *c, struct frame *f, void *arg)
 		if (d->sched == c) {
 			log_warnx("lost the scheduler");
 			d->sched = NULL;
+			rpt_set_sched(NULL);
 		}
 		return 0;
 	}
@@ -245,8 +258,7 @@ sts_sched_cb(struct chan *c, struct frame *f, void *arg)
 		return 0;
 	if (f->hdr.type == MSG_STS_GET)
 		return sts_get(d, f);
-	log_warnx("scheduler: unexpected %s", msg_name(f->hdr.type));
-	return -1;
+	return rpt_sched_frame(f);
 }
 
 static void
@@ -265,11 +277,13 @@ sts_on_peer(struct proc_ctx *ctx, int kind, unsigned instance, int fd)
 		chan_close(old, "replaced by a new link");
 	}
 	d->sched = chan_new(ctx->base, fd, "scheduler", sts_sched_cb, d);
+	rpt_set_sched(d->sched);
 }
 
 static void
 sts_on_shutdown(struct proc_ctx *ctx)
 {
+	rpt_shutdown();
 	sts_fetch_shutdown();
 	proc_exit_loop(ctx);
 }
@@ -284,6 +298,7 @@ sts_main(struct proc_ctx *ctx)
 	if (!prepared)
 		sts_prepare(ctx);	/* a test run without the prologue */
 	sts_fetch_attach(ctx->base);
+	rpt_send_init(ctx);
 	ctx->arg = d;
 	ctx->on_peer = sts_on_peer;
 	ctx->on_shutdown = sts_on_shutdown;

@@ -63,6 +63,13 @@ bool		 sts_fetch_init(struct event_base *, const char *ca_file, char *err, size_
 bool		 sts_fetch_start(const char *domain, const uint8_t (*addrs)[17], unsigned naddr,
 		    sts_fetch_cb, void *arg);
 void		 sts_fetch_shutdown(void);
+/* In a fetch callback: did it fail on the server's certificate (TLS-RPT sts-webpki-invalid)? */
+bool		 sts_fetch_webpki_failed(void);
+/* POST body to url (https), host:port pinned to addrs; cb(arg, ok, what happened). */
+typedef void (*sts_post_cb)(void *arg, bool ok, const char *err);
+bool		 sts_post_start(const char *url, const char *host, unsigned port,
+		    const uint8_t (*addrs)[17], unsigned naddr, const void *body, size_t len,
+		    sts_post_cb, void *arg);
 /* Give the fetcher its event loop (after the prologue made it). */
 void		 sts_fetch_attach(struct event_base *);
 

@@ -7,6 +7,10 @@
  * The host name is pinned to the addresses the scheduler got from the
  * resolver (CURLOPT_RESOLVE): this process never asks DNS itself. Transfers
  * run in a curl multi handle driven by a libevent timer while any is active.
+ *
+ * Also the HTTPS POST of TLS reports (RFC 8460 5.4, sts_post_start): the
+ * same verification, no redirects, pinned to the addresses the resolver gave,
+ * Content-Type application/tlsrpt+gzip, any 2xx status is success.
  */
 #include <arpa/inet.h>
 
@@ -25,6 +29,9 @@
 struct fetch {
 	CURL			*easy;
 	struct curl_slist	*resolve;
+	struct curl_slist	*headers;	/* a POST's */
+	sts_post_cb		 post_cb;	/* set: a POST, cb unused */
+	char			*post_body;
 	sts_fetch_cb		 cb;
 	void			*arg;
 	char			*body;
@@ -38,6 +45,13 @@ static struct event	*tick;
 static unsigned		 active;
 static char		*ca_blob;
 static size_t		 ca_len;
+static bool		 last_webpki;	/* the fetch being reported failed on the certificate */
+
+bool
+sts_fetch_webpki_failed(void)
+{
+	return last_webpki;
+}
 
 static size_t
 write_cb(char *p, size_t size, size_t n, void *arg)
@@ -62,7 +76,9 @@ fetch_free(struct fetch *f)
 	curl_multi_remove_handle(multi, f->easy);
 	curl_easy_cleanup(f->easy);
 	curl_slist_free_all(f->resolve);
+	curl_slist_free_all(f->headers);
 	free(f->body);
+	free(f->post_body);
 	free(f);
 	active--;
 }
@@ -75,7 +91,14 @@ fetch_done(struct fetch *f, CURLcode rc)
 
 	curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &code);
 	curl_easy_getinfo(f->easy, CURLINFO_CONTENT_TYPE, &ctype);
-	if (f->too_big)
+	last_webpki = rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE;
+	if (f->post_cb != NULL) {
+		if (rc != CURLE_OK)
+			snprintf(err, sizeof(err), "%s", f->err[0] ? f->err : curl_easy_strerror(rc));
+		else
+			snprintf(err, sizeof(err), "HTTP status %ld", code);
+		f->post_cb(f->arg, rc == CURLE_OK && code >= 200 && code < 300, err);
+	} else if (f->too_big)
 		f->cb(f->arg, false, NULL, 0, "policy larger than 64 KiB");
 	else if (rc != CURLE_OK) {
 		snprintf(err, sizeof(err), "%s", f->err[0] ? f->err : curl_easy_strerror(rc));
@@ -213,6 +236,82 @@ sts_fetch_start(const char *domain, const uint8_t (*addrs)[17], unsigned naddr,
 	}
 	active++;
 	log_detail("fetching %s (%s)", url, entry + strlen(host) + 5);
+	evtimer_add(tick, &tv);
+	return true;
+}
+
+static bool
+resolve_entry(char *entry, size_t len, const char *host, unsigned port,
+    const uint8_t (*addrs)[17], unsigned naddr)
+{
+	char		 ip[INET6_ADDRSTRLEN];
+	unsigned	 i;
+	int		 w;
+
+	w = snprintf(entry, len, "%s:%u:", host, port);
+	for (i = 0; i < naddr && w > 0 && (size_t)w < len; i++) {
+		inet_ntop(addrs[i][0] == 4 ? AF_INET : AF_INET6, addrs[i] + 1, ip, sizeof(ip));
+		w += snprintf(entry + w, len - (size_t)w, addrs[i][0] == 4 ? "%s%s" : "%s[%s]",
+		    i ? "," : "", ip);
+	}
+	return w > 0 && (size_t)w < len;
+}
+
+bool
+sts_post_start(const char *url, const char *host, unsigned port, const uint8_t (*addrs)[17],
+    unsigned naddr, const void *body, size_t len, sts_post_cb cb, void *arg)
+{
+	struct fetch		*f;
+	struct curl_blob	 blob;
+	struct timeval		 tv = { 0, 0 };
+	char			 entry[HOSTNAME_MAX + 1024];
+
+	if (multi == NULL || tick == NULL || naddr == 0 || active >= STS_FETCHES_MAX ||
+	    !resolve_entry(entry, sizeof(entry), host, port, addrs, naddr))
+		return false;
+	f = xcalloc(1, sizeof(*f));
+	f->post_cb = cb;
+	f->arg = arg;
+	if ((f->easy = curl_easy_init()) == NULL) {
+		free(f);
+		return false;
+	}
+	f->post_body = xmalloc(len ? len : 1);
+	memcpy(f->post_body, body, len);
+	f->resolve = curl_slist_append(NULL, entry);
+	f->headers = curl_slist_append(NULL, "Content-Type: application/tlsrpt+gzip");
+	blob.data = ca_blob;
+	blob.len = ca_len;
+	blob.flags = CURL_BLOB_NOCOPY;
+	curl_easy_setopt(f->easy, CURLOPT_URL, url);
+	curl_easy_setopt(f->easy, CURLOPT_RESOLVE, f->resolve);
+	curl_easy_setopt(f->easy, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(f->easy, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(f->easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(f->easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(f->easy, CURLOPT_CAINFO_BLOB, &blob);
+	curl_easy_setopt(f->easy, CURLOPT_CAPATH, NULL);
+	curl_easy_setopt(f->easy, CURLOPT_TIMEOUT, (long)STS_FETCH_TIMEOUT);
+	curl_easy_setopt(f->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(f->easy, CURLOPT_PROXY, "");
+	curl_easy_setopt(f->easy, CURLOPT_USERAGENT, "outpost TLS-RPT");
+	curl_easy_setopt(f->easy, CURLOPT_HTTPHEADER, f->headers);
+	curl_easy_setopt(f->easy, CURLOPT_POSTFIELDS, f->post_body);
+	curl_easy_setopt(f->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	curl_easy_setopt(f->easy, CURLOPT_WRITEFUNCTION, write_cb);	/* the answer, bounded */
+	curl_easy_setopt(f->easy, CURLOPT_WRITEDATA, f);
+	curl_easy_setopt(f->easy, CURLOPT_ERRORBUFFER, f->err);
+	curl_easy_setopt(f->easy, CURLOPT_PRIVATE, f);
+	if (curl_multi_add_handle(multi, f->easy) != CURLM_OK) {
+		curl_slist_free_all(f->resolve);
+		curl_slist_free_all(f->headers);
+		curl_easy_cleanup(f->easy);
+		free(f->post_body);
+		free(f);
+		return false;
+	}
+	active++;
+	log_detail("posting %zu bytes to %s (%s)", len, url, entry);
 	evtimer_add(tick, &tv);
 	return true;
 }

@@ -31,7 +31,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (tlsrpt_txt_parse(copy, size, &rua, &why) == 0 && (rua.n == 0 || rua.n > TLSRPT_RUA_MAX))
 		abort();
 	strs[0] = copy;
-	fail = (struct tlsrpt_failure){ copy, copy, copy, 1 };
+	fail = (struct tlsrpt_failure){ copy, copy, copy, 1, copy };
 	pol = (struct tlsrpt_policy){ TLSRPT_STS, copy, strs, 1, strs, 1, 1, 1, &fail, 1 };
 	rep = (struct tlsrpt_report){ copy, copy, copy, 0, 86399, &pol, 1 };
 	json = tlsrpt_json(&rep, &len);

@@ -35,6 +35,8 @@
 #include "msg.h"
 #include "proc.h"
 
+#include "tlsrpt.h"
+
 #include "agent/agent.h"
 #include "check_run.h"
 
@@ -387,6 +389,8 @@ static int		 sched_fd;
 
 struct result {
 	bool		 got;
+	unsigned	 ntls;		/* AGENT_TLS_SESSION frames before the result */
+	uint8_t		 tls_outcome;	/* the last one's (shared/tlsrpt.h) */
 	uint32_t	 reqid;
 	char		 relay[RELAY_MAX];
 	uint16_t	 n;
@@ -504,6 +508,20 @@ result_cb(evutil_socket_t fd, short ev, void *arg)
 	}
 	if (frame_recv(fd, buf, &f, &why) != 1)
 		return;
+	if (f.hdr.type == MSG_AGENT_TLS_SESSION) {
+		char		 host[HOSTNAME_MAX], ip[64], local[64];
+		uint32_t	 verr;
+
+		ck_assert(frame_get_str(&f, host, sizeof(host)));
+		ck_assert(frame_get_str(&f, ip, sizeof(ip)));
+		ck_assert(frame_get_u8(&f, &res->tls_outcome));
+		ck_assert(frame_get_u32(&f, &verr));
+		ck_assert(frame_get_str(&f, local, sizeof(local)));
+		ck_assert_str_eq(local, "127.0.0.1");	/* sending-mta-ip */
+		ck_assert(frame_end(&f));
+		res->ntls++;
+		return;
+	}
 	ck_assert_int_eq(f.hdr.type, MSG_AGENT_RESULT);
 	res->reqid = f.hdr.reqid;
 	ck_assert(frame_get_str(&f, res->relay, sizeof(res->relay)));
@@ -529,7 +547,7 @@ wait_result(struct result *res, int seconds)
 	struct event	*ev;
 
 	memset(res, 0, sizeof(*res));
-	ev = event_new(ctx.base, sched_fd, EV_READ | EV_TIMEOUT, result_cb, res);
+	ev = event_new(ctx.base, sched_fd, EV_READ | EV_TIMEOUT | EV_PERSIST, result_cb, res);
 	event_add(ev, &tv);
 	event_base_dispatch(ctx.base);
 	event_free(ev);
@@ -1059,6 +1077,9 @@ START_TEST(tls_required_but_not_offered)
 	ck_assert_uint_eq(res.r[0].class, DELIVERY_TEMPFAIL);
 	ck_assert_str_eq(res.r[0].dsn, "4.7.4");
 	ck_assert_ptr_nonnull(strstr(res.r[0].reply, "does not offer STARTTLS"));
+	/* reported once for TLS reporting: starttls-not-supported */
+	ck_assert_uint_eq(res.ntls, 1);
+	ck_assert_uint_eq(res.tls_outcome, TLSO_NO_STARTTLS);
 	run_for(200);
 	t = slurp(s.dir, "transcript", &tl);
 	ck_assert_ptr_nonnull(strstr(t, "C: EHLO"));

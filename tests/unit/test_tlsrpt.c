@@ -54,7 +54,7 @@ START_TEST(report_json)
 	    "mx: *.mail.y.example", "max_age: 86400" };
 	static const char *const mx[] = { "*.mail.y.example" };
 	static const struct tlsrpt_failure fails[] = {
-		{ "certificate-host-mismatch", "192.0.2.1", "mx1.mail.y.example", 3 },
+		{ "certificate-host-mismatch", "192.0.2.1", "mx1.mail.y.example", 3, NULL },
 	};
 	struct tlsrpt_policy	 p[2] = {
 		{ TLSRPT_STS, "y.example", strings, 4, mx, 1, 5326, 3, fails, 1 },

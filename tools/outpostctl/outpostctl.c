@@ -224,6 +224,7 @@ static const struct {
 	{ "dkim-keygen", cmd_dkim_keygen,
 	  "dkim-keygen [-d DIR] DOMAIN SELECTOR [rsa|ed25519]  new DKIM key and its TXT record" },
 	{ "sts", control_command, "sts [DOMAIN]         cached MTA-STS policies and their expiry" },
+	{ "tlsrpt", control_command, "tlsrpt [send]        TLS-RPT counters of today; send: the reports now" },
 	{ "destinations", control_command, "destinations         traffic shaping: limits, throttling, unreachable hosts" },
 };
 
