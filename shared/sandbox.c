@@ -156,6 +156,14 @@ open_files_default(int kind, const struct config *conf)
 		return 2 * ((rlim_t)l[PROC_SMTPD].max_sessions + agents) + 1024;
 	case PROC_RESOLVER:
 		return 1024;	/* libunbound's outgoing sockets */
+	case PROC_SCHEDULER:
+		/*
+		 * Every mail handed to an agent travels with its descriptor;
+		 * the kernel refuses to send more descriptors than the
+		 * sender's limit while they are unread (ETOOMANYREFS), which
+		 * under load closed the agents' links.
+		 */
+		return 64 + l[PROC_AGENT].count + 2 * agents;
 	default:
 		return 64 + l[PROC_AGENT].count;
 	}
