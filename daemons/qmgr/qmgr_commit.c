@@ -56,6 +56,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -64,12 +65,22 @@
 #include "qmgr.h"
 #include "xmalloc.h"
 
+/*
+ * Round pacing (commit_thread): a round starts at most every
+ * QMGR_ROUND_USEC unless QMGR_ROUND_JOBS jobs wait; a finished round waits
+ * QMGR_ROUND_WAIT_USEC for the next one before a flush of its own closes it.
+ */
+#define QMGR_ROUND_USEC		2000
+#define QMGR_ROUND_JOBS		32
+#define QMGR_ROUND_WAIT_USEC	1000
+
 struct qcommit {
 	struct qmgr	*q;
 	pthread_t	 thread;
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 cond;
 	struct qjob	*todo, *todo_tail;	/* loop -> thread */
+	unsigned	 njobs;			/* in todo */
 	struct qjob	*done, *done_tail;	/* thread -> loop */
 	bool		 stop;
 	int		 efd;
@@ -134,6 +145,22 @@ round_fail(struct qjob *batch, int err)
 			j->error = err;
 }
 
+/* *ts = (from, or now) + usec, on the condition variable's clock. */
+static void
+deadline(struct timespec *ts, const struct timespec *from, long usec)
+{
+	if (from != NULL)
+		*ts = *from;
+	else
+		clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += usec / 1000000;
+	ts->tv_nsec += (usec % 1000000) * 1000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
 /* Hand a finished round back to the loop. Called with c->lock held. */
 static void
 round_done(struct qcommit *c, struct qjob *batch)
@@ -160,16 +187,42 @@ commit_thread(void *arg)
 {
 	struct qcommit *c = arg;
 	struct qjob *batch, *prev = NULL;
+	struct timespec ts, last;
 	int err;
 
+	clock_gettime(CLOCK_MONOTONIC, &last);
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
-		while (c->todo == NULL && prev == NULL && !c->stop)
-			pthread_cond_wait(&c->cond, &c->lock);
+		/*
+		 * A finished round waits for the next flush. Under load the
+		 * next round's jobs come within a fraction of a millisecond:
+		 * wait for them rather than spend a flush on nothing.
+		 */
+		if (prev != NULL)
+			deadline(&ts, NULL, QMGR_ROUND_WAIT_USEC);
+		while (c->todo == NULL && !c->stop) {
+			if (prev == NULL)
+				pthread_cond_wait(&c->cond, &c->lock);
+			else if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) == ETIMEDOUT)
+				break;
+		}
 		if (c->todo == NULL && prev == NULL && c->stop)
 			break;
+		/*
+		 * Let the round grow: at most one flush per QMGR_ROUND_USEC
+		 * unless QMGR_ROUND_JOBS are waiting. After a quiet spell the
+		 * last round is long past and a lone mail goes at once.
+		 */
+		if (c->todo != NULL) {
+			deadline(&ts, &last, QMGR_ROUND_USEC);
+			while (c->njobs < QMGR_ROUND_JOBS && !c->stop &&
+			    pthread_cond_timedwait(&c->cond, &c->lock, &ts) != ETIMEDOUT)
+				;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &last);
 		batch = c->todo;
 		c->todo = c->todo_tail = NULL;
+		c->njobs = 0;
 		pthread_mutex_unlock(&c->lock);
 
 		err = 0;
@@ -283,6 +336,7 @@ qmgr_commit_start(struct qmgr *q)
 {
 	struct qcommit *c;
 	pthread_attr_t attr;
+	pthread_condattr_t cattr;
 
 	c = xcalloc(1, sizeof(*c));
 	c->q = q;
@@ -292,7 +346,10 @@ qmgr_commit_start(struct qmgr *q)
 	if ((c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
 		fatal("eventfd");
 	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->cond, NULL);
+	pthread_condattr_init(&cattr);
+	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->cond, &cattr);
+	pthread_condattr_destroy(&cattr);
 	c->ev = event_new(q->base, c->efd, EV_READ | EV_PERSIST, commit_done_cb, c);
 	event_add(c->ev, NULL);
 	pthread_attr_init(&attr);
@@ -331,6 +388,7 @@ qmgr_commit_push(struct qmgr *q, struct qjob *j)
 	else
 		c->todo = j;
 	c->todo_tail = j;
+	c->njobs++;
 	pthread_cond_signal(&c->cond);
 	pthread_mutex_unlock(&c->lock);
 }
