@@ -37,7 +37,9 @@
  *
  * syncfs() writes back everything dirty on that file system, not only the
  * queue: a queue on a file system of its own keeps other writers' data out
- * of the rounds (README, "Queue durability").
+ * of the rounds. queue_sync = files instead makes each file durable on its
+ * own (an fdatasync each and an fsync of queue/ per round: more flushes,
+ * but no other writer's data to wait for); README, "Queue durability".
  *
  * The thread touches only descriptors and the directory fds; every other
  * structure (index, links, libevent) stays on the loop thread.
@@ -61,6 +63,7 @@
 
 #include <event2/event.h>
 
+#include "config.h"
 #include "log.h"
 #include "qmgr.h"
 #include "xmalloc.h"
@@ -86,6 +89,7 @@ struct qcommit {
 	int		 efd;
 	struct event	*ev;
 	int		 incoming_fd, queue_fd, spare_fd;
+	bool		 files;		/* queue_sync = files */
 	/* statistics, written by the thread under lock */
 	unsigned long	 rounds, jobs;
 
@@ -131,6 +135,58 @@ round_write(struct qcommit *c, struct qjob *batch)
 			else if (unlinkat(c->queue_fd, j->id, 0) == -1 && errno != ENOENT)
 				j->error = errno;
 		}
+	}
+}
+
+/*
+ * queue_sync = files: each file's own fdatasync (write-back of all started
+ * first, so their writes overlap), then the renames and one fsync of
+ * queue/. Each of those flushes the device, but each makes exactly its own
+ * file durable, whatever else is dirty on the file system; the round is
+ * durable when this returns.
+ */
+static void
+round_files(struct qcommit *c, struct qjob *batch)
+{
+	struct qjob *j;
+	bool dirty = false;
+	int err;
+
+	for (j = batch; j != NULL; j = j->next)
+		if (j->kind == QJOB_COMMIT && j->from[0] != '\0' &&
+		    ftruncate(j->fd, (off_t)j->length) == -1)
+			j->error = errno;
+	for (j = batch; j != NULL; j = j->next)
+		if (j->fd != -1)
+			(void)sync_file_range(j->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	for (j = batch; j != NULL; j = j->next)
+		if (j->fd != -1 && j->error == 0 && fdatasync(j->fd) == -1)
+			j->error = errno;
+	for (j = batch; j != NULL; j = j->next) {
+		if (j->error != 0)
+			continue;
+		if (j->kind == QJOB_COMMIT) {
+			if (renameat2(j->from[0] != '\0' ? c->spare_fd : c->incoming_fd,
+			    j->from[0] != '\0' ? j->from : j->id, c->queue_fd, j->id,
+			    RENAME_NOREPLACE) == -1)
+				j->error = errno;
+			else
+				dirty = j->renamed = true;
+		} else if (j->kind == QJOB_REMOVE) {
+			if (j->spare && renameat2(c->queue_fd, j->id, c->spare_fd, j->id,
+			    RENAME_NOREPLACE) == 0)
+				dirty = j->spared = true;
+			else if (unlinkat(c->queue_fd, j->id, 0) == -1 && errno != ENOENT)
+				j->error = errno;
+			else
+				dirty = true;
+		}
+	}
+	if (dirty && fsync(c->queue_fd) == -1) {
+		err = errno;
+		for (j = batch; j != NULL; j = j->next)
+			if (j->kind != QJOB_SYNC && j->error == 0)
+				j->error = err;
 	}
 }
 
@@ -208,6 +264,16 @@ commit_thread(void *arg)
 		}
 		if (c->todo == NULL && prev == NULL && c->stop)
 			break;
+		if (c->files) {
+			batch = c->todo;
+			c->todo = c->todo_tail = NULL;
+			c->njobs = 0;
+			pthread_mutex_unlock(&c->lock);
+			round_files(c, batch);
+			pthread_mutex_lock(&c->lock);
+			round_done(c, batch);
+			continue;
+		}
 		/*
 		 * Let the round grow: at most one flush per QMGR_ROUND_USEC
 		 * unless QMGR_ROUND_JOBS are waiting. After a quiet spell the
@@ -343,6 +409,7 @@ qmgr_commit_start(struct qmgr *q)
 	c->incoming_fd = q->incoming_fd;
 	c->queue_fd = q->queue_fd;
 	c->spare_fd = q->spare_fd;
+	c->files = q->conf->queue_sync == QSYNC_FILES;
 	if ((c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
 		fatal("eventfd");
 	pthread_mutex_init(&c->lock, NULL);
