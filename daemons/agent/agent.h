@@ -212,6 +212,9 @@ struct agent_job {
 	int			 fd;
 	uint64_t		 off;
 	uint64_t		 len;
+	const uint8_t		*map;		/* large mails: the file, read-only (job_map) */
+	size_t			 maplen;
+	bool			 map_tried;
 	uint32_t		 flags;
 	uint8_t			 tls;		/* enum tls_policy */
 	uint8_t			 dflags;	/* DELIVER_F_* */
@@ -238,6 +241,7 @@ struct agent_job {
 /* Decode a MSG_AGENT_DELIVER; takes the frame's fd. -1 when malformed (*why set). */
 int		 job_decode(struct frame *, struct agent_job **, const char **why);
 void		 job_free(struct agent_job *);
+const uint8_t	*job_map(struct agent_job *);
 void		 job_rcpt_set(struct agent_rcpt *, int class, uint16_t code, const char *dsn,
 		    const char *reply);
 /* Every recipient without a result gets this one. */
@@ -438,6 +442,7 @@ struct agent {
 };
 
 #define AGENT_BLOCK		(64 * 1024)	/* content read per pread() */
+#define AGENT_MAP_MIN		(128 * 1024)	/* mapped instead of read from this size */
 #define AGENT_STOP_GRACE	20		/* seconds in-flight transactions get at shutdown */
 
 void	agent_main(struct proc_ctx *);

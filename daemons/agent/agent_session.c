@@ -744,6 +744,7 @@ sess_push_body(struct agent_session *s)
 	struct agent_job	*j = s->job;
 	struct evbuffer		*out = bufferevent_get_output(s->bev);
 	struct evbuffer_iovec	 vec;
+	const uint8_t		*map, *src;
 	uint8_t			 fin[DATA_ENC_FINISH_MAX];
 	char			 text[REPLY_MAX];
 	size_t			 want;
@@ -761,11 +762,18 @@ sess_push_body(struct agent_session *s)
 		vec.iov_len = m < 0 ? 0 : (size_t)m;
 		evbuffer_commit_space(out, &vec, 1);
 	}
+	map = job_map(j);
 	while (evbuffer_get_length(out) < DATA_HIWAT && s->data_off < j->len) {
 		want = j->len - s->data_off;
 		if (want > AGENT_BLOCK)
 			want = AGENT_BLOCK;
-		n = pread(j->fd, s->agent->rdbuf, want, j->off + s->data_off);
+		if (map != NULL) {
+			src = map + j->off + s->data_off;
+			n = (ssize_t)want;
+		} else {
+			src = s->agent->rdbuf;
+			n = pread(j->fd, s->agent->rdbuf, want, j->off + s->data_off);
+		}
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -780,7 +788,7 @@ sess_push_body(struct agent_session *s)
 		}
 		if (evbuffer_reserve_space(out, DATA_ENC_OUTMAX(n), &vec, 1) != 1)
 			fatalx("agent: evbuffer_reserve_space");
-		m = data_enc_feed(&s->enc, s->agent->rdbuf, n, vec.iov_base);
+		m = data_enc_feed(&s->enc, src, n, vec.iov_base);
 		if (m < 0) {
 			textf(text, sizeof(text), "%s", data_enc_strerror(m));
 			log_info("%s: %s; not delivered to %s", j->id, text, s->relay);
