@@ -77,6 +77,11 @@
 #define QMGR_ROUND_JOBS		32
 #define QMGR_ROUND_WAIT_USEC	1000
 
+/* A slow syncfs() and the rest from it (syncfs_resting). */
+#define QMGR_SYNCFS_SLOW_USEC	50000
+#define QMGR_SYNCFS_REST_MIN	10
+#define QMGR_SYNCFS_REST_MAX	320
+
 struct qcommit {
 	struct qmgr	*q;
 	pthread_t	 thread;
@@ -90,6 +95,8 @@ struct qcommit {
 	struct event	*ev;
 	int		 incoming_fd, queue_fd, spare_fd;
 	bool		 files;		/* queue_sync = files */
+	struct timespec	 rest_until;	/* file by file until then (syncfs_resting) */
+	unsigned	 rest;		/* its length, seconds */
 	/* statistics, written by the thread under lock */
 	unsigned long	 rounds, jobs;
 
@@ -217,6 +224,51 @@ deadline(struct timespec *ts, const struct timespec *from, long usec)
 	}
 }
 
+/*
+ * syncfs() writes back whatever else is dirty on the file system: when
+ * another program floods it (a copy, a build, a backup), one call can take
+ * seconds and every submission waits for it. A syncfs() slower than
+ * QMGR_SYNCFS_SLOW_USEC makes the thread commit file by file (queue_sync =
+ * files: more flushes, but only outpost's data) for a rest that doubles
+ * with each slow try, from QMGR_SYNCFS_REST_MIN to QMGR_SYNCFS_REST_MAX
+ * seconds, and is forgotten after a fast one. Both ways answer only what
+ * is durable. Thread-local state: only the commit thread reads it.
+ */
+static bool
+syncfs_resting(struct qcommit *c)
+{
+	struct timespec	 now;
+
+	if (c->rest_until.tv_sec == 0)
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec < c->rest_until.tv_sec ||
+	    (now.tv_sec == c->rest_until.tv_sec && now.tv_nsec < c->rest_until.tv_nsec))
+		return true;
+	c->rest_until.tv_sec = 0;
+	return false;
+}
+
+static void
+syncfs_timed(struct qcommit *c, const struct timespec *t0)
+{
+	struct timespec	 now;
+	long		 usec;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	usec = (now.tv_sec - t0->tv_sec) * 1000000L + (now.tv_nsec - t0->tv_nsec) / 1000;
+	if (usec < QMGR_SYNCFS_SLOW_USEC) {
+		c->rest = 0;
+		return;
+	}
+	c->rest = c->rest == 0 ? QMGR_SYNCFS_REST_MIN :
+	    c->rest * 2 > QMGR_SYNCFS_REST_MAX ? QMGR_SYNCFS_REST_MAX : c->rest * 2;
+	log_info("commit: syncfs took %ld ms (other writers on the queue's file system?): "
+	    "committing file by file for %u s", usec / 1000, c->rest);
+	c->rest_until = now;
+	c->rest_until.tv_sec += c->rest;
+}
+
 /* Hand a finished round back to the loop. Called with c->lock held. */
 static void
 round_done(struct qcommit *c, struct qjob *batch)
@@ -243,7 +295,7 @@ commit_thread(void *arg)
 {
 	struct qcommit *c = arg;
 	struct qjob *batch, *prev = NULL;
-	struct timespec ts, last;
+	struct timespec ts, last, t0;
 	int err;
 
 	clock_gettime(CLOCK_MONOTONIC, &last);
@@ -264,14 +316,24 @@ commit_thread(void *arg)
 		}
 		if (c->todo == NULL && prev == NULL && c->stop)
 			break;
-		if (c->files) {
+		if (c->files || syncfs_resting(c)) {
 			batch = c->todo;
 			c->todo = c->todo_tail = NULL;
 			c->njobs = 0;
 			pthread_mutex_unlock(&c->lock);
-			round_files(c, batch);
+			if (batch != NULL)
+				round_files(c, batch);
+			/* A syncfs() round still waiting for its closing flush. */
+			if (prev != NULL && fsync(c->queue_fd) == -1) {
+				log_warn("commit round: sync");
+				round_fail(prev, errno);
+			}
 			pthread_mutex_lock(&c->lock);
-			round_done(c, batch);
+			if (prev != NULL)
+				round_done(c, prev);
+			prev = NULL;
+			if (batch != NULL)
+				round_done(c, batch);
 			continue;
 		}
 		/*
@@ -299,8 +361,10 @@ commit_thread(void *arg)
 			 * the directory entries of every file of it, and the
 			 * closing flush of the round before (see the top).
 			 */
+			clock_gettime(CLOCK_MONOTONIC, &t0);
 			if (syncfs(c->queue_fd) == -1)
 				err = errno;
+			syncfs_timed(c, &t0);
 		} else if (fsync(c->queue_fd) == -1) {
 			/* Nothing new: a flush only, to close the round before. */
 			err = errno;
