@@ -77,8 +77,9 @@
 #define QMGR_ROUND_JOBS		32
 #define QMGR_ROUND_WAIT_USEC	1000
 
-/* A slow syncfs() and the rest from it (syncfs_resting). */
+/* A slow syncfs(), how many in a row, and the rest from it (syncfs_resting). */
 #define QMGR_SYNCFS_SLOW_USEC	50000
+#define QMGR_SYNCFS_SLOW_RUN	3
 #define QMGR_SYNCFS_REST_MIN	10
 #define QMGR_SYNCFS_REST_MAX	320
 
@@ -97,6 +98,7 @@ struct qcommit {
 	bool		 files;		/* queue_sync = files */
 	struct timespec	 rest_until;	/* file by file until then (syncfs_resting) */
 	unsigned	 rest;		/* its length, seconds */
+	unsigned	 slow;		/* slow syncfs() calls in a row */
 	/* statistics, written by the thread under lock */
 	unsigned long	 rounds, jobs;
 
@@ -227,11 +229,11 @@ deadline(struct timespec *ts, const struct timespec *from, long usec)
 /*
  * syncfs() writes back whatever else is dirty on the file system: when
  * another program floods it (a copy, a build, a backup), one call can take
- * seconds and every submission waits for it. A syncfs() slower than
- * QMGR_SYNCFS_SLOW_USEC makes the thread commit file by file (queue_sync =
- * files: more flushes, but only outpost's data) for a rest that doubles
- * with each slow try, from QMGR_SYNCFS_REST_MIN to QMGR_SYNCFS_REST_MAX
- * seconds, and is forgotten after a fast one. Both ways answer only what
+ * seconds and every submission waits for it. QMGR_SYNCFS_SLOW_RUN calls in
+ * a row slower than QMGR_SYNCFS_SLOW_USEC make the thread commit file by
+ * file (queue_sync = files: more flushes, but only outpost's data) for a
+ * rest that doubles with each slow run, from QMGR_SYNCFS_REST_MIN to
+ * QMGR_SYNCFS_REST_MAX seconds, and is forgotten after a fast call. Both ways answer only what
  * is durable. Thread-local state: only the commit thread reads it.
  */
 static bool
@@ -258,9 +260,22 @@ syncfs_timed(struct qcommit *c, const struct timespec *t0)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	usec = (now.tv_sec - t0->tv_sec) * 1000000L + (now.tv_nsec - t0->tv_nsec) / 1000;
 	if (usec < QMGR_SYNCFS_SLOW_USEC) {
+		c->slow = 0;
 		c->rest = 0;
 		return;
 	}
+	/*
+	 * One slow call is a backlog (whatever the kernel had not yet written
+	 * back); it is paid once, after it the rounds carry only what others
+	 * dirtied in the last milliseconds. Only a run of slow calls means a
+	 * writer that keeps flooding the file system.
+	 */
+	if (++c->slow < QMGR_SYNCFS_SLOW_RUN) {
+		log_info("commit: syncfs took %ld ms (other writers on the queue's file system?)",
+		    usec / 1000);
+		return;
+	}
+	c->slow = 0;
 	c->rest = c->rest == 0 ? QMGR_SYNCFS_REST_MIN :
 	    c->rest * 2 > QMGR_SYNCFS_REST_MAX ? QMGR_SYNCFS_REST_MAX : c->rest * 2;
 	log_info("commit: syncfs took %ld ms (other writers on the queue's file system?): "
