@@ -50,6 +50,7 @@ static const char *const inet_names[] = { "all", "ipv4", "ipv6", NULL };
 static const char *const loglevel_names[] = { "basic", "detailed", NULL };
 static const char *const sandbox_names[] = { "no", "yes", "log", NULL };
 static const char *const logformat_names[] = { "syslog", "json", NULL };
+static const char *const qsync_names[] = { "syncfs", "files", NULL };
 _Static_assert(sizeof(enum delivery_mode) == sizeof(int) &&
     sizeof(enum inet_protocols) == sizeof(int) && sizeof(enum sandbox_mode) == sizeof(int),
     "P_ENUM stores an int");
@@ -165,6 +166,12 @@ static const struct param params[] = {
 	{ "queue_min_free", P_SIZE, C(queue_min_free), 0, 0, 1LL << 50, "100M",
 	  "free space kept in the queue file system, at least 2 x max_message_size: below it "
 	  "submissions are refused with 452 4.3.1 and bounces wait (0: no reserve)", NULL },
+	/* queue durability: how a commit round reaches the disk (qmgr_commit.c) */
+	{ "queue_sync", P_ENUM, C(queue_sync), 0, 0, 0, "syncfs",
+	  "syncfs: one syncfs() and one device flush per commit round (writes back everything dirty "
+	  "on the queue's file system: best with the queue on a file system of its own); files: "
+	  "an fdatasync per file and an fsync of the queue directory per round (two flushes or more); "
+	  "both answer a mail only once it is durable", qsync_names },
 	{ "state_directory", P_STR, C(state_directory), sizeof(((struct config *)0)->state_directory), 0, 0,
 	  "/var/spool/outpost", "queue, empty chroot directory and pid file live here (absolute path)", NULL },
 	{ "user", P_STR, C(user), sizeof(((struct config *)0)->user), 0, 0, "outpost",
@@ -1364,6 +1371,7 @@ config_print(const struct config *c, FILE *fp)
 	    "sts_user = %s\nsandbox = %s\n", c->smtpd_user, c->resolver_user, c->scheduler_user,
 	    c->signer_user, c->sts_user,
 	    sandbox_names[c->sandbox]);
+	fprintf(fp, "queue_sync = %s\n", qsync_names[c->queue_sync]);
 	fprintf(fp, "aliases = %s\nmyorigin = %s\nlocal_redirect = %s\n", c->aliases, c->myorigin,
 	    c->local_redirect);
 	for (int k = PROC_QMGR; k < PROC_KIND_MAX; k++) {

@@ -27,6 +27,7 @@ enum delivery_mode { MODE_INDEPENDENT = 0, MODE_RELAY = 1 };
 enum inet_protocols { INET_ALL = 0, INET_IPV4 = 1, INET_IPV6 = 2 };
 /* no: no filter (debugging); yes: refused calls kill; log: the kernel logs them instead. */
 enum sandbox_mode { SANDBOX_NO = 0, SANDBOX_YES = 1, SANDBOX_LOG = 2 };
+enum queue_sync { QSYNC_SYNCFS = 0, QSYNC_FILES = 1 };
 /* TLS for a delivery: none; may (opportunistic); encrypt (TLS or no delivery);
  * verify (TLS, certificate chained to the CA store and matching the host name);
  * dane (RFC 7672: authenticated by DNSSEC-signed TLSA records where published,
@@ -137,6 +138,7 @@ struct config {
 	char		signer_user[64];	/* the DKIM signer: the only holder of keys */
 	char		sts_user[64];		/* the MTA-STS policy fetcher */
 	enum sandbox_mode sandbox;		/* seccomp + Landlock in the children */
+	int		queue_sync;		/* enum queue_sync: how commit rounds flush */
 	char		admin_group[64];	/* may use outpostctl besides root; "" = root only */
 	char		log[1024];		/* "syslog", "stderr" or a file path */
 	int		log_level;		/* enum log_level */

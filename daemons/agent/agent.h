@@ -136,6 +136,8 @@ struct data_enc {
 void		 data_enc_init(struct data_enc *, bool reject_8bit);
 /* Encode n bytes into out (DATA_ENC_OUTMAX(n) bytes of room). Returns bytes written or a data_enc_error. */
 ssize_t		 data_enc_feed(struct data_enc *, const uint8_t *in, size_t n, uint8_t *out);
+/* Bytes from in's start the encoder would pass unchanged, ending in CRLF; state advanced over them. */
+size_t		 data_enc_clean(struct data_enc *, const uint8_t *in, size_t n);
 /* Close the last line and add the final ".\r\n" (DATA_ENC_FINISH_MAX bytes of room). */
 size_t		 data_enc_finish(struct data_enc *, uint8_t *out);
 const char	*data_enc_strerror(int);
@@ -212,6 +214,9 @@ struct agent_job {
 	int			 fd;
 	uint64_t		 off;
 	uint64_t		 len;
+	const uint8_t		*map;		/* large mails: the file, read-only (job_map) */
+	size_t			 maplen;
+	bool			 map_tried;
 	uint32_t		 flags;
 	uint8_t			 tls;		/* enum tls_policy */
 	uint8_t			 dflags;	/* DELIVER_F_* */
@@ -238,6 +243,7 @@ struct agent_job {
 /* Decode a MSG_AGENT_DELIVER; takes the frame's fd. -1 when malformed (*why set). */
 int		 job_decode(struct frame *, struct agent_job **, const char **why);
 void		 job_free(struct agent_job *);
+const uint8_t	*job_map(struct agent_job *);
 void		 job_rcpt_set(struct agent_rcpt *, int class, uint16_t code, const char *dsn,
 		    const char *reply);
 /* Every recipient without a result gets this one. */
@@ -353,6 +359,7 @@ struct agent_session {
 	struct event		*timer;
 	struct event		*ev_free;
 	struct agent_job	*job;
+	struct evbuffer_file_segment *seg;	/* the job's content for sendfile(), plain TCP */
 	struct agent_addr	 addr;		/* where this connection goes */
 	struct agent_race	*race;		/* Happy Eyeballs in progress (agent_connect.c) */
 	uint32_t		 mails_max;	/* mails before QUIT: the last job's destination */
@@ -439,6 +446,8 @@ struct agent {
 };
 
 #define AGENT_BLOCK		(64 * 1024)	/* content read per pread() */
+#define AGENT_MAP_MIN		(128 * 1024)	/* mapped instead of read from this size */
+#define AGENT_SENDFILE_MIN	4096		/* clean spans from this size go by sendfile() */
 #define AGENT_STOP_GRACE	20		/* seconds in-flight transactions get at shutdown */
 
 void	agent_main(struct proc_ctx *);

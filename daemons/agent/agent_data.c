@@ -76,6 +76,47 @@ data_enc_feed(struct data_enc *e, const uint8_t *in, size_t n, uint8_t *out)
 	return o - out;
 }
 
+/*
+ * The length of the longest start of in[0, n) that the encoder would pass
+ * on unchanged and that ends with a CRLF: no dot at a line's start, no bare
+ * CR or LF, no line over the limit, no 8-bit byte the server cannot take.
+ * The state is advanced over it exactly as data_enc_feed() would; 0 leaves
+ * it untouched. Such a span can go to the socket straight from the file.
+ */
+size_t
+data_enc_clean(struct data_enc *e, const uint8_t *in, size_t n)
+{
+	size_t	 i, clean = 0, linelen = e->linelen;
+	bool	 bol = e->bol;
+	uint8_t	 c;
+
+	if (e->cr)
+		return 0;
+	for (i = 0; i < n; i++) {
+		c = in[i];
+		if (c == '\r') {
+			if (i + 1 >= n || in[i + 1] != '\n')
+				break;
+			i++;
+			clean = i + 1;
+			bol = true;
+			linelen = 0;
+			continue;
+		}
+		if (c == '\n' || (bol && c == '.') || (c >= 0x80 && e->reject_8bit) ||
+		    ++linelen > DATA_LINE_MAX)
+			break;
+		bol = false;
+	}
+	if (clean > 0) {
+		e->bol = true;
+		e->linelen = 0;
+		e->in += clean;
+		e->out += clean;
+	}
+	return clean;
+}
+
 size_t
 data_enc_finish(struct data_enc *e, uint8_t *out)
 {

@@ -9,7 +9,9 @@
  * inject SMTP commands (CR, LF, other controls, angle brackets) are never
  * put on the wire: such a recipient fails permanently on its own.
  */
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
@@ -167,6 +169,37 @@ bad:
 	return -1;
 }
 
+/*
+ * A large mail's content, mapped read-only, so that the DATA encoder reads
+ * it where the page cache holds it: one copy in user space (the encoder's
+ * output) instead of two (pread into a buffer, then the encoder). NULL: use
+ * pread. The file is never cut below its content while a descriptor of it
+ * is open (the queue manager reuses a file only under a write lease, and
+ * recovery cuts only state records after the trailer), and a file shorter
+ * than announced is left to the pread path, which reports it.
+ */
+const uint8_t *
+job_map(struct agent_job *j)
+{
+	struct stat	 sb;
+	void		*p;
+
+	if (j->map != NULL || j->map_tried)
+		return j->map;
+	j->map_tried = true;
+	if (j->len < AGENT_MAP_MIN || j->off > SIZE_MAX - j->len ||
+	    fstat(j->fd, &sb) == -1 || !S_ISREG(sb.st_mode) ||
+	    (uint64_t)sb.st_size < j->off + j->len)
+		return NULL;
+	/* POPULATE: the pages in one go, not a fault per page */
+	p = mmap(NULL, j->off + j->len, PROT_READ, MAP_SHARED | MAP_POPULATE, j->fd, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	j->map = p;
+	j->maplen = j->off + j->len;
+	return j->map;
+}
+
 void
 job_free(struct agent_job *j)
 {
@@ -174,6 +207,8 @@ job_free(struct agent_job *j)
 
 	if (j == NULL)
 		return;
+	if (j->map != NULL)
+		munmap((void *)j->map, j->maplen);
 	if (j->fd != -1)
 		close(j->fd);
 	for (i = 0; i < j->nrcpt && j->rcpts != NULL; i++)

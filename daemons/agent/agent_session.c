@@ -117,6 +117,7 @@ sess_timer(struct agent_session *s, enum agent_stage stage)
 }
 
 static void	sess_job_done(struct agent_session *);
+static void	sess_seg_free(struct agent_session *);
 static void	sess_trace(const struct agent_session *);
 
 /* [destinations] mails_per_connection and reuse of the job's destination. */
@@ -182,6 +183,7 @@ sess_free_cb(evutil_socket_t fd, short ev, void *arg)
 	event_free(s->timer);
 	event_free(s->ev_free);
 	reply_free(&s->reply);
+	sess_seg_free(s);
 	free(s);
 	agent_session_gone(a);
 }
@@ -212,6 +214,7 @@ sess_job_done(struct agent_session *s)
 		metric_observe(MET_H_SMTP, (now_ms() - s->txn_start_ms) / 1000.0);
 		s->txn_start_ms = 0;
 	}
+	sess_seg_free(s);
 	if (j == NULL)
 		return;
 	s->job = NULL;
@@ -739,6 +742,40 @@ sess_next(struct agent_session *s)
 	agent_dispatch(s->agent);
 }
 
+/*
+ * Queue len bytes of the job's content from off for sendfile(). The session
+ * sends from a descriptor of its own (closed with the last chain that uses
+ * it), so the job's may close whenever its answer is in.
+ */
+static int
+sess_sendfile(struct agent_session *s, uint64_t off, size_t len)
+{
+	struct agent_job	*j = s->job;
+	int			 fd;
+
+	if (s->seg == NULL) {
+		if ((fd = dup(j->fd)) == -1)
+			return -1;
+		s->seg = evbuffer_file_segment_new(fd, (ev_off_t)j->off, (ev_off_t)j->len,
+		    EVBUF_FS_CLOSE_ON_FREE | EVBUF_FS_DISABLE_LOCKING);
+		if (s->seg == NULL) {
+			close(fd);
+			return -1;
+		}
+	}
+	return evbuffer_add_file_segment(bufferevent_get_output(s->bev), s->seg,
+	    (ev_off_t)off, (ev_off_t)len);
+}
+
+static void
+sess_seg_free(struct agent_session *s)
+{
+	if (s->seg != NULL) {
+		evbuffer_file_segment_free(s->seg);
+		s->seg = NULL;
+	}
+}
+
 /* Content in blocks, as fast as the server takes it, never all at once. */
 static void
 sess_push_body(struct agent_session *s)
@@ -746,6 +783,8 @@ sess_push_body(struct agent_session *s)
 	struct agent_job	*j = s->job;
 	struct evbuffer		*out = bufferevent_get_output(s->bev);
 	struct evbuffer_iovec	 vec;
+	const uint8_t		*map, *src, *nl;
+	size_t			 span;
 	uint8_t			 fin[DATA_ENC_FINISH_MAX];
 	char			 text[REPLY_MAX];
 	size_t			 want;
@@ -763,11 +802,36 @@ sess_push_body(struct agent_session *s)
 		vec.iov_len = m < 0 ? 0 : (size_t)m;
 		evbuffer_commit_space(out, &vec, 1);
 	}
+	map = job_map(j);
 	while (evbuffer_get_length(out) < DATA_HIWAT && s->data_off < j->len) {
 		want = j->len - s->data_off;
 		if (want > AGENT_BLOCK)
 			want = AGENT_BLOCK;
-		n = pread(j->fd, s->agent->rdbuf, want, j->off + s->data_off);
+		if (map != NULL) {
+			src = map + j->off + s->data_off;
+			n = (ssize_t)want;
+			/*
+			 * Plain TCP: what needs no encoding goes from the file to
+			 * the socket by sendfile(), never copied here; the encoder
+			 * takes only the lines that need it (a dot to double, a
+			 * line end to fix), one at a time. Through TLS every byte
+			 * is encrypted here anyway: the encoder reads the mapping.
+			 */
+			if (!s->tls) {
+				if ((span = data_enc_clean(&s->enc, src, want)) > 0) {
+					if (span < AGENT_SENDFILE_MIN ||
+					    sess_sendfile(s, s->data_off, span) == -1)
+						evbuffer_add(out, src, span);
+					s->data_off += span;
+					continue;
+				}
+				if ((nl = memchr(src, '\n', want)) != NULL)
+					n = nl - src + 1;
+			}
+		} else {
+			src = s->agent->rdbuf;
+			n = pread(j->fd, s->agent->rdbuf, want, j->off + s->data_off);
+		}
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -782,7 +846,7 @@ sess_push_body(struct agent_session *s)
 		}
 		if (evbuffer_reserve_space(out, DATA_ENC_OUTMAX(n), &vec, 1) != 1)
 			fatalx("agent: evbuffer_reserve_space");
-		m = data_enc_feed(&s->enc, s->agent->rdbuf, n, vec.iov_base);
+		m = data_enc_feed(&s->enc, src, n, vec.iov_base);
 		if (m < 0) {
 			textf(text, sizeof(text), "%s", data_enc_strerror(m));
 			log_info("%s: %s; not delivered to %s", j->id, text, s->relay);

@@ -89,7 +89,6 @@ struct qrecover;
 #define QMGR_PUBLIC_TX_MAX	8	/* transactions per public client */
 #define QMGR_STREAM_HIGH	(1024 * 1024)	/* pause a stream above this backlog */
 #define QMGR_WFD_MAX		256	/* write descriptors kept open for state appends */
-#define QMGR_COMMIT_THREADS	4	/* commit rounds that may overlap */
 #define QMGR_SPARE_MAX		128	/* files kept in spare/ for reuse */
 
 /* One recipient of a queued mail, as the index knows it (fields ordered
@@ -191,9 +190,10 @@ struct qtx {
 
 /* A job for the commit thread. */
 /*
- * COMMIT: fdatasync, rename incoming/ -> queue/, fsync queue/.
- * SYNC: fdatasync appended state records.
- * REMOVE: unlink queue/<id> (every recipient final), fsync queue/.
+ * COMMIT: rename incoming/ (or spare/) -> queue/, durable with its round.
+ * SYNC: appended state records, durable with their round.
+ * REMOVE: queue/<id> (every recipient final) to spare/ or unlinked.
+ * Each round ends with one syncfs() of the queue (qmgr_commit.c).
  */
 enum qjob_kind { QJOB_COMMIT, QJOB_SYNC, QJOB_REMOVE };
 struct qjob {
@@ -207,6 +207,7 @@ struct qjob {
 	/* COMMIT of a reused file: renamed from spare/<from>, cut to length. */
 	char			 from[QUEUE_ID_MAX];
 	uint64_t		 length;
+	bool			 renamed;	/* COMMIT: now in queue/ */
 	bool			 spare;		/* REMOVE: rename into spare/ */
 	bool			 spared;	/* REMOVE: done by that rename */
 };

@@ -1,23 +1,48 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * qmgr_commit.c - the commit threads of the queue manager: group commit.
+ * qmgr_commit.c - the commit thread of the queue manager: one device flush
+ * per commit round.
  *
  * The event loop never waits for the disk. It writes a new mail into
  * incoming/ or a spare file (or appends state records) and pushes a job
- * here. A commit thread takes every job queued so far as one batch:
- *   1. cuts a reused file to its new length, starts write-back of every
- *      file at once (sync_file_range), then fdatasync()s each, so their
- *      waits overlap;
- *   2. renames each new mail from incoming/ or spare/ into queue/, and
- *      each finished mail from queue/ into spare/ for reuse (or unlinks it);
- *   3. fsync()s queue/ once for the whole batch;
- * then hands the batch back to the loop through an eventfd. While a round
- * runs, the next batch accumulates, so N concurrent submissions cost about
- * one directory fsync, not N. QMGR_COMMIT_THREADS threads run rounds, so
- * a job waits for a free thread, not for the whole round before it.
+ * here. The commit thread takes every job queued so far as one round:
+ *   1. cuts each reused file to its new length and renames each new mail
+ *      from incoming/ or spare/ into queue/, each finished mail from
+ *      queue/ into spare/ for reuse (or unlinks it);
+ *   2. calls syncfs() once on the queue's file system: it writes back the
+ *      data and inodes of every file and the directories, and ends with
+ *      one device cache flush;
+ * then the round is handed back to the loop through an eventfd and its
+ * mails are answered. While a round runs, the next one accumulates, so N
+ * concurrent submissions share one flush instead of costing two each (an
+ * fdatasync per file and an fsync of queue/, measured 1.8 flushes per mail
+ * with the four threads that did that before).
  *
- * The thread touches only descriptors and the two directory fds; every
- * other structure (index, links, libevent) stays on the loop thread.
+ * Why a round is answered only after the NEXT round's flush: on ext4
+ * without a journal, syncfs() issues its flush before its last step writes
+ * the metadata buffers (inode tables, directory blocks) it started earlier
+ * (fs/sync.c: sync_fs(sb, 1), then sync_blockdev()). Those writes are
+ * complete when syncfs() returns, so the next flush makes them durable.
+ * Under load that next flush is the next round's own syncfs() (one flush
+ * per round); when nothing new came, an fsync() of the clean queue/ is the
+ * closing flush alone. A round's mails thus wait for two flushes, not one.
+ *
+ * Crash guarantees: a new mail's bytes are all written before its job is
+ * pushed, so a killed process (the page cache survives) never leaves a
+ * partial file in queue/. After a power loss during a round, a file of it
+ * may be in queue/ without its data: it fails its trailer hash at recovery
+ * and goes to corrupt/ (it was never acknowledged: answers wait for the
+ * flushes). A file in spare/ is reused only after its removal round was
+ * closed, so the old mail can never come back under its own name.
+ *
+ * syncfs() writes back everything dirty on that file system, not only the
+ * queue: a queue on a file system of its own keeps other writers' data out
+ * of the rounds. queue_sync = files instead makes each file durable on its
+ * own (an fdatasync each and an fsync of queue/ per round: more flushes,
+ * but no other writer's data to wait for); README, "Queue durability".
+ *
+ * The thread touches only descriptors and the directory fds; every other
+ * structure (index, links, libevent) stays on the loop thread.
  *
  * A second thread closes descriptors for the loop (qmgr_commit_close):
  * the last close of a removed file frees its inode and blocks, which on a
@@ -33,25 +58,47 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
+#include "config.h"
 #include "log.h"
 #include "qmgr.h"
 #include "xmalloc.h"
 
+/*
+ * Round pacing (commit_thread): a round starts at most every
+ * QMGR_ROUND_USEC unless QMGR_ROUND_JOBS jobs wait; a finished round waits
+ * QMGR_ROUND_WAIT_USEC for the next one before a flush of its own closes it.
+ */
+#define QMGR_ROUND_USEC		2000
+#define QMGR_ROUND_JOBS		32
+#define QMGR_ROUND_WAIT_USEC	1000
+
+/* A slow syncfs(), how many in a row, and the rest from it (syncfs_resting). */
+#define QMGR_SYNCFS_SLOW_USEC	50000
+#define QMGR_SYNCFS_SLOW_RUN	3
+#define QMGR_SYNCFS_REST_MIN	10
+#define QMGR_SYNCFS_REST_MAX	320
+
 struct qcommit {
 	struct qmgr	*q;
-	pthread_t	 threads[QMGR_COMMIT_THREADS];
+	pthread_t	 thread;
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 cond;
 	struct qjob	*todo, *todo_tail;	/* loop -> thread */
+	unsigned	 njobs;			/* in todo */
 	struct qjob	*done, *done_tail;	/* thread -> loop */
 	bool		 stop;
 	int		 efd;
 	struct event	*ev;
 	int		 incoming_fd, queue_fd, spare_fd;
+	bool		 files;		/* queue_sync = files */
+	struct timespec	 rest_until;	/* file by file until then (syncfs_resting) */
+	unsigned	 rest;		/* its length, seconds */
+	unsigned	 slow;		/* slow syncfs() calls in a row */
 	/* statistics, written by the thread under lock */
 	unsigned long	 rounds, jobs;
 
@@ -62,8 +109,53 @@ struct qcommit {
 	size_t		 nclose, close_cap;
 };
 
+/*
+ * First half of a round: cut reused files to length, then move every file
+ * of the round to where it belongs (incoming/ or spare/ -> queue/, queue/ ->
+ * spare/ or gone). Nothing is durable yet; the round's syncfs makes it so.
+ * Renaming before the sync is safe because every byte of a new mail was
+ * written by the loop before its job was pushed: a process crash (the page
+ * cache survives it) never shows a partial file in queue/, and after a
+ * power loss a file whose data did not reach the disk fails its trailer
+ * hash at recovery, and was never acknowledged (see the top of the file).
+ */
 static void
-run_batch(struct qcommit *c, struct qjob *batch)
+round_write(struct qcommit *c, struct qjob *batch)
+{
+	struct qjob *j;
+
+	for (j = batch; j != NULL; j = j->next) {
+		if (j->kind == QJOB_COMMIT) {
+			if (j->from[0] != '\0' && ftruncate(j->fd, (off_t)j->length) == -1) {
+				j->error = errno;
+				continue;
+			}
+			/* NOREPLACE: a colliding id must never overwrite a queued mail. */
+			if (renameat2(j->from[0] != '\0' ? c->spare_fd : c->incoming_fd,
+			    j->from[0] != '\0' ? j->from : j->id, c->queue_fd, j->id,
+			    RENAME_NOREPLACE) == -1)
+				j->error = errno;
+			else
+				j->renamed = true;
+		} else if (j->kind == QJOB_REMOVE) {
+			if (j->spare && renameat2(c->queue_fd, j->id, c->spare_fd, j->id,
+			    RENAME_NOREPLACE) == 0)
+				j->spared = true;
+			else if (unlinkat(c->queue_fd, j->id, 0) == -1 && errno != ENOENT)
+				j->error = errno;
+		}
+	}
+}
+
+/*
+ * queue_sync = files: each file's own fdatasync (write-back of all started
+ * first, so their writes overlap), then the renames and one fsync of
+ * queue/. Each of those flushes the device, but each makes exactly its own
+ * file durable, whatever else is dirty on the file system; the round is
+ * durable when this returns.
+ */
+static void
+round_files(struct qcommit *c, struct qjob *batch)
 {
 	struct qjob *j;
 	bool dirty = false;
@@ -83,19 +175,17 @@ run_batch(struct qcommit *c, struct qjob *batch)
 		if (j->error != 0)
 			continue;
 		if (j->kind == QJOB_COMMIT) {
-			/* NOREPLACE: a colliding id must never overwrite a queued mail. */
 			if (renameat2(j->from[0] != '\0' ? c->spare_fd : c->incoming_fd,
 			    j->from[0] != '\0' ? j->from : j->id, c->queue_fd, j->id,
 			    RENAME_NOREPLACE) == -1)
 				j->error = errno;
 			else
-				dirty = true;
+				dirty = j->renamed = true;
 		} else if (j->kind == QJOB_REMOVE) {
 			if (j->spare && renameat2(c->queue_fd, j->id, c->spare_fd, j->id,
-			    RENAME_NOREPLACE) == 0) {
-				j->spared = true;
-				dirty = true;
-			} else if (unlinkat(c->queue_fd, j->id, 0) == -1 && errno != ENOENT)
+			    RENAME_NOREPLACE) == 0)
+				dirty = j->spared = true;
+			else if (unlinkat(c->queue_fd, j->id, 0) == -1 && errno != ENOENT)
 				j->error = errno;
 			else
 				dirty = true;
@@ -109,39 +199,204 @@ run_batch(struct qcommit *c, struct qjob *batch)
 	}
 }
 
+/* A failed sync: no job of these rounds may be answered as durable. */
+static void
+round_fail(struct qjob *batch, int err)
+{
+	struct qjob *j;
+
+	for (j = batch; j != NULL; j = j->next)
+		if (j->error == 0)
+			j->error = err;
+}
+
+/* *ts = (from, or now) + usec, on the condition variable's clock. */
+static void
+deadline(struct timespec *ts, const struct timespec *from, long usec)
+{
+	if (from != NULL)
+		*ts = *from;
+	else
+		clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += usec / 1000000;
+	ts->tv_nsec += (usec % 1000000) * 1000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/*
+ * syncfs() writes back whatever else is dirty on the file system: when
+ * another program floods it (a copy, a build, a backup), one call can take
+ * seconds and every submission waits for it. QMGR_SYNCFS_SLOW_RUN calls in
+ * a row slower than QMGR_SYNCFS_SLOW_USEC make the thread commit file by
+ * file (queue_sync = files: more flushes, but only outpost's data) for a
+ * rest that doubles with each slow run, from QMGR_SYNCFS_REST_MIN to
+ * QMGR_SYNCFS_REST_MAX seconds, and is forgotten after a fast call. Both ways answer only what
+ * is durable. Thread-local state: only the commit thread reads it.
+ */
+static bool
+syncfs_resting(struct qcommit *c)
+{
+	struct timespec	 now;
+
+	if (c->rest_until.tv_sec == 0)
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec < c->rest_until.tv_sec ||
+	    (now.tv_sec == c->rest_until.tv_sec && now.tv_nsec < c->rest_until.tv_nsec))
+		return true;
+	c->rest_until.tv_sec = 0;
+	return false;
+}
+
+static void
+syncfs_timed(struct qcommit *c, const struct timespec *t0)
+{
+	struct timespec	 now;
+	long		 usec;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	usec = (now.tv_sec - t0->tv_sec) * 1000000L + (now.tv_nsec - t0->tv_nsec) / 1000;
+	if (usec < QMGR_SYNCFS_SLOW_USEC) {
+		c->slow = 0;
+		c->rest = 0;
+		return;
+	}
+	/*
+	 * One slow call is a backlog (whatever the kernel had not yet written
+	 * back); it is paid once, after it the rounds carry only what others
+	 * dirtied in the last milliseconds. Only a run of slow calls means a
+	 * writer that keeps flooding the file system.
+	 */
+	if (++c->slow < QMGR_SYNCFS_SLOW_RUN) {
+		log_info("commit: syncfs took %ld ms (other writers on the queue's file system?)",
+		    usec / 1000);
+		return;
+	}
+	c->slow = 0;
+	c->rest = c->rest == 0 ? QMGR_SYNCFS_REST_MIN :
+	    c->rest * 2 > QMGR_SYNCFS_REST_MAX ? QMGR_SYNCFS_REST_MAX : c->rest * 2;
+	log_info("commit: syncfs took %ld ms (other writers on the queue's file system?): "
+	    "committing file by file for %u s", usec / 1000, c->rest);
+	c->rest_until = now;
+	c->rest_until.tv_sec += c->rest;
+}
+
+/* Hand a finished round back to the loop. Called with c->lock held. */
+static void
+round_done(struct qcommit *c, struct qjob *batch)
+{
+	struct qjob *tail;
+	uint64_t one = 1;
+	unsigned n;
+
+	for (n = 1, tail = batch; tail->next != NULL; tail = tail->next)
+		n++;
+	c->rounds++;
+	c->jobs += n;
+	if (c->done_tail != NULL)
+		c->done_tail->next = batch;
+	else
+		c->done = batch;
+	c->done_tail = tail;
+	if (write(c->efd, &one, sizeof(one)) == -1 && errno != EAGAIN)
+		log_warn("commit thread: eventfd");
+}
+
 static void *
 commit_thread(void *arg)
 {
 	struct qcommit *c = arg;
-	struct qjob *batch, *tail;
-	uint64_t one = 1;
-	unsigned n;
+	struct qjob *batch, *prev = NULL;
+	struct timespec ts, last, t0;
+	int err;
 
+	clock_gettime(CLOCK_MONOTONIC, &last);
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
-		while (c->todo == NULL && !c->stop)
-			pthread_cond_wait(&c->cond, &c->lock);
-		if (c->todo == NULL && c->stop)
+		/*
+		 * A finished round waits for the next flush. Under load the
+		 * next round's jobs come within a fraction of a millisecond:
+		 * wait for them rather than spend a flush on nothing.
+		 */
+		if (prev != NULL)
+			deadline(&ts, NULL, QMGR_ROUND_WAIT_USEC);
+		while (c->todo == NULL && !c->stop) {
+			if (prev == NULL)
+				pthread_cond_wait(&c->cond, &c->lock);
+			else if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) == ETIMEDOUT)
+				break;
+		}
+		if (c->todo == NULL && prev == NULL && c->stop)
 			break;
+		if (c->files || syncfs_resting(c)) {
+			batch = c->todo;
+			c->todo = c->todo_tail = NULL;
+			c->njobs = 0;
+			pthread_mutex_unlock(&c->lock);
+			if (batch != NULL)
+				round_files(c, batch);
+			/* A syncfs() round still waiting for its closing flush. */
+			if (prev != NULL && fsync(c->queue_fd) == -1) {
+				log_warn("commit round: sync");
+				round_fail(prev, errno);
+			}
+			pthread_mutex_lock(&c->lock);
+			if (prev != NULL)
+				round_done(c, prev);
+			prev = NULL;
+			if (batch != NULL)
+				round_done(c, batch);
+			continue;
+		}
+		/*
+		 * Let the round grow: at most one flush per QMGR_ROUND_USEC
+		 * unless QMGR_ROUND_JOBS are waiting. After a quiet spell the
+		 * last round is long past and a lone mail goes at once.
+		 */
+		if (c->todo != NULL) {
+			deadline(&ts, &last, QMGR_ROUND_USEC);
+			while (c->njobs < QMGR_ROUND_JOBS && !c->stop &&
+			    pthread_cond_timedwait(&c->cond, &c->lock, &ts) != ETIMEDOUT)
+				;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &last);
 		batch = c->todo;
-		tail = c->todo_tail;
 		c->todo = c->todo_tail = NULL;
+		c->njobs = 0;
 		pthread_mutex_unlock(&c->lock);
 
-		run_batch(c, batch);
+		err = 0;
+		if (batch != NULL) {
+			round_write(c, batch);
+			/*
+			 * One device flush for the whole round: data, inodes and
+			 * the directory entries of every file of it, and the
+			 * closing flush of the round before (see the top).
+			 */
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			if (syncfs(c->queue_fd) == -1)
+				err = errno;
+			syncfs_timed(c, &t0);
+		} else if (fsync(c->queue_fd) == -1) {
+			/* Nothing new: a flush only, to close the round before. */
+			err = errno;
+		}
+		if (err != 0) {
+			errno = err;
+			log_warn("commit round: sync");
+			if (batch != NULL)
+				round_fail(batch, err);
+			if (prev != NULL)
+				round_fail(prev, err);
+		}
 
-		for (n = 0, tail = batch; tail->next != NULL; tail = tail->next)
-			n++;
 		pthread_mutex_lock(&c->lock);
-		c->rounds++;
-		c->jobs += n + 1;
-		if (c->done_tail != NULL)
-			c->done_tail->next = batch;
-		else
-			c->done = batch;
-		c->done_tail = tail;
-		if (write(c->efd, &one, sizeof(one)) == -1 && errno != EAGAIN)
-			log_warn("commit thread: eventfd");
+		if (prev != NULL)
+			round_done(c, prev);
+		prev = batch;
 	}
 	pthread_mutex_unlock(&c->lock);
 	return NULL;
@@ -226,24 +481,27 @@ qmgr_commit_start(struct qmgr *q)
 {
 	struct qcommit *c;
 	pthread_attr_t attr;
-	int i;
+	pthread_condattr_t cattr;
 
 	c = xcalloc(1, sizeof(*c));
 	c->q = q;
 	c->incoming_fd = q->incoming_fd;
 	c->queue_fd = q->queue_fd;
 	c->spare_fd = q->spare_fd;
+	c->files = q->conf->queue_sync == QSYNC_FILES;
 	if ((c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
 		fatal("eventfd");
 	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->cond, NULL);
+	pthread_condattr_init(&cattr);
+	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->cond, &cattr);
+	pthread_condattr_destroy(&cattr);
 	c->ev = event_new(q->base, c->efd, EV_READ | EV_PERSIST, commit_done_cb, c);
 	event_add(c->ev, NULL);
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
-	for (i = 0; i < QMGR_COMMIT_THREADS; i++)
-		if ((errno = pthread_create(&c->threads[i], &attr, commit_thread, c)) != 0)
-			fatal("pthread_create");
+	if ((errno = pthread_create(&c->thread, &attr, commit_thread, c)) != 0)
+		fatal("pthread_create");
 	pthread_cond_init(&c->close_cond, NULL);
 	if ((errno = pthread_create(&c->closer, &attr, closer_thread, c)) != 0)
 		fatal("pthread_create");
@@ -259,6 +517,7 @@ qmgr_commit_push(struct qmgr *q, struct qjob *j)
 
 	j->next = NULL;
 	j->error = 0;
+	j->renamed = false;
 	q->jobs_inflight++;
 	if (j->kind == QJOB_REMOVE) {
 		/* Keep the file for reuse if its descriptor is kept and there is room. */
@@ -275,6 +534,7 @@ qmgr_commit_push(struct qmgr *q, struct qjob *j)
 	else
 		c->todo = j;
 	c->todo_tail = j;
+	c->njobs++;
 	pthread_cond_signal(&c->cond);
 	pthread_mutex_unlock(&c->lock);
 }
@@ -303,15 +563,12 @@ qmgr_commit_close(struct qmgr *q, int fd)
 void
 qmgr_commit_stop(struct qcommit *c)
 {
-	int i;
-
 	pthread_mutex_lock(&c->lock);
 	c->stop = true;
 	pthread_cond_broadcast(&c->cond);
 	pthread_cond_signal(&c->close_cond);
 	pthread_mutex_unlock(&c->lock);
-	for (i = 0; i < QMGR_COMMIT_THREADS; i++)
-		pthread_join(c->threads[i], NULL);
+	pthread_join(c->thread, NULL);
 	pthread_join(c->closer, NULL);
 	log_info("commit: %lu jobs in %lu rounds", c->jobs, c->rounds);
 }

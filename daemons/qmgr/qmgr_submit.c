@@ -347,11 +347,12 @@ commit_done(struct qmgr *q, struct qjob *j)
 		errno = j->error;
 		log_warn("%s: commit failed", tx->env.id);
 		/* Never acknowledged: it must not be delivered later either. */
-		if (tx->spare[0] != '\0')
+		if (j->renamed)	/* renamed, but its round's sync failed */
+			(void)unlinkat(q->queue_fd, tx->env.id, 0);
+		else if (tx->spare[0] != '\0')
 			(void)unlinkat(q->spare_fd, tx->spare, 0);
 		else
 			(void)unlinkat(q->incoming_fd, tx->env.id, 0);
-		(void)unlinkat(q->queue_fd, tx->env.id, 0);
 		answer_error(l, tx->reqid, 451, "4.3.0", "Local error committing the queue file");
 	} else {
 		/* the write descriptor cannot read: the committed file, read-only */

@@ -6,6 +6,9 @@
  * outgrows its bound, holds no bare CR or LF, ends with CRLF "." CRLF, and
  * decodes (dot removal) back to the content with every line end as CRLF;
  * or that a refusal was right (a line over 998 characters, 8-bit bytes).
+ * Then encodes it again as the agent does over plain TCP (the spans
+ * data_enc_clean() passes taken as they are, the encoder for the lines
+ * between) and checks that the wire bytes are the same.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -43,6 +46,39 @@ normalise(const uint8_t *in, size_t n, uint8_t *out, size_t *maxline, bool *eigh
 		out[o++] = '\r';
 		out[o++] = '\n';
 	}
+	return o;
+}
+
+/* The plain-TCP way (agent_session.c); returns the bytes, or 0 on a refusal. */
+static size_t
+encode_spans(const uint8_t *data, size_t size, size_t block, bool reject, uint8_t *out)
+{
+	struct data_enc	 e;
+	const uint8_t	*nl;
+	size_t		 off = 0, n, span, o = 0;
+	ssize_t		 m;
+
+	data_enc_init(&e, reject);
+	while (off < size) {
+		n = size - off < block ? size - off : block;
+		if ((span = data_enc_clean(&e, data + off, n)) > 0) {
+			if (span > n)
+				abort();
+			memcpy(out + o, data + off, span);
+			o += span;
+			off += span;
+			continue;
+		}
+		if ((nl = memchr(data + off, '\n', n)) != NULL)
+			n = nl - (data + off) + 1;
+		if ((m = data_enc_feed(&e, data + off, n, out + o)) < 0)
+			return 0;
+		o += m;
+		off += n;
+	}
+	o += data_enc_finish(&e, out + o);
+	if (e.out != o)
+		abort();
 	return o;
 }
 
@@ -103,6 +139,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		dec[d++] = out[i];
 	}
 	if (d != nn || memcmp(dec, norm, d) != 0)
+		abort();
+	if (encode_spans(data, size, block, reject, dec) != o || memcmp(dec, out, o) != 0)
 		abort();
 done:
 	free(out);

@@ -128,3 +128,52 @@ def test_line_over_998_bounced_not_cut(outpost_factory, receiver):
         pytest.skip(f"local submission refuses long lines itself: {r.stderr!r}")
     op.wait_log(r"to=<long@dest.test>.*dsn=5\.6\.0, status=bounced.*998", timeout=30)
     assert receiver.delivered_to("long@dest.test") == []     # the bounce goes to the sender
+
+
+def block_edge_body(size, edge=64 * 1024):
+    """A CRLF body of about size bytes whose lines put a leading dot, a CR
+    and an LF on each side of every multiple of edge (the agent encodes the
+    content in blocks of 64 KiB, from a mapping for large mails)."""
+    out = bytearray()
+    k = 1
+    while len(out) < size:
+        target = k * edge
+        fill = target - len(out) - 4
+        if fill > 2:
+            # lines of at most 900 octets up to just before the edge
+            while fill > 902:
+                out += b"f" * 900 + b"\r\n"
+                fill -= 902
+            out += b"g" * max(0, fill - 2) + b"\r\n"
+        # the edge falls inside ".x\r\n" or right after its CR, varying by k
+        out += [b".\r\n", b"..x\r\n", b"x\r\n.", b".y\r\n"][k % 4]
+        out += b"\r\n" if not out.endswith(b"\r\n") else b""
+        k += 1
+    return bytes(out)
+
+
+@pytest.mark.parametrize("size", [130_000, 300_000, 1_100_000])
+def test_large_mail_block_edges_byte_identical(outpost_factory, receiver, size):
+    """Mails over the agent's mapping threshold (128 KiB) with dot lines and
+    line ends at the 64 KiB block edges arrive byte-identical."""
+    op = relay(outpost_factory, receiver)
+    data = (b"From: a@src.test\r\nTo: edge@dest.test\r\nSubject: edges %d\r\n\r\n" % size
+            + block_edge_body(size))
+    code, text = op.smtp_send("a@src.test", ["edge@dest.test"], data, timeout=120)
+    assert code == 250, text
+    m = receiver.wait_messages(1, timeout=120)[0]
+    assert H.strip_trace(m.data) == data
+
+
+def test_large_local_submission_lf_sent_as_crlf(outpost_factory, receiver):
+    """A large local submission with bare LF line ends, some of them at the
+    block edges, goes out with CRLF and its dots stuffed, nothing else changed."""
+    op = relay(outpost_factory, receiver)
+    body = block_edge_body(400_000)
+    data = b"Subject: big lf\n\n" + body.replace(b"\r\n", b"\n")
+    r = op.sendmail(["-i", "-f", "a@src.test", "lf@dest.test"], data)
+    assert r.returncode == 0, r.stderr
+    m = receiver.wait_messages(1, timeout=60)[0]
+    got_head, got_body = H.strip_trace(m.data).split(b"\r\n\r\n", 1)
+    assert b"\r\nSubject: big lf" in b"\r\n" + got_head
+    assert got_body == body

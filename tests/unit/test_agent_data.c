@@ -148,6 +148,123 @@ START_TEST(output_bound_holds)
 }
 END_TEST
 
+/*
+ * The agent over plain TCP: spans data_enc_clean() passes go out as they
+ * are (from the file, by sendfile), the encoder takes one line at a time
+ * in between. Returns the wire bytes as encode() does.
+ */
+static size_t
+encode_spans(const char *in, size_t len, bool reject_8bit, size_t split, uint8_t *out, int *err)
+{
+	struct data_enc	 e;
+	const uint8_t	*src, *nl;
+	size_t		 off = 0, n, span, o = 0;
+	ssize_t		 m;
+
+	*err = 0;
+	data_enc_init(&e, reject_8bit);
+	while (off < len) {
+		n = len - off;
+		if (split > 0 && n > split)
+			n = split;
+		src = (const uint8_t *)in + off;
+		if ((span = data_enc_clean(&e, src, n)) > 0) {
+			ck_assert_uint_le(span, n);
+			memcpy(out + o, src, span);
+			o += span;
+			off += span;
+			ck_assert_uint_eq(e.out, o);
+			continue;
+		}
+		if ((nl = memchr(src, '\n', n)) != NULL)
+			n = nl - src + 1;
+		m = data_enc_feed(&e, src, n, out + o);
+		if (m < 0) {
+			*err = (int)m;
+			return 0;
+		}
+		o += m;
+		off += n;
+	}
+	o += data_enc_finish(&e, out + o);
+	ck_assert_uint_eq(e.out, o);
+	return o;
+}
+
+START_TEST(clean_spans_give_the_same_wire_bytes)
+{
+	const struct data_case	*c = &cases[_i];
+	size_t			 len = strlen(c->in), split, n;
+	uint8_t			 out[256];
+	int			 err;
+
+	for (split = 0; split <= len; split++) {
+		n = encode_spans(c->in, len, c->reject_8bit, split, out, &err);
+		if (c->out == NULL) {
+			ck_assert_int_eq(err, c->err);
+			continue;
+		}
+		ck_assert_int_eq(err, 0);
+		ck_assert_msg(n == strlen(c->out) && memcmp(out, c->out, n) == 0,
+		    "case %d split %zu: got \"%.*s\"", _i, split, (int)n, out);
+	}
+}
+END_TEST
+
+/* What data_enc_clean() passes and where it stops. */
+START_TEST(clean_span_stops_where_encoding_is_needed)
+{
+	static const struct {
+		const char	*in;
+		bool		 bol, reject_8bit;
+		size_t		 want;
+	} t[] = {
+		{ "abc\r\ndef\r\n", true, false, 10 },
+		{ "abc\r\ndef", true, false, 5 },		/* an unfinished line waits */
+		{ "abc\r\n.def\r\n", true, false, 5 },	/* a dot to double */
+		{ ".abc\r\n", false, false, 6 },		/* mid-line: no doubling */
+		{ ".abc\r\n", true, false, 0 },
+		{ "abc\ndef\r\n", true, false, 0 },		/* bare LF */
+		{ "a\rb\r\n", true, false, 0 },		/* bare CR */
+		{ "abc\r", true, false, 0 },		/* its LF is in the next block */
+		{ "caf\xc3\xa9\r\n", true, false, 7 },
+		{ "caf\xc3\xa9\r\n", true, true, 0 },
+		{ "ok\r\ncaf\xc3\xa9\r\n", true, true, 4 },
+	};
+	struct data_enc	 e;
+	size_t		 n;
+
+	data_enc_init(&e, t[_i].reject_8bit);
+	e.bol = t[_i].bol;
+	n = data_enc_clean(&e, (const uint8_t *)t[_i].in, strlen(t[_i].in));
+	ck_assert_uint_eq(n, t[_i].want);
+	ck_assert_uint_eq(e.in, n);
+	ck_assert(n == 0 ? e.bol == t[_i].bol : e.bol && e.linelen == 0);
+}
+END_TEST
+
+/* A line of 998 passes as a span, 999 does not (the encoder refuses it). */
+START_TEST(clean_span_keeps_the_line_limit)
+{
+	char		 in[1100];
+	struct data_enc	 e;
+
+	memset(in, 'x', sizeof(in));
+	memcpy(in + 998, "\r\n", 2);
+	data_enc_init(&e, false);
+	ck_assert_uint_eq(data_enc_clean(&e, (const uint8_t *)in, 1000), 1000);
+	memset(in, 'x', sizeof(in));
+	memcpy(in + 999, "\r\n", 2);
+	data_enc_init(&e, false);
+	ck_assert_uint_eq(data_enc_clean(&e, (const uint8_t *)in, 1001), 0);
+	/* the line begun before counts too */
+	data_enc_init(&e, false);
+	e.bol = false;
+	e.linelen = 990;
+	ck_assert_uint_eq(data_enc_clean(&e, (const uint8_t *)in, 10), 0);
+}
+END_TEST
+
 static Suite *
 agent_data_suite(void)
 {
@@ -157,6 +274,10 @@ agent_data_suite(void)
 	tcase_add_loop_test(tc, content_is_encoded_for_the_wire, 0, sizeof(cases) / sizeof(cases[0]));
 	tcase_add_loop_test(tc, line_limit_is_998, 0, 2);
 	tcase_add_loop_test(tc, output_bound_holds, 0, 5);
+	tcase_add_loop_test(tc, clean_spans_give_the_same_wire_bytes, 0,
+	    sizeof(cases) / sizeof(cases[0]));
+	tcase_add_loop_test(tc, clean_span_stops_where_encoding_is_needed, 0, 11);
+	tcase_add_test(tc, clean_span_keeps_the_line_limit);
 	suite_add_tcase(s, tc);
 	return s;
 }
