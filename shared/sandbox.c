@@ -156,6 +156,16 @@ open_files_default(int kind, const struct config *conf)
 		return 2 * ((rlim_t)l[PROC_SMTPD].max_sessions + agents) + 1024;
 	case PROC_RESOLVER:
 		return 1024;	/* libunbound's outgoing sockets */
+	case PROC_SCHEDULER:
+		/*
+		 * Each dispatched job's queue file passes through: held between
+		 * the queue manager's answer and the send, then in flight to an
+		 * agent until it reads it. The kernel refuses SCM_RIGHTS
+		 * (ETOOMANYREFS) once a user's descriptors in flight exceed the
+		 * sender's limit, and the link then looks broken: a large flush
+		 * re-sent mails already delivered.
+		 */
+		return 64 + l[PROC_AGENT].count + agents;
 	default:
 		return 64 + l[PROC_AGENT].count;
 	}
