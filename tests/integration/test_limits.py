@@ -51,8 +51,9 @@ def test_limits_apply_per_process_kind(root, outpost_factory):
     assert limits(qmgr.pid)["nofile"] == ("2048", "2048")
     assert nice(qmgr.pid) == 0
     # Kinds without settings get their role's default (README, Security):
-    # the scheduler holds its links, one per agent and three more.
-    assert limits(op.child("scheduler").pid)["nofile"] == ("67", "67")
+    # the scheduler holds its links (one per agent and more) and a queue
+    # file per job it can have at the agents (3 agents x 200 sessions).
+    assert limits(op.child("scheduler").pid)["nofile"] == ("667", "667")
     # And the whole thing still works.
     r = op.sendmail(["someone@example.net"], b"Subject: limits\n\nbody\n")
     assert r.returncode == 0, r.stderr
