@@ -57,8 +57,8 @@ struct qanswer {
 /*
  * While the queue is indexed or streamed to the scheduler, mails go out
  * SCHED_BATCH_BYTES at a time in SCHED_MAILS frames: one sendmsg and one
- * wake-up of the scheduler per frame instead of three per mail, which was a
- * third of the queue manager's indexing time. Anything else sent on the
+ * wake-up of the scheduler per frame instead of three per mail (sendmsg was
+ * over a quarter of the queue manager's indexing time). Anything else sent on the
  * link flushes the batch first, so the scheduler sees the same order.
  */
 #define SCHED_BATCH_BYTES	(32 * 1024)
