@@ -297,6 +297,16 @@ enum msg_type {
 	MSG_TLSRPT_RESOLVE = 230,
 	MSG_TLSRPT_ADDRS = 231,
 
+	/*
+	 * large queues (246..250)
+	 */
+	/* qmgr -> scheduler: whole mails in one frame, as SCHED_MAIL, its
+	 * SCHED_RCPTs and SCHED_MAIL_END would announce them (used while the
+	 * queue is indexed or streamed: a frame and a wake-up per mail instead
+	 * of three).  n16{ str id, u64 arrival, u64 size, u32 flags, str sender,
+	 *   n32{ u8 state, u32 attempts, u64 next, str addr } } */
+	MSG_SCHED_MAILS = 246,
+
 	MSG_TYPE_MAX = 256
 };
 

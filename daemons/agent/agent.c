@@ -171,13 +171,19 @@ agent_dispatch(struct agent *a)
 				session_take(s, j);
 				continue;
 			}
-			if (a->nsessions < max) {
+			/* Sessions still saying QUIT hold their sockets: they count,
+			 * or towards many destinations the process outgrew its
+			 * descriptors (max sockets plus max messages, sandbox.c)
+			 * and could no longer receive a job's file. */
+			if (a->nsessions + a->nquitting < max) {
 				agent_unpend(a, j);
 				session_new(a, j);
 				continue;
 			}
-			/* Full: an idle connection elsewhere makes room. */
-			if ((s = agent_find_idle(a, j, true)) != NULL) {
+			/* Full: an idle connection elsewhere makes room once closed;
+			 * no more are closed than jobs wait for one. */
+			if (a->nquitting < a->npending &&
+			    (s = agent_find_idle(a, j, true)) != NULL) {
 				session_quit(s);
 				continue;
 			}

@@ -38,6 +38,7 @@ qmgr_link_unref(struct qlink *l)
 		event_free(l->resume);
 	if (l->idle != NULL)
 		event_free(l->idle);
+	fbuf_free(l->batch);
 	free(l);
 }
 

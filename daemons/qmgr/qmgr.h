@@ -157,6 +157,11 @@ struct qlink {
 	uint32_t		 streamed;
 	struct event		*resume;
 	unsigned		 gen;		/* scheduler: link generation */
+	/* scheduler: announcements gathered into one SCHED_MAILS frame while
+	 * indexing or streaming (qmgr_sched.c), sent before any other frame */
+	struct fbuf		*batch;
+	uint16_t		 nbatch;
+	bool			 batching;
 	struct event		*idle;		/* public clients: client_idle_timeout */
 };
 TAILQ_HEAD(qlink_list, qlink);
@@ -340,6 +345,9 @@ void	stream_start(struct qlink *, uint32_t reqid);
 /* A mail indexed at start: announced at once (it may sort before a stream's
  * cursor); the indexing is over: the scheduler gets SCHED_LOAD_DONE. */
 void	sched_recovered(struct qmgr *, struct qmail *);
+/* Around a run of sched_recovered(): the mails go in SCHED_MAILS frames. */
+void	sched_batch_begin(struct qmgr *);
+void	sched_batch_end(struct qmgr *);
 void	sched_recovery_done(struct qmgr *);
 /* Tell the scheduler (if linked): SCHED_REMOVED or SCHED_FLUSH with a string. */
 void	sched_tell(struct qmgr *, uint16_t type, const char *str);

@@ -54,6 +54,77 @@ struct qanswer {
 	uint32_t	 reqid;
 };
 
+/*
+ * While the queue is indexed or streamed to the scheduler, mails go out
+ * SCHED_BATCH_BYTES at a time in SCHED_MAILS frames: one sendmsg and one
+ * wake-up of the scheduler per frame instead of three per mail (sendmsg was
+ * over a quarter of the queue manager's indexing time). Anything else sent on the
+ * link flushes the batch first, so the scheduler sees the same order.
+ */
+#define SCHED_BATCH_BYTES	(32 * 1024)
+
+/* Bytes a mail takes in a SCHED_MAILS frame (strings: u32 length + bytes). */
+static size_t
+batch_size(const struct qmail *m)
+{
+	size_t n;
+	uint32_t i;
+
+	n = 4 + strlen(m->id) + 8 + 8 + 4 + 4 + (m->sender ? strlen(m->sender) : 0) + 4;
+	for (i = 0; i < m->nrcpt; i++)
+		n += 1 + 4 + 8 + 4 + strlen(m->rcpt[i].addr);
+	return n;
+}
+
+static void
+batch_flush(struct qlink *l)
+{
+	struct fbuf *fb = l->batch;
+	uint16_t n = l->nbatch;
+
+	if (fb == NULL)
+		return;
+	l->batch = NULL;
+	l->nbatch = 0;
+	memcpy(fb->data + FRAME_HDR_LEN, &n, sizeof(n));	/* the n16 count */
+	if (l->chan != NULL)
+		chan_send(l->chan, fb);
+	else
+		fbuf_free(fb);
+}
+
+/* Add the mail to the link's batch; false if it is too large for one. */
+static bool
+batch_add(struct qlink *l, const struct qmail *m)
+{
+	size_t need = batch_size(m);
+	uint32_t i;
+
+	if (need + FRAME_HDR_LEN + 2 > SCHED_BATCH_BYTES)
+		return false;
+	if (l->batch != NULL && (l->batch->len + need > SCHED_BATCH_BYTES ||
+	    l->nbatch == UINT16_MAX))
+		batch_flush(l);
+	if (l->batch == NULL) {
+		l->batch = fbuf_new(MSG_SCHED_MAILS, 0);
+		fbuf_add_u16(l->batch, 0);
+	}
+	fbuf_add_str(l->batch, m->id);
+	fbuf_add_u64(l->batch, m->arrival);
+	fbuf_add_u64(l->batch, m->content_len);
+	fbuf_add_u32(l->batch, m->flags);
+	fbuf_add_str(l->batch, m->sender);
+	fbuf_add_u32(l->batch, m->nrcpt);
+	for (i = 0; i < m->nrcpt; i++) {
+		fbuf_add_u8(l->batch, m->rcpt[i].state);
+		fbuf_add_u32(l->batch, m->rcpt[i].attempts);
+		fbuf_add_u64(l->batch, m->rcpt[i].next);
+		fbuf_add_str(l->batch, m->rcpt[i].addr);
+	}
+	l->nbatch++;
+	return true;
+}
+
 static void
 announce(struct qlink *l, struct qmail *m)
 {
@@ -64,6 +135,9 @@ announce(struct qlink *l, struct qmail *m)
 	if (m->announced == l->gen || (m->flags & MAIL_F_HELD) || m->sign_state != SIGN_ST_NONE)
 		return;
 	m->announced = l->gen;
+	if (l->batching && batch_add(l, m))
+		return;
+	batch_flush(l);
 	fb = fbuf_new(MSG_SCHED_MAIL, 0);
 	fbuf_add_str(fb, m->id);
 	fbuf_add_u64(fb, m->arrival);
@@ -95,12 +169,29 @@ sched_announce(struct qmgr *q, struct qmail *m)
 }
 
 void
+sched_batch_begin(struct qmgr *q)
+{
+	if (q->sched != NULL && q->sched->chan != NULL)
+		q->sched->batching = true;
+}
+
+void
+sched_batch_end(struct qmgr *q)
+{
+	if (q->sched == NULL)
+		return;
+	q->sched->batching = false;
+	batch_flush(q->sched);
+}
+
+void
 sched_tell(struct qmgr *q, uint16_t type, const char *str)
 {
 	struct fbuf *fb;
 
 	if (q->sched == NULL || q->sched->chan == NULL)
 		return;
+	batch_flush(q->sched);
 	fb = fbuf_new(type, 0);
 	fbuf_add_str(fb, str);
 	chan_send(q->sched->chan, fb);
@@ -143,6 +234,7 @@ list_entry(struct qlink *l, struct qmail *m)
 static void
 load_done(struct qlink *l)
 {
+	batch_flush(l);
 	chan_send(l->chan, fbuf_new(MSG_SCHED_LOAD_DONE, 0));
 	log_info("scheduler link %u: %u mails announced", l->gen, l->streamed);
 }
@@ -169,9 +261,8 @@ sched_recovery_done(struct qmgr *q)
 }
 
 static void
-stream_step(evutil_socket_t fd, short ev, void *arg)
+stream_run(struct qlink *l)
 {
-	struct qlink *l = arg;
 	struct qmgr *q = l->q;
 	struct qmail key, *m;
 	struct fbuf *fb;
@@ -213,6 +304,20 @@ stream_step(evutil_socket_t fd, short ev, void *arg)
 		fb = fbuf_new(MSG_QUEUE_LIST_END, l->stream_reqid);
 		fbuf_add_u32(fb, l->streamed);
 		chan_send(l->chan, fb);
+	}
+}
+
+static void
+stream_step(evutil_socket_t fd, short ev, void *arg)
+{
+	struct qlink *l = arg;
+	bool batch = l->kind == QLINK_SCHED;
+
+	l->batching = batch;
+	stream_run(l);
+	if (batch) {
+		l->batching = false;
+		batch_flush(l);
 	}
 }
 

@@ -20,13 +20,30 @@
 #include "qmgr.h"
 #include "xmalloc.h"
 
+/*
+ * The queue's shape is counted by walking every mail: called once a second
+ * (metrics push), that walk would take CPU in proportion to the queue, ~0.1 s
+ * a second with a million mails. So it runs at most once per second per
+ * QMGR_SHAPE_MAILS queued mails: the gauges of a large queue are a little
+ * older, the CPU it costs per second stays the same whatever the queue holds.
+ */
+#define QMGR_SHAPE_MAILS	100000
+
 void
 qmgr_metrics_collect(void *arg)
 {
+	static struct timespec last;
 	struct qmgr	*q = arg;
 	struct qmail	*m;
+	struct timespec	 now;
 	uint64_t	 mails[3] = { 0 }, rcpts[3] = { 0 };	/* active, deferred, held */
+	int64_t		 ms;
 
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (int64_t)(now.tv_sec - last.tv_sec) * 1000 + (now.tv_nsec - last.tv_nsec) / 1000000;
+	if (last.tv_sec != 0 && ms < 1000 * (int64_t)(q->nmails / QMGR_SHAPE_MAILS))
+		return;		/* the gauges keep their last values */
+	last = now;
 	RB_FOREACH(m, qmail_tree, &q->mails) {
 		unsigned pending = 0, deferred = 0;
 		for (uint32_t i = 0; i < m->nrcpt; i++) {

@@ -59,6 +59,7 @@ sched_qmgr_frame(struct sched *s, struct frame *f)
 	case MSG_SCHED_MAIL:
 	case MSG_SCHED_RCPT:
 	case MSG_SCHED_MAIL_END:
+	case MSG_SCHED_MAILS:
 	case MSG_SCHED_LOAD_DONE:
 	case MSG_SCHED_REMOVED:
 	case MSG_SCHED_FLUSH:

@@ -154,7 +154,8 @@ submit(int fd, char id[QUEUE_ID_MAX])
 	ck_assert(frame_get_str(&f, id, QUEUE_ID_MAX));
 }
 
-/* The next SCHED_MAIL's id ("" for LOAD_DONE), read up to its SCHED_MAIL_END. */
+/* The next SCHED_MAIL's id ("" for LOAD_DONE), read up to its SCHED_MAIL_END;
+ * or the mail of a SCHED_MAILS frame. */
 static void
 next_announce(int sfd, char id[QUEUE_ID_MAX])
 {
@@ -169,6 +170,15 @@ next_announce(int sfd, char id[QUEUE_ID_MAX])
 		if (f.hdr.type == MSG_SCHED_MAIL) {
 			ck_assert(frame_get_str(&f, id, QUEUE_ID_MAX));
 			break;
+		}
+		if (f.hdr.type == MSG_SCHED_MAILS) {
+			uint16_t n;
+
+			/* indexing: these tests have one mail to announce at a time */
+			ck_assert(frame_get_u16(&f, &n));
+			ck_assert_uint_eq(n, 1);
+			ck_assert(frame_get_str(&f, id, QUEUE_ID_MAX));
+			return;
 		}
 	}
 	do

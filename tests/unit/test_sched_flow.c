@@ -1064,6 +1064,87 @@ START_TEST(agent_lies)
 }
 END_TEST
 
+/* SCHED_MAILS (the queue being indexed): each mail of the frame is
+ * scheduled as if announced by SCHED_MAIL, its RCPTs and MAIL_END. */
+static struct fbuf *
+mails_frame(uint8_t bad_state)
+{
+	struct fbuf	*fb;
+
+	fb = fbuf_new(MSG_SCHED_MAILS, 0);
+	fbuf_add_u16(fb, 2);
+	fbuf_add_str(fb, "B1");
+	fbuf_add_u64(fb, (uint64_t)time(NULL));
+	fbuf_add_u64(fb, 100);
+	fbuf_add_u32(fb, 0);
+	fbuf_add_str(fb, "sender@example.net");
+	fbuf_add_u32(fb, 1);
+	fbuf_add_u8(fb, RCPT_PENDING);
+	fbuf_add_u32(fb, 0);
+	fbuf_add_u64(fb, 0);
+	fbuf_add_str(fb, "a@example.org");
+	fbuf_add_str(fb, "B2");
+	fbuf_add_u64(fb, (uint64_t)time(NULL));
+	fbuf_add_u64(fb, 100);
+	fbuf_add_u32(fb, 0);
+	fbuf_add_str(fb, "");
+	fbuf_add_u32(fb, 2);
+	fbuf_add_u8(fb, RCPT_DEFERRED);
+	fbuf_add_u32(fb, 1);
+	fbuf_add_u64(fb, (uint64_t)time(NULL) + 3600);
+	fbuf_add_str(fb, "b@example.org");
+	fbuf_add_u8(fb, bad_state);
+	fbuf_add_u32(fb, 0);
+	fbuf_add_u64(fb, 0);
+	fbuf_add_str(fb, "c@example.org");
+	return fb;
+}
+
+START_TEST(mails_frame_schedules_each)
+{
+	struct frame	 f;
+	struct mail	*m;
+	char		 id[QUEUE_ID_MAX];
+	int		 q;
+
+	start(MODE_RELAY);
+	(void)link_peer(PROC_AGENT, 0);
+	q = link_peer(PROC_QMGR, 0);
+	send_fb(q, mails_frame(RCPT_PENDING));
+	load_done(q);
+	expect(q, &f, MSG_QMGR_OPEN);
+	ck_assert(frame_get_str(&f, id, sizeof(id)));
+	ck_assert_str_eq(id, "B1");
+	expect(q, &f, MSG_QMGR_OPEN);
+	ck_assert(frame_get_str(&f, id, sizeof(id)));
+	ck_assert_str_eq(id, "B2");		/* c@, pending; b@ waits an hour */
+	ck_assert_uint_eq(S->nmails, 2);
+	ck_assert_ptr_nonnull(m = sched_mail_find(S, "B2"));
+	ck_assert(m->complete);
+	ck_assert_uint_eq(m->nrcpt, 2);
+	ck_assert_str_eq(m->rcpts[0].addr, "b@example.org");
+	ck_assert_uint_eq(m->rcpts[0].state, RCPT_DEFERRED);
+	ck_assert_uint_eq(m->rcpts[0].attempts, 1);
+	ck_assert_str_eq(m->rcpts[1].addr, "c@example.org");
+	ck_assert_str_eq(m->sender, "");
+	nothing(q, 200);
+}
+END_TEST
+
+/* A bad recipient state in a SCHED_MAILS frame: the link is dropped, the
+ * half-read mail is not kept. */
+START_TEST(mails_frame_bad_state)
+{
+	int		 q;
+
+	start(MODE_RELAY);
+	q = link_peer(PROC_QMGR, 0);
+	send_fb(q, mails_frame(RCPT_STATE_MAX));
+	ck_assert(closed(q));
+	ck_assert_ptr_null(sched_mail_find(S, "B2"));
+}
+END_TEST
+
 /*
  * The queue manager dies while one transaction is opening and another
  * waits behind it (destination_concurrency 1): once the new queue manager
@@ -1265,6 +1346,8 @@ main(void)
 	tcase_add_test(tc, delay_warning_once);
 	tcase_add_test(tc, held_while_delivering);
 	tcase_add_test(tc, deleted_while_delivering);
+	tcase_add_test(tc, mails_frame_schedules_each);
+	tcase_add_test(tc, mails_frame_bad_state);
 	tcase_add_test(tc, dane_tlsa_to_agent);
 	tcase_add_test(tc, dane_only_insecure_deferred);
 	tcase_add_loop_test(tc, sts_policy_applied, 0, 2);
