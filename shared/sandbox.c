@@ -156,6 +156,14 @@ open_files_default(int kind, const struct config *conf)
 		return 2 * ((rlim_t)l[PROC_SMTPD].max_sessions + agents) + 1024;
 	case PROC_RESOLVER:
 		return 1024;	/* libunbound's outgoing sockets */
+	case PROC_SCHEDULER:
+		/*
+		 * It passes each mail's descriptor on to an agent: one sent
+		 * and not yet received counts against the sender's limit
+		 * (sendmsg fails with ETOOMANYREFS above it), and a full queue
+		 * at start-up fills every agent session at once.
+		 */
+		return 64 + l[PROC_AGENT].count + agents;
 	default:
 		return 64 + l[PROC_AGENT].count;
 	}
