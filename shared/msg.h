@@ -264,6 +264,14 @@ enum msg_type {
 	 *   unreachable-host cache (sched_shape_dead.c). */
 	MSG_AGENT_UNREACHABLE = 240,
 
+	/*
+	 * dead destinations (236..239)
+	 */
+	/* agent -> scheduler: a new connection to this address was accepted:
+	 *   addr, u16 port. Until one is, the scheduler sends at most one
+	 *   transaction at a time to an address (sched_shape_dead.c). */
+	MSG_AGENT_REACHED = 236,
+
 	MSG_TYPE_MAX = 256
 };
 

@@ -81,6 +81,8 @@ sched_agent_frame(struct sched *s, unsigned agent, struct frame *f)
 		return sched_job_result(s, agent, f);
 	if (f->hdr.type == MSG_AGENT_UNREACHABLE)
 		return sched_dead_frame(s, agent, f);
+	if (f->hdr.type == MSG_AGENT_REACHED)
+		return sched_reached_frame(s, agent, f);
 	log_warnx("agent %u: unexpected %s", agent, msg_name(f->hdr.type));
 	return -1;
 }

@@ -226,6 +226,7 @@ struct job {
 	struct shape	*shape;		/* the budget it counts against while running */
 	uint32_t	 shape_gen;	/* its AIMD generation at the start */
 	uint64_t	 lease;		/* its shared concurrency lease, 0: none */
+	struct dead_addr *probe;	/* the unknown address it probes, or NULL */
 };
 
 enum dest_res {
@@ -293,6 +294,8 @@ struct dest {
 	struct shape	*shape;		/* traffic shaping budget (sched_shape_run.c) */
 	TAILQ_ENTRY(dest) blocked_entry;	/* in shape->blocked */
 	bool		 on_blocked;
+	struct dead_addr *probe_wait;	/* waits for this address's probe */
+	TAILQ_ENTRY(dest) probe_entry;	/* in probe_wait->waiters */
 };
 
 /* An outstanding resolver query. */
