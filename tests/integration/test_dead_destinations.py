@@ -11,7 +11,8 @@ import re
 import time
 
 import outpost_harness as H
-from test_shaping import blackhole, peer_factory, inject_many, statuses  # noqa: F401
+from test_shaping import (blackhole, peer_factory, inject_many, statuses,  # noqa: F401
+                          destinations)
 
 
 def test_blackholed_mx_holds_one_session_not_one_per_mail(outpost_factory, peer_factory,
@@ -35,6 +36,9 @@ def test_blackholed_mx_holds_one_session_not_one_per_mail(outpost_factory, peer_
     attempts = len(re.findall(r"connecting to 127\.0\.0\.3", op.log_text()))
     assert took < 15, f"the healthy mails waited {took:.1f}s (connect_timeout is 20s)"
     assert attempts == 1, f"{attempts} connection attempts to the dead MX at once"
+    out = destinations(op)
+    assert re.search(rf"^probing \[127\.0\.0\.3\]:{dead_port} \(not answered yet\), "
+                     r"[1-9]\d* destinations waiting$", out, re.M), out
 
     # The probe times out; the 15 mails that waited are deferred from the
     # cache without a connection attempt of their own.
