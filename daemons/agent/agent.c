@@ -176,8 +176,10 @@ agent_dispatch(struct agent *a)
 				session_new(a, j);
 				continue;
 			}
-			/* Full: an idle connection elsewhere makes room. */
-			if ((s = agent_find_idle(a, j, true)) != NULL) {
+			/* Full: an idle connection elsewhere makes room. Its socket
+			 * stays open until the QUIT is answered: a bounded number
+			 * of those keeps within the descriptor limit (sandbox.c). */
+			if (a->nquitting < max && (s = agent_find_idle(a, j, true)) != NULL) {
 				session_quit(s);
 				continue;
 			}
