@@ -142,6 +142,7 @@ job_free(struct sched *s, struct job *j)
 
 	sched_shape_released(s, j);
 	sched_probe_done(s, j);
+	sched_dead_deferred(s, j);
 	job_unlink(s, j);
 	RB_REMOVE(sched_job_tree, &s->jobs, j);
 	for (i = 0; i < j->nrcpt; i++) {

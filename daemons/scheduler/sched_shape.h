@@ -172,7 +172,16 @@ void		 sched_probe_started(struct dead_addr *, struct job *);
 /* The job's probe is over (released or freed): the next may start. */
 void		 sched_probe_done(struct sched *, struct job *);
 /* The destination is freed: off any waiting list. */
-void		 sched_probe_detach(struct dest *);
+void		 sched_probe_detach(struct sched *, struct dest *);
+/*
+ * Cache deferrals are recorded by the queue manager like any outcome, a
+ * queue file open for each until its commit round ends: thousands at once
+ * (every mail of a hundred dead domains when the probes time out) would
+ * run it out of descriptors. At most SCHED_DEFERRING_MAX are in flight;
+ * the rest wait on sched->deferq. Called by job_free for every job.
+ */
+#define SCHED_DEFERRING_MAX	256
+void		 sched_dead_deferred(struct sched *, struct job *);
 bool		 sched_dead_is(struct sched *, const struct sched_addr *);
 /* Marks live[i] for each address of d not in the cache; returns how many. */
 unsigned	 sched_dead_live(struct sched *, const struct dest *, bool *live);

@@ -208,12 +208,36 @@ sched_probe_done(struct sched *s, struct job *j)
 }
 
 void
-sched_probe_detach(struct dest *d)
+sched_probe_detach(struct sched *s, struct dest *d)
 {
+	if (d->on_deferq) {
+		TAILQ_REMOVE(&s->deferq, d, defer_entry);
+		d->on_deferq = false;
+	}
 	if (d->probe_wait == NULL)
 		return;
 	TAILQ_REMOVE(&d->probe_wait->waiters, d, probe_entry);
 	d->probe_wait = NULL;
+}
+
+void
+sched_dead_deferred(struct sched *s, struct job *j)
+{
+	struct dest	*d;
+
+	if (!j->cache_deferred)
+		return;
+	j->cache_deferred = false;
+	if (s->ndeferring > 0)
+		s->ndeferring--;
+	/* Half the room free: the destinations that waited go on. */
+	if (s->ndeferring > SCHED_DEFERRING_MAX / 2)
+		return;
+	while ((d = TAILQ_FIRST(&s->deferq)) != NULL) {
+		TAILQ_REMOVE(&s->deferq, d, defer_entry);
+		d->on_deferq = false;
+		sched_dest_ready(s, d);
+	}
 }
 
 bool
@@ -255,11 +279,20 @@ sched_dead_defer(struct sched *s, struct dest *d)
 	snprintf(reply, sizeof(reply), "every address of %s is not responding (cached, not tried)",
 	    d->name);
 	while ((j = TAILQ_FIRST(&d->waiting)) != NULL) {
+		if (s->ndeferring >= SCHED_DEFERRING_MAX) {
+			if (!d->on_deferq) {
+				TAILQ_INSERT_TAIL(&s->deferq, d, defer_entry);
+				d->on_deferq = true;
+			}
+			break;
+		}
 		TAILQ_REMOVE(&d->waiting, j, dest_entry);
 		j->queued = false;
 		d->nwaiting--;
 		s->nwaiting--;
 		j->dest = NULL;
+		j->cache_deferred = true;
+		s->ndeferring++;
 		sched_job_fail(s, j, DELIVERY_TEMPFAIL, 0, "4.4.1", reply);
 	}
 	return true;

@@ -351,6 +351,7 @@ sched_init(struct sched *s, struct proc_ctx *ctx, const struct config *conf,
 	RB_INIT(&s->deads);
 	TAILQ_INIT(&s->due);
 	TAILQ_INIT(&s->ready);
+	TAILQ_INIT(&s->deferq);
 	TAILQ_INIT(&s->orphans);
 	if ((s->due_ev = event_new(base, -1, 0, sched_due_cb, s)) == NULL ||
 	    (s->dispatch_ev = event_new(base, -1, 0, sched_dispatch_cb, s)) == NULL ||

@@ -227,6 +227,7 @@ struct job {
 	uint32_t	 shape_gen;	/* its AIMD generation at the start */
 	uint64_t	 lease;		/* its shared concurrency lease, 0: none */
 	struct dead_addr *probe;	/* the unknown address it probes, or NULL */
+	bool		 cache_deferred;	/* counted in sched->ndeferring */
 };
 
 enum dest_res {
@@ -296,6 +297,8 @@ struct dest {
 	bool		 on_blocked;
 	struct dead_addr *probe_wait;	/* waits for this address's probe */
 	TAILQ_ENTRY(dest) probe_entry;	/* in probe_wait->waiters */
+	TAILQ_ENTRY(dest) defer_entry;	/* in sched->deferq */
+	bool		 on_deferq;
 };
 
 /* An outstanding resolver query. */
@@ -363,6 +366,10 @@ struct sched {
 	struct event		*wake_ev;
 	uint64_t		 wake_armed;	/* wake_at the timer is set for, 0 = none */
 	TAILQ_HEAD(, dest)	 ready;
+	/* Destinations with transactions to defer from the unreachable-host
+	 * cache once fewer deferrals are in flight (sched_shape_dead.c). */
+	TAILQ_HEAD(, dest)	 deferq;
+	unsigned		 ndeferring;	/* cache deferrals not yet recorded */
 	TAILQ_HEAD(, job)	 orphans;
 	unsigned		 nwaiting;	/* jobs queued at destinations */
 
