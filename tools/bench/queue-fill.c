@@ -185,5 +185,9 @@ main(int argc, char *argv[])
 			err(1, "close %s", path);
 	}
 	printf("%lld mails written to %s/queue\n", count, qdir);
+	for (i = 0; i < nrcpt; i++)
+		free(rcpt[i]);
+	free(rcpt);
+	free(body);
 	return 0;
 }
