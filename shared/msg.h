@@ -307,6 +307,14 @@ enum msg_type {
 	 *   n32{ u8 state, u32 attempts, u64 next, str addr } } */
 	MSG_SCHED_MAILS = 246,
 
+	/*
+	 * dead destinations (236..239)
+	 */
+	/* agent -> scheduler: a new connection to this address was accepted:
+	 *   addr, u16 port. Until one is, the scheduler sends at most one
+	 *   transaction at a time to an address (sched_shape_dead.c). */
+	MSG_AGENT_REACHED = 236,
+
 	MSG_TYPE_MAX = 256
 };
 

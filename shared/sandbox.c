@@ -150,7 +150,13 @@ open_files_default(int kind, const struct config *conf)
 		 * new ones are accepted; links, listeners and the loop's own. */
 		return 2 * (rlim_t)l[PROC_SMTPD].max_sessions + 64;
 	case PROC_AGENT:
-		return 2 * (rlim_t)l[PROC_AGENT].max_sessions + 64;	/* server + message */
+		/*
+		 * Per session a server socket and a message (a second socket
+		 * while Happy Eyeballs races), and a socket per idle session
+		 * evicted to make room that still waits for its QUIT's answer
+		 * (at most max_sessions of them, agent_dispatch).
+		 */
+		return 4 * (rlim_t)l[PROC_AGENT].max_sessions + 64;
 	case PROC_QMGR:
 		/* A file per mail being received or delivered, spares, links. */
 		return 2 * ((rlim_t)l[PROC_SMTPD].max_sessions + agents) + 1024;

@@ -181,8 +181,10 @@ agent_dispatch(struct agent *a)
 				continue;
 			}
 			/* Full: an idle connection elsewhere makes room once closed;
-			 * no more are closed than jobs wait for one. */
-			if (a->nquitting < a->npending &&
+			 * no more are closed than jobs wait for one. Its socket
+			 * stays open until the QUIT is answered: a bounded number
+			 * of those keeps within the descriptor limit (sandbox.c). */
+			if (a->nquitting < a->npending && a->nquitting < max &&
 			    (s = agent_find_idle(a, j, true)) != NULL) {
 				session_quit(s);
 				continue;

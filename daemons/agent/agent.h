@@ -457,6 +457,9 @@ void	agent_job_done(struct agent *, struct agent_job *);
  * unreachable-host cache. */
 void	agent_connect_timed_out(const struct agent_job *, const struct agent_addr *,
 	    const char *why);
+/* A new connection to a was accepted: the scheduler stops limiting the
+ * address to one transaction at a time (its probe). */
+void	agent_connect_answered(const struct agent_job *, const struct agent_addr *);
 /*
  * Happy Eyeballs (RFC 8305): when the address at index i and a later one of
  * the same host differ in family, connect to the IPv6 one and, if it has not

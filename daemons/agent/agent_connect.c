@@ -5,7 +5,10 @@
  * all, the SYN dropped) is reported with MSG_AGENT_UNREACHABLE, so that the
  * scheduler's unreachable-host cache spares other mails the same wait.
  * A refusal is not reported: it costs nothing to find out again. Called by
- * agent_session.c when a connect times out.
+ * agent_session.c when a connect times out. A connect that succeeds is
+ * reported too (MSG_AGENT_REACHED): until an address has answered once, the
+ * scheduler lets only one transaction at a time wait on it, so that a
+ * blackholed address holds one session, not one per queued mail.
  *
  * Also Happy Eyeballs (RFC 8305) for hosts with IPv6 and IPv4 addresses:
  * agent_session.c starts a race instead of a plain connect and gets the
@@ -31,15 +34,12 @@
 
 #include "agent.h"
 
-void
-agent_connect_timed_out(const struct agent_job *j, const struct agent_addr *a,
-    const char *why)
+/* addr, u16 port of msg.h; false for a family the scheduler does not know. */
+static bool
+put_addr(struct fbuf *fb, const struct agent_addr *a)
 {
-	struct fbuf	*fb;
 	uint8_t		 raw[16], family;
 
-	if (j == NULL || j->link == NULL || j->link->dead)
-		return;
 	memset(raw, 0, sizeof(raw));
 	if (a->ss.ss_family == AF_INET) {
 		family = 4;
@@ -48,14 +48,45 @@ agent_connect_timed_out(const struct agent_job *j, const struct agent_addr *a,
 		family = 6;
 		memcpy(raw, &((const struct sockaddr_in6 *)&a->ss)->sin6_addr, 16);
 	} else
-		return;
-	fb = fbuf_new(MSG_AGENT_UNREACHABLE, j->reqid);
+		return false;
 	fbuf_add_u8(fb, family);
 	fbuf_add_raw(fb, raw, sizeof(raw));
 	fbuf_add_u16(fb, a->port);
+	return true;
+}
+
+void
+agent_connect_timed_out(const struct agent_job *j, const struct agent_addr *a,
+    const char *why)
+{
+	struct fbuf	*fb;
+
+	if (j == NULL || j->link == NULL || j->link->dead)
+		return;
+	fb = fbuf_new(MSG_AGENT_UNREACHABLE, j->reqid);
+	if (!put_addr(fb, a)) {
+		fbuf_free(fb);
+		return;
+	}
 	fbuf_add_str(fb, why);
 	if (chan_send(j->link->chan, fb) == -1)
 		log_debug("%s: cannot report an unreachable address", j->id);
+}
+
+void
+agent_connect_answered(const struct agent_job *j, const struct agent_addr *a)
+{
+	struct fbuf	*fb;
+
+	if (j == NULL || j->link == NULL || j->link->dead)
+		return;
+	fb = fbuf_new(MSG_AGENT_REACHED, j->reqid);
+	if (!put_addr(fb, a)) {
+		fbuf_free(fb);
+		return;
+	}
+	if (chan_send(j->link->chan, fb) == -1)
+		log_debug("%s: cannot report an answering address", j->id);
 }
 
 /*

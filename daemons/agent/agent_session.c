@@ -561,6 +561,7 @@ sess_event_cb(struct bufferevent *bev, short events, void *arg)
 		e = 1;
 		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &e, sizeof(e));
 		log_detail("%s: connected to %s", sess_id(s), s->relay);
+		agent_connect_answered(s->job, &s->addr);
 		if (s->dflags & DELIVER_F_SMTPS) {
 			/* Implicit TLS: the handshake comes before the greeting. */
 			sess_tls_start(s);

@@ -748,6 +748,7 @@ dest_free(struct sched *s, struct dest *d)
 	RB_REMOVE(sched_dest_tree, &s->dests, d);
 	s->ndests--;
 	sched_shape_detach(s, d);
+	sched_probe_detach(s, d);
 	dest_hosts_reset(d);
 	sched_dane_reset(d);
 	free(d);

@@ -141,6 +141,8 @@ job_free(struct sched *s, struct job *j)
 	unsigned	i;
 
 	sched_shape_released(s, j);
+	sched_probe_done(s, j);
+	sched_dead_deferred(s, j);
 	job_unlink(s, j);
 	RB_REMOVE(sched_job_tree, &s->jobs, j);
 	for (i = 0; i < j->nrcpt; i++) {
@@ -158,6 +160,7 @@ job_release(struct sched *s, struct job *j)
 	if (j->state != JOB_OPENING && j->state != JOB_AT_AGENT)
 		return;
 	sched_shape_released(s, j);
+	sched_probe_done(s, j);
 	if (j->dest != NULL) {
 		if (j->dest->active > 0)
 			j->dest->active--;
@@ -515,6 +518,8 @@ sched_job_dispatch(struct sched *s)
 	struct dest	*d;
 	struct job	*j;
 	struct fbuf	*fb;
+	struct dead_addr *probe;
+	bool		 wait;
 	int		 agent;
 
 	while (!s->stopping && s->qmgr != NULL && (d = TAILQ_FIRST(&s->ready)) != NULL) {
@@ -524,6 +529,9 @@ sched_job_dispatch(struct sched *s)
 			continue;	/* sched_dest_ready() puts it back when that changes */
 		if (sched_dead_defer(s, d))
 			continue;	/* every address is known not to answer */
+		probe = sched_probe_gate(s, d, &wait);
+		if (wait)
+			continue;	/* its address is being probed: wakes up after */
 		if (!sched_shape_may_start(s, d))
 			continue;	/* waits on its budget (concurrency, rate, pause) */
 		if ((agent = job_pick_agent(s, d)) < 0) {
@@ -543,6 +551,8 @@ sched_job_dispatch(struct sched *s)
 		j->state = JOB_OPENING;
 		j->dispatched_ms = sched_log_now_ms();
 		sched_shape_started(s, d, j);
+		if (probe != NULL)
+			sched_probe_started(probe, j);
 		fb = fbuf_new(MSG_QMGR_OPEN, j->reqid);
 		fbuf_add_str(fb, j->id);
 		if (chan_send(s->qmgr, fb) == -1)

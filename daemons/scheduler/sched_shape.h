@@ -145,7 +145,10 @@ struct dead_addr {
 	uint8_t		 family;
 	uint8_t		 addr[16];
 	uint16_t	 port;
-	uint64_t	 until;		/* monotonic ms */
+	uint64_t	 until;		/* not responding until (monotonic ms), 0: not */
+	uint64_t	 alive_until;	/* answered a connect: no probe needed until */
+	struct job	*probe;		/* the one transaction trying it while unknown */
+	TAILQ_HEAD(, dest) waiters;	/* destinations waiting for the probe's verdict */
 };
 RB_HEAD(sched_dead_tree, dead_addr);
 int	sched_dead_cmp(const struct dead_addr *, const struct dead_addr *);
@@ -154,6 +157,31 @@ RB_PROTOTYPE(sched_dead_tree, dead_addr, entry, sched_dead_cmp)
 #define SCHED_DEAD_MAX	10000	/* addresses kept at most */
 
 int		 sched_dead_frame(struct sched *, unsigned agent, struct frame *);
+/*
+ * Probes (MSG_AGENT_REACHED): an address that has not answered a connect
+ * within unreachable_cache_time gets one transaction at a time; the other
+ * destinations whose first address it is wait, off the ready list, holding
+ * no session, until it answers (then all go), times out (then they defer
+ * from the cache) or the probe ends otherwise (then the next one probes).
+ * sched_probe_gate: NULL and *wait false: start as usual; NULL and *wait
+ * true: d now waits; an entry: start, and call sched_probe_started.
+ */
+int		 sched_reached_frame(struct sched *, unsigned agent, struct frame *);
+struct dead_addr *sched_probe_gate(struct sched *, struct dest *, bool *wait);
+void		 sched_probe_started(struct dead_addr *, struct job *);
+/* The job's probe is over (released or freed): the next may start. */
+void		 sched_probe_done(struct sched *, struct job *);
+/* The destination is freed: off any waiting list. */
+void		 sched_probe_detach(struct sched *, struct dest *);
+/*
+ * Cache deferrals are recorded by the queue manager like any outcome, a
+ * queue file open for each until its commit round ends: thousands at once
+ * (every mail of a hundred dead domains when the probes time out) would
+ * run it out of descriptors. At most SCHED_DEFERRING_MAX are in flight;
+ * the rest wait on sched->deferq. Called by job_free for every job.
+ */
+#define SCHED_DEFERRING_MAX	256
+void		 sched_dead_deferred(struct sched *, struct job *);
 bool		 sched_dead_is(struct sched *, const struct sched_addr *);
 /* Marks live[i] for each address of d not in the cache; returns how many. */
 unsigned	 sched_dead_live(struct sched *, const struct dest *, bool *live);

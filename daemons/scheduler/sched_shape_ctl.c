@@ -89,15 +89,25 @@ ctl_destinations(struct sched *s, uint32_t reqid)
 		n++;
 	}
 	RB_FOREACH(e, sched_dead_tree, &s->deads) {
-		if (e->until <= now)
+		if (e->until <= now && e->probe == NULL)
 			continue;
 		if (n >= CTL_LINES_MAX) {
 			more++;
 			continue;
 		}
 		inet_ntop(e->family == 4 ? AF_INET : AF_INET6, e->addr, ip, sizeof(ip));
-		snprintf(line, sizeof(line), "unreachable [%s]:%u for %llus more", ip, e->port,
-		    (unsigned long long)((e->until - now + 999) / 1000));
+		if (e->until > now)
+			snprintf(line, sizeof(line), "unreachable [%s]:%u for %llus more", ip,
+			    e->port, (unsigned long long)((e->until - now + 999) / 1000));
+		else {
+			struct dest	*d;
+			unsigned	 w = 0;
+
+			TAILQ_FOREACH(d, &e->waiters, probe_entry)
+				w++;
+			snprintf(line, sizeof(line), "probing [%s]:%u (not answered yet), "
+			    "%u destinations waiting", ip, e->port, w);
+		}
 		ctl_line(ctx, reqid, line);
 		n++;
 	}

@@ -86,6 +86,8 @@ sched_agent_frame(struct sched *s, unsigned agent, struct frame *f)
 		return sched_dead_frame(s, agent, f);
 	if (f->hdr.type == MSG_AGENT_TLS_SESSION)
 		return sched_tlsrpt_session(s, agent, f);
+	if (f->hdr.type == MSG_AGENT_REACHED)
+		return sched_reached_frame(s, agent, f);
 	log_warnx("agent %u: unexpected %s", agent, msg_name(f->hdr.type));
 	return -1;
 }
@@ -361,6 +363,7 @@ sched_init(struct sched *s, struct proc_ctx *ctx, const struct config *conf,
 	RB_INIT(&s->deads);
 	TAILQ_INIT(&s->due);
 	TAILQ_INIT(&s->ready);
+	TAILQ_INIT(&s->deferq);
 	TAILQ_INIT(&s->orphans);
 	if ((s->due_ev = event_new(base, -1, 0, sched_due_cb, s)) == NULL ||
 	    (s->dispatch_ev = event_new(base, -1, 0, sched_dispatch_cb, s)) == NULL ||

@@ -226,6 +226,8 @@ struct job {
 	struct shape	*shape;		/* the budget it counts against while running */
 	uint32_t	 shape_gen;	/* its AIMD generation at the start */
 	uint64_t	 lease;		/* its shared concurrency lease, 0: none */
+	struct dead_addr *probe;	/* the unknown address it probes, or NULL */
+	bool		 cache_deferred;	/* counted in sched->ndeferring */
 };
 
 enum dest_res {
@@ -294,6 +296,10 @@ struct dest {
 	struct shape	*shape;		/* traffic shaping budget (sched_shape_run.c) */
 	TAILQ_ENTRY(dest) blocked_entry;	/* in shape->blocked */
 	bool		 on_blocked;
+	struct dead_addr *probe_wait;	/* waits for this address's probe */
+	TAILQ_ENTRY(dest) probe_entry;	/* in probe_wait->waiters */
+	TAILQ_ENTRY(dest) defer_entry;	/* in sched->deferq */
+	bool		 on_deferq;
 };
 
 /* An outstanding resolver query. */
@@ -361,6 +367,10 @@ struct sched {
 	struct event		*wake_ev;
 	uint64_t		 wake_armed;	/* wake_at the timer is set for, 0 = none */
 	TAILQ_HEAD(, dest)	 ready;
+	/* Destinations with transactions to defer from the unreachable-host
+	 * cache once fewer deferrals are in flight (sched_shape_dead.c). */
+	TAILQ_HEAD(, dest)	 deferq;
+	unsigned		 ndeferring;	/* cache deferrals not yet recorded */
 	TAILQ_HEAD(, job)	 orphans;
 	unsigned		 nwaiting;	/* jobs queued at destinations */
 

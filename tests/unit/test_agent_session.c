@@ -388,6 +388,9 @@ static struct proc_ctx	 ctx;
 static int		 sched_fd;
 
 struct result {
+	struct event	*ev;
+	struct timeval	 tv;
+	unsigned	 reached;	/* MSG_AGENT_REACHED frames before the result */
 	bool		 got;
 	unsigned	 ntls;		/* AGENT_TLS_SESSION frames before the result */
 	uint8_t		 tls_outcome;	/* the last one's (shared/tlsrpt.h) */
@@ -522,6 +525,17 @@ result_cb(evutil_socket_t fd, short ev, void *arg)
 		res->ntls++;
 		return;
 	}
+	if (f.hdr.type == MSG_AGENT_REACHED) {
+		uint8_t		 fam, raw[16];
+		uint16_t	 port;
+
+		ck_assert(frame_get_u8(&f, &fam) && (fam == 4 || fam == 6));
+		ck_assert(frame_get_raw(&f, raw, sizeof(raw)) && frame_get_u16(&f, &port));
+		ck_assert(frame_end(&f));
+		res->reached++;
+		event_add(res->ev, &res->tv);	/* the result comes next */
+		return;
+	}
 	ck_assert_int_eq(f.hdr.type, MSG_AGENT_RESULT);
 	res->reqid = f.hdr.reqid;
 	ck_assert(frame_get_str(&f, res->relay, sizeof(res->relay)));
@@ -548,6 +562,8 @@ wait_result(struct result *res, int seconds)
 
 	memset(res, 0, sizeof(*res));
 	ev = event_new(ctx.base, sched_fd, EV_READ | EV_TIMEOUT | EV_PERSIST, result_cb, res);
+	res->ev = ev;
+	res->tv = tv;
 	event_add(ev, &tv);
 	event_base_dispatch(ctx.base);
 	event_free(ev);
@@ -834,6 +850,8 @@ START_TEST(connection_is_reused_with_rset)
 		send_job(i, &j);
 		wait_result(&res, 10);
 		ck_assert_uint_eq(res.r[0].class, DELIVERY_OK);
+		/* each new connection is reported to the scheduler, a reused one not */
+		ck_assert_uint_eq(res.reached, i % 3 == 0 ? 1 : 0);
 	}
 	run_for(300);
 	t = slurp(s.dir, "transcript", &tl);

@@ -296,7 +296,14 @@ START_TEST(default_rlimits_per_role)
 	ck_assert_uint_eq(l[3].rlim_cur, 2 * 100 + 64);	/* from max_sessions */
 
 	limits_of(PROC_AGENT, &c, l);
-	ck_assert_uint_eq(l[3].rlim_cur, 2 * 50 + 64);
+	/* sessions, their messages, Happy Eyeballs' second sockets, evicted
+	 * sessions still saying QUIT */
+	ck_assert_uint_eq(l[3].rlim_cur, 4 * 50 + 64);
+
+	/* the scheduler: every agent session's message may be in flight to it */
+	limits_of(PROC_SCHEDULER, &c, l);
+	ck_assert_uint_eq(l[3].rlim_cur, 64 + c.limits[PROC_AGENT].count +
+	    2 * c.limits[PROC_AGENT].count * 50);
 
 	limits_of(PROC_QMGR, &c, l);
 	ck_assert_uint_eq(l[0].rlim_max, 0);

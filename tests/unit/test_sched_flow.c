@@ -263,6 +263,31 @@ struct deliver {
 	uint8_t		 rr0[16][3];	/* usage, selector, mtype of the first record */
 };
 
+/* The agent's MSG_AGENT_REACHED (or, with why, MSG_AGENT_UNREACHABLE). */
+static void
+addr_report(int a, uint32_t reqid, uint8_t fam, const uint8_t addr[16], uint16_t port,
+    const char *why)
+{
+	struct fbuf	*fb;
+
+	fb = fbuf_new(why != NULL ? MSG_AGENT_UNREACHABLE : MSG_AGENT_REACHED, reqid);
+	fbuf_add_u8(fb, fam);
+	fbuf_add_raw(fb, addr, 16);
+	fbuf_add_u16(fb, port);
+	if (why != NULL)
+		fbuf_add_str(fb, why);
+	send_fb(a, fb);
+}
+
+static void
+reached(int a, uint32_t reqid, uint8_t fam, const uint8_t addr[16], uint16_t port)
+{
+	addr_report(a, reqid, fam, addr, port, NULL);
+}
+
+/* Does the scripted agent's connect succeed (get_deliver reports it)? */
+static bool agent_connects = true;
+
 static void
 get_deliver(int a, struct deliver *d)
 {
@@ -336,6 +361,9 @@ get_deliver(int a, struct deliver *d)
 		ck_assert(frame_get_u8(&f, &reuse) && reuse == DELIVER_REUSE_DEFAULT);
 	}
 	ck_assert(frame_end(&f));
+	/* As a real agent: its connect to the first address was accepted. */
+	if (d->naddr > 0 && agent_connects)
+		reached(a, d->reqid, d->fam[0], d->addr[0], d->port[0]);
 }
 
 static void
@@ -597,6 +625,8 @@ START_TEST(qmgr_restart_keeps_outcome)
 END_TEST
 
 /* Agents get at most max_sessions transactions; the rest wait. */
+static const uint8_t loop1[16] = { 127, 0, 0, 1 };
+
 START_TEST(agent_sessions_bounded)
 {
 	const char	*r1[] = { "a@one.example" };
@@ -608,6 +638,8 @@ START_TEST(agent_sessions_bounded)
 	S->max_sessions = 3;
 	a = link_peer(PROC_AGENT, 0);
 	q = link_peer(PROC_QMGR, 0);
+	/* The relay answers (an unknown one would get one probe at a time). */
+	reached(a, 0, 4, loop1, 2526);
 	for (i = 0; i < 6; i++) {
 		snprintf(id, sizeof(id), "B%d", i);
 		list_mail(q, id, 1, r1, 0);
@@ -616,6 +648,80 @@ START_TEST(agent_sessions_bounded)
 		expect(q, &f, MSG_QMGR_OPEN);
 	nothing(q, 200);
 	(void)a;
+}
+END_TEST
+
+/*
+ * An address that never answered a connect gets one transaction at a time:
+ * the others wait, holding no agent session, until the agent reports the
+ * connect accepted; then they all start.
+ */
+START_TEST(unknown_address_one_probe)
+{
+	const char	*r1[] = { "a@one.example" };
+	char		 id[8];
+	int		 q, a, i;
+	struct frame	 f;
+	struct deliver	 d;
+
+	start(MODE_RELAY);
+	a = link_peer(PROC_AGENT, 0);
+	q = link_peer(PROC_QMGR, 0);
+	for (i = 0; i < 3; i++) {
+		snprintf(id, sizeof(id), "P%d", i);
+		list_mail(q, id, 1, r1, 0);
+	}
+	expect(q, &f, MSG_QMGR_OPEN);
+	nothing(q, 300);		/* the probe alone */
+	opened(q, &f);
+	get_deliver(a, &d);		/* ... reports its connect accepted */
+	expect(q, &f, MSG_QMGR_OPEN);
+	expect(q, &f, MSG_QMGR_OPEN);
+}
+END_TEST
+
+/*
+ * The probe's connect times out: the transactions that waited for it are
+ * deferred from the unreachable-host cache at once, without a session, and
+ * none is lost (each gets its update).
+ */
+START_TEST(probe_timeout_defers_waiters)
+{
+	const char	*r1[] = { "a@one.example" };
+	const uint8_t	 cls[] = { DELIVERY_TEMPFAIL };
+	const uint16_t	 codes[] = { 0 };
+	char		 id[8];
+	int		 q, a, i;
+	struct frame	 f;
+	struct deliver	 d;
+	struct update	 u;
+
+	start(MODE_RELAY);
+	agent_connects = false;
+	a = link_peer(PROC_AGENT, 0);
+	q = link_peer(PROC_QMGR, 0);
+	for (i = 0; i < 3; i++) {
+		snprintf(id, sizeof(id), "T%d", i);
+		list_mail(q, id, 1, r1, 0);
+	}
+	expect(q, &f, MSG_QMGR_OPEN);
+	opened(q, &f);
+	get_deliver(a, &d);
+	nothing(q, 300);		/* still waiting for the probe */
+	addr_report(a, d.reqid, d.fam[0], d.addr[0], d.port[0], "Connection timed out");
+	for (i = 0; i < 2; i++) {
+		get_update(q, &u);
+		ck_assert_uint_eq(u.n, 1);
+		ck_assert_int_eq(u.state[0], RCPT_DEFERRED);
+		ck_assert_str_eq(u.dsn[0], "4.4.1");
+		ck_assert_str_ne(u.id, d.id);
+		updated(q, &u, false);
+	}
+	result(a, &d, cls, codes);
+	get_update(q, &u);
+	ck_assert_str_eq(u.id, d.id);
+	ck_assert_int_eq(u.state[0], RCPT_DEFERRED);
+	agent_connects = true;
 }
 END_TEST
 
@@ -1105,11 +1211,13 @@ START_TEST(mails_frame_schedules_each)
 	struct frame	 f;
 	struct mail	*m;
 	char		 id[QUEUE_ID_MAX];
-	int		 q;
+	int		 q, a;
 
 	start(MODE_RELAY);
-	(void)link_peer(PROC_AGENT, 0);
+	a = link_peer(PROC_AGENT, 0);
 	q = link_peer(PROC_QMGR, 0);
+	/* The relay answers (an unknown one would get one probe at a time). */
+	reached(a, 0, 4, loop1, 2526);
 	send_fb(q, mails_frame(RCPT_PENDING));
 	load_done(q);
 	expect(q, &f, MSG_QMGR_OPEN);
@@ -1337,6 +1445,8 @@ main(void)
 	tcase_add_test(tc, agent_death_retried);
 	tcase_add_test(tc, qmgr_restart_keeps_outcome);
 	tcase_add_test(tc, agent_sessions_bounded);
+	tcase_add_test(tc, unknown_address_one_probe);
+	tcase_add_test(tc, probe_timeout_defers_waiters);
 	tcase_add_test(tc, mx_routing);
 	tcase_add_test(tc, mx_failures);
 	tcase_add_test(tc, mx_implicit_and_cache);

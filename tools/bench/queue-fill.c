@@ -6,11 +6,13 @@
  * large-queue benchmark (tools/bench). Injecting a million mails over SMTP
  * takes many minutes; this takes seconds and yields the same files.
  *
- *   outpost-queue-fill [-D seconds] [-r nrcpt] [-s size] [-u uid:gid] QUEUE_DIR COUNT
+ *   outpost-queue-fill [-D seconds] [-d domains -z zone] [-r nrcpt] [-s size]
+ *       [-u uid:gid] QUEUE_DIR COUNT
  *
  * QUEUE_DIR is the directory holding queue/ (state_directory/queue). Each
  * mail has sender fill@example.org, nrcpt recipients fillN-R@example.net
- * and a body of about size bytes with a "Subject: fill N" header. -D
+ * (with -d and -z: fillN-R@dK.ZONE, K = N modulo domains, so that the mails
+ * spread evenly over that many destinations) and a body of about size bytes with a "Subject: fill N" header. -D
  * appends a DEFERRED state record per recipient (one attempt made, the next
  * due in that many seconds), as a queue left by a relay outage holds.
  * Files are written with fsync off (the queue is not running and nothing
@@ -47,8 +49,8 @@ write_all(int fd, const void *p, size_t n, const char *path)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: outpost-queue-fill [-D seconds] [-r nrcpt] [-s size] "
-	    "[-u uid:gid] queue_dir count\n");
+	fprintf(stderr, "usage: outpost-queue-fill [-D seconds] [-d domains -z zone] [-r nrcpt] "
+	    "[-s size] [-u uid:gid] queue_dir count\n");
 	exit(2);
 }
 
@@ -61,19 +63,30 @@ main(int argc, char *argv[])
 	crypto_generichash_state st;
 	struct qf_envelope e;
 	struct qf_state s;
-	long long count, n, defer = -1, nrcpt = 1, size = 4096, uid = -1, gid = -1;
+	long long count, n, defer = -1, nrcpt = 1, size = 4096, uid = -1, gid = -1, ndom = 0;
+	const char *zone = NULL;
 	size_t plen, blen;
 	uint32_t i;
 	int ch, fd;
 	time_t now = time(NULL);
 	char *colon;
 
-	while ((ch = getopt(argc, argv, "D:r:s:u:")) != -1) {
+	while ((ch = getopt(argc, argv, "D:d:r:s:u:z:")) != -1) {
 		switch (ch) {
 		case 'D':
 			defer = strtonum(optarg, 0, 86400 * 365, &errstr);
 			if (errstr != NULL)
 				errx(2, "-D %s: %s", optarg, errstr);
+			break;
+		case 'd':
+			ndom = strtonum(optarg, 1, 1000000, &errstr);
+			if (errstr != NULL)
+				errx(2, "-d %s: %s", optarg, errstr);
+			break;
+		case 'z':
+			if (strlen(optarg) > 200 || strchr(optarg, '@') != NULL)
+				errx(2, "-z %s: not a domain", optarg);
+			zone = optarg;
 			break;
 		case 'r':
 			nrcpt = strtonum(optarg, 1, 1000, &errstr);
@@ -101,7 +114,7 @@ main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc != 2)
+	if (argc != 2 || (ndom > 0) != (zone != NULL))
 		usage();
 	qdir = argv[0];
 	count = strtonum(argv[1], 1, 100000000, &errstr);
@@ -115,7 +128,7 @@ main(int argc, char *argv[])
 	if (rcpt == NULL || body == NULL)
 		err(1, "malloc");
 	for (i = 0; i < nrcpt; i++)
-		if ((rcpt[i] = malloc(64)) == NULL)
+		if ((rcpt[i] = malloc(256)) == NULL)
 			err(1, "malloc");
 
 	for (n = 0; n < count; n++) {
@@ -128,7 +141,10 @@ main(int argc, char *argv[])
 		e.nrcpt = (uint32_t)nrcpt;
 		e.rcpt = rcpt;
 		for (i = 0; i < nrcpt; i++)
-			snprintf(rcpt[i], 64, "fill%lld-%u@example.net", n, i);
+			if (zone != NULL)
+				snprintf(rcpt[i], 256, "fill%lld-%u@d%lld.%s", n, i, n % ndom, zone);
+			else
+				snprintf(rcpt[i], 256, "fill%lld-%u@example.net", n, i);
 		/* Lines of 72 characters and CRLF, as an SMTP client sends them. */
 		blen = (size_t)snprintf(body, 128, "Subject: fill %lld\r\nX-Fill-Id: %s\r\n\r\n",
 		    n, e.id);
@@ -169,5 +185,9 @@ main(int argc, char *argv[])
 			err(1, "close %s", path);
 	}
 	printf("%lld mails written to %s/queue\n", count, qdir);
+	for (i = 0; i < nrcpt; i++)
+		free(rcpt[i]);
+	free(rcpt);
+	free(body);
 	return 0;
 }
