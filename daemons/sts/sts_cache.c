@@ -18,6 +18,7 @@
 #include "xmalloc.h"
 
 #include "sts.h"
+#include "sts_file.h"
 
 #define MAGIC		"OUTPOST-STS-1\n"
 
@@ -78,107 +79,35 @@ sts_cache_put(const char *domain, const char *id, const struct sts_policy *p, ui
 	e->expires = now + p->max_age;
 }
 
-/* Little-endian writer and reader of the file's fields. */
-struct wbuf { uint8_t *p; size_t len, cap; };
-
-static void
-w_raw(struct wbuf *w, const void *v, size_t n)
-{
-	if (w->len + n > w->cap) {
-		w->cap = (w->len + n) * 2;
-		w->p = xreallocarray(w->p, w->cap, 1);
-	}
-	memcpy(w->p + w->len, v, n);
-	w->len += n;
-}
-
-static void
-w_u64(struct wbuf *w, uint64_t v)
-{
-	uint8_t	 b[8];
-
-	for (int i = 0; i < 8; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
-	w_raw(w, b, 8);
-}
-
-static void
-w_str(struct wbuf *w, const char *s)
-{
-	size_t	 n = strlen(s);
-	uint8_t	 b[2] = { (uint8_t)n, (uint8_t)(n >> 8) };
-
-	w_raw(w, b, 2);
-	w_raw(w, s, n);
-}
-
 size_t
 sts_cache_encode(uint8_t **out)
 {
-	struct wbuf	 w = { NULL, 0, 0 };
+	struct sts_wbuf	 w = { NULL, 0, 0 };
 	unsigned	 i, k;
 
-	w_raw(&w, MAGIC, strlen(MAGIC));
-	w_u64(&w, ncache);
+	sts_w_raw(&w, MAGIC, strlen(MAGIC));
+	sts_w_u64(&w, ncache);
 	for (i = 0; i < ncache; i++) {
 		const struct sts_entry *e = &cache[i];
 
-		w_str(&w, e->domain);
-		w_str(&w, e->id);
-		w_u64(&w, e->fetched);
-		w_u64(&w, e->expires);
-		w_u64(&w, e->pol.mode);
-		w_u64(&w, e->pol.max_age);
-		w_u64(&w, e->pol.nmx);
+		sts_w_str(&w, e->domain);
+		sts_w_str(&w, e->id);
+		sts_w_u64(&w, e->fetched);
+		sts_w_u64(&w, e->expires);
+		sts_w_u64(&w, e->pol.mode);
+		sts_w_u64(&w, e->pol.max_age);
+		sts_w_u64(&w, e->pol.nmx);
 		for (k = 0; k < e->pol.nmx; k++)
-			w_str(&w, e->pol.mx[k]);
+			sts_w_str(&w, e->pol.mx[k]);
 	}
 	*out = w.p;
 	return w.len;
 }
 
-struct rbuf { const uint8_t *p; size_t len, off; bool bad; };
-
-static uint64_t
-r_u64(struct rbuf *r)
-{
-	uint64_t v = 0;
-
-	if (r->bad || r->len - r->off < 8) {
-		r->bad = true;
-		return 0;
-	}
-	for (int i = 0; i < 8; i++)
-		v |= (uint64_t)r->p[r->off + i] << (8 * i);
-	r->off += 8;
-	return v;
-}
-
-static void
-r_str(struct rbuf *r, char *out, size_t outsz)
-{
-	size_t	 n;
-
-	out[0] = '\0';
-	if (r->bad || r->len - r->off < 2) {
-		r->bad = true;
-		return;
-	}
-	n = r->p[r->off] | (size_t)r->p[r->off + 1] << 8;
-	r->off += 2;
-	if (n >= outsz || r->len - r->off < n || memchr(r->p + r->off, '\0', n) != NULL) {
-		r->bad = true;
-		return;
-	}
-	memcpy(out, r->p + r->off, n);
-	out[n] = '\0';
-	r->off += n;
-}
-
 int
 sts_cache_decode(const uint8_t *p, size_t len, const char **why)
 {
-	struct rbuf		 r = { p, len, 0, false };
+	struct sts_rbuf		 r = { p, len, 0, false };
 	struct sts_entry	*all = NULL;
 	uint64_t		 n, i, k, v;
 
@@ -188,7 +117,7 @@ sts_cache_decode(const uint8_t *p, size_t len, const char **why)
 		return -1;
 	}
 	r.off = strlen(MAGIC);
-	n = r_u64(&r);
+	n = sts_r_u64(&r);
 	if (r.bad || n > STS_CACHE_MAX) {
 		*why = "bad entry count";
 		return -1;
@@ -197,24 +126,24 @@ sts_cache_decode(const uint8_t *p, size_t len, const char **why)
 	for (i = 0; i < n && !r.bad; i++) {
 		struct sts_entry *e = &all[i];
 
-		r_str(&r, e->domain, sizeof(e->domain));
-		r_str(&r, e->id, sizeof(e->id));
-		e->fetched = r_u64(&r);
-		e->expires = r_u64(&r);
-		v = r_u64(&r);
+		sts_r_str(&r, e->domain, sizeof(e->domain));
+		sts_r_str(&r, e->id, sizeof(e->id));
+		e->fetched = sts_r_u64(&r);
+		e->expires = sts_r_u64(&r);
+		v = sts_r_u64(&r);
 		e->pol.mode = (uint8_t)v;
 		if (v > STS_MODE_ENFORCE)
 			r.bad = true;
-		v = r_u64(&r);
+		v = sts_r_u64(&r);
 		e->pol.max_age = (uint32_t)v;
 		if (v > STS_MAX_AGE_MAX)
 			r.bad = true;
-		v = r_u64(&r);
+		v = sts_r_u64(&r);
 		if (v > STS_MX_MAX)
 			r.bad = true;
 		e->pol.nmx = r.bad ? 0 : (unsigned)v;
 		for (k = 0; k < e->pol.nmx && !r.bad; k++)
-			r_str(&r, e->pol.mx[k], sizeof(e->pol.mx[k]));
+			sts_r_str(&r, e->pol.mx[k], sizeof(e->pol.mx[k]));
 		if (e->domain[0] == '\0')
 			r.bad = true;
 	}
@@ -231,88 +160,38 @@ sts_cache_decode(const uint8_t *p, size_t len, const char **why)
 void
 sts_cache_load(int dirfd)
 {
-	uint8_t		*buf = NULL;
-	size_t		 len = 0, cap = 0;
-	ssize_t		 r;
-	const char	*why;
-	int		 fd;
+	uint8_t		*buf;
+	size_t		 len;
+	const char	*why = NULL;
+	int		 r;
 
 	cache_dir = dirfd;
 	if (dirfd == -1)
 		return;
-	if ((fd = openat(dirfd, STS_CACHE_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
-		if (errno != ENOENT)
-			log_warn("cannot read the policy cache");
+	r = sts_file_read(dirfd, STS_CACHE_FILE, 64 * 1024 * 1024, &buf, &len, &why);
+	if (r == 0)
 		return;
-	}
-	for (;;) {
-		if (len == cap) {
-			cap = cap ? cap * 2 : 65536;
-			if (cap > 64 * 1024 * 1024) {
-				log_warnx("the policy cache is too large; ignored");
-				goto out;
-			}
-			buf = xreallocarray(buf, cap, 1);
-		}
-		if ((r = read(fd, buf + len, cap - len)) == -1) {
-			log_warn("reading the policy cache");
-			goto out;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
-	if (sts_cache_decode(buf, len, &why) == -1)
+	if (r < 0)
+		log_warnx("cannot read the policy cache: %s; policies are fetched again", why);
+	else if (sts_cache_decode(buf, len, &why) == -1)
 		log_warnx("the policy cache is %s; ignored, policies are fetched again", why);
 	else
 		log_info("%u MTA-STS policies loaded from the cache", ncache);
-out:
 	free(buf);
-	close(fd);
 }
 
 bool
 sts_cache_save(void)
 {
 	uint8_t		*buf;
-	size_t		 len, off = 0;
-	ssize_t		 w;
-	int		 fd;
-	const char	*tmp = STS_CACHE_FILE ".tmp";
+	size_t		 len;
+	bool		 ok;
 
 	if (cache_dir == -1)
 		return false;
 	len = sts_cache_encode(&buf);
-	(void)unlinkat(cache_dir, tmp, 0);
-	if ((fd = openat(cache_dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-	    0600)) == -1) {
-		log_warn("cannot write the policy cache");
-		free(buf);
-		return false;
-	}
-	while (off < len) {
-		if ((w = write(fd, buf + off, len - off)) == -1) {
-			if (errno == EINTR)
-				continue;
-			goto fail;
-		}
-		off += (size_t)w;
-	}
-	if (fsync(fd) == -1 || close(fd) == -1) {
-		fd = -1;
-		goto fail;
-	}
-	if (renameat(cache_dir, tmp, cache_dir, STS_CACHE_FILE) == -1 || fsync(cache_dir) == -1) {
-		fd = -1;
-		goto fail;
-	}
+	if (!(ok = sts_file_write(cache_dir, STS_CACHE_FILE, buf, len)))
+		log_warn("writing the policy cache");
 	free(buf);
-	return true;
-fail:
-	log_warn("writing the policy cache");
-	if (fd != -1)
-		close(fd);
-	(void)unlinkat(cache_dir, tmp, 0);
-	free(buf);
-	return false;
+	return ok;
 }

@@ -24,6 +24,7 @@
 #include "tlsrpt.h"
 #include "xmalloc.h"
 
+#include "sts_file.h"
 #include "sts_rpt.h"
 
 #define MAGIC		"OUTPOST-TLSRPT-1\n"
@@ -125,127 +126,42 @@ rpt_count(struct rpt_set *s, uint64_t now, const char *domain, unsigned type, un
 	return true;
 }
 
-/* Little-endian writer and reader of the file's fields. */
-struct wbuf { uint8_t *p; size_t len, cap; };
-
-static void
-w_raw(struct wbuf *w, const void *v, size_t n)
-{
-	if (w->len + n > w->cap) {
-		w->cap = (w->len + n) * 2;
-		w->p = xreallocarray(w->p, w->cap, 1);
-	}
-	memcpy(w->p + w->len, v, n);
-	w->len += n;
-}
-
-static void
-w_u64(struct wbuf *w, uint64_t v)
-{
-	uint8_t	 b[8];
-
-	for (int i = 0; i < 8; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
-	w_raw(w, b, 8);
-}
-
-static void
-w_str(struct wbuf *w, const char *s)
-{
-	size_t	 n = strlen(s);
-	uint8_t	 b[2] = { (uint8_t)n, (uint8_t)(n >> 8) };
-
-	w_raw(w, b, 2);
-	w_raw(w, s, n);
-}
-
 size_t
 rpt_encode(const struct rpt_set *s, uint8_t **out)
 {
-	struct wbuf	 w = { NULL, 0, 0 };
+	struct sts_wbuf	 w = { NULL, 0, 0 };
 	unsigned	 i, k;
 
-	w_raw(&w, MAGIC, strlen(MAGIC));
-	w_u64(&w, s->start);
-	w_u64(&w, s->n);
+	sts_w_raw(&w, MAGIC, strlen(MAGIC));
+	sts_w_u64(&w, s->start);
+	sts_w_u64(&w, s->n);
 	for (i = 0; i < s->n; i++) {
 		const struct rpt_policy *p = &s->p[i];
 
-		w_str(&w, p->domain);
-		w_u64(&w, p->type);
-		w_u64(&w, p->ok);
-		w_u64(&w, p->failed);
-		w_u64(&w, p->nstrings);
+		sts_w_str(&w, p->domain);
+		sts_w_u64(&w, p->type);
+		sts_w_u64(&w, p->ok);
+		sts_w_u64(&w, p->failed);
+		sts_w_u64(&w, p->nstrings);
 		for (k = 0; k < p->nstrings; k++)
-			w_str(&w, p->strings[k]);
-		w_u64(&w, p->ndetails);
+			sts_w_str(&w, p->strings[k]);
+		sts_w_u64(&w, p->ndetails);
 		for (k = 0; k < p->ndetails; k++) {
-			w_u64(&w, p->details[k].result);
-			w_str(&w, p->details[k].mx);
-			w_str(&w, p->details[k].ip);
-			w_str(&w, p->details[k].sending_ip);
-			w_u64(&w, p->details[k].count);
+			sts_w_u64(&w, p->details[k].result);
+			sts_w_str(&w, p->details[k].mx);
+			sts_w_str(&w, p->details[k].ip);
+			sts_w_str(&w, p->details[k].sending_ip);
+			sts_w_u64(&w, p->details[k].count);
 		}
 	}
 	*out = w.p;
 	return w.len;
 }
 
-struct rbuf { const uint8_t *p; size_t len, off; bool bad; };
-
-static uint64_t
-r_u64(struct rbuf *r)
-{
-	uint64_t v = 0;
-
-	if (r->bad || r->len - r->off < 8) {
-		r->bad = true;
-		return 0;
-	}
-	for (int i = 0; i < 8; i++)
-		v |= (uint64_t)r->p[r->off + i] << (8 * i);
-	r->off += 8;
-	return v;
-}
-
-/* A bounded number: anything above max marks the file bad. */
-static uint64_t
-r_max(struct rbuf *r, uint64_t max)
-{
-	uint64_t v = r_u64(r);
-
-	if (v > max) {
-		r->bad = true;
-		return 0;
-	}
-	return v;
-}
-
-static void
-r_str(struct rbuf *r, char *out, size_t outsz)
-{
-	size_t	 n;
-
-	out[0] = '\0';
-	if (r->bad || r->len - r->off < 2) {
-		r->bad = true;
-		return;
-	}
-	n = r->p[r->off] | (size_t)r->p[r->off + 1] << 8;
-	r->off += 2;
-	if (n >= outsz || r->len - r->off < n || memchr(r->p + r->off, '\0', n) != NULL) {
-		r->bad = true;
-		return;
-	}
-	memcpy(out, r->p + r->off, n);
-	out[n] = '\0';
-	r->off += n;
-}
-
 int
 rpt_decode(const uint8_t *buf, size_t len, struct rpt_set *out, const char **why)
 {
-	struct rbuf	 r = { buf, len, 0, false };
+	struct sts_rbuf	 r = { buf, len, 0, false };
 	struct rpt_set	 s;
 	uint64_t	 i, k;
 
@@ -256,8 +172,8 @@ rpt_decode(const uint8_t *buf, size_t len, struct rpt_set *out, const char **why
 		return -1;
 	}
 	r.off = strlen(MAGIC);
-	s.start = r_u64(&r);
-	s.n = (unsigned)r_max(&r, RPT_POLICIES_MAX);
+	s.start = sts_r_u64(&r);
+	s.n = (unsigned)sts_r_max(&r, RPT_POLICIES_MAX);
 	if (r.bad) {
 		*why = "bad policy count";
 		return -1;
@@ -267,22 +183,22 @@ rpt_decode(const uint8_t *buf, size_t len, struct rpt_set *out, const char **why
 		struct rpt_policy *p = &s.p[i];
 		uint64_t sum = 0;
 
-		r_str(&r, p->domain, sizeof(p->domain));
-		p->type = (uint8_t)r_max(&r, TLSRPT_NO_POLICY);
-		p->ok = r_u64(&r);
-		p->failed = r_u64(&r);
-		p->nstrings = (unsigned)r_max(&r, RPT_STRINGS_MAX);
+		sts_r_str(&r, p->domain, sizeof(p->domain));
+		p->type = (uint8_t)sts_r_max(&r, TLSRPT_NO_POLICY);
+		p->ok = sts_r_u64(&r);
+		p->failed = sts_r_u64(&r);
+		p->nstrings = (unsigned)sts_r_max(&r, RPT_STRINGS_MAX);
 		for (k = 0; k < p->nstrings && !r.bad; k++)
-			r_str(&r, p->strings[k], sizeof(p->strings[k]));
-		p->ndetails = (unsigned)r_max(&r, RPT_DETAILS_MAX);
+			sts_r_str(&r, p->strings[k], sizeof(p->strings[k]));
+		p->ndetails = (unsigned)sts_r_max(&r, RPT_DETAILS_MAX);
 		for (k = 0; k < p->ndetails && !r.bad; k++) {
 			struct rpt_detail *d = &p->details[k];
 
-			d->result = (uint8_t)r_max(&r, TLSRPT_RESULT_MAX);
-			r_str(&r, d->mx, sizeof(d->mx));
-			r_str(&r, d->ip, sizeof(d->ip));
-			r_str(&r, d->sending_ip, sizeof(d->sending_ip));
-			d->count = r_u64(&r);
+			d->result = (uint8_t)sts_r_max(&r, TLSRPT_RESULT_MAX);
+			sts_r_str(&r, d->mx, sizeof(d->mx));
+			sts_r_str(&r, d->ip, sizeof(d->ip));
+			sts_r_str(&r, d->sending_ip, sizeof(d->sending_ip));
+			d->count = sts_r_u64(&r);
 			if (d->result == TLSRPT_OK || d->count == 0 || sum + d->count < sum)
 				r.bad = true;
 			sum += d->count;
@@ -311,42 +227,23 @@ rpt_decode(const uint8_t *buf, size_t len, struct rpt_set *out, const char **why
 void
 rpt_load(int dirfd)
 {
-	uint8_t		*buf = NULL;
-	size_t		 len = 0, cap = 0;
-	ssize_t		 r;
+	uint8_t		*buf;
+	size_t		 len;
 	const char	*why = NULL;
-	int		 fd;
+	int		 r;
 
 	rpt_dir = dirfd;
 	rpt_set_free(&cur);
 	if (dirfd == -1)
 		return;
-	if ((fd = openat(dirfd, RPT_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
-		if (errno != ENOENT)
-			log_warn("cannot read the TLS-RPT counters");
+	r = sts_file_read(dirfd, RPT_FILE, RPT_FILE_MAX * 2, &buf, &len, &why);
+	if (r == 0)
+		return;
+	if (r == -1) {
+		log_warnx("cannot read the TLS-RPT counters: %s", why);
 		return;
 	}
-	for (;;) {
-		if (len == cap) {
-			cap = cap ? cap * 2 : 65536;
-			if (cap > RPT_FILE_MAX * 2) {
-				why = "larger than any the sts process writes";
-				break;
-			}
-			buf = xreallocarray(buf, cap, 1);
-		}
-		if ((r = read(fd, buf + len, cap - len)) == -1) {
-			log_warn("reading the TLS-RPT counters");
-			close(fd);
-			free(buf);
-			return;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
-	close(fd);
-	if (why == NULL && rpt_decode(buf, len, &cur, &why) == 0) {
+	if (r == 1 && rpt_decode(buf, len, &cur, &why) == 0) {
 		log_info("TLS-RPT counters of %u policy domain(s) loaded", cur.n);
 		free(buf);
 		return;
@@ -364,47 +261,18 @@ bool
 rpt_save(void)
 {
 	uint8_t		*buf;
-	size_t		 len, off = 0;
-	ssize_t		 w;
-	int		 fd;
-	const char	*tmp = RPT_FILE ".tmp";
+	size_t		 len;
+	bool		 ok;
 
 	if (save_ev != NULL)
 		evtimer_del(save_ev);
 	if (rpt_dir == -1)
 		return false;
 	len = rpt_encode(&cur, &buf);
-	(void)unlinkat(rpt_dir, tmp, 0);
-	if ((fd = openat(rpt_dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-	    0600)) == -1) {
-		log_warn("cannot write the TLS-RPT counters");
-		free(buf);
-		return false;
-	}
-	while (off < len) {
-		if ((w = write(fd, buf + off, len - off)) == -1) {
-			if (errno == EINTR)
-				continue;
-			goto fail;
-		}
-		off += (size_t)w;
-	}
-	if (fsync(fd) == -1 || close(fd) == -1) {
-		fd = -1;
-		goto fail;
-	}
-	fd = -1;
-	if (renameat(rpt_dir, tmp, rpt_dir, RPT_FILE) == -1 || fsync(rpt_dir) == -1)
-		goto fail;
+	if (!(ok = sts_file_write(rpt_dir, RPT_FILE, buf, len)))
+		log_warn("writing the TLS-RPT counters");
 	free(buf);
-	return true;
-fail:
-	log_warn("writing the TLS-RPT counters");
-	if (fd != -1)
-		close(fd);
-	(void)unlinkat(rpt_dir, tmp, 0);
-	free(buf);
-	return false;
+	return ok;
 }
 
 static void
