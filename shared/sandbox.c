@@ -311,6 +311,9 @@ role_filter_load(const struct profile *p, bool log_only)
 	/* W^X: no new executable memory once started (all code is loaded). */
 	RULE(SCMP_ACT_ALLOW, mmap, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	RULE(SCMP_ACT_ALLOW, mprotect, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+	/* The delivery agent sends queued content by sendfile() over plain TCP. */
+	if (p->kind == PROC_AGENT)
+		RULE(SCMP_ACT_ALLOW, sendfile, 0);
 	/* Internet sockets: TCP (the type's low bits; flags such as
 	 * SOCK_NONBLOCK sit above them), and UDP where the role talks DNS. */
 	if (p->sys & SYS_CONNECT) {
