@@ -299,6 +299,8 @@ void	strpool_put(char *s);
 int	spool_open_dirs(struct qmgr *);
 int	spool_tx_create(struct qmgr *, struct qtx *);
 int	spool_tx_write(struct qtx *, const void *, size_t);
+int	spool_tx_printf(struct qtx *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
 int	spool_tx_finish(struct qtx *);
 void	spool_tx_discard(struct qmgr *, struct qtx *);
 int	spool_state_append(struct qmgr *, struct qmail *, const struct qf_state *, unsigned n);

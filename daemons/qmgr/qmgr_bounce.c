@@ -30,29 +30,6 @@
 #include "qmgr.h"
 #include "xmalloc.h"
 
-static int
-add(struct qtx *tx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int
-add(struct qtx *tx, const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	int n, r;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return -1;
-	for (r = 0; r < n; r++)
-		if ((unsigned char)s[r] & 0x80)
-			tx->env.flags |= MAIL_F_8BIT;
-	r = spool_tx_write(tx, s, n);
-	free(s);
-	return r;
-}
-
 /* The original content, read from its queue file. */
 struct orig {
 	int		fd;
@@ -160,28 +137,28 @@ notice_make(struct qmgr *q, const struct qmail *m, const uint32_t *failed, unsig
 
 	maildate(tx->env.arrival, now, sizeof(now));
 	maildate(m->arrival, arrived, sizeof(arrived));
-	r |= add(tx, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n", host);
-	r |= add(tx, "To: <%s>\r\n", m->sender);
-	r |= add(tx, "Subject: %s\r\n", action == DSN_ACTION_DELAYED ?
+	r |= spool_tx_printf(tx, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n", host);
+	r |= spool_tx_printf(tx, "To: <%s>\r\n", m->sender);
+	r |= spool_tx_printf(tx, "Subject: %s\r\n", action == DSN_ACTION_DELAYED ?
 	    "Delayed Mail (still being retried)" : "Undelivered Mail Returned to Sender");
-	r |= add(tx, "Date: %s\r\n", now);
-	r |= add(tx, "Message-ID: <%s@%s>\r\n", tx->env.id, host);
-	r |= add(tx, "Auto-Submitted: auto-replied\r\n");
-	r |= add(tx, "MIME-Version: 1.0\r\n");
-	r |= add(tx, "Content-Type: text/plain; charset=utf-8\r\n");
-	r |= add(tx, "Content-Transfer-Encoding: 8bit\r\n\r\n");
-	r |= add(tx, "This is the mail system at host %s.\r\n\r\n", host);
+	r |= spool_tx_printf(tx, "Date: %s\r\n", now);
+	r |= spool_tx_printf(tx, "Message-ID: <%s@%s>\r\n", tx->env.id, host);
+	r |= spool_tx_printf(tx, "Auto-Submitted: auto-replied\r\n");
+	r |= spool_tx_printf(tx, "MIME-Version: 1.0\r\n");
+	r |= spool_tx_printf(tx, "Content-Type: text/plain; charset=utf-8\r\n");
+	r |= spool_tx_printf(tx, "Content-Transfer-Encoding: 8bit\r\n\r\n");
+	r |= spool_tx_printf(tx, "This is the mail system at host %s.\r\n\r\n", host);
 	if (action == DSN_ACTION_DELAYED)
-		r |= add(tx, "Your message (queue id %s, received %s) has not yet been\r\n"
+		r |= spool_tx_printf(tx, "Your message (queue id %s, received %s) has not yet been\r\n"
 		    "delivered to the following recipients; it is still being retried:\r\n\r\n",
 		    m->id, arrived);
 	else
-		r |= add(tx, "Your message (queue id %s, received %s) could not be\r\n"
+		r |= spool_tx_printf(tx, "Your message (queue id %s, received %s) could not be\r\n"
 		    "delivered to the following recipients:\r\n\r\n", m->id, arrived);
 	for (i = 0; i < n && r == 0; i++) {
 		const struct qrcpt *rc = &m->rcpt[failed[i]];
 
-		r |= add(tx, "<%s>: %s\r\n", rc->addr,
+		r |= spool_tx_printf(tx, "<%s>: %s\r\n", rc->addr,
 		    rc->reply != NULL ? rc->reply : "delivery failed permanently");
 	}
 	if (r != 0)

@@ -27,6 +27,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,6 +219,27 @@ spool_tx_write(struct qtx *tx, const void *p, size_t n)
 	qf_content_hash_update(&tx->hst, p, n);
 	tx->content_len += n;
 	return 0;
+}
+
+/* Formatted content for mails the qmgr writes itself (DSNs, TLS reports). */
+int
+spool_tx_printf(struct qtx *tx, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*s;
+	int	 n, i, r;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -1;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] & 0x80)
+			tx->env.flags |= MAIL_F_8BIT;
+	r = spool_tx_write(tx, s, (size_t)n);
+	free(s);
+	return r;
 }
 
 int

@@ -38,26 +38,6 @@
 static uint64_t	 window_start;
 static unsigned	 window_mails;
 
-static int
-put(struct qtx *tx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int
-put(struct qtx *tx, const char *fmt, ...)
-{
-	va_list	 ap;
-	char	*s;
-	int	 n, r;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return -1;
-	r = spool_tx_write(tx, s, (size_t)n);
-	free(s);
-	return r;
-}
-
 /* Printable ASCII without the characters that would end or fold a field. */
 static bool
 field_ok(const char *s, bool address)
@@ -107,23 +87,23 @@ write_mail(struct qtx *tx, const char *from, const char *rcpt, const char *domai
 
 	maildate(tx->env.arrival, now, sizeof(now));
 	snprintf(boundary, sizeof(boundary), "=_tlsrpt_%s", tx->env.id);
-	r |= put(tx, "From: <%s>\r\n", from);
-	r |= put(tx, "To: <%s>\r\n", rcpt);
-	r |= put(tx, "Subject: Report Domain: %s Submitter: %s Report-ID: <%s>\r\n", domain,
+	r |= spool_tx_printf(tx, "From: <%s>\r\n", from);
+	r |= spool_tx_printf(tx, "To: <%s>\r\n", rcpt);
+	r |= spool_tx_printf(tx, "Subject: Report Domain: %s Submitter: %s Report-ID: <%s>\r\n", domain,
 	    sub, id);
-	r |= put(tx, "Date: %s\r\n", now);
-	r |= put(tx, "Message-ID: <%s.tlsrpt@%s>\r\n", tx->env.id, sub);
-	r |= put(tx, "TLS-Report-Domain: %s\r\n", domain);
-	r |= put(tx, "TLS-Report-Submitter: %s\r\n", sub);
-	r |= put(tx, "Auto-Submitted: auto-generated\r\n");
-	r |= put(tx, "MIME-Version: 1.0\r\n");
-	r |= put(tx, "Content-Type: multipart/report; report-type=\"tlsrpt\";\r\n"
+	r |= spool_tx_printf(tx, "Date: %s\r\n", now);
+	r |= spool_tx_printf(tx, "Message-ID: <%s.tlsrpt@%s>\r\n", tx->env.id, sub);
+	r |= spool_tx_printf(tx, "TLS-Report-Domain: %s\r\n", domain);
+	r |= spool_tx_printf(tx, "TLS-Report-Submitter: %s\r\n", sub);
+	r |= spool_tx_printf(tx, "Auto-Submitted: auto-generated\r\n");
+	r |= spool_tx_printf(tx, "MIME-Version: 1.0\r\n");
+	r |= spool_tx_printf(tx, "Content-Type: multipart/report; report-type=\"tlsrpt\";\r\n"
 	    "\tboundary=\"%s\"\r\n\r\n", boundary);
-	r |= put(tx, "This is a multipart message in MIME format.\r\n\r\n");
-	r |= put(tx, "--%s\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n", boundary);
-	r |= put(tx, "This is an aggregate TLS report (RFC 8460) from %s\r\n"
+	r |= spool_tx_printf(tx, "This is a multipart message in MIME format.\r\n\r\n");
+	r |= spool_tx_printf(tx, "--%s\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n", boundary);
+	r |= spool_tx_printf(tx, "This is an aggregate TLS report (RFC 8460) from %s\r\n"
 	    "for the policy domain %s.\r\n\r\n", sub, domain);
-	r |= put(tx, "--%s\r\nContent-Type: application/tlsrpt+gzip\r\n"
+	r |= spool_tx_printf(tx, "--%s\r\nContent-Type: application/tlsrpt+gzip\r\n"
 	    "Content-Transfer-Encoding: base64\r\n"
 	    "Content-Disposition: attachment;\r\n\tfilename=\"%s\"\r\n\r\n", boundary, file);
 	b64len = sodium_base64_encoded_len(gzlen, sodium_base64_VARIANT_ORIGINAL);
@@ -131,12 +111,12 @@ write_mail(struct qtx *tx, const char *from, const char *rcpt, const char *domai
 	sodium_bin2base64(b64, b64len, gz, gzlen, sodium_base64_VARIANT_ORIGINAL);
 	for (off = 0; b64[off] != '\0' && r == 0; off += B64_LINE) {
 		strlcpy(line, b64 + off, sizeof(line));
-		r |= put(tx, "%s\r\n", line);
+		r |= spool_tx_printf(tx, "%s\r\n", line);
 		if (strlen(line) < B64_LINE)
 			break;
 	}
 	free(b64);
-	r |= put(tx, "\r\n--%s--\r\n", boundary);
+	r |= spool_tx_printf(tx, "\r\n--%s--\r\n", boundary);
 	return r;
 }
 
