@@ -7,12 +7,42 @@ policy of the Host asked for, as text/plain, and logging each request.
 
     python3 sts_server.py ADDR CERT KEY POLICY_DIR LOG
 POLICY_DIR holds one file per host name (mta-sts.<domain>).
+The tests start and stop it through PolicyServer.
 """
 
 import http.server
 import os
 import ssl
+import subprocess
 import sys
+from pathlib import Path
+
+
+class PolicyServer:
+    """This script as a process of the test's, stopped by PID."""
+
+    def __init__(self, addr, cert, key, policy_dir, log):
+        self.args = [str(addr), str(cert), str(key), str(policy_dir), str(log)]
+        self.log = Path(log)
+        self.proc = None
+
+    def start(self):
+        import outpost_harness as H
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__)), *self.args],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        H.wait_until(lambda: self.log.exists() and "ready" in self.log.read_text(),
+                     15, 0.1, what="the policy server")
+        return self
+
+    def stop(self):
+        import outpost_harness as H
+        if self.proc is not None:
+            H.stop_pid(self.proc.pid, 10, popen=self.proc)
+            self.proc = None
+
+    def fetches(self):
+        return self.log.read_text().count("GET ") if self.log.exists() else 0
 
 
 def main():

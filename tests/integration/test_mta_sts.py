@@ -18,13 +18,12 @@ import os
 import random
 import re
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 import outpost_harness as H
 from test_dns import NSD, Nsd, ZONE
+from sts_server import PolicyServer
 from tls_peer import CA, PostfixTLS, POSTFIX_MASTER
 
 MSG = b"Subject: sts test\nMessage-ID: <%s@src.test>\n\nbody\n"
@@ -62,26 +61,19 @@ class Peer:
                             ("testing", "testing", f"other.{ZONE}")):
             (self.policies / f"mta-sts.{d}.{ZONE}").write_text(POLICY.format(mode=mode, mx=mx))
         self.web_log = workdir / "sts-server.log"
-        self.web_proc = None
+        self.web_server = PolicyServer(self.web, self.web_cert, self.web_key, self.policies,
+                                       self.web_log)
         self.postfix = PostfixTLS(workdir / "postfix", self.addrs, cert, key, receiver.port,
                                   None, "", [f"{d}.{ZONE}" for d in DOMAINS])
 
     def start_web(self):
-        self.web_proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name("sts_server.py")), self.web,
-             str(self.web_cert), str(self.web_key), str(self.policies), str(self.web_log)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True)
-        H.wait_until(lambda: self.web_log.exists() and "ready" in self.web_log.read_text(),
-                     15, 0.1, what="the policy server")
+        self.web_server.start()
 
     def stop_web(self):
-        if self.web_proc is not None:
-            H.stop_pid(self.web_proc.pid, 10, popen=self.web_proc)
-            self.web_proc = None
+        self.web_server.stop()
 
     def fetches(self):
-        return self.web_log.read_text().count("GET ") if self.web_log.exists() else 0
+        return self.web_server.fetches()
 
     def start(self):
         self.dns.start()

@@ -29,15 +29,14 @@ import random
 import re
 import ssl
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 import outpost_harness as H
 from test_dns import NSD, Nsd, ZONE
+from sts_server import PolicyServer
 from tls_peer import CA, PostfixTLS, POSTFIX_MASTER
 
 MSG = b"Subject: tlsrpt test\nMessage-ID: <%s@src.test>\n\nbody\n"
@@ -102,7 +101,7 @@ class Peer:
         zone = [f"$ORIGIN {ZONE}.", "$TTL 2", "@ SOA ns hostmaster 1 3600 600 86400 2",
                 "@ NS ns", f"ns A {self.net}.53", f"mx A {self.addrs[0]}",
                 f"alias A {self.addrs[0]}", f"report A {self.web}",
-                f"reports MX 10 mx",
+                "reports MX 10 mx",
                 "good MX 10 mx", "testing MX 10 alias",
                 '_smtp._tls.good TXT "v=TLSRPTv1; rua=mailto:tlsrpt@reports.' + ZONE + '"',
                 f'_smtp._tls.testing TXT "v=TLSRPTv1;rua=https://report.{ZONE}:'
@@ -123,7 +122,8 @@ class Peer:
         (self.policies / f"mta-sts.badcert.{ZONE}").write_text(
             POLICY.format(mode="enforce", mx=f"mx.{ZONE}"))
         self.web_log = workdir / "sts-server.log"
-        self.web_proc = None
+        self.web_server = PolicyServer(self.web, self.web_cert, self.web_key, self.policies,
+                                       self.web_log)
         self.postfix = PostfixTLS(workdir / "postfix", self.addrs, cert, key, receiver.port,
                                   None, "", [f"{d}.{ZONE}" for d in (
                                       "good", "testing", "reports", "nopolicy", "badpolicy",
@@ -131,13 +131,7 @@ class Peer:
 
     def start(self):
         self.dns.start()
-        self.web_proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name("sts_server.py")), self.web,
-             str(self.web_cert), str(self.web_key), str(self.policies), str(self.web_log)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True)
-        H.wait_until(lambda: self.web_log.exists() and "ready" in self.web_log.read_text(),
-                     15, 0.1, what="the policy server")
+        self.web_server.start()
         self.reports.start()
         self.postfix.start()
         return self
@@ -148,8 +142,7 @@ class Peer:
         finally:
             try:
                 self.reports.stop()
-                if self.web_proc is not None:
-                    H.stop_pid(self.web_proc.pid, 10, popen=self.web_proc)
+                self.web_server.stop()
             finally:
                 self.dns.stop()
 
