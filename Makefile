@@ -186,16 +186,19 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/libdaemons.a $(BUILD)/libshared.a
 	    $(BUILD)/libshared.a $(PKG_LIBS)
 
 FUZZ_SECONDS ?= 30
-fuzz-run: fuzz
-	@for f in $(patsubst $(BUILD)/%,$(FUZZ_BUILD)/%,$(FUZZ_BIN)); do \
-	    n=$$(basename $$f); echo "fuzz: $$n for $(FUZZ_SECONDS)s"; mkdir -p $(FUZZ_BUILD)/corpus-$$n; \
-	    if $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -rss_limit_mb=2048 \
-	        $(FUZZ_BUILD)/corpus-$$n tests/fuzz/seeds/$$n > $(FUZZ_BUILD)/$$n.log 2>&1; then \
-	        grep -E '^(Done|stat::number_of_executed_units)' $(FUZZ_BUILD)/$$n.log | head -2; \
-	    else \
-	        tail -60 $(FUZZ_BUILD)/$$n.log; echo "fuzz: $$n FAILED"; exit 1; \
-	    fi; \
-	done
+# One rule per target, so that `make -j2 fuzz-run` runs two at a time.
+FUZZ_NAMES	 = $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC))
+fuzz-run: $(addprefix fuzz-run-,$(FUZZ_NAMES))
+$(addprefix fuzz-run-,$(FUZZ_NAMES)): fuzz
+fuzz-run-%:
+	@f=$(FUZZ_BUILD)/fuzz/$*; n=$*; mkdir -p $(FUZZ_BUILD)/corpus-$$n; \
+	if $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -rss_limit_mb=2048 \
+	    $(FUZZ_BUILD)/corpus-$$n tests/fuzz/seeds/$$n > $(FUZZ_BUILD)/$$n.log 2>&1; then \
+	    echo "fuzz: $$n for $(FUZZ_SECONDS)s: $$(grep -E '^stat::number_of_executed_units' \
+	        $(FUZZ_BUILD)/$$n.log | head -1)"; \
+	else \
+	    tail -60 $(FUZZ_BUILD)/$$n.log; echo "fuzz: $$n FAILED"; exit 1; \
+	fi
 
 bench: all
 	tools/bench/relay-bench
