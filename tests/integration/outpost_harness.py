@@ -14,7 +14,6 @@ Environment:
   OUTPOST_KEEP_TMP  keep temporary directories even when the test passed
 """
 
-import errno
 import os
 import re
 import shutil

@@ -10,7 +10,6 @@ Consecutive mails reuse the agents' connections.
 
 import base64
 import concurrent.futures
-import os
 import random
 import re
 

@@ -15,7 +15,6 @@ import re
 
 import pytest
 
-import outpost_harness as H
 
 N = 400
 ROUNDS = re.compile(r"qmgr: commit: (\d+) jobs in (\d+) rounds")

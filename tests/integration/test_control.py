@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 
-import pytest
 
 import outpost_harness as H
 

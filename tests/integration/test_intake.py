@@ -5,14 +5,11 @@ idle clients on SMTP and the public socket, each local user's share of the
 public socket, and a descriptor shortage at accept. Real sockets against a
 running outpost; mails are held in the queue (relay to a refused port).
 """
-import os
-import re
 import socket
 import subprocess
 import sys
 import time
 
-import pytest
 
 import outpost_harness as H
 

@@ -11,11 +11,9 @@ What admins grep for is on the basic log level (log_level = basic):
 
 import os
 import pwd
-import re
 
 import pytest
 
-import outpost_harness as H
 
 
 def holding(refused_port):

@@ -15,7 +15,6 @@ import subprocess
 import time
 import urllib.request
 
-import pytest
 
 import outpost_harness as H
 

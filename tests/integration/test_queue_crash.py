@@ -22,7 +22,6 @@ import signal
 import threading
 import time
 
-import pytest
 
 import outpost_harness as H
 

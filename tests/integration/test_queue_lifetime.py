@@ -18,7 +18,6 @@ import socket
 import subprocess
 import time
 
-import pytest
 
 import outpost_harness as H
 

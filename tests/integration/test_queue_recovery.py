@@ -13,9 +13,7 @@ Delivery points at a refusing port, so nothing leaves the queue meanwhile.
 """
 
 
-import pytest
 
-import outpost_harness as H
 
 
 def test_recovery_sorts_damaged_files(outpost_factory, refused_port):

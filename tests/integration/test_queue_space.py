@@ -8,10 +8,8 @@ that wait instead of being lost, and service that resumes by itself.
 """
 import os
 import re
-import socket
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 

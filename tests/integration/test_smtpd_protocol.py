@@ -23,7 +23,6 @@ import signal
 import socket
 import time
 
-import pytest
 
 import outpost_harness as H
 
