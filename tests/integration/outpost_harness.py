@@ -525,6 +525,30 @@ def smtp_send(host, port, sender, rcpts, data, helo="client.test", timeout=30.0)
 
 # ---------------------------------------------------------------- injection tools
 
+def ctl(op, *args, stdin=None, user=None, timeout=60):
+    """outpostctl against op's instance (its config file), optionally as user."""
+    kw = {}
+    if user is not None:
+        import pwd
+        pw = pwd.getpwnam(user)
+        kw = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
+    return subprocess.run([str(OUTPOSTCTL), "-f", str(op.conf_path), *args], input=stdin,
+                          capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def raw_smtp(op, source=None, timeout=10.0):
+    """An SmtpConn to op's listener that has not read the banner, optionally
+    from another loopback source address."""
+    c = SmtpConn.__new__(SmtpConn)
+    c.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    c.sock.settimeout(timeout)
+    if source is not None:
+        c.sock.bind((source, 0))
+    c.sock.connect((op.smtp_host, op.smtp_port))
+    c.buf = b""
+    return c
+
+
 def swaks(port, to, sender="sender@example.org", data=None, host="127.0.0.1",
           extra=(), timeout=60):
     """Run swaks against host:port. data (bytes, CRLF) is sent byte-exact:

@@ -11,16 +11,7 @@ import subprocess
 
 
 import outpost_harness as H
-
-
-def ctl(op, *args, user=None, timeout=30):
-    kw = {}
-    if user is not None:
-        import pwd
-        pw = pwd.getpwnam(user)
-        kw = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
-    return subprocess.run([str(H.OUTPOSTCTL), "-f", str(op.conf_path), *args],
-                          capture_output=True, text=True, timeout=timeout, **kw)
+from outpost_harness import ctl
 
 
 def relay(rx):

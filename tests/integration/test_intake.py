@@ -12,6 +12,7 @@ import time
 
 
 import outpost_harness as H
+from outpost_harness import raw_smtp as raw
 
 
 def holding(port, **params):
@@ -19,18 +20,6 @@ def holding(port, **params):
          "resend_interval": "1h", "connect_timeout": "2s"}
     p.update(params)
     return p
-
-
-def raw(op, source=None, timeout=10.0):
-    """A raw SMTP client, optionally from another loopback source address."""
-    c = H.SmtpConn.__new__(H.SmtpConn)
-    c.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    c.sock.settimeout(timeout)
-    if source is not None:
-        c.sock.bind((source, 0))
-    c.sock.connect((op.smtp_host, op.smtp_port))
-    c.buf = b""
-    return c
 
 
 def full_mail(c, tag):

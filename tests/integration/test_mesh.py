@@ -137,22 +137,63 @@ def reset_while_committing(host, port, tag, noops, delay):
     s.close()                                       # RST
 
 
+class FrozenThread:
+    """One thread held in a cgroup (v1) freezer of its own (the tasks file
+    moves a single thread), thawed and moved back by thaw()."""
+
+    def __init__(self, tid):
+        if not (H.FREEZER / "tasks").exists():
+            pytest.skip("no cgroup v1 freezer to hold a thread with")
+        self.tid = tid
+        self.dir = H.FREEZER / f"outpost-test-{os.getpid()}-t{tid}"
+        self.dir.mkdir()
+        (self.dir / "tasks").write_text(str(tid))
+        (self.dir / "freezer.state").write_text("FROZEN")
+        H.wait_until(lambda: (self.dir / "freezer.state").read_text().strip() == "FROZEN",
+                     10, what=f"thread {tid} frozen")
+
+    def thaw(self):
+        if self.dir is None:
+            return
+        (self.dir / "freezer.state").write_text("THAWED")
+        try:
+            (H.FREEZER / "tasks").write_text(str(self.tid))
+        except OSError:
+            pass
+        H.wait_until(lambda: not (self.dir / "tasks").read_text().strip(), 10,
+                     what="the thread out of the freezer")
+        self.dir.rmdir()
+        self.dir = None
+
+
 def test_client_reset_while_committing(root, outpost_factory, receiver):
     # The reproduction fills smtpd's send queue with NOOPs: the junk-command
     # limit (a defence against exactly such clients) is off here.
     op = relay_outpost(outpost_factory, receiver, junk_command_limit=0)
     start = op.log_offset()
+    assert submit_ok(op, "warm-up")
+    # The queue manager's commit thread (its first thread after the main
+    # one) is held during each try, so that a commit smtpd asked for stays
+    # unanswered while the client resets, however fast the disk is.
+    qmgr = op.child("qmgr").pid
+    tids = sorted(int(t) for t in os.listdir(f"/proc/{qmgr}/task"))
+    assert len(tids) >= 2, tids
     hit = None
     # The reset must come after smtpd read the final dot and before the commit
-    # is answered (a few milliseconds): sweep the delay.
+    # is answered: sweep the delay.
     for i in range(240):
         tag = f"reset{i}"
         off = op.log_offset()
-        # Half the tries as the issue found it (NOOPs filling the server's
-        # send queue first), half with the transaction alone: which of the
-        # two lands in the commit wait depends on how smtpd paces its reads.
-        reset_while_committing(op.smtp_host, op.smtp_port, tag, noops=3000 if i % 2 else 0,
-                               delay=(i // 2 % 40) * 0.0005)
+        held = FrozenThread(tids[1])
+        try:
+            # Half the tries as the issue found it (NOOPs filling the server's
+            # send queue first), half with the transaction alone: which of the
+            # two lands in the commit wait depends on how smtpd paces its reads.
+            reset_while_committing(op.smtp_host, op.smtp_port, tag,
+                                   noops=3000 if i % 2 else 0, delay=(i // 2 % 40) * 0.0005)
+            time.sleep(0.05)
+        finally:
+            held.thaw()
         # Whatever the timing, submission works again within seconds.
         H.wait_until(lambda: submit_ok(op, f"after{i}"), 10, 0.2,
                      what=f"submission after reset {i}")

@@ -17,6 +17,7 @@ import urllib.request
 
 
 import outpost_harness as H
+from outpost_harness import ctl
 
 PFLOGSUMM = shutil.which("pflogsumm") or "/usr/sbin/pflogsumm"
 
@@ -297,11 +298,6 @@ def test_json_log_lines(root, workdir, receiver):
         assert o["pid"] in pids
     finally:
         H.stop_pid(proc.pid, popen=proc)
-
-
-def ctl(op, *args, stdin=None, timeout=60):
-    return subprocess.run([str(H.OUTPOSTCTL), "-f", str(op.conf_path), *args], input=stdin,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 def queue_ids(op, *sel):

@@ -15,16 +15,11 @@ never listens: every connection refused at once):
 
 import re
 import socket
-import subprocess
 import time
 
 
 import outpost_harness as H
-
-
-def ctl(op, *args, timeout=60):
-    return subprocess.run([str(H.OUTPOSTCTL), "-f", str(op.conf_path), *args],
-                          capture_output=True, text=True, timeout=timeout)
+from outpost_harness import ctl
 
 
 def test_flushes_never_bounce_before_the_schedule_ends(outpost_factory, refused_port):

@@ -20,20 +20,15 @@ import email
 import email.policy
 import json
 import re
-import subprocess
 import threading
 import time
 
 import pytest
 
 import outpost_harness as H
+from outpost_harness import ctl
 
 N = 500
-
-
-def ctl(op, *args, timeout=60):
-    return subprocess.run([str(H.OUTPOSTCTL), "-f", str(op.conf_path), *args],
-                          capture_output=True, text=True, timeout=timeout)
 
 
 def queue_json(op):

@@ -21,13 +21,9 @@ import subprocess
 import time
 
 import outpost_harness as H
+from outpost_harness import ctl
 
 N = 20000
-
-
-def ctl(op, *args, timeout=30):
-    return subprocess.run([str(H.OUTPOSTCTL), "-f", str(op.conf_path), *args],
-                          capture_output=True, text=True, timeout=timeout)
 
 
 def sink_mails(sink):

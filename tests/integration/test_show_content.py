@@ -5,16 +5,11 @@ its line ends: a mail submitted locally with LF line ends (stored as given)
 shows its empty lines as empty lines, never as a copy of the line before.
 """
 
-import subprocess
 
 import pytest
 
 import outpost_harness as H
-
-
-def ctl(op, *args, timeout=60):
-    return subprocess.run([str(H.OUTPOSTCTL), "-f", str(op.conf_path), *args],
-                          capture_output=True, text=True, timeout=timeout)
+from outpost_harness import ctl
 
 
 @pytest.mark.parametrize("eol", [b"\n", b"\r\n"], ids=["lf", "crlf"])

@@ -20,11 +20,11 @@ smtp-source, and a raw socket client for exact bytes.
 import os
 import re
 import signal
-import socket
 import time
 
 
 import outpost_harness as H
+from outpost_harness import raw_smtp as conn
 
 QUEUED_AS = re.compile(r"250 2\.0\.0 Ok: queued as ([0-9A-F]{24})")
 
@@ -34,18 +34,6 @@ def holding(refused_port, **params):
          "resend_interval": "1h", "connect_timeout": "2s"}
     p.update(params)
     return p
-
-
-def conn(op, source=None, timeout=10.0):
-    """A raw client, optionally from another loopback address."""
-    c = H.SmtpConn.__new__(H.SmtpConn)
-    c.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    c.sock.settimeout(timeout)
-    if source is not None:
-        c.sock.bind((source, 0))
-    c.sock.connect((op.smtp_host, op.smtp_port))
-    c.buf = b""
-    return c
 
 
 def vm_rss_kb(pid):

@@ -12,8 +12,7 @@ import outpost_harness as H
 
 
 def ctl(op, *args):
-    r = subprocess.run([str(H.OUTPOSTCTL), "-f", str(op.conf_path), *args],
-                       capture_output=True, text=True, timeout=30)
+    r = H.ctl(op, *args)
     assert r.returncode == 0, r.stdout + r.stderr
     return r.stdout
 

@@ -28,13 +28,13 @@ import os
 import random
 import re
 import ssl
-import subprocess
 import threading
 import time
 
 import pytest
 
 import outpost_harness as H
+from outpost_harness import ctl
 from test_dns import NSD, Nsd, ZONE
 from sts_server import PolicyServer
 from tls_peer import CA, PostfixTLS, POSTFIX_MASTER
@@ -163,11 +163,6 @@ def outpost(outpost_factory, peer):
         "tlsrpt_submitter": SUBMITTER, "tlsrpt_contact": CONTACT,
         "tlsrpt_from": "tlsrpt-noreply@src.test",
         "resend_interval": "2", "resend_attempts": 5, "log_level": "detailed"})
-
-
-def ctl(op, *args):
-    return subprocess.run([str(H.OUTPOSTCTL), "-f", str(op.conf_path), *args],
-                          capture_output=True, text=True, timeout=30)
 
 
 def inject(op, rcpt, tag):
