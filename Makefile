@@ -7,7 +7,8 @@
 #   make check      unit tests (check) and integration tests against real peers
 #   make asan       the same tests built with AddressSanitizer and UBSan (build-asan/)
 #   make fuzz       build the libFuzzer targets (clang); FUZZ_SECONDS=30 make fuzz-run
-#   make demo       offline tour: outpost relays three mails to a local smtp-sink
+#   make demo       offline tour: outpost relays three mails to a local receiver
+#                   (python3-aiosmtpd on 127.0.0.1, from make test-deps)
 #   make install DESTDIR=... PREFIX=/usr
 #   make dist       outpost-VERSION.tar.gz of the tracked files
 #   make deb        the Debian package (dpkg-buildpackage -us -uc -b)
@@ -296,13 +297,17 @@ deb: dist
 
 # make run: the config it runs with (etc/outpost.conf with the state directory
 # ./var) goes to var/outpost.conf, so that every tool reaches this instance
-# with OUTPOST_CONFIG (or -f var/outpost.conf).
+# with OUTPOST_CONFIG (or -f var/outpost.conf). RUN_OVERRIDES, name=value
+# words, replace parameters of etc/outpost.conf in that file, e.g.
+#   make run RUN_OVERRIDES="listen=127.0.0.1:2626 log_level=detailed"
+# (`make -o deps run` skips the package check, as the tests do.)
 RUN_DIR		 = $(CURDIR)/var
+RUN_OVERRIDES	?=
 run: deps
 	$(MAKE) all
 	@tools/ensure-users
 	@mkdir -p $(RUN_DIR)
-	@tools/run-config etc/outpost.conf $(RUN_DIR) > $(RUN_DIR)/outpost.conf.tmp && \
+	@tools/run-config etc/outpost.conf $(RUN_DIR) $(RUN_OVERRIDES) > $(RUN_DIR)/outpost.conf.tmp && \
 	    mv $(RUN_DIR)/outpost.conf.tmp $(RUN_DIR)/outpost.conf
 	@./$(BUILD)/outpost -n -f $(RUN_DIR)/outpost.conf > /dev/null
 	@echo "outpost: running with $(RUN_DIR)/outpost.conf. In another shell, paste:"
