@@ -41,7 +41,7 @@ DEB_PKGS	 = build-essential pkg-config libsodium-dev libssl-dev libbsd-dev \
 		   libevent-dev libunbound-dev check libseccomp-dev libcurl4-openssl-dev libhiredis-dev \
 		   libsystemd-dev zlib1g-dev
 TEST_DEB_PKGS	 = postfix swaks python3 python3-aiosmtpd python3-pytest nsd iproute2 procps clang sasl2-bin openssl \
-		   libclang-rt-14-dev libsasl2-modules ldnsutils mandoc debhelper lintian \
+		   libclang-rt-14-dev libsasl2-modules ldnsutils mandoc debhelper lintian logrotate \
 		   pflogsumm python3-prometheus-client \
 		   python3-dkim python3-nacl opendkim-tools nftables redis-server
 

@@ -4,7 +4,9 @@ Ready for a distribution: one version (the VERSION file) printed by every
 program's -V/--version and matching the Debian changelog; -h/--help print the
 usage and succeed; outpost.conf(5) documents every parameter `outpost -R`
 prints; every man page passes `mandoc -T lint`; the units carry the
-Makefile's prefixes; `make dist` makes a tarball of exactly the tracked files.
+Makefile's prefixes; `make dist` makes a tarball of exactly the tracked files;
+every tracked source file carries the ISC SPDX line; the master logs its
+version when it starts.
 """
 import re
 import shutil
@@ -103,8 +105,39 @@ def test_units_use_the_makefile_prefixes(unit):
     assert "CapabilityBoundingSet=" in text
 
 
-@pytest.mark.skipif(not (h.REPO / ".git").exists() or shutil.which("git") is None,
-                    reason="not a git checkout")
+NOT_A_CHECKOUT = not (h.REPO / ".git").exists() or shutil.which("git") is None
+
+# Tracked files that cannot carry a comment (data, plain-text documents, files
+# whose format Debian fixes) and so carry no SPDX line; LICENSE says it for them.
+NO_COMMENT = re.compile(r"""(?x) ^(
+      .*\.json
+    | (.*/)?README[^/]* | INSTALL | LICENSE | NEWS | VERSION
+    | debian/changelog | debian/copyright | debian/source/format
+    | tests/fuzz/(seeds|corpus[^/]*)/.*
+    )$""")
+
+
+@pytest.mark.skipif(NOT_A_CHECKOUT, reason="not a git checkout")
+def test_every_source_file_has_spdx():
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=h.REPO, capture_output=True,
+                             check=True).stdout.decode().split("\0")
+    tracked = [f for f in tracked if f]
+    assert len(tracked) > 100 and "Makefile" in tracked
+    missing = []
+    checked = 0
+    for name in tracked:
+        if NO_COMMENT.match(name):
+            continue
+        with open(h.REPO / name, "rb") as f:
+            head = b"".join(f.readline() for _ in range(3))
+        checked += 1
+        if b"SPDX-License-Identifier: ISC" not in head:
+            missing.append(name)
+    assert checked > 100
+    assert not missing, f"no 'SPDX-License-Identifier: ISC' in the first 3 lines of: {missing}"
+
+
+@pytest.mark.skipif(NOT_A_CHECKOUT, reason="not a git checkout")
 def test_make_dist_holds_the_tracked_files(tmp_path):
     tracked = set(subprocess.run(["git", "ls-files"], cwd=h.REPO, capture_output=True,
                                  text=True, check=True).stdout.split())
@@ -130,3 +163,9 @@ def test_unit_exposure_at_most_4():
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr
     m = re.search(r"Overall exposure level for outpost.service: (\d+\.\d+)", r.stdout)
     assert m and float(m.group(1)) <= 4.0
+
+
+def test_master_logs_its_version_at_start(outpost):
+    # The first line an administrator reads after a restart or an upgrade
+    # says which outpost is running.
+    outpost.wait_log(r"starting: outpost " + re.escape(VERSION) + r", ")
