@@ -93,7 +93,7 @@ sign_content(int fd, uint64_t off, uint64_t len, struct buf *out, char *detail, 
 	uint8_t *head, bh[DKIM_HASH_LEN];
 	size_t headlen, hdrlen, body, done = 0;
 	const char *why;
-	char dom[DKIM_DOMAIN_MAX], err[512];
+	char dom[DKIM_DOMAIN_MAX], err[512], problems[1024];
 	int rc = SIGN_FAIL;
 
 	headlen = len > SIGN_HDR_MAX ? SIGN_HDR_MAX : (size_t)len;
@@ -127,6 +127,11 @@ sign_content(int fd, uint64_t off, uint64_t len, struct buf *out, char *detail, 
 		snprintf(detail, dlen, "cannot read the queued mail");
 		goto out;
 	}
+	/*
+	 * detail lists the signatures made, then, after "; ", the keys that
+	 * could not sign: one list each, whatever the order of the keys.
+	 */
+	problems[0] = '\0';
 	for (unsigned k = 0; k < d->nkeys; k++) {
 		s.selector = d->keys[k].selector;
 		s.alg = d->keys[k].alg;
@@ -143,9 +148,13 @@ sign_content(int fd, uint64_t off, uint64_t len, struct buf *out, char *detail, 
 			err[0] = '\0';
 		}
 		if (err[0] != '\0') {
-			size_t l = strlen(detail);
-			snprintf(detail + l, dlen - l, "%s%s", l ? "; " : "", err);
+			size_t l = strlen(problems);
+			snprintf(problems + l, sizeof(problems) - l, "%s%s", l ? "; " : "", err);
 		}
+	}
+	if (problems[0] != '\0') {
+		size_t l = strlen(detail);
+		snprintf(detail + l, dlen - l, "%s%s", l ? "; " : "", problems);
 	}
 	rc = done > 0 ? SIGN_OK : SIGN_FAIL;
 out:

@@ -9,7 +9,9 @@ Configuration mistakes are caught before a start, by `outpost -n` and
  - the shipped etc/outpost.conf with `delivery_mode = relay` and a relay_host
    appended (what most admins do) is a relay configuration without routes;
  - a parameter appended after [routes], a key given twice, `listen` without
-   a port and a misspelt name are errors that say what was meant.
+   a port and a misspelt name are errors that say what was meant;
+ - a helo_name without a dot is warned about by `outpost -n` and in the log
+   of a start.
 """
 
 import subprocess
@@ -119,3 +121,17 @@ def test_short_helo_name_is_warned_about(workdir):
     conf.write_text(f"state_directory = {workdir}/state\nhelo_name = mx.example.org\n")
     r = run(H.OUTPOST, "-n", "-f", conf)
     assert "has no dot" not in r.stderr
+
+
+def test_short_helo_name_is_warned_about_at_start(outpost_factory):
+    """The running server says it too, once, at start: in its log, where an
+    admin who never ran `outpost -n` looks. A name with a dot (the harness's
+    outpost.test) starts without the warning."""
+    op = outpost_factory(params={"helo_name": "shorty"})
+    op.wait_log(r"master: helo_name shorty has no dot: many servers refuse such a name in EHLO; "
+                r"set helo_name or /etc/mailname to this host's full name")
+    assert op.log_text().count("has no dot") == 1
+    plain = outpost_factory()
+    assert plain.params["helo_name"] == "outpost.test"
+    plain.wait_log(r"starting: outpost ")
+    assert "has no dot" not in plain.log_text(), plain.log_tail()

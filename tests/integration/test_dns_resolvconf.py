@@ -7,6 +7,11 @@ namespace created here, whose resolv.conf (bound by `ip netns exec` from
 namespace's own loopback; the receiving server (Postfix's smtp-sink) runs in
 the namespace too. Mail is injected through the submit socket, which is a
 file and so reachable from outside the namespace.
+
+Servers taken from resolv.conf are forwarders like dns_servers: names in
+libunbound's built-in local zones (test., home.arpa., ...) go to them too,
+so nsd also serves lab.test and site.home.arpa and mail to both is sent,
+where libunbound alone would answer "domain not found".
 """
 
 import os
@@ -21,6 +26,18 @@ from nsd_peer import NSD, NsdServer
 from test_dns import ZONE
 
 MSG = b"Subject: resolv.conf test\n\nbody\n"
+LOCAL_ZONES = ("lab.test", "site.home.arpa")
+
+
+def local_zone(zone):
+    return f"""$ORIGIN {zone}.
+$TTL 30
+@     SOA ns hostmaster 1 3600 600 86400 30
+@     NS ns
+ns    A 127.0.0.1
+@     MX 10 mx
+mx    A 127.0.0.1
+"""
 
 
 @pytest.fixture
@@ -53,7 +70,9 @@ ns    A 127.0.0.1
 dom   MX 10 mx
 mx    A 127.0.0.1
 """
-    nsd = NsdServer(workdir, "127.0.0.1", {ZONE: zone}, port=53, netns=netns).start()
+    zones = {ZONE: zone}
+    zones.update({z: local_zone(z) for z in LOCAL_ZONES})
+    nsd = NsdServer(workdir, "127.0.0.1", zones, port=53, netns=netns).start()
     sink = subprocess.Popen(["ip", "netns", "exec", netns, H.SMTP_SINK, "-u", "nobody",
                              "127.0.0.1:25", "64"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -74,6 +93,16 @@ mx    A 127.0.0.1
         op.wait_log(rf"MX lookup for dom\.{ZONE}: 10 mx\.{ZONE}", timeout=20)
         op.wait_log(rf"to=<u@dom\.{ZONE}>, relay=mx\.{ZONE}\[127\.0\.0\.1\]:25.*status=sent",
                     timeout=30)
+        # libunbound's local zones: asked of the resolv.conf server, not answered NXDOMAIN
+        for z in LOCAL_ZONES:
+            r = op.sendmail(["-f", "sender@src.test", f"u@{z}"], MSG)
+            assert r.returncode == 0, r.stderr
+        for z in LOCAL_ZONES:
+            q = z.replace(".", "[.]")
+            op.wait_log(rf"MX lookup for {q}: 10 mx\.{q} ", timeout=20)
+            # relay= may name mx.ot.example: the agent reuses its connection to 127.0.0.1
+            op.wait_log(rf"to=<u@{q}>, relay=\S+\[127\.0\.0\.1\]:25, .*status=sent", timeout=30)
+        assert "not found" not in op.log_text()
     finally:
         H.OUTPOST = saved
         op.stop()

@@ -4,7 +4,8 @@
  * (shared/dkim_canon.c) against RFC 6376 section 3.4 and its examples, the
  * same result whatever the block boundaries; the [dkim] section
  * (shared/dkim_conf.c); the From: domain and the signed header list
- * (shared/dkim_sign.c); and a signature field's shape (no l=, b= last).
+ * (shared/dkim_sign.c); a signature field's shape (no l=, b= last); and
+ * RSA keys below 2048 bits refused (RFC 8301), keys made here with OpenSSL.
  * Verification of real signatures is left to verifiers written elsewhere
  * (tests/integration/test_dkim.py: dkimpy, OpenDKIM).
  */
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include <openssl/evp.h>
+#include <openssl/rsa.h>
 
 #include "buf.h"
 #include "config.h"
@@ -298,6 +300,61 @@ START_TEST(signature_field_shape)
 }
 END_TEST
 
+/* A fresh RSA key of bits bits, made with OpenSSL as dkim-keygen would. */
+static EVP_PKEY *
+rsa_key(unsigned bits)
+{
+	EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_id(EVP_PKEY_RSA, NULL);
+	EVP_PKEY *pk = NULL;
+
+	ck_assert_ptr_nonnull(pc);
+	ck_assert(EVP_PKEY_keygen_init(pc) == 1);
+	ck_assert(EVP_PKEY_CTX_set_rsa_keygen_bits(pc, (int)bits) == 1);
+	ck_assert(EVP_PKEY_keygen(pc, &pk) == 1);
+	EVP_PKEY_CTX_free(pc);
+	ck_assert_int_eq(EVP_PKEY_get_bits(pk), (int)bits);
+	return pk;
+}
+
+START_TEST(rsa_below_2048_bits_refused)
+{
+	EVP_PKEY *weak = rsa_key(1024), *ok = rsa_key(2048);
+	struct dkim_hdrs h;
+	struct dkim_signer s = { "example.org", "r1", DKIM_RSA_SHA256, NULL, DKIM_RELAXED, DKIM_RELAXED };
+	struct buf out = { NULL, 0, 0 };
+	uint8_t bh[DKIM_HASH_LEN] = { 0 };
+	char err[256], *rec;
+
+	/* RFC 8301 section 3.2: signers use at least 2048 bits */
+	ck_assert_int_eq(DKIM_RSA_MIN_BITS, 2048);
+	ck_assert_int_eq(dkim_key_alg(weak), -1);
+	ck_assert_int_eq(dkim_key_alg(ok), DKIM_RSA_SHA256);
+	/* no TXT record is offered for a key that would not be used */
+	ck_assert_ptr_null(dkim_txt_record(weak));
+	rec = dkim_txt_record(ok);
+	ck_assert_ptr_nonnull(rec);
+	ck_assert(strncmp(rec, "v=DKIM1; k=rsa; p=", 18) == 0);
+	free(rec);
+
+	hdrs("From: a@example.org\r\nSubject: hi\r\n", &h);
+	/* signing with the short key is refused, and nothing is written */
+	s.pkey = weak;
+	err[0] = '\0';
+	ck_assert_int_eq(dkim_sign_field(&h, &s, bh, 1700000000, &out, err, sizeof(err)), -1);
+	ck_assert_uint_eq(out.len, 0);
+	ck_assert_msg(strstr(err, "usable size") != NULL, "err: %s", err);
+	/* the same request with a 2048-bit key signs */
+	s.pkey = ok;
+	ck_assert_int_eq(dkim_sign_field(&h, &s, bh, 1700000000, &out, err, sizeof(err)), 0);
+	buf_add(&out, "", 0);
+	ck_assert(strncmp(out.p, "DKIM-Signature: v=1; a=rsa-sha256;", 34) == 0);
+	buf_free(&out);
+	dkim_hdrs_free(&h);
+	EVP_PKEY_free(weak);
+	EVP_PKEY_free(ok);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -312,6 +369,7 @@ main(void)
 	tcase_add_test(tc, from_domain);
 	tcase_add_test(tc, signed_header_list);
 	tcase_add_test(tc, signature_field_shape);
+	tcase_add_test(tc, rsa_below_2048_bits_refused);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
