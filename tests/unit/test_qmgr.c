@@ -13,6 +13,7 @@
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
@@ -1087,7 +1088,7 @@ END_TEST
 
 /* qmgr with a free-space reserve; the first frame smtpd gets is the state. */
 static int
-start_with_reserve(uint64_t min_free, uint8_t *low, uint64_t *headroom)
+start_with_reserve(uint64_t min_free, uint64_t max_size, uint8_t *low, uint64_t *headroom)
 {
 	struct pollfd pfd;
 	struct frame f;
@@ -1097,6 +1098,8 @@ start_with_reserve(uint64_t min_free, uint8_t *low, uint64_t *headroom)
 	config_defaults(&conf);
 	strlcpy(conf.helo_name, "test.example", sizeof(conf.helo_name));
 	conf.queue_min_free = min_free;
+	if (max_size != 0)
+		conf.max_message_size = max_size;
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.conf = &conf;
 	ctx.kind = PROC_QMGR;
@@ -1127,7 +1130,7 @@ START_TEST(space_low_is_told_and_refused)
 	int fd;
 
 	setup_dir();
-	fd = start_with_reserve(1ULL << 50, &low, &headroom);
+	fd = start_with_reserve(1ULL << 50, 0, &low, &headroom);
 	ck_assert_uint_eq(low, 1);
 	ck_assert_uint_eq(headroom, 0);
 	ck_assert_int_eq(submit(fd, "s@example.com", two, body, id), 452);
@@ -1145,9 +1148,54 @@ START_TEST(space_reserve_off)
 	int fd;
 
 	setup_dir();
-	fd = start_with_reserve(0, &low, &headroom);
+	fd = start_with_reserve(0, 0, &low, &headroom);
 	ck_assert_uint_eq(low, 0);
 	ck_assert_uint_eq(headroom, UINT64_MAX);
+	ck_assert_int_eq(submit(fd, "s@example.com", two, body, id), 0);
+	ck_assert_int_eq(count_dir("queue"), 1);
+}
+END_TEST
+
+/* Bytes of the test directory's file system an unprivileged owner may use. */
+static uint64_t
+avail_here(void)
+{
+	struct statvfs sv;
+
+	ck_assert_int_eq(statvfs(".", &sv), 0);
+	return (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+}
+
+/*
+ * 2 x max_message_size larger than queue_min_free (one byte here): the
+ * reserve is the former. _i 0: a max_message_size of all the free space
+ * makes the queue low, where one byte of reserve would not. _i 1: a quarter
+ * of it leaves about half the free space as headroom, not all of it (the
+ * file system is shared: an eighth of slack either way).
+ */
+START_TEST(space_reserve_twice_max_size)
+{
+	char id[QUEUE_ID_MAX];
+	uint64_t before, after, headroom;
+	uint8_t low;
+	int fd;
+
+	setup_dir();
+	before = avail_here();
+	ck_assert_uint_gt(before, 1 << 20);
+	if (_i == 0) {
+		fd = start_with_reserve(1, before, &low, &headroom);
+		ck_assert_uint_eq(low, 1);
+		ck_assert_uint_eq(headroom, 0);
+		ck_assert_int_eq(submit(fd, "s@example.com", two, body, id), 452);
+		ck_assert_int_eq(count_dir("queue"), 0);
+		return;
+	}
+	fd = start_with_reserve(1, before / 4, &low, &headroom);
+	after = avail_here();
+	ck_assert_uint_eq(low, 0);
+	ck_assert_uint_ge(headroom, (after < before ? after : before) / 2 - before / 8);
+	ck_assert_uint_le(headroom, (after > before ? after : before) / 2 + before / 8);
 	ck_assert_int_eq(submit(fd, "s@example.com", two, body, id), 0);
 	ck_assert_int_eq(count_dir("queue"), 1);
 }
@@ -1179,6 +1227,7 @@ suite(void)
 	tcase_add_test(tc, open_file_is_not_reused);
 	tcase_add_test(tc, space_low_is_told_and_refused);
 	tcase_add_test(tc, space_reserve_off);
+	tcase_add_loop_test(tc, space_reserve_twice_max_size, 0, 2);
 	tcase_add_loop_test(tc, group_commit_rate, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
