@@ -19,8 +19,11 @@ from pathlib import Path
 import pytest
 
 import outpost_harness as H
+import test_queue_space
 from test_mesh import new_pid
-from test_queue_space import MB, RESERVE, fill_to, tmpfs_outpost  # noqa: F401
+from test_queue_space import MB, RESERVE, fill_to
+
+tmpfs_outpost = test_queue_space.tmpfs_outpost      # the fixture, used here too
 
 HERE = Path(__file__).resolve().parent
 MSG = b"Subject: wall clock\n\nbody\n"
