@@ -96,7 +96,8 @@ enum msg_type {
 	MSG_QMGR_OPEN_FAIL,
 	/* scheduler -> qmgr: durable per-recipient state changes of one mail.
 	 *   str id, u32 n, then n times: u32 index, u8 state, u32 attempts,
-	 *   u64 next attempt, u16 smtp code, str dsn, str reply, str relay
+	 *   u64 next attempt (FAILED: the scheduler's time of the verdict, from
+	 *   which a postponed bounce is due), u16 smtp code, str dsn, str reply, str relay
 	 * Answer: QMGR_UPDATED: str id, u8 removed (1: every recipient final, mail gone) */
 	MSG_QMGR_UPDATE,
 	MSG_QMGR_UPDATED,

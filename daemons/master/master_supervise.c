@@ -393,11 +393,16 @@ describe_status(int status, char *buf, size_t len)
 
 static void stop_next_phase(struct master *);
 
-/* Count a death in the minute it falls in; returns the count. */
+/*
+ * Count a death in the minute it falls in; returns the count. The minute is
+ * measured on the monotonic clock: after the wall clock was set back an
+ * hour, time(NULL) kept every death in one "minute" for that hour (a crash
+ * storm reported that never was), and a jump forward emptied it.
+ */
 static unsigned
 count_death(struct child *c)
 {
-	time_t	now = time(NULL);
+	time_t	now = (time_t)(now_ms() / 1000);
 
 	if (now - c->deaths_since >= 60) {
 		c->deaths_since = now;

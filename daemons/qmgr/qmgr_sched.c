@@ -15,7 +15,10 @@
  * QMGR_UPDATE applies recipient states: a bounce for new FAILED recipients
  * is committed first, then the state records are appended and made durable
  * by the commit thread, then QMGR_UPDATED is sent; a mail whose recipients
- * are all final is removed. The same path serves outpostctl bounce
+ * are all final is removed. A bounce that cannot be written is postponed
+ * on the scheduler's clock: a FAILED entry's "next" is the scheduler's
+ * time of the verdict (clock_now() there), to which resend_interval is
+ * added; it is not recorded. The same path serves outpostctl bounce
  * (qmgr_states_apply). An update for a mail that was deleted meanwhile is
  * answered "removed" and otherwise ignored. QMGR_DELAY_WARN asks for the
  * sender's delay notice (qmgr_bounce.c).
@@ -31,6 +34,7 @@
 #include <event2/event.h>
 
 #include "chan.h"
+#include "clock.h"
 #include "config.h"
 #include "frame.h"
 #include "log.h"
@@ -44,6 +48,7 @@ struct qupdate {
 	unsigned	 n;
 	bool		 unlinked;	/* removed by a REMOVE job */
 	bool		 reannounce;	/* failures turned deferred: the scheduler must hear */
+	uint64_t	 verdict_at;	/* the failures' time on the scheduler's clock; 0: unknown */
 	qupdate_done_fn	 done;
 	void		*arg;
 };
@@ -480,12 +485,22 @@ update_write(struct qmgr *q, struct qupdate *u)
  * write error): they become deferred, with their failure kept, and are
  * tried again after resend_interval; the bounce is made when they fail
  * again. A failure is never recorded without its bounce.
+ *
+ * The due time is resend_interval after the verdict on the clock the
+ * scheduler compares due times with: the wall clock read at its start and
+ * advanced by the monotonic clock (clock.c). After a wall-clock jump the
+ * qmgr's time(NULL) is off by the jump, and a due time taken from it froze
+ * the bounce for as long (or made it due at once, again and again). The
+ * scheduler gives its time with each failure; without it (outpostctl
+ * bounce, a held mail's expiry) the qmgr's own clock_now() stands in, which
+ * agrees with the scheduler's unless one of them started again since a jump.
  */
 static void
 bounce_postpone(struct qmgr *q, struct qupdate *u)
 {
 	struct qmail *m = u->mail;
-	uint64_t next = (uint64_t)time(NULL) + q->conf->resend_interval;
+	uint64_t next = (u->verdict_at != 0 ? u->verdict_at : clock_now()) +
+	    q->conf->resend_interval;
 	unsigned i, n = 0;
 
 	for (i = 0; i < u->n; i++) {
@@ -588,6 +603,7 @@ qmgr_states_apply(struct qmgr *q, struct qmail *m, struct qf_state *st, unsigned
 	struct qupdate *u;
 	struct qrcpt *rc;
 	struct qtx *tx;
+	uint64_t verdict_at = 0;
 	uint32_t i, k, nfailed = 0, *failed = NULL;
 
 	/* Apply in memory; final recipients stay final. */
@@ -599,8 +615,13 @@ qmgr_states_apply(struct qmgr *q, struct qmail *m, struct qf_state *st, unsigned
 			    m->id, st[i].index);
 			continue;
 		}
-		if (st[i].state == RCPT_FAILED)
+		if (st[i].state == RCPT_FAILED) {
 			failed[nfailed++] = st[i].index;
+			/* the scheduler's time of the verdict, for bounce_postpone */
+			if (st[i].next > verdict_at)
+				verdict_at = st[i].next;
+			st[i].next = 0;
+		}
 		rc->state = st[i].state;
 		rc->attempts = st[i].attempts;
 		rc->next = st[i].next;
@@ -621,6 +642,7 @@ qmgr_states_apply(struct qmgr *q, struct qmail *m, struct qf_state *st, unsigned
 	u->mail = m;
 	u->st = st;
 	u->n = k;
+	u->verdict_at = verdict_at;
 	m->inflight++;
 	if (k == 0) {
 		free(failed);

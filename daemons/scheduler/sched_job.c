@@ -442,7 +442,13 @@ job_send_updates(struct sched *s, struct job *j)
 			fbuf_add_u32(fb, r->index);
 			fbuf_add_u8(fb, r->state);
 			fbuf_add_u32(fb, r->new_attempts);
-			fbuf_add_u64(fb, r->next);
+			/*
+			 * A failure has no next attempt: it carries our time
+			 * instead, so that a bounce the queue manager must
+			 * postpone is due on our clock, not on its wall clock
+			 * (they differ by any jump since we started).
+			 */
+			fbuf_add_u64(fb, r->state == RCPT_FAILED ? s->now() : r->next);
 			fbuf_add_u16(fb, r->code);
 			fbuf_add_str(fb, r->dsn);
 			fbuf_add_str(fb, r->reply);

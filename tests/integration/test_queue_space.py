@@ -172,3 +172,47 @@ def test_delay_notice_waits_for_space(tmpfs_outpost, receiver):
     time.sleep(3)
     assert len(receiver.delivered_to("sender@example.org")) == 1
     assert leftovers(op) == []
+
+
+@pytest.mark.parametrize("reused", [False, True], ids=["incoming", "spare"])
+def test_enospc_during_data_leaves_nothing(tmpfs_outpost, receiver, reused):
+    # No reserve: the disk fills while the content streams in, after MAIL FROM.
+    op = tmpfs_outpost({"queue_min_free": "0", "delivery_mode": "relay",
+                        "relay_host": f"[127.0.0.1]:{receiver.port}",
+                        "resend_interval": "2"})
+    qmgr = op.child("qmgr")
+    if reused:
+        # A delivered mail leaves its file in spare/: the big one is written over it.
+        code, text = op.smtp_send("a@example.org", ["first@dest.test"],
+                                  b"Subject: first\r\n\r\nbefore\r\n")
+        assert code == 250, text
+        H.wait_until(lambda: op.queue_files("spare"), 20, what="a file in spare/")
+    fill_to(op, 200 * 1024)
+    files = op.queue_files()
+    free = avail(op.state_dir)
+    big = b"Subject: too big for the disk\r\n\r\n" + (b"y" * 998 + b"\r\n") * 600
+    assert len(big) > 2 * free
+    off = op.log_offset()
+    code, text = op.smtp_send("a@example.org", ["big@dest.test"], big)
+    assert code == 451 and "4.3.0" in text, (code, text)
+    op.wait_log(r"write: No space left on device", start=off)
+
+    # The partial file is gone and its space given back; the qmgr lives on.
+    assert leftovers(op) == []
+    assert set(op.queue_files()) <= set(files), (op.queue_files(), files)
+    if reused:
+        assert op.queue_files("spare") == [], "the spare file written over is not removed"
+    H.wait_until(lambda: avail(op.state_dir) >= free - 16 * 1024, 10,
+                 what=f"{free} bytes free again (now {avail(op.state_dir)})")
+    assert op.child("qmgr").pid == qmgr.pid
+    assert H.pid_alive(qmgr.pid)
+    assert op.queued_mails() == {}
+
+    os.unlink(op.state_dir / "filler")
+    code, text = op.smtp_send("a@example.org", ["after@dest.test"],
+                              b"Subject: after\r\n\r\nspace is back\r\n")
+    assert code == 250, text
+    H.wait_until(lambda: receiver.delivered_to("after@dest.test"), 20, interval=0.5,
+                 what="the mail after the full disk delivered")
+    assert receiver.delivered_to("big@dest.test") == []
+    assert leftovers(op) == []

@@ -13,6 +13,7 @@
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
@@ -30,6 +31,7 @@
 
 #include <event2/event.h>
 
+#include "clock.h"
 #include "config.h"
 #include "daemons.h"
 #include "frame.h"
@@ -469,6 +471,10 @@ static uint8_t	mails_buf[FRAME_MAX];
 static struct frame mails_f;
 static uint16_t	mails_left;
 static unsigned	mails_frames;	/* SCHED_MAILS frames seen */
+/* State and next attempt of the first recipients of the last mail read. */
+#define ANN_RCPT	4
+static uint8_t	ann_state[ANN_RCPT];
+static uint64_t	ann_next[ANN_RCPT];
 
 /* Read one announce: SCHED_MAIL, n RCPT, MAIL_END, or the next mail of a
  * SCHED_MAILS frame. Returns false at LOAD_DONE. */
@@ -505,6 +511,10 @@ read_announce(int fd, char id[QUEUE_ID_MAX], uint32_t *flags, char *sender, uint
 			ck_assert(frame_get_u32(&mails_f, &attempts));
 			ck_assert(frame_get_u64(&mails_f, &next));
 			ck_assert(frame_get_str(&mails_f, addr, sizeof(addr)));
+			if (i < ANN_RCPT) {
+				ann_state[i] = state;
+				ann_next[i] = next;
+			}
 		}
 		if (--mails_left == 0)
 			ck_assert(frame_end(&mails_f));
@@ -517,16 +527,29 @@ read_announce(int fd, char id[QUEUE_ID_MAX], uint32_t *flags, char *sender, uint
 	ck_assert(frame_get_str(&f, sender, ADDR_MAX));
 	ck_assert(frame_get_u32(&f, nrcpt));
 	for (i = 0; i < *nrcpt; i++) {
+		uint32_t index;
+		char rid[QUEUE_ID_MAX];
+
 		ck_assert_int_eq(xrecv(fd, &f), 1);
 		ck_assert_uint_eq(f.hdr.type, MSG_SCHED_RCPT);
+		ck_assert(frame_get_str(&f, rid, sizeof(rid)) && frame_get_u32(&f, &index));
+		ck_assert(frame_get_u8(&f, &state) && frame_get_u32(&f, &attempts));
+		ck_assert(frame_get_u64(&f, &next));
+		ck_assert_uint_eq(index, i);
+		if (i < ANN_RCPT) {
+			ann_state[i] = state;
+			ann_next[i] = next;
+		}
 	}
 	ck_assert_int_eq(xrecv(fd, &f), 1);
 	ck_assert_uint_eq(f.hdr.type, MSG_SCHED_MAIL_END);
 	return true;
 }
 
+/* QMGR_UPDATE with next (for FAILED: the scheduler's time of the verdict). */
 static void
-send_update(int fd, const char *id, uint32_t n, const uint32_t *idx, uint8_t state)
+send_update_at(int fd, const char *id, uint32_t n, const uint32_t *idx, uint8_t state,
+    uint64_t next)
 {
 	struct fbuf *fb = fbuf_new(MSG_QMGR_UPDATE, 99);
 	uint32_t i;
@@ -537,13 +560,19 @@ send_update(int fd, const char *id, uint32_t n, const uint32_t *idx, uint8_t sta
 		fbuf_add_u32(fb, idx[i]);
 		fbuf_add_u8(fb, state);
 		fbuf_add_u32(fb, 1);
-		fbuf_add_u64(fb, 0);
+		fbuf_add_u64(fb, next);
 		fbuf_add_u16(fb, state == RCPT_FAILED ? 550 : 250);
 		fbuf_add_str(fb, state == RCPT_FAILED ? "5.1.1" : "2.0.0");
 		fbuf_add_str(fb, state == RCPT_FAILED ? "550 5.1.1 no such user" : "250 ok");
 		fbuf_add_str(fb, "sink[127.0.0.1]:25");
 	}
 	xsend(fd, fb);
+}
+
+static void
+send_update(int fd, const char *id, uint32_t n, const uint32_t *idx, uint8_t state)
+{
+	send_update_at(fd, id, n, idx, state, 0);
 }
 
 static uint8_t
@@ -1087,7 +1116,7 @@ END_TEST
 
 /* qmgr with a free-space reserve; the first frame smtpd gets is the state. */
 static int
-start_with_reserve(uint64_t min_free, uint8_t *low, uint64_t *headroom)
+start_with_reserve(uint64_t min_free, uint64_t max_size, uint8_t *low, uint64_t *headroom)
 {
 	struct pollfd pfd;
 	struct frame f;
@@ -1097,6 +1126,8 @@ start_with_reserve(uint64_t min_free, uint8_t *low, uint64_t *headroom)
 	config_defaults(&conf);
 	strlcpy(conf.helo_name, "test.example", sizeof(conf.helo_name));
 	conf.queue_min_free = min_free;
+	if (max_size != 0)
+		conf.max_message_size = max_size;
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.conf = &conf;
 	ctx.kind = PROC_QMGR;
@@ -1127,7 +1158,7 @@ START_TEST(space_low_is_told_and_refused)
 	int fd;
 
 	setup_dir();
-	fd = start_with_reserve(1ULL << 50, &low, &headroom);
+	fd = start_with_reserve(1ULL << 50, 0, &low, &headroom);
 	ck_assert_uint_eq(low, 1);
 	ck_assert_uint_eq(headroom, 0);
 	ck_assert_int_eq(submit(fd, "s@example.com", two, body, id), 452);
@@ -1145,11 +1176,135 @@ START_TEST(space_reserve_off)
 	int fd;
 
 	setup_dir();
-	fd = start_with_reserve(0, &low, &headroom);
+	fd = start_with_reserve(0, 0, &low, &headroom);
 	ck_assert_uint_eq(low, 0);
 	ck_assert_uint_eq(headroom, UINT64_MAX);
 	ck_assert_int_eq(submit(fd, "s@example.com", two, body, id), 0);
 	ck_assert_int_eq(count_dir("queue"), 1);
+}
+END_TEST
+
+/* Bytes of the test directory's file system an unprivileged owner may use. */
+static uint64_t
+avail_here(void)
+{
+	struct statvfs sv;
+
+	ck_assert_int_eq(statvfs(".", &sv), 0);
+	return (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+}
+
+/*
+ * 2 x max_message_size larger than queue_min_free (one byte here): the
+ * reserve is the former. _i 0: a max_message_size of all the free space
+ * makes the queue low, where one byte of reserve would not. _i 1: a quarter
+ * of it leaves about half the free space as headroom, not all of it (the
+ * file system is shared: an eighth of slack either way).
+ */
+START_TEST(space_reserve_twice_max_size)
+{
+	char id[QUEUE_ID_MAX];
+	uint64_t before, after, headroom;
+	uint8_t low;
+	int fd;
+
+	setup_dir();
+	before = avail_here();
+	ck_assert_uint_gt(before, 1 << 20);
+	if (_i == 0) {
+		fd = start_with_reserve(1, before, &low, &headroom);
+		ck_assert_uint_eq(low, 1);
+		ck_assert_uint_eq(headroom, 0);
+		ck_assert_int_eq(submit(fd, "s@example.com", two, body, id), 452);
+		ck_assert_int_eq(count_dir("queue"), 0);
+		return;
+	}
+	fd = start_with_reserve(1, before / 4, &low, &headroom);
+	after = avail_here();
+	ck_assert_uint_eq(low, 0);
+	ck_assert_uint_ge(headroom, (after < before ? after : before) / 2 - before / 8);
+	ck_assert_uint_le(headroom, (after > before ? after : before) / 2 + before / 8);
+	ck_assert_int_eq(submit(fd, "s@example.com", two, body, id), 0);
+	ck_assert_int_eq(count_dir("queue"), 1);
+}
+END_TEST
+
+/* Run the loop until qmgr tells smtpd (fd) that space is low. */
+static void
+wait_space_low(int fd)
+{
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	struct frame f;
+	const char *why;
+	uint64_t headroom;
+	uint8_t low = 0;
+	int i;
+
+	for (i = 0; i < 10000 && !low; i++) {
+		if (frame_recv(fd, rbuf, &f, &why) == 1 && f.hdr.type == MSG_QMGR_SPACE) {
+			ck_assert(frame_get_u8(&f, &low) && frame_get_u64(&f, &headroom));
+			continue;
+		}
+		pump();
+		(void)poll(&pfd, 1, 1);
+	}
+	ck_assert_uint_eq(low, 1);
+}
+
+/*
+ * A bounce that cannot be written (the queue below its reserve) is
+ * postponed on the scheduler's clock: resend_interval after the time the
+ * scheduler gave with the failure, whatever the wall clock says; without
+ * one (0), after the qmgr's own clock_now(), which in this one process is
+ * the same clock as the test's. The failure's time is not recorded.
+ */
+START_TEST(postponed_bounce_on_the_schedulers_clock)
+{
+	char id[QUEUE_ID_MAX], aid[QUEUE_ID_MAX], sender[ADDR_MAX];
+	static const uint32_t i0[] = { 0 }, i1[] = { 1 };
+	const uint64_t verdict = 1000000;	/* far from any wall clock */
+	struct qf_mail m;
+	uint64_t headroom, before, after;
+	uint32_t flags, nrcpt;
+	uint8_t low;
+	int fd, sfd;
+
+	setup_dir();
+	fd = start_with_reserve(1, 1 << 20, &low, &headroom);
+	ck_assert_uint_eq(low, 0);
+	sfd = link_peer(PROC_SCHEDULER);
+	ck_assert(!read_announce(sfd, aid, &flags, sender, &nrcpt));
+	ck_assert_int_eq(submit(fd, "s@example.com", two, body, id), 0);
+	ck_assert(read_announce(sfd, aid, &flags, sender, &nrcpt));
+	ck_assert_str_eq(aid, id);
+
+	/* qmgr shares conf with the test: a reserve larger than any disk */
+	conf.queue_min_free = 1ULL << 50;
+	wait_space_low(fd);
+
+	send_update_at(sfd, id, 1, i0, RCPT_FAILED, verdict);
+	ck_assert_uint_eq(read_updated(sfd, id), 0);
+	ck_assert(read_announce(sfd, aid, &flags, sender, &nrcpt));
+	ck_assert_str_eq(aid, id);
+	ck_assert_uint_eq(ann_state[0], RCPT_DEFERRED);
+	ck_assert_uint_eq(ann_next[0], verdict + conf.resend_interval);
+	ck_assert_int_eq(count_dir("queue"), 1);	/* no bounce written */
+
+	before = clock_now();
+	send_update_at(sfd, id, 1, i1, RCPT_FAILED, 0);
+	ck_assert_uint_eq(read_updated(sfd, id), 0);
+	after = clock_now();
+	ck_assert(read_announce(sfd, aid, &flags, sender, &nrcpt));
+	ck_assert_uint_eq(ann_state[1], RCPT_DEFERRED);
+	ck_assert_uint_ge(ann_next[1], before + conf.resend_interval);
+	ck_assert_uint_le(ann_next[1], after + conf.resend_interval);
+	ck_assert_int_eq(count_dir("queue"), 1);
+
+	/* on disk: deferred until the postponed time, failure kept */
+	ck_assert_int_eq(load(id, &m), QF_OK);
+	ck_assert_uint_eq(m.rcpt_state[0].state, RCPT_DEFERRED);
+	ck_assert_uint_eq(m.rcpt_state[0].next, verdict + conf.resend_interval);
+	qf_mail_free(&m);
 }
 END_TEST
 
@@ -1179,6 +1334,8 @@ suite(void)
 	tcase_add_test(tc, open_file_is_not_reused);
 	tcase_add_test(tc, space_low_is_told_and_refused);
 	tcase_add_test(tc, space_reserve_off);
+	tcase_add_loop_test(tc, space_reserve_twice_max_size, 0, 2);
+	tcase_add_test(tc, postponed_bounce_on_the_schedulers_clock);
 	tcase_add_loop_test(tc, group_commit_rate, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
