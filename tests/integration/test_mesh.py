@@ -274,7 +274,7 @@ def test_broken_link_is_made_again(root, outpost_factory, receiver, workdir, a, 
         # link, it never leaves unsigned because of a lost one).
         data = delivered(receiver, tag)[0].data
         assert re.search(rb"(?im)^DKIM-Signature:.*\bd=example\.org;", data), data[:600]
-        op.wait_log(rf"qmgr: \S+: dkim: signed", timeout=5, start=start)
+        op.wait_log(r"qmgr: \S+: dkim: signed", timeout=5, start=start)
     if "sts" in (a, b):
         # The scheduler holds the new link: no destination went without it.
         assert "no MTA-STS process linked" not in op.log_text()[start:]
