@@ -163,12 +163,8 @@ proc_master_cb(struct chan *c, struct frame *f, void *arg)
 		return 0;
 	case MSG_CTL_TRACE:
 		return trace_frame(f) ? 0 : -1;
-	case MSG_CTL_LOGFILE:
-		if (!frame_end(f) || f->fd == -1)
-			return -1;
-		log_set_file_fd(f->fd);
-		f->fd = -1;
-		return 0;
+	/* No log file descriptor is ever taken (MSG_CTL_LOGFILE): only the master
+	 * writes the log. Such a frame goes the way of any unknown one below. */
 	case MSG_CONTROL_REQUEST:
 		if (ctx->on_master != NULL)
 			return ctx->on_master(ctx, f);

@@ -56,7 +56,9 @@ struct profile {
 	const char	*desc;		/* for the log and the README's table */
 	unsigned	 sys;		/* SYS_* */
 	bool		 fs;		/* Landlock: rights beneath its root, else none */
-	enum { TCP_NONE, TCP_DNS, TCP_ANY } tcp;	/* Landlock: TCP connects allowed */
+	/* Landlock: TCP connects allowed (none, DNS ports, the shared-limits
+	 * Redis port, any) */
+	enum { TCP_NONE, TCP_DNS, TCP_REDIS, TCP_ANY } tcp;
 	bool		 writes_files;	/* else RLIMIT_FSIZE 0 */
 };
 
@@ -88,9 +90,11 @@ profile_of(int kind)
 	return &strictest;
 }
 
-/* With shared_limits the scheduler talks to Redis over TCP as well. */
+/* With shared_limits the scheduler talks to Redis over TCP as well: the
+ * filter lets it make TCP sockets and connect, Landlock (ABI 4 and later)
+ * only to the Redis port. */
 static const struct profile scheduler_shared = { PROC_SCHEDULER,
-    "links, TCP connections to the shared-limits Redis", SYS_CONNECT, false, TCP_ANY, false };
+    "links, TCP connections to the shared-limits Redis", SYS_CONNECT, false, TCP_REDIS, false };
 
 static const struct profile *
 profile_for(int kind, const struct config *conf)
@@ -263,10 +267,11 @@ allow_list(scmp_filter_ctx sc, const char *const *names)
 
 static int role_filter_load(const struct profile *, bool log_only);
 
+/* The very filter sandbox_enter() loads, the config choosing the profile. */
 int
-sandbox_seccomp(int kind, bool log_only)
+sandbox_seccomp(int kind, const struct config *conf, bool log_only)
 {
-	return role_filter_load(profile_of(kind), log_only);
+	return role_filter_load(profile_for(kind, conf), log_only);
 }
 
 static int
@@ -454,6 +459,18 @@ sandbox_landlock(int kind, const struct config *conf)
 		    LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_IOCTL_DEV);
 		pb.parent_fd = allowed_dir;
 		if (syscall(__NR_landlock_add_rule, rfd, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) == -1)
+			goto fail;
+	}
+	if (abi >= 4 && p->tcp == TCP_REDIS) {
+		struct hostport	 hp;
+
+		/* config_check() accepted it: redis://ADDRESS[:PORT] */
+		if (strncmp(conf->shared_limits, "redis://", 8) != 0 ||
+		    hostport_parse(conf->shared_limits + 8, 6379, &hp) == -1) {
+			errno = EINVAL;
+			goto fail;
+		}
+		if (add_port(rfd, hp.port) == -1)
 			goto fail;
 	}
 	if (abi >= 4 && p->tcp == TCP_DNS) {

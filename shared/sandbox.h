@@ -26,15 +26,20 @@ void	sandbox_allow_dir(int dirfd);
 
 /* The pieces, for tests: the role's default rlimits (those the config does
  * not set), and its seccomp filter alone (log_only: SCMP_ACT_LOG instead of
- * killing). sandbox_seccomp returns 0, or -1 with errno set. */
+ * killing), the profile chosen by kind and conf as sandbox_enter() does (the
+ * scheduler's with shared_limits set: TCP to Redis; conf may be NULL).
+ * sandbox_seccomp returns 0, or -1 with errno set. */
 void	sandbox_rlimits(int kind, const struct config *conf);
-int	sandbox_seccomp(int kind, bool log_only);
+int	sandbox_seccomp(int kind, const struct config *conf, bool log_only);
 /* What libraries would otherwise do lazily, opening files, once the filter
  * forbids it: the time zone, OpenSSL's set-up. Part of sandbox_enter. */
 void	sandbox_prepare(void);
 /* Landlock ABI version of the running kernel, 0 when it has none. */
 int	sandbox_landlock_abi(void);
-/* Landlock rules of the role; returns the ABI used, 0 when unavailable, -1 on error. */
+/* Landlock rules of the role (TCP connects: DNS ports for the resolver, the
+ * Redis port for the scheduler with shared_limits, any port for agents and
+ * the sts process, none for the others); returns the ABI used, 0 when
+ * unavailable, -1 on error. */
 int	sandbox_landlock(int kind, const struct config *conf);
 /* The role's profile in one line, for the log. */
 const char *sandbox_profile_name(int kind);

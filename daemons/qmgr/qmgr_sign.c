@@ -19,9 +19,10 @@
  * domain, or the signer could not sign it): such a mail is not asked about
  * again. While the signer is down, mails wait (unannounced) and are asked
  * again when its new link arrives. A signer that sends a malformed answer
- * loses its link like any peer, and mail waits for it to be restarted
- * rather than leave unsigned. At most SIGN_WINDOW requests are out at
- * once, each holding one descriptor.
+ * loses its link like any peer; a link in use that closes is reported to
+ * the master (proc_link_down), which links the two again within a second,
+ * and mail waits for that rather than leave unsigned. At most SIGN_WINDOW
+ * requests are out at once, each holding one descriptor.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +34,7 @@
 #include "config.h"
 #include "frame.h"
 #include "log.h"
+#include "proc.h"
 #include "qmgr.h"
 #include "xmalloc.h"
 
@@ -282,6 +284,9 @@ link_cb(struct chan *c, struct frame *f, void *arg)
 		return 0;
 	s->link = NULL;
 	requeue_asked(q);
+	/* The link in use (a replaced one never gets here): ask for a new one. */
+	if (!q->stopping)
+		proc_link_down(q->ctx, PROC_SIGNER, 0);
 	if (!TAILQ_EMPTY(&s->wait))
 		log_info("signer link closed: %u mail%s wait for signing", count_wait(s),
 		    count_wait(s) == 1 ? "" : "s");

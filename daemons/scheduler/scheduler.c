@@ -179,6 +179,7 @@ sched_link_cb(struct chan *c, struct frame *f, void *arg)
 		/* Only the link in use is reported: a replaced one was settled already. */
 		bool current = (l->kind == PROC_QMGR && s->qmgr == c) ||
 		    (l->kind == PROC_RESOLVER && s->resolver == c) ||
+		    (l->kind == PROC_STS && s->sts == c) ||
 		    (l->kind == PROC_AGENT && l->instance < s->nagents &&
 		    s->agents[l->instance].chan == c);
 		sched_link_lost(s, l, c);

@@ -8,7 +8,14 @@
  * millisecond or two (rsa-2048) or tens of microseconds (ed25519), plus one
  * pass over the content, so one process without threads keeps up with the
  * queue manager's commit rate. A malformed frame closes that link.
+ *
+ * The link to the queue manager is the signer's only work: when the one in
+ * use closes (the qmgr died, or one side refused a frame) the signer stays
+ * up, tells the master (proc_link_down) and adopts the new link the master
+ * sends, as every other role does with its peers; the qmgr asks again what
+ * was unanswered.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +36,7 @@
 struct signer {
 	struct proc_ctx	*ctx;
 	struct chan	*qmgr;
+	bool		 stopping;
 };
 
 static int
@@ -42,9 +50,14 @@ qmgr_cb(struct chan *c, struct frame *f, void *arg)
 	int status;
 
 	if (f == NULL) {
-		/* Gone or cut off: the master links a (new) qmgr, which asks again. */
-		if (s->qmgr == c)
+		/* Gone or cut off: the master links the qmgr again (or a new
+		 * one after its restart), which asks again. A replaced link was
+		 * settled when its successor came: not reported. */
+		if (s->qmgr == c) {
 			s->qmgr = NULL;
+			if (!s->stopping)
+				proc_link_down(s->ctx, PROC_QMGR, 0);
+		}
 		return 0;
 	}
 	if (f->hdr.type != MSG_SIGN_REQUEST || !frame_get_str(f, id, sizeof(id)) ||
@@ -103,6 +116,9 @@ signer_master_cb(struct proc_ctx *ctx, struct frame *f)
 static void
 signer_on_shutdown(struct proc_ctx *ctx)
 {
+	struct signer *s = ctx->arg;
+
+	s->stopping = true;
 	/* Nothing secret stays mapped once the loop ends. */
 	keys_clear();
 	proc_exit_loop(ctx);

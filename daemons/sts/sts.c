@@ -36,6 +36,7 @@
 struct stsd {
 	struct proc_ctx	*ctx;
 	struct chan	*sched;
+	bool		 stopping;
 };
 
 struct pending {
@@ -247,10 +248,15 @@ sts_sched_cb(struct chan *c, struct frame *f, void *arg)
 	struct stsd	*d = arg;
 
 	if (f == NULL) {
+		/* The link in use (a replaced one was settled by its successor):
+		 * the master links the scheduler again, or a new one after its
+		 * restart; questions asked on the old link are not answered. */
 		if (d->sched == c) {
 			log_warnx("lost the scheduler");
 			d->sched = NULL;
 			rpt_set_sched(NULL);
+			if (!d->stopping)
+				proc_link_down(d->ctx, PROC_SCHEDULER, 0);
 		}
 		return 0;
 	}
@@ -283,6 +289,7 @@ sts_on_peer(struct proc_ctx *ctx, int kind, unsigned instance, int fd)
 static void
 sts_on_shutdown(struct proc_ctx *ctx)
 {
+	stsd.stopping = true;
 	rpt_shutdown();
 	sts_fetch_shutdown();
 	proc_exit_loop(ctx);

@@ -5,7 +5,9 @@ pytest fixtures for outpost's integration tests (helpers: outpost_harness.py).
   workdir          a fresh 0755 directory under /tmp, removed after a passing
                    test, kept (path printed) after a failing one
   outpost_factory  outpost_factory(params=..., sections=..., routes=..., start=True)
-                   -> a started Outpost; every instance is stopped by PID at teardown
+                   -> a started Outpost; every instance is stopped by PID at teardown,
+                   and the test fails if its log shows a child killed by SIGSYS (its
+                   seccomp filter) or a sanitizer report
   outpost          one started Outpost with the default config
   receiver         a started scriptable SmtpReceiver (aiosmtpd) on a free port
   receiver_factory more receivers (e.g. one per destination)
@@ -14,15 +16,18 @@ pytest fixtures for outpost's integration tests (helpers: outpost_harness.py).
 """
 
 import os
-import sys
-
+import re
+import signal
 import socket
+import sys
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import outpost_harness as H  # noqa: E402
+
+SIGSYS_DEATH = re.compile(rf"^.*killed by signal {int(signal.SIGSYS)} \(.*$", re.M)
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
@@ -91,6 +96,7 @@ def outpost_factory(workdir, outpost_binaries, request):
 
     yield make
     sanitizer_reports = []
+    sigsys = []
     for op in made:
         try:
             op.stop()
@@ -103,8 +109,16 @@ def outpost_factory(workdir, outpost_binaries, request):
         for marker in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer"):
             if marker in text:
                 sanitizer_reports.append(f"{op.log_path}: {marker}")
+        # A child killed by its seccomp filter (a call missing from its role's
+        # allow-list, shared/sandbox.c) fails the test that made it happen,
+        # even though the master restarted the child and the test went on.
+        # The master's words (master_supervise.c, describe_status):
+        # "killed by signal 31 (Bad system call)".
+        sigsys += [f"{op.log_path}: {m.group(0)}" for m in SIGSYS_DEATH.finditer(text)]
     if sanitizer_reports:
         pytest.fail("sanitizer reports in outpost's log: " + "; ".join(sanitizer_reports))
+    if sigsys:
+        pytest.fail("children killed by their seccomp filter: " + "; ".join(sigsys))
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ policy.
    and the mail delivered exactly once;
  - for every pair of linked processes, the link broken under them (both
    ends shut down from outside) is made again by the master and the service
-   that needs it works;
+   that needs it works (qmgr-signer: delivered mail carries a DKIM
+   signature; scheduler-sts: the scheduler asks the sts process again);
  - every child is a fresh image (exec): two agents have different address
    layouts, and a known relay password is in no process's memory but the
    master's and the agents';
@@ -96,17 +97,29 @@ def break_link(pid, fd):
         s.close()
 
 
-def relay_outpost(outpost_factory, receiver, agents=2, **params):
+def relay_outpost(outpost_factory, receiver, agents=2, sections=None, **params):
     p = {"delivery_mode": "relay", "relay_host": f"[127.0.0.1]:{receiver.port}",
          "resend_interval": "2", "resend_attempts": 10}
     p.update(params)
-    return outpost_factory(params=p, sections={"agent": {"count": agents}})
+    return outpost_factory(params=p, sections={"agent": {"count": agents}, **(sections or {})})
+
+
+def dkim_section(workdir):
+    """A [dkim] entry signing mail from example.org (the tests' From: domain),
+    with a key made by outpostctl dkim-keygen."""
+    keydir = workdir / "dkim-keys"
+    keydir.mkdir(mode=0o700)
+    r = subprocess.run([str(H.OUTPOSTCTL), "dkim-keygen", "-d", str(keydir), "example.org", "mesh",
+                        "ed25519"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return {"dkim": {"example.org": f"mesh:{keydir / 'example.org.mesh.key'} ed25519"}}
 
 
 def submit_ok(op, tag, timeout=5):
     try:
         code, _ = op.smtp_send("mesh@example.org", ["mesh@example.net"],
-                               f"Subject: {tag}\r\nMessage-ID: <{tag}@mesh.test>\r\n\r\n{tag}\r\n"
+                               f"From: <mesh@example.org>\r\nSubject: {tag}\r\n"
+                               f"Message-ID: <{tag}@mesh.test>\r\n\r\n{tag}\r\n"
                                .encode(), timeout=timeout)
         return code == 250
     except OSError:
@@ -216,13 +229,18 @@ def test_client_reset_while_committing(root, outpost_factory, receiver):
     assert not re.search(r"qmgr: link to smtpd closed|malformed", log), op.log_tail()
 
 
+# Every pair of the master's link table (daemons/master/master_supervise.c).
 PAIRS = [("smtpd", "qmgr"), ("qmgr", "scheduler"), ("scheduler", "resolver"),
-         ("scheduler", "agent 0"), ("agent 1", "scheduler")]
+         ("scheduler", "agent 0"), ("agent 1", "scheduler"), ("qmgr", "signer"),
+         ("scheduler", "sts")]
 
 
 @pytest.mark.parametrize("a,b", PAIRS, ids=[f"{a}-{b}".replace(" ", "") for a, b in PAIRS])
-def test_broken_link_is_made_again(root, outpost_factory, receiver, a, b):
-    op = relay_outpost(outpost_factory, receiver)
+def test_broken_link_is_made_again(root, outpost_factory, receiver, workdir, a, b):
+    # The signer's service is a signature: mail from example.org is signed.
+    signing = "signer" in (a, b)
+    op = relay_outpost(outpost_factory, receiver,
+                       sections=dkim_section(workdir) if signing else None)
     pids = {c.title: c.pid for c in op.children()}
     pa, pb = op.child(a).pid, op.child(b).pid
     fd = H.wait_until(lambda: link_fd(pa, pb), 10, 0.1, what=f"the {a}-{b} link")
@@ -251,7 +269,56 @@ def test_broken_link_is_made_again(root, outpost_factory, receiver, a, b):
             assert submit_ok(op, f"{tag}-{i}")
         H.wait_until(lambda: all(delivered(receiver, f"{tag}-{i}") for i in range(6)), 30, 0.2,
                      what="the burst delivered")
+    if signing:
+        # Signed by the signer over the new link (mail waits for a signer
+        # link, it never leaves unsigned because of a lost one).
+        data = delivered(receiver, tag)[0].data
+        # d= anywhere in the field, its folded lines included.
+        assert re.search(rb"(?im)^DKIM-Signature:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*?\bd=example\.org;",
+                         data), data[:600]
+        op.wait_log(r"qmgr: \S+: dkim: signed", timeout=5, start=start)
+    if "sts" in (a, b):
+        # The scheduler holds the new link: no destination went without it.
+        assert "no MTA-STS process linked" not in op.log_text()[start:]
     assert not re.search(r"killed by signal|exited with status [1-9]", op.log_text()[start:])
+
+
+def test_broken_sts_link_serves_policy_lookups(root, outpost_factory, receiver, workdir):
+    """The scheduler-sts link, checked with a real question after it healed:
+    `outpostctl route` for a domain with MX hosts (served by a private nsd)
+    asks the sts process, over that link, for the domain's cached policy."""
+    if not os.path.exists("/usr/sbin/nsd"):
+        pytest.skip("nsd not installed")
+    from test_dns import Nsd, ZONE
+    zone = f"""$ORIGIN {ZONE}.
+$TTL 1
+@      SOA ns hostmaster 1 3600 600 86400 1
+@      NS ns
+ns     A 127.0.0.1
+dest   MX 10 mx
+mx     A 127.0.0.1
+"""
+    dns = Nsd(workdir, "127.0.0.1", zone)
+    dns.start()
+    try:
+        op = outpost_factory(params={"delivery_mode": "independent", "mta_sts": "yes",
+                                     "dns_servers": f"{dns.addr}@{dns.port}"})
+
+        def sts_answers():
+            r = H.ctl(op, "route", f"u@dest.{ZONE}")
+            return r.returncode == 0 and "mta-sts: no policy cached" in r.stdout
+        # Before: the line is there (so its absence below would mean something).
+        H.wait_until(sts_answers, 15, 0.2, what="the sts process's answer before")
+        ps, pt = op.child("scheduler").pid, op.child("sts").pid
+        start = op.log_offset()
+        break_link(ps, H.wait_until(lambda: link_fd(ps, pt), 10, 0.1, what="the link"))
+        op.wait_log(r"master: link (scheduler-sts|sts-scheduler) was down: linked again",
+                    timeout=10, start=start)
+        H.wait_until(sts_answers, 10, 0.2, what="the sts process's answer after the re-link")
+        assert (op.child("scheduler").pid, op.child("sts").pid) == (ps, pt)
+        assert "no MTA-STS process linked" not in op.log_text()[start:]
+    finally:
+        dns.stop()
 
 
 def test_broken_resolver_link_serves_lookups(root, outpost_factory, receiver, workdir):
@@ -331,9 +398,12 @@ def test_password_only_in_master_and_agents(root, outpost_factory, receiver, wor
     H.wait_until(lambda: all(memory_holds(a.pid, needle) for a in op.children_by_title("agent")),
                  10, 0.2, what="the password in every agent")
     assert memory_holds(op.pid, needle)
-    for name in ("qmgr", "scheduler", "resolver", "smtpd"):
-        c = op.child(name)
-        assert not memory_holds(c.pid, needle), f"{name} (pid {c.pid}) holds the relay password"
+    # Every child that is not an agent: none holds it.
+    others = [c for c in op.children() if "agent" not in c.title]
+    assert {"qmgr", "scheduler", "resolver", "smtpd", "signer", "sts"} <= \
+        {c.title.split(": ", 1)[-1] for c in others}, [c.title for c in others]
+    for c in others:
+        assert not memory_holds(c.pid, needle), f"{c.title} (pid {c.pid}) holds the relay password"
     # Still so for children started later (a restart is an exec, not a fork).
     old = op.child("smtpd").pid
     op.kill_child("smtpd")

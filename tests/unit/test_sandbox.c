@@ -2,19 +2,26 @@
 /*
  * test_sandbox.c - each role's seccomp filter (shared/sandbox.c), loaded for
  * real in a forked process: what it must refuse kills that process with
- * SIGSYS, what the role needs still works. Default rlimits per role.
+ * SIGSYS, what the role needs still works; the scheduler's profile with
+ * shared_limits (TCP to Redis), and its Landlock rule (that port only).
+ * Default rlimits per role.
  */
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include <netinet/in.h>
+
 #include <check.h>
+#include <errno.h>
 #include <openssl/evp.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -26,6 +33,7 @@
 #include "check_run.h"
 
 #define KIND_UNKNOWN	(PROC_KIND_MAX + 7)	/* a child no profile describes */
+#define SCHED_SHARED	(PROC_KIND_MAX + 8)	/* the scheduler with shared_limits set */
 
 enum act {
 	ACT_BASE,	/* pipe I/O, time, own pid, signal to itself: every role */
@@ -145,15 +153,22 @@ act(enum act a)
 static int
 run_filtered(int kind, enum act a)
 {
+	static struct config c;
 	pid_t	 pid;
 	int	 status;
 
+	/* The profile comes from the config, as in sandbox_enter(). */
+	config_defaults(&c);
+	if (kind == SCHED_SHARED) {
+		strlcpy(c.shared_limits, "redis://127.0.0.1:6380", sizeof(c.shared_limits));
+		kind = PROC_SCHEDULER;
+	}
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, link_fds), 0);
 	if ((pid = fork()) == -1)
 		ck_abort_msg("fork");
 	if (pid == 0) {
 		sandbox_prepare();
-		if (sandbox_seccomp(kind, false) == -1)
+		if (sandbox_seccomp(kind, &c, false) == -1)
 			_exit(2);
 		act(a);
 		_exit(0);
@@ -182,6 +197,9 @@ static const struct {
 	{ PROC_RESOLVER, ACT_BASE, ALLOWED },
 	{ PROC_SMTPD, ACT_BASE, ALLOWED },
 	{ PROC_AGENT, ACT_BASE, ALLOWED },
+	{ PROC_SIGNER, ACT_BASE, ALLOWED },
+	{ PROC_STS, ACT_BASE, ALLOWED },
+	{ SCHED_SHARED, ACT_BASE, ALLOWED },
 	{ KIND_UNKNOWN, ACT_BASE, ALLOWED },
 	/* No role executes, traces, signals another process, forks or changes ids. */
 	{ PROC_QMGR, ACT_EXECVE, KILLED },
@@ -189,29 +207,49 @@ static const struct {
 	{ PROC_RESOLVER, ACT_EXECVE, KILLED },
 	{ PROC_SMTPD, ACT_EXECVE, KILLED },
 	{ PROC_AGENT, ACT_EXECVE, KILLED },
+	{ PROC_SIGNER, ACT_EXECVE, KILLED },
+	{ PROC_STS, ACT_EXECVE, KILLED },
+	{ SCHED_SHARED, ACT_EXECVE, KILLED },
 	{ KIND_UNKNOWN, ACT_EXECVE, KILLED },
 	{ PROC_QMGR, ACT_KILL_PARENT, KILLED },
 	{ PROC_SCHEDULER, ACT_KILL_PARENT, KILLED },
 	{ PROC_RESOLVER, ACT_KILL_PARENT, KILLED },
 	{ PROC_SMTPD, ACT_KILL_PARENT, KILLED },
 	{ PROC_AGENT, ACT_KILL_PARENT, KILLED },
+	{ PROC_SIGNER, ACT_KILL_PARENT, KILLED },
+	{ PROC_STS, ACT_KILL_PARENT, KILLED },
+	{ SCHED_SHARED, ACT_KILL_PARENT, KILLED },
 	{ KIND_UNKNOWN, ACT_KILL_PARENT, KILLED },
 	{ PROC_QMGR, ACT_PTRACE, KILLED },
 	{ PROC_SCHEDULER, ACT_PTRACE, KILLED },
 	{ PROC_RESOLVER, ACT_PTRACE, KILLED },
 	{ PROC_SMTPD, ACT_PTRACE, KILLED },
 	{ PROC_AGENT, ACT_PTRACE, KILLED },
+	{ PROC_SIGNER, ACT_PTRACE, KILLED },
+	{ PROC_STS, ACT_PTRACE, KILLED },
+	{ SCHED_SHARED, ACT_PTRACE, KILLED },
 	{ KIND_UNKNOWN, ACT_PTRACE, KILLED },
 	{ PROC_QMGR, ACT_FORK, KILLED },
 	{ PROC_SCHEDULER, ACT_FORK, KILLED },
 	{ PROC_RESOLVER, ACT_FORK, KILLED },
 	{ PROC_SMTPD, ACT_FORK, KILLED },
 	{ PROC_AGENT, ACT_FORK, KILLED },
+	{ PROC_SIGNER, ACT_FORK, KILLED },
+	{ PROC_STS, ACT_FORK, KILLED },
+	{ SCHED_SHARED, ACT_FORK, KILLED },
 	{ KIND_UNKNOWN, ACT_FORK, KILLED },
 	{ PROC_SMTPD, ACT_SETUID, KILLED },
 	{ PROC_AGENT, ACT_SETUID, KILLED },
-	/* Files: the queue manager only (Landlock keeps it beneath the queue). */
+	{ PROC_SIGNER, ACT_SETUID, KILLED },
+	{ PROC_STS, ACT_SETUID, KILLED },
+	/* Files: the queue manager, and the sts process (Landlock keeps each
+	 * beneath its directory: the queue, the policy cache). */
 	{ PROC_QMGR, ACT_OPENAT, ALLOWED },
+	{ PROC_STS, ACT_OPENAT, ALLOWED },
+	{ PROC_SIGNER, ACT_OPEN, KILLED },
+	{ PROC_SIGNER, ACT_OPENAT, KILLED },
+	{ SCHED_SHARED, ACT_OPEN, KILLED },
+	{ SCHED_SHARED, ACT_OPENAT, KILLED },
 	{ PROC_SCHEDULER, ACT_OPEN, KILLED },
 	{ PROC_SCHEDULER, ACT_OPENAT, KILLED },
 	{ PROC_RESOLVER, ACT_OPEN, KILLED },
@@ -221,9 +259,13 @@ static const struct {
 	{ PROC_AGENT, ACT_OPEN, KILLED },
 	{ PROC_AGENT, ACT_OPENAT, KILLED },
 	{ KIND_UNKNOWN, ACT_OPENAT, KILLED },
-	/* New Internet sockets: agents and the resolver only. */
+	/* New Internet sockets: agents, the resolver, the sts process (HTTPS),
+	 * and the scheduler only when it shares limits through Redis. */
 	{ PROC_AGENT, ACT_SOCKET_INET, ALLOWED },
 	{ PROC_RESOLVER, ACT_SOCKET_INET, ALLOWED },
+	{ PROC_STS, ACT_SOCKET_INET, ALLOWED },
+	{ SCHED_SHARED, ACT_SOCKET_INET, ALLOWED },
+	{ PROC_SIGNER, ACT_SOCKET_INET, KILLED },
 	{ PROC_SMTPD, ACT_SOCKET_INET, KILLED },
 	{ PROC_SCHEDULER, ACT_SOCKET_INET, KILLED },
 	{ PROC_QMGR, ACT_SOCKET_INET, KILLED },
@@ -232,14 +274,22 @@ static const struct {
 	{ PROC_RESOLVER, ACT_SOCKET_UDP, ALLOWED },
 	{ PROC_AGENT, ACT_SOCKET_UDP, KILLED },
 	{ PROC_SMTPD, ACT_SOCKET_UDP, KILLED },
+	{ PROC_STS, ACT_SOCKET_UDP, KILLED },		/* no DNS of its own */
+	{ PROC_SIGNER, ACT_SOCKET_UDP, KILLED },
+	{ SCHED_SHARED, ACT_SOCKET_UDP, KILLED },
 	/* W^X: no role maps new executable memory. */
 	{ PROC_QMGR, ACT_MMAP_EXEC, KILLED },
 	{ PROC_RESOLVER, ACT_MMAP_EXEC, KILLED },
 	{ PROC_SMTPD, ACT_MMAP_EXEC, KILLED },
 	{ PROC_AGENT, ACT_MMAP_EXEC, KILLED },
+	{ PROC_SIGNER, ACT_MMAP_EXEC, KILLED },
+	{ PROC_STS, ACT_MMAP_EXEC, KILLED },
+	{ SCHED_SHARED, ACT_MMAP_EXEC, KILLED },
 	{ KIND_UNKNOWN, ACT_MMAP_EXEC, KILLED },
 	/* OpenSSL after the filter: nothing left for it to open. */
 	{ PROC_AGENT, ACT_OPENSSL, ALLOWED },
+	{ PROC_SIGNER, ACT_OPENSSL, ALLOWED },		/* DKIM signatures */
+	{ PROC_STS, ACT_OPENSSL, ALLOWED },		/* HTTPS */
 	{ KIND_UNKNOWN, ACT_OPENSSL, ALLOWED },
 };
 
@@ -248,11 +298,100 @@ START_TEST(filter_refuses_or_allows)
 	int	 got = run_filtered(cases[_i].kind, cases[_i].a);
 
 	ck_assert_msg(got == cases[_i].want, "%s, %s: %s (signal %d), expected %s",
-	    cases[_i].kind == KIND_UNKNOWN ? "unknown kind" : proc_kind_name(cases[_i].kind),
+	    cases[_i].kind == KIND_UNKNOWN ? "unknown kind" : cases[_i].kind == SCHED_SHARED ?
+	    "scheduler with shared_limits" : proc_kind_name(cases[_i].kind),
 	    act_names[cases[_i].a], got == 0 ? "allowed" : "killed", got,
 	    cases[_i].want == 0 ? "allowed" : "killed by SIGSYS");
 }
 END_TEST
+
+/* ------------------------------------------------------------ Landlock TCP */
+
+/* A listening TCP socket on 127.0.0.1; its port in *port. */
+static int
+listener(uint16_t *port)
+{
+	struct sockaddr_in	 sin;
+	socklen_t		 len = sizeof(sin);
+	int			 fd;
+
+	ck_assert_int_ne(fd = socket(AF_INET, SOCK_STREAM, 0), -1);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(listen(fd, 8), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	*port = ntohs(sin.sin_port);
+	return fd;
+}
+
+/* Under kind's Landlock rules (conf choosing the profile), connect to
+ * 127.0.0.1:port: 0 when it connected, else the errno. */
+static int
+landlock_connect(int kind, const struct config *conf, uint16_t port)
+{
+	struct sockaddr_in	 sin;
+	pid_t			 pid;
+	int			 status, fd;
+
+	if ((pid = fork()) == 0) {
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 || sandbox_landlock(kind, conf) < 4)
+			_exit(250);
+		if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+			_exit(251);
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sin.sin_port = htons(port);
+		_exit(connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 ? 0 : errno);
+	}
+	ck_assert_int_ne(pid, -1);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) < 250,
+	    "Landlock rules not entered (status 0x%x)", status);
+	return WEXITSTATUS(status);
+}
+
+/* With shared_limits the scheduler connects to the Redis port and nowhere else. */
+START_TEST(landlock_scheduler_connects_to_redis_only)
+{
+	static struct config c;
+	uint16_t	 redis, other;
+	int		 lr, lo;
+
+	if (sandbox_landlock_abi() < 4) {
+		fprintf(stderr, "landlock_scheduler_connects_to_redis_only: the kernel has no "
+		    "Landlock TCP rules (ABI %d < 4): not checked\n", sandbox_landlock_abi());
+		return;
+	}
+	lr = listener(&redis);
+	lo = listener(&other);
+	config_defaults(&c);
+	snprintf(c.shared_limits, sizeof(c.shared_limits), "redis://127.0.0.1:%u", redis);
+	ck_assert_int_eq(landlock_connect(PROC_SCHEDULER, &c, redis), 0);
+	ck_assert_int_eq(landlock_connect(PROC_SCHEDULER, &c, other), EACCES);
+	/* Without shared_limits: no TCP connect at all. */
+	c.shared_limits[0] = '\0';
+	ck_assert_int_eq(landlock_connect(PROC_SCHEDULER, &c, redis), EACCES);
+	/* An agent delivers to any port (routes, relay). */
+	ck_assert_int_eq(landlock_connect(PROC_AGENT, &c, other), 0);
+	close(lr);
+	close(lo);
+}
+END_TEST
+
+/* ----------------------------------------------------------------- rlimits */
+
+/* The limit a child of this test can get: sandbox_rlimits lowers only. */
+static rlim_t
+capped(rlim_t want)
+{
+	struct rlimit	 rl;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	return rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max ? rl.rlim_max : want;
+}
 
 /* A child reports its limits on a pipe after sandbox_rlimits. */
 static void
@@ -309,10 +448,26 @@ START_TEST(default_rlimits_per_role)
 	ck_assert_uint_eq(l[0].rlim_max, 0);
 	ck_assert_uint_eq(l[1].rlim_max, 0);		/* its threads start before */
 	ck_assert(l[2].rlim_max != 0);			/* it writes the queue */
+	/* a file per mail received or delivered, twice, and spares */
+	ck_assert_uint_eq(l[3].rlim_cur, capped(2 * (100 + c.limits[PROC_AGENT].count * 50) +
+	    1024));
 
 	limits_of(PROC_RESOLVER, &c, l);
 	ck_assert(l[1].rlim_max != 0);			/* libunbound starts a thread */
 	ck_assert_uint_eq(l[2].rlim_max, 0);
+	ck_assert_uint_eq(l[3].rlim_cur, capped(1024));	/* libunbound's sockets */
+
+	limits_of(PROC_SIGNER, &c, l);
+	ck_assert_uint_eq(l[0].rlim_max, 0);
+	ck_assert_uint_eq(l[1].rlim_max, 0);
+	ck_assert_uint_eq(l[2].rlim_max, 0);		/* reads what it is handed, writes nothing */
+	ck_assert_uint_eq(l[3].rlim_cur, 64 + c.limits[PROC_AGENT].count);
+
+	limits_of(PROC_STS, &c, l);
+	ck_assert_uint_eq(l[0].rlim_max, 0);
+	ck_assert_uint_eq(l[1].rlim_max, 0);
+	ck_assert(l[2].rlim_max != 0);			/* its policy cache */
+	ck_assert_uint_eq(l[3].rlim_cur, 64 + c.limits[PROC_AGENT].count);
 
 	/* open_files in the config wins: the default leaves it alone. */
 	c.limits[PROC_SMTPD].open_files = 77;
@@ -329,6 +484,7 @@ sandbox_suite(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, filter_refuses_or_allows, 0, sizeof(cases) / sizeof(cases[0]));
+	tcase_add_test(tc, landlock_scheduler_connects_to_redis_only);
 	tcase_add_test(tc, default_rlimits_per_role);
 	suite_add_tcase(s, tc);
 	return s;
