@@ -273,18 +273,6 @@ log_fd(void)
 	return logstate.target == LOG_TO_FILE ? logstate.fd : -1;
 }
 
-void
-log_set_file_fd(int fd)
-{
-	if (logstate.target != LOG_TO_FILE) {
-		close(fd);
-		return;
-	}
-	if (logstate.fd != -1)
-		close(logstate.fd);
-	logstate.fd = fd;
-}
-
 static const char *
 prio_name(int prio)
 {

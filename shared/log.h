@@ -65,7 +65,6 @@ void	log_reopen(void);
 /* The file descriptor of the log file, or -1. */
 int	log_fd(void);
 /* Replace the log file descriptor (a child has none: it closes fd). */
-void	log_set_file_fd(int);
 
 /*
  * The master: write one line on behalf of a process. role is the process

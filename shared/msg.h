@@ -38,8 +38,6 @@ enum msg_type {
 	MSG_CTL_SHUTDOWN,
 	/* master -> child: u8 log level (enum log_level) */
 	MSG_CTL_LOGLEVEL,
-	/* master -> child: FD is the reopened log file.  (empty) */
-	MSG_CTL_LOGFILE,
 	/* master -> agent: the relay AUTH credentials read by the master from
 	 * relay_auth_password_file.  str user, str password.  The receiver
 	 * wipes the frame buffer's copy and keeps its own in wiped memory. */

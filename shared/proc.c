@@ -163,8 +163,6 @@ proc_master_cb(struct chan *c, struct frame *f, void *arg)
 		return 0;
 	case MSG_CTL_TRACE:
 		return trace_frame(f) ? 0 : -1;
-	/* No log file descriptor is ever taken (MSG_CTL_LOGFILE): only the master
-	 * writes the log. Such a frame goes the way of any unknown one below. */
 	case MSG_CONTROL_REQUEST:
 		if (ctx->on_master != NULL)
 			return ctx->on_master(ctx, f);

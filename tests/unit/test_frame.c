@@ -305,7 +305,7 @@ START_TEST(two_descriptors_rejected)
 	uint8_t		*buf = malloc(FRAME_MAX);
 	struct frame	 f;
 	const char	*why = NULL;
-	struct fbuf	*fb = fbuf_new(MSG_CTL_LOGFILE, 0);
+	struct fbuf	*fb = fbuf_new(MSG_CTL_PEER, 0);
 	struct msghdr	 msg;
 	struct iovec	 iov;
 	union { struct cmsghdr h; char b[CMSG_SPACE(2 * sizeof(int))]; } cm;
