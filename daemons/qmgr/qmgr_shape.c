@@ -17,8 +17,9 @@
  * (shape_leave) and put back after (shape_enter), and counted in and out
  * with the index itself (qmail_insert, qmail_remove). A change costs two
  * passes over that one mail's recipients (a compare and an add each), never
- * a look at the rest of the queue; the collector only copies the counts, so
- * the gauges are as fresh as the last metrics push whatever the queue
+ * a look at the rest of the queue; the collector only copies the counts,
+ * and a change asks for a push within 0.1 s (metrics_push_soon), so that
+ * `outpostctl status` shows a deferral or a hold at once whatever the queue
  * holds. qmgr_shape_recount() is the walk, kept as the reference for the
  * tests (tests/unit/test_qmgr_shape.c) and for builds with QMGR_SHAPE_CHECK
  * (make asan), which compare it with the counts at each push.
@@ -73,13 +74,16 @@ void
 shape_index(struct qmgr *q, const struct qmail *m, bool in)
 {
 	shape_add(&q->shape, m, in);
+	metrics_push_soon();
 }
 
 void
 shape_enter(struct qmgr *q, const struct qmail *m)
 {
-	if (!m->deleted)
+	if (!m->deleted) {
 		shape_add(&q->shape, m, true);
+		metrics_push_soon();
+	}
 }
 
 void
