@@ -171,7 +171,7 @@ unit: $(UNIT_BIN)
 # Leak checking stays off: chrooted daemons cannot run LeakSanitizer's /proc walk.
 asan:
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:quarantine_size_mb=16 UBSAN_OPTIONS=print_stacktrace=1 \
-	    $(MAKE) BUILD=build-asan CC=clang CFLAGS="-O1 -g -fno-omit-frame-pointer" \
+	    $(MAKE) BUILD=build-asan CC=clang CFLAGS="-O1 -g -fno-omit-frame-pointer -DQMGR_SHAPE_CHECK" \
 	    SAN_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" check
 
 # Fuzz targets link the archives of a separate clang build with sanitizers.

@@ -253,12 +253,37 @@ push_cb(evutil_socket_t fd, short ev, void *arg)
 		push_dests();
 }
 
+static struct event_base *push_base;
+
+/*
+ * Within METRICS_SOON_MS instead of at the next tick, for a state an
+ * administrator looks at right after changing it; the calls made meanwhile
+ * share that push, so a busy process pushes a few more times a second, not
+ * once per change.
+ */
+#define METRICS_SOON_MS	100
+
+void
+metrics_push_soon(void)
+{
+	static struct event	*soon;
+	struct timeval		 tv = { 0, METRICS_SOON_MS * 1000 };
+
+	if (push_chan == NULL)
+		return;
+	if (soon == NULL && (soon = evtimer_new(push_base, push_cb, NULL)) == NULL)
+		return;		/* the next tick pushes it */
+	if (!evtimer_pending(soon, NULL))
+		evtimer_add(soon, &tv);
+}
+
 void
 metrics_attach(struct event_base *base, struct chan *c, unsigned top)
 {
 	static struct event	*ev;
 	struct timeval		 tv = { 1, 0 };
 
+	push_base = base;
 	push_chan = c;
 	push_top = top > METRICS_DEST_MAX ? METRICS_DEST_MAX : top;
 	if (ev == NULL)

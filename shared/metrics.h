@@ -7,7 +7,8 @@
  * shape; scheduler: recipient outcomes, queue delay; agents: connections,
  * TLS, SMTP transaction time; resolver: DNS; smtpd: sessions) in a private
  * array and, when metrics_listen is set, pushes the values to the master over
- * its control link once a second (MSG_METRICS_PUSH). The master keeps them
+ * its control link once a second (MSG_METRICS_PUSH), and within 0.1 s of a
+ * change of the queue's counts (metrics_push_soon). The master keeps them
  * per child, adds what a restarted child had counted, and renders the text
  * format (master_metrics.c). No process gains a way to reach another.
  *
@@ -92,6 +93,8 @@ struct event_base;
 struct chan;
 /* Push the values to the master once a second over c (top: domains pushed). */
 void	metrics_attach(struct event_base *, struct chan *, unsigned top);
+/* A state that changed is pushed within 0.1 s (qmgr: the queue's counts). */
+void	metrics_push_soon(void);
 
 /* metrics_listen: "port" (127.0.0.1), "address:port" or "[v6]:port"; -1 if not. */
 int	metrics_parse_listen(const char *, char *addr, size_t alen, uint16_t *port);

@@ -223,6 +223,14 @@ struct qspare {
 	char			 name[QUEUE_ID_MAX];
 };
 
+/* Mails and recipients in the queue by state, kept exact at every change
+ * (qmgr_shape.c). */
+enum { SHAPE_ACTIVE, SHAPE_DEFERRED, SHAPE_HELD, SHAPE_MAX };
+struct qshape {
+	uint64_t		 mails[SHAPE_MAX];
+	uint64_t		 rcpts[SHAPE_MAX];
+};
+
 struct qmgr {
 	struct proc_ctx		*ctx;
 	const struct config	*conf;
@@ -230,6 +238,7 @@ struct qmgr {
 	int			 incoming_fd, queue_fd, corrupt_fd;
 	struct qmail_tree	 mails;
 	unsigned		 nmails;
+	struct qshape		 shape;		/* the mails' counts by state */
 	unsigned		 nwfd;		/* qmail.wfd kept open */
 	struct qcommit		*commit;
 	unsigned		 jobs_inflight;
@@ -266,6 +275,21 @@ struct qctl;
 /* qmgr_shape.c: the queue's shape for the metrics (a metrics collector),
  * queue --summary, and which mails a selector (@domain, all) names */
 void	qmgr_metrics_collect(void *qmgr);
+/*
+ * q->shape follows every change of a mail in q->mails: shape_leave() before
+ * its recipients' states or its MAIL_F_HELD change, shape_enter() after
+ * (both do nothing for a deleted mail, out of the index already).
+ * qmail_insert() and qmail_remove() count a mail in and out themselves.
+ */
+void	shape_enter(struct qmgr *, const struct qmail *);
+void	shape_leave(struct qmgr *, const struct qmail *);
+/* Hold (on) or release m in memory, its counts moved with it. */
+void	shape_set_held(struct qmgr *, struct qmail *, bool on);
+/* Used by qmail_insert (in = true) and qmail_remove. */
+void	shape_index(struct qmgr *, const struct qmail *, bool in);
+/* The counts from a walk of every mail: for tests and QMGR_SHAPE_CHECK
+ * builds only, never in the daemon's own path (it grows with the queue). */
+void	qmgr_shape_recount(const struct qmgr *, struct qshape *);
 void	shape_summary(struct qctl *, bool json);
 /* Does a mail have a recipient still queued for domain (every = all of them)? */
 bool	shape_mail_in_domain(const struct qmail *, const char *domain, bool every);

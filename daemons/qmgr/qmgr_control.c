@@ -280,7 +280,7 @@ held(struct qmgr *q, void *arg, int error)
 		log_info("%s: on hold", c->id);
 	else if (m != NULL && !m->deleted) {
 		/* not durable: better scheduled than held only until a restart */
-		m->flags &= ~MAIL_F_HELD;
+		shape_set_held(q, m, false);
 		m->announced = 0;
 		sched_announce(q, m);
 	}
@@ -295,7 +295,7 @@ released(struct qmgr *q, void *arg, int error)
 	struct qmail *m = qmail_find(q, c->id);
 
 	if (error == 0 && m != NULL && !m->deleted) {
-		m->flags &= ~MAIL_F_HELD;
+		shape_set_held(q, m, false);
 		m->announced = 0;
 		sched_announce(q, m);
 		log_info("%s: released from hold", c->id);
@@ -319,7 +319,7 @@ bulk_marked(struct qmgr *q, void *arg, int error)
 
 	if (m != NULL && !m->deleted && ((op->on && error != 0) || (!op->on && error == 0))) {
 		/* released, or a hold that is not durable: scheduled again */
-		m->flags &= ~MAIL_F_HELD;
+		shape_set_held(q, m, false);
 		m->announced = 0;
 		sched_announce(q, m);
 	}
@@ -349,7 +349,7 @@ cmd_hold_bulk(struct qctl *c, const char *sel, bool on)
 		op->on = on;
 		strlcpy(op->id, m->id, sizeof(op->id));
 		if (on) {
-			m->flags |= MAIL_F_HELD;
+			shape_set_held(c->q, m, true);
 			sched_tell(c->q, MSG_SCHED_REMOVED, m->id);
 		}
 		c->pending++;
@@ -375,7 +375,7 @@ cmd_hold(struct qctl *c, const char *id, bool on)
 	}
 	if (on) {
 		/* The scheduler forgets it now; the answer waits for the mark. */
-		m->flags |= MAIL_F_HELD;
+		shape_set_held(c->q, m, true);
 		sched_tell(c->q, MSG_SCHED_REMOVED, m->id);
 		mark_set(c->q, m, MAIL_F_HELD, true, held, c);
 	} else

@@ -4,7 +4,8 @@
  *
  * One entry per file in queue/, ordered by queue id (which is ordered by
  * arrival), so a stream over the index can resume from the last id sent
- * even while mails come and go. Run on the qmgr loop thread only.
+ * even while mails come and go. A mail is counted in and out of the queue's
+ * shape here (qmgr_shape.c). Run on the qmgr loop thread only.
  */
 #include <malloc.h>
 #include <stdlib.h>
@@ -90,8 +91,10 @@ qmail_from_file(const struct qf_mail *m, uint64_t file_len)
 void
 qmail_insert(struct qmgr *q, struct qmail *m)
 {
-	if (RB_INSERT(qmail_tree, &q->mails, m) == NULL)
+	if (RB_INSERT(qmail_tree, &q->mails, m) == NULL) {
 		q->nmails++;
+		shape_index(q, m, true);
+	}
 }
 
 void
@@ -99,6 +102,7 @@ qmail_remove(struct qmgr *q, struct qmail *m)
 {
 	RB_REMOVE(qmail_tree, &q->mails, m);
 	q->nmails--;
+	shape_index(q, m, false);
 }
 
 /*

@@ -503,6 +503,7 @@ bounce_postpone(struct qmgr *q, struct qupdate *u)
 	    q->conf->resend_interval;
 	unsigned i, n = 0;
 
+	shape_leave(q, m);
 	for (i = 0; i < u->n; i++) {
 		if (u->st[i].state != RCPT_FAILED)
 			continue;
@@ -512,6 +513,7 @@ bounce_postpone(struct qmgr *q, struct qupdate *u)
 		m->rcpt[u->st[i].index].next = next;
 		n++;
 	}
+	shape_enter(q, m);
 	if (n == 0)
 		return;
 	u->reannounce = true;
@@ -608,6 +610,7 @@ qmgr_states_apply(struct qmgr *q, struct qmail *m, struct qf_state *st, unsigned
 
 	/* Apply in memory; final recipients stay final. */
 	failed = xcalloc(n, sizeof(*failed));
+	shape_leave(q, m);
 	for (i = 0, k = 0; i < n; i++) {
 		rc = &m->rcpt[st[i].index];
 		if (rc->state == RCPT_DELIVERED || rc->state == RCPT_FAILED) {
@@ -635,6 +638,7 @@ qmgr_states_apply(struct qmgr *q, struct qmail *m, struct qf_state *st, unsigned
 			st[k] = st[i];
 		k++;
 	}
+	shape_enter(q, m);
 
 	u = xcalloc(1, sizeof(*u));
 	u->done = done;

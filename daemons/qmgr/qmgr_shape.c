@@ -7,7 +7,22 @@
  *
  * A mail is held when marked so; otherwise active while a recipient was
  * never tried, else deferred. Recipients count by their own state (those of
- * a held mail as held); final ones are not in the queue any more.
+ * a held mail as held); final ones are not in the queue any more, and a
+ * mail whose every recipient is final counts nowhere (it is on its way out:
+ * its removal is being made durable).
+ *
+ * The counts (q->shape) are kept exact at every change instead of counted
+ * by a walk of the queue: a mail's part is a function of its MAIL_F_HELD
+ * flag and its recipients' states, so it is taken out before such a change
+ * (shape_leave) and put back after (shape_enter), and counted in and out
+ * with the index itself (qmail_insert, qmail_remove). A change costs two
+ * passes over that one mail's recipients (a compare and an add each), never
+ * a look at the rest of the queue; the collector only copies the counts,
+ * and a change asks for a push within 0.1 s (metrics_push_soon), so that
+ * `outpostctl status` shows a deferral or a hold at once whatever the queue
+ * holds. qmgr_shape_recount() is the walk, kept as the reference for the
+ * tests (tests/unit/test_qmgr_shape.c) and for builds with QMGR_SHAPE_CHECK
+ * (make asan), which compare it with the counts at each push.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,58 +30,112 @@
 #include <strings.h>
 #include <time.h>
 
+#include "log.h"
 #include "metrics.h"
 #include "msg.h"
 #include "qmgr.h"
 #include "xmalloc.h"
 
-/*
- * The queue's shape is counted by walking every mail: called once a second
- * (metrics push), that walk would take CPU in proportion to the queue, ~0.1 s
- * a second with a million mails. So it runs at most once per second per
- * QMGR_SHAPE_MAILS queued mails: the gauges of a large queue are a little
- * older, the CPU it costs per second stays the same whatever the queue holds.
- */
-#define QMGR_SHAPE_MAILS	100000
+/* m's part in the counts added to s (add) or taken from it. */
+static void
+shape_add(struct qshape *s, const struct qmail *m, bool add)
+{
+	uint64_t	 mails[SHAPE_MAX] = { 0 }, rcpts[SHAPE_MAX] = { 0 };
+	uint32_t	 pending = 0, deferred = 0, i;
+
+	for (i = 0; i < m->nrcpt; i++) {
+		if (m->rcpt[i].state == RCPT_PENDING)
+			pending++;
+		else if (m->rcpt[i].state == RCPT_DEFERRED)
+			deferred++;
+	}
+	if (pending + deferred == 0)
+		return;
+	if (m->flags & MAIL_F_HELD) {
+		mails[SHAPE_HELD] = 1;
+		rcpts[SHAPE_HELD] = pending + deferred;
+	} else {
+		mails[pending > 0 ? SHAPE_ACTIVE : SHAPE_DEFERRED] = 1;
+		rcpts[SHAPE_ACTIVE] = pending;
+		rcpts[SHAPE_DEFERRED] = deferred;
+	}
+	for (i = 0; i < SHAPE_MAX; i++) {
+		if (add) {
+			s->mails[i] += mails[i];
+			s->rcpts[i] += rcpts[i];
+		} else {
+			s->mails[i] -= mails[i];
+			s->rcpts[i] -= rcpts[i];
+		}
+	}
+}
+
+void
+shape_index(struct qmgr *q, const struct qmail *m, bool in)
+{
+	shape_add(&q->shape, m, in);
+	metrics_push_soon();
+}
+
+void
+shape_enter(struct qmgr *q, const struct qmail *m)
+{
+	if (!m->deleted) {
+		shape_add(&q->shape, m, true);
+		metrics_push_soon();
+	}
+}
+
+void
+shape_leave(struct qmgr *q, const struct qmail *m)
+{
+	if (!m->deleted)
+		shape_add(&q->shape, m, false);
+}
+
+void
+shape_set_held(struct qmgr *q, struct qmail *m, bool on)
+{
+	shape_leave(q, m);
+	if (on)
+		m->flags |= MAIL_F_HELD;
+	else
+		m->flags &= ~MAIL_F_HELD;
+	shape_enter(q, m);
+}
+
+void
+qmgr_shape_recount(const struct qmgr *q, struct qshape *s)
+{
+	struct qmail *m;
+
+	memset(s, 0, sizeof(*s));
+	/* RB_FOREACH takes a non-const head; the walk changes nothing. */
+	RB_FOREACH(m, qmail_tree, (struct qmail_tree *)&q->mails)
+		shape_add(s, m, true);
+}
 
 void
 qmgr_metrics_collect(void *arg)
 {
-	static struct timespec last;
 	struct qmgr	*q = arg;
-	struct qmail	*m;
-	struct timespec	 now;
-	uint64_t	 mails[3] = { 0 }, rcpts[3] = { 0 };	/* active, deferred, held */
-	int64_t		 ms;
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (int64_t)(now.tv_sec - last.tv_sec) * 1000 + (now.tv_nsec - last.tv_nsec) / 1000000;
-	if (last.tv_sec != 0 && ms < 1000 * (int64_t)(q->nmails / QMGR_SHAPE_MAILS))
-		return;		/* the gauges keep their last values */
-	last = now;
-	RB_FOREACH(m, qmail_tree, &q->mails) {
-		unsigned pending = 0, deferred = 0;
-		for (uint32_t i = 0; i < m->nrcpt; i++) {
-			if (m->rcpt[i].state == RCPT_PENDING)
-				pending++;
-			else if (m->rcpt[i].state == RCPT_DEFERRED)
-				deferred++;
-		}
-		if (m->flags & MAIL_F_HELD) {
-			mails[2]++;
-			rcpts[2] += pending + deferred;
-		} else {
-			mails[pending > 0 ? 0 : 1]++;
-			rcpts[0] += pending;
-			rcpts[1] += deferred;
-		}
-	}
-	metric_set(MET_Q_MAILS_ACTIVE, mails[0]);
-	metric_set(MET_Q_MAILS_DEFERRED, mails[1]);
-	metric_set(MET_Q_MAILS_HELD, mails[2]);
-	metric_set(MET_Q_RCPTS_ACTIVE, rcpts[0]);
-	metric_set(MET_Q_RCPTS_DEFERRED, rcpts[1]);
-	metric_set(MET_Q_RCPTS_HELD, rcpts[2]);
+#ifdef QMGR_SHAPE_CHECK
+	struct qshape	 ref;
+
+	qmgr_shape_recount(q, &ref);
+	if (memcmp(&ref, &q->shape, sizeof(ref)) != 0)
+		fatalx("queue shape: counts %llu/%llu/%llu mails, a walk finds %llu/%llu/%llu",
+		    (unsigned long long)q->shape.mails[0], (unsigned long long)q->shape.mails[1],
+		    (unsigned long long)q->shape.mails[2], (unsigned long long)ref.mails[0],
+		    (unsigned long long)ref.mails[1], (unsigned long long)ref.mails[2]);
+#endif
+	metric_set(MET_Q_MAILS_ACTIVE, q->shape.mails[SHAPE_ACTIVE]);
+	metric_set(MET_Q_MAILS_DEFERRED, q->shape.mails[SHAPE_DEFERRED]);
+	metric_set(MET_Q_MAILS_HELD, q->shape.mails[SHAPE_HELD]);
+	metric_set(MET_Q_RCPTS_ACTIVE, q->shape.rcpts[SHAPE_ACTIVE]);
+	metric_set(MET_Q_RCPTS_DEFERRED, q->shape.rcpts[SHAPE_DEFERRED]);
+	metric_set(MET_Q_RCPTS_HELD, q->shape.rcpts[SHAPE_HELD]);
 }
 
 bool

@@ -6,6 +6,7 @@ pid; the Prometheus endpoint's counters equal what the receivers saw;
 pflogsumm reads the file log; a trace shows one destination's SMTP dialogue
 and no other's; status and JSON lines.
 """
+import datetime
 import json
 import os
 import re
@@ -273,6 +274,46 @@ def test_status_shows_processes_queue_and_rate(root, outpost_factory, receiver):
     agent = [k for k in op.children() if role_of(k.pid) == "agent"][0]
     os.kill(agent.pid, 9)
     H.wait_until(lambda: "restarts 1" in status(), 20, 0.3, what="the restart counted")
+
+
+def test_status_counts_a_deferral_within_a_second(root, outpost_factory, receiver):
+    """The queue counts in `outpostctl status` are kept by the queue manager
+    at every change, not counted by a walk of the queue now and then: the
+    first deferral shows as "1 deferred" within a second of its log line
+    (the next metrics push), and the delivery that follows takes it away."""
+    receiver.tempfail("slow@dest.test", 1)
+    op = outpost_factory({"delivery_mode": "relay",
+                          "relay_host": f"[127.0.0.1]:{receiver.port}",
+                          "resend_interval": "5s"})
+
+    def status():
+        r = subprocess.run([str(H.OUTPOSTCTL), "-f", str(op.conf_path), "status"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        return re.search(r"^queue: .*$", r.stdout, re.M).group(0)
+    assert status().startswith("queue: mails 0 active, 0 deferred, 0 held;")
+    res = op.sendmail(["slow@dest.test"], b"Subject: s\n\nbody\n")
+    assert res.returncode == 0
+    line = op.wait_log(r"(?m)^(\S+) .*to=<slow@dest\.test>.*status=deferred", timeout=30)
+    # The line's own time (local, to the millisecond), on the clock status is read against.
+    logged = datetime.datetime.fromisoformat(line.group(1)).timestamp()
+    want = ("queue: mails 0 active, 1 deferred, 0 held; "
+            "recipients 0 active, 1 deferred, 0 held")
+    seen = None
+    for _ in range(100):
+        got = status()
+        if got == want:
+            seen = time.time()
+            break
+        time.sleep(0.05)
+        if time.time() > logged + 3:
+            break
+    assert seen is not None, f"status still says {got!r}"
+    assert seen - logged <= 1.0, f"{seen - logged:.2f} s after the log line: {got!r}"
+    # resend_interval: the second attempt is delivered and the counts are empty again.
+    receiver.wait_messages(1, timeout=30)
+    H.wait_until(lambda: status().startswith("queue: mails 0 active, 0 deferred, 0 held;"),
+                 5, 0.1, what="status counts the delivery")
 
 
 def test_json_log_lines(root, workdir, receiver):

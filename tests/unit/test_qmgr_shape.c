@@ -1,0 +1,354 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * test_qmgr_shape.c - the queue's counts by state (qmgr_shape.c), kept at
+ * every change instead of counted by a walk. A queue manager with real
+ * links (smtpd, scheduler, master) and a queue directory under /tmp goes
+ * through submissions, deferrals, holds and releases (one mail and bulk),
+ * a delivery, a failure with its bounce, a failure whose bounce is
+ * postponed for lack of space, delete, outpostctl bounce, and a restart
+ * that indexes the queue again. After each step the kept counts must equal
+ * both the numbers the step should give and a walk over every mail
+ * (qmgr_shape_recount), and the metrics collector must copy them.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <check.h>
+#include <errno.h>
+#include <ftw.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "chan.h"
+#include "config.h"
+#include "daemons.h"
+#include "frame.h"
+#include "log.h"
+#include "metrics.h"
+#include "msg.h"
+#include "proc.h"
+#include "qmgr/qmgr.h"
+#include "queue_file.h"
+#include "check_run.h"
+
+static struct config conf;
+static struct proc_ctx ctx;
+static uint8_t rbuf[FRAME_MAX];
+static int master_fd;
+static char dir[] = "/tmp/test_qmgr_shape.XXXXXX";
+
+static int
+master_cb(struct chan *c, struct frame *f, void *arg)
+{
+	if (f == NULL)
+		return 0;
+	return ctx.on_master(&ctx, f);
+}
+
+static void
+pump(void)
+{
+	event_base_loop(ctx.base, EVLOOP_NONBLOCK);
+}
+
+/* A queue manager over the current directory, its queue indexed. */
+static void
+start(void)
+{
+	int sv[2], i;
+
+	log_init("test", LOG_TO_STDERR, NULL);
+	config_defaults(&conf);
+	strlcpy(conf.helo_name, "test.example", sizeof(conf.helo_name));
+	/* No free-space timer: the test sets space_low itself. */
+	conf.queue_min_free = 0;
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.conf = &conf;
+	ctx.kind = PROC_QMGR;
+	ctx.base = event_base_new();
+	ck_assert_int_eq(frame_socketpair(sv), 0);
+	ctx.master = chan_new(ctx.base, sv[0], "master", master_cb, NULL);
+	master_fd = sv[1];
+	qmgr_main(&ctx);
+	for (i = 0; i < 1000000 && spool_indexing(ctx.arg); i++)
+		pump();
+	ck_assert(!spool_indexing(ctx.arg));
+}
+
+static int
+link_peer(int kind)
+{
+	int sv[2];
+
+	ck_assert_int_eq(frame_socketpair(sv), 0);
+	ctx.on_peer(&ctx, kind, 0, sv[0]);
+	return sv[1];
+}
+
+static void
+xsend(int fd, struct fbuf *fb)
+{
+	ck_assert_int_eq(frame_send(fd, fb), 0);
+	fbuf_free(fb);
+	pump();
+}
+
+/* The next frame on fd, running the loop meanwhile (at most ~5 s). */
+static void
+xrecv(int fd, struct frame *f)
+{
+	const char *why;
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	int r, i;
+
+	for (i = 0; i < 5000; i++) {
+		r = frame_recv(fd, rbuf, f, &why);
+		if (r == 1 && f->hdr.type == MSG_QMGR_SPACE)
+			continue;
+		if (r == 1)
+			return;
+		ck_assert_msg(r == -1 && errno == EAGAIN, "link closed");
+		pump();
+		(void)poll(&pfd, 1, 1);
+	}
+	ck_abort_msg("no frame");
+}
+
+static void
+xrecv_type(int fd, struct frame *f, uint16_t type)
+{
+	int i;
+
+	for (i = 0; i < 1000; i++) {
+		xrecv(fd, f);
+		if (f->hdr.type == type)
+			return;
+	}
+	ck_abort_msg("no %s", msg_name(type));
+}
+
+/* Queue a mail from s@example.org to the n recipients; its id in id. */
+static void
+submit(int smtpd, const char *const *rcpt, unsigned n, char *id)
+{
+	static const char body[] = "Subject: shape\r\n\r\nhello\r\n";
+	struct fbuf *fb;
+	struct frame f;
+	unsigned i;
+
+	fb = fbuf_new(MSG_SUBMIT_BEGIN, 3);
+	fbuf_add_u32(fb, 0);
+	fbuf_add_str(fb, "s@example.org");
+	fbuf_add_str(fb, "test");
+	xsend(smtpd, fb);
+	for (i = 0; i < n; i++) {
+		fb = fbuf_new(MSG_SUBMIT_RCPT, 3);
+		fbuf_add_str(fb, rcpt[i]);
+		xsend(smtpd, fb);
+	}
+	fb = fbuf_new(MSG_SUBMIT_DATA, 3);
+	fbuf_add_bytes(fb, body, strlen(body));
+	xsend(smtpd, fb);
+	xsend(smtpd, fbuf_new(MSG_SUBMIT_COMMIT, 3));
+	xrecv_type(smtpd, &f, MSG_SUBMIT_QUEUED);
+	ck_assert(frame_get_str(&f, id, QUEUE_ID_MAX));
+}
+
+/* An outpostctl command; its status, the END's text in msg. */
+static int
+command(const char *cmd, const char *arg, char *msg, size_t msglen)
+{
+	static uint32_t reqid = 100;
+	struct fbuf *fb;
+	struct frame f;
+	uint8_t status;
+
+	fb = fbuf_new(MSG_CONTROL_REQUEST, ++reqid);
+	fbuf_add_str(fb, cmd);
+	fbuf_add_u32(fb, arg != NULL);
+	if (arg != NULL)
+		fbuf_add_str(fb, arg);
+	xsend(master_fd, fb);
+	for (;;) {
+		xrecv(master_fd, &f);
+		ck_assert_uint_eq(f.hdr.reqid, reqid);
+		if (f.hdr.type == MSG_CONTROL_REPLY)
+			continue;
+		ck_assert_uint_eq(f.hdr.type, MSG_CONTROL_END);
+		ck_assert(frame_get_u8(&f, &status) && frame_get_str(&f, msg, msglen));
+		return status;
+	}
+}
+
+/* The scheduler's outcome for recipient index of mail id, once answered. */
+static void
+update(int sched, const char *id, uint32_t index, uint8_t state)
+{
+	struct fbuf *fb;
+	struct frame f;
+	bool failed = state == RCPT_FAILED;
+
+	fb = fbuf_new(MSG_QMGR_UPDATE, 9);
+	fbuf_add_str(fb, id);
+	fbuf_add_u32(fb, 1);
+	fbuf_add_u32(fb, index);
+	fbuf_add_u8(fb, state);
+	fbuf_add_u32(fb, 1);
+	fbuf_add_u64(fb, 4000000000ULL);
+	fbuf_add_u16(fb, state == RCPT_DELIVERED ? 250 : failed ? 550 : 451);
+	fbuf_add_str(fb, state == RCPT_DELIVERED ? "2.0.0" : failed ? "5.1.1" : "4.3.0");
+	fbuf_add_str(fb, state == RCPT_DELIVERED ? "250 ok" : failed ? "550 no such user" :
+	    "451 later");
+	fbuf_add_str(fb, "relay.example[127.0.0.1]:25");
+	xsend(sched, fb);
+	xrecv_type(sched, &f, MSG_QMGR_UPDATED);
+}
+
+/*
+ * The kept counts equal what the step should give (mails then recipients:
+ * active, deferred, held), a walk over every mail, and the gauges the
+ * collector sets.
+ */
+#define EXPECT(ma, md, mh, ra, rd, rh) \
+	expect(__LINE__, (uint64_t[]){ ma, md, mh }, (uint64_t[]){ ra, rd, rh })
+
+static void
+expect(int line, const uint64_t *mails, const uint64_t *rcpts)
+{
+	static const unsigned met_mails[SHAPE_MAX] = { MET_Q_MAILS_ACTIVE, MET_Q_MAILS_DEFERRED,
+	    MET_Q_MAILS_HELD };
+	static const unsigned met_rcpts[SHAPE_MAX] = { MET_Q_RCPTS_ACTIVE, MET_Q_RCPTS_DEFERRED,
+	    MET_Q_RCPTS_HELD };
+	struct qmgr *q = ctx.arg;
+	struct qshape walk;
+	unsigned i;
+
+	qmgr_shape_recount(q, &walk);
+	qmgr_metrics_collect(q);
+	for (i = 0; i < SHAPE_MAX; i++) {
+		ck_assert_msg(q->shape.mails[i] == mails[i] && q->shape.rcpts[i] == rcpts[i],
+		    "line %d, state %u: kept %llu mails %llu recipients, expected %llu %llu",
+		    line, i, (unsigned long long)q->shape.mails[i],
+		    (unsigned long long)q->shape.rcpts[i], (unsigned long long)mails[i],
+		    (unsigned long long)rcpts[i]);
+		ck_assert_msg(walk.mails[i] == mails[i] && walk.rcpts[i] == rcpts[i],
+		    "line %d, state %u: a walk finds %llu mails %llu recipients", line, i,
+		    (unsigned long long)walk.mails[i], (unsigned long long)walk.rcpts[i]);
+		ck_assert_msg(metric_get(met_mails[i]) == mails[i] &&
+		    metric_get(met_rcpts[i]) == rcpts[i], "line %d, state %u: gauges", line, i);
+	}
+}
+
+static int
+rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+START_TEST(counts_follow_every_change)
+{
+	static const char *const ra[] = { "r@example.net" };
+	static const char *const rb[] = { "x@a.example", "y@b.example" };
+	static const char *const rc[] = { "z@example.net" };
+	char a[QUEUE_ID_MAX], b[QUEUE_ID_MAX], c[QUEUE_ID_MAX], msg[256];
+	struct frame f;
+	int smtpd, sched;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(chdir(dir), 0);
+	start();
+	smtpd = link_peer(PROC_SMTPD);
+	sched = link_peer(PROC_SCHEDULER);
+	EXPECT(0, 0, 0, 0, 0, 0);
+
+	/* submit: three active mails, four recipients never tried */
+	submit(smtpd, ra, 1, a);
+	submit(smtpd, rb, 2, b);
+	submit(smtpd, rc, 1, c);
+	EXPECT(3, 0, 0, 4, 0, 0);
+
+	/* deferral: a has no recipient left untried; b still has one */
+	update(sched, a, 0, RCPT_DEFERRED);
+	EXPECT(2, 1, 0, 3, 1, 0);
+	update(sched, b, 0, RCPT_DEFERRED);
+	EXPECT(2, 1, 0, 2, 2, 0);
+
+	/* hold one mail, then by domain; a bulk release of all */
+	ck_assert_int_eq(command("hold", a, msg, sizeof(msg)), 0);
+	EXPECT(2, 0, 1, 2, 1, 1);
+	ck_assert_int_eq(command("hold", "@b.example", msg, sizeof(msg)), 0);
+	ck_assert_str_eq(msg, "1 mail on hold");
+	EXPECT(1, 0, 2, 1, 0, 3);
+	ck_assert_int_eq(command("release", "all", msg, sizeof(msg)), 0);
+	ck_assert_str_eq(msg, "2 mails released");
+	EXPECT(2, 1, 0, 2, 2, 0);
+	/* hold and release of one mail */
+	ck_assert_int_eq(command("hold", a, msg, sizeof(msg)), 0);
+	EXPECT(2, 0, 1, 2, 1, 1);
+	ck_assert_int_eq(command("release", a, msg, sizeof(msg)), 0);
+	EXPECT(2, 1, 0, 2, 2, 0);
+
+	/* delivery: c leaves the queue */
+	update(sched, c, 0, RCPT_DELIVERED);
+	EXPECT(1, 1, 0, 1, 2, 0);
+
+	/* failure: y fails, b waits for x (deferred), the bounce to s@example.org is active */
+	update(sched, b, 1, RCPT_FAILED);
+	EXPECT(1, 2, 0, 1, 2, 0);
+	/* an outcome for a recipient final already changes nothing */
+	update(sched, b, 1, RCPT_DELIVERED);
+	EXPECT(1, 2, 0, 1, 2, 0);
+
+	/* a failure whose bounce cannot be written: deferred again, still counted */
+	((struct qmgr *)ctx.arg)->space_low = true;
+	update(sched, a, 0, RCPT_FAILED);
+	((struct qmgr *)ctx.arg)->space_low = false;
+	EXPECT(1, 2, 0, 1, 2, 0);
+
+	/* delete: the bounce (the only mail for @example.org alone) */
+	ck_assert_int_eq(command("delete", "@example.org", msg, sizeof(msg)), 0);
+	ck_assert_str_eq(msg, "1 mail deleted");
+	EXPECT(0, 2, 0, 0, 2, 0);
+	/* an outcome for a mail no longer queued changes nothing */
+	update(sched, c, 0, RCPT_DEFERRED);
+	EXPECT(0, 2, 0, 0, 2, 0);
+
+	/* outpostctl bounce: b fails and leaves, its bounce is queued */
+	ck_assert_int_eq(command("bounce", b, msg, sizeof(msg)), 0);
+	EXPECT(1, 1, 0, 1, 1, 0);
+
+	/* a held a, then a restart: the indexing counts the queue again */
+	ck_assert_int_eq(command("hold", a, msg, sizeof(msg)), 0);
+	EXPECT(1, 0, 1, 1, 0, 1);
+	start();
+	sched = link_peer(PROC_SCHEDULER);
+	xrecv_type(sched, &f, MSG_SCHED_LOAD_DONE);
+	EXPECT(1, 0, 1, 1, 0, 1);
+	ck_assert_int_eq(command("release", a, msg, sizeof(msg)), 0);
+	EXPECT(1, 1, 0, 1, 1, 0);
+	ck_assert_int_eq(command("delete", "all", msg, sizeof(msg)), 0);
+	ck_assert_str_eq(msg, "2 mails deleted");
+	EXPECT(0, 0, 0, 0, 0, 0);
+
+	ck_assert_int_eq(chdir("/"), 0);
+	ck_assert_int_eq(nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("qmgr_shape");
+	TCase *tc = tcase_create("shape");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, counts_follow_every_change);
+	suite_add_tcase(s, tc);
+
+	return check_run(s);
+}
