@@ -231,6 +231,14 @@ struct qshape {
 	uint64_t		 rcpts[SHAPE_MAX];
 };
 
+/* A mail on hold, in q->held (qmgr_shape.c): the expiry of held mails
+ * (qmgr_expire.c) looks at these alone, never at the whole queue. */
+struct qheld {
+	RB_ENTRY(qheld)		 entry;
+	struct qmail		*mail;
+};
+RB_HEAD(qheld_tree, qheld);
+
 struct qmgr {
 	struct proc_ctx		*ctx;
 	const struct config	*conf;
@@ -239,6 +247,7 @@ struct qmgr {
 	struct qmail_tree	 mails;
 	unsigned		 nmails;
 	struct qshape		 shape;		/* the mails' counts by state */
+	struct qheld_tree	 held;		/* the indexed mails on hold */
 	unsigned		 nwfd;		/* qmail.wfd kept open */
 	struct qcommit		*commit;
 	unsigned		 jobs_inflight;
@@ -286,7 +295,7 @@ void	shape_leave(struct qmgr *, const struct qmail *);
 /* Hold (on) or release m in memory, its counts moved with it. */
 void	shape_set_held(struct qmgr *, struct qmail *, bool on);
 /* Used by qmail_insert (in = true) and qmail_remove. */
-void	shape_index(struct qmgr *, const struct qmail *, bool in);
+void	shape_index(struct qmgr *, struct qmail *, bool in);
 /* The counts from a walk of every mail: for tests and QMGR_SHAPE_CHECK
  * builds only, never in the daemon's own path (it grows with the queue). */
 void	qmgr_shape_recount(const struct qmgr *, struct qshape *);
@@ -307,6 +316,7 @@ void	qmgr_commit_close(struct qmgr *, int fd);
 
 /* qmgr_index.c */
 RB_PROTOTYPE(qmail_tree, qmail, entry, qmail_cmp);
+RB_PROTOTYPE(qheld_tree, qheld, entry, qheld_cmp);
 struct qmail *qmail_find(struct qmgr *, const char *id);
 struct qmail *qmail_from_file(const struct qf_mail *, uint64_t file_len);
 void	qmail_insert(struct qmgr *, struct qmail *);

@@ -7,7 +7,9 @@
  * is not scheduled (qmgr_sched.c): left on hold it would stay forever. Every
  * few seconds the held mails older than the lifetime have their open
  * recipients failed with 4.4.7 (one bounce to the sender, as the scheduler
- * would have sent), and leave the queue.
+ * would have sent), and leave the queue. Only the held mails are looked at
+ * (q->held, kept by qmgr_shape.c): the cost of a tick does not grow with
+ * the queue.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -77,7 +79,8 @@ static void
 expire_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct qmgr	*q = arg;
-	struct qmail	*m, *next;
+	struct qheld	*h, *next;
+	struct qmail	*m;
 	uint64_t	 now = (uint64_t)time(NULL);
 	unsigned	 lifetime = q->conf->max_queue_lifetime;
 	struct timeval	 tv = { EXPIRE_TICK_MAX, 0 };
@@ -85,13 +88,15 @@ expire_cb(evutil_socket_t fd, short ev, void *arg)
 	if (q->stopping)
 		return;
 	if (lifetime > 0) {
-		RB_FOREACH_SAFE(m, qmail_tree, &q->mails, next)
-			if ((m->flags & MAIL_F_HELD) && !m->deleted &&
-			    now >= m->arrival + lifetime) {
+		/* expire_mail() may remove the mail, and its node, at once */
+		RB_FOREACH_SAFE(h, qheld_tree, &q->held, next) {
+			m = h->mail;
+			if (!m->deleted && now >= m->arrival + lifetime) {
 				log_info("%s: held for %llus: max_queue_lifetime expired",
 				    m->id, (unsigned long long)(now - m->arrival));
 				expire_mail(q, m, now);
 			}
+		}
 		tv.tv_sec = expire_tick(q->conf);
 	}
 	evtimer_add(expire_ev, &tv);

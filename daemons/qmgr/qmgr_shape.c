@@ -23,6 +23,10 @@
  * holds. qmgr_shape_recount() is the walk, kept as the reference for the
  * tests (tests/unit/test_qmgr_shape.c) and for builds with QMGR_SHAPE_CHECK
  * (make asan), which compare it with the counts at each push.
+ *
+ * The same changes keep q->held, the indexed mails whose MAIL_F_HELD is set,
+ * so that the expiry of held mails (qmgr_expire.c) visits those alone: a node
+ * per held mail, none for the others.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,10 +74,40 @@ shape_add(struct qshape *s, const struct qmail *m, bool add)
 	}
 }
 
+static int
+qheld_cmp(struct qheld *a, struct qheld *b)
+{
+	uintptr_t x = (uintptr_t)a->mail, y = (uintptr_t)b->mail;
+
+	return x < y ? -1 : x > y;
+}
+
+RB_GENERATE(qheld_tree, qheld, entry, qheld_cmp);
+
+/* m in q->held (on) or not. */
+static void
+held_track(struct qmgr *q, struct qmail *m, bool on)
+{
+	struct qheld	 key, *h;
+
+	key.mail = m;
+	h = RB_FIND(qheld_tree, &q->held, &key);
+	if (on && h == NULL) {
+		h = xcalloc(1, sizeof(*h));
+		h->mail = m;
+		RB_INSERT(qheld_tree, &q->held, h);
+	} else if (!on && h != NULL) {
+		RB_REMOVE(qheld_tree, &q->held, h);
+		free(h);
+	}
+}
+
 void
-shape_index(struct qmgr *q, const struct qmail *m, bool in)
+shape_index(struct qmgr *q, struct qmail *m, bool in)
 {
 	shape_add(&q->shape, m, in);
+	if (m->flags & MAIL_F_HELD)
+		held_track(q, m, in);
 	metrics_push_soon();
 }
 
@@ -101,6 +135,8 @@ shape_set_held(struct qmgr *q, struct qmail *m, bool on)
 		m->flags |= MAIL_F_HELD;
 	else
 		m->flags &= ~MAIL_F_HELD;
+	if (!m->deleted)
+		held_track(q, m, on);
 	shape_enter(q, m);
 }
 

@@ -226,10 +226,28 @@ expect(int line, const uint64_t *mails, const uint64_t *rcpts)
 	    MET_Q_RCPTS_HELD };
 	struct qmgr *q = ctx.arg;
 	struct qshape walk;
-	unsigned i;
+	struct qmail *m;
+	struct qheld *h;
+	unsigned i, nflagged = 0, ntracked = 0;
 
 	qmgr_shape_recount(q, &walk);
 	qmgr_metrics_collect(q);
+	/* q->held holds exactly the indexed mails marked held (the expiry's list) */
+	RB_FOREACH(m, qmail_tree, &q->mails)
+		if (m->flags & MAIL_F_HELD) {
+			struct qheld key = { .mail = m };
+
+			nflagged++;
+			ck_assert_msg(RB_FIND(qheld_tree, &q->held, &key) != NULL,
+			    "line %d: held mail %s not in q->held", line, m->id);
+		}
+	RB_FOREACH(h, qheld_tree, &q->held) {
+		ntracked++;
+		ck_assert_msg(RB_FIND(qmail_tree, &q->mails, h->mail) == h->mail &&
+		    (h->mail->flags & MAIL_F_HELD), "line %d: q->held has a mail not held", line);
+	}
+	ck_assert_msg(nflagged == ntracked, "line %d: %u held, %u in q->held", line, nflagged,
+	    ntracked);
 	for (i = 0; i < SHAPE_MAX; i++) {
 		ck_assert_msg(q->shape.mails[i] == mails[i] && q->shape.rcpts[i] == rcpts[i],
 		    "line %d, state %u: kept %llu mails %llu recipients, expected %llu %llu",
