@@ -331,6 +331,7 @@ dest_resolve(struct sched *s, struct dest *d)
 	d->res_started = s->now();
 	d->ttl = SCHED_CACHE_TTL_MAX;
 	d->pending = 0;
+	d->sts_wait = false;
 	d->naddrs = 0;
 	d->per_addr = false;
 	d->mx_dnssec = DNSSEC_SECURE;	/* no MX lookup: only the addresses count */
@@ -727,6 +728,7 @@ sched_dest_resolver_lost(struct sched *s)
 		if (d->res == RES_BUSY) {
 			d->res = RES_NONE;
 			d->pending = 0;
+			d->sts_wait = false;
 			dest_hosts_reset(d);
 		}
 	}
@@ -772,9 +774,16 @@ sched_dest_tick(struct sched *s)
 			RB_FOREACH(q, sched_dnsq_tree, &s->dnsqs)
 				if (q->dest == d)
 					q->dest = NULL;
-			log_info("%s: DNS lookup for %s timed out", d->res_id, d->lookup);
-			dest_error(s, d, DELIVERY_TEMPFAIL, 0, "4.4.3", false,
-			    "DNS lookup for %s timed out", d->lookup);
+			if (d->sts_wait) {
+				log_info("%s: no MTA-STS process to ask about %s", d->res_id,
+				    d->lookup);
+				dest_error(s, d, DELIVERY_TEMPFAIL, 0, "4.4.3", false,
+				    "MTA-STS policy of %s unknown: no MTA-STS process", d->lookup);
+			} else {
+				log_info("%s: DNS lookup for %s timed out", d->res_id, d->lookup);
+				dest_error(s, d, DELIVERY_TEMPFAIL, 0, "4.4.3", false,
+				    "DNS lookup for %s timed out", d->lookup);
+			}
 		}
 		if (d->res == RES_NONE && d->nwaiting > 0)
 			dest_resolve(s, d);

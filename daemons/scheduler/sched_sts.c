@@ -34,10 +34,25 @@ dane_applies(const struct dest *d)
 	return false;
 }
 
+/*
+ * Without the sts process the domain's policy is unknown. Going on without
+ * it would let a crash of that network-facing process (it fetches policies
+ * from any host) turn MTA-STS off for every destination; so the destination
+ * waits until the process is linked again (sched_sts_up), at most the lookup
+ * timeout (sched_dest_tick), after which its mails are deferred.
+ */
+static void
+sts_wait(struct dest *d)
+{
+	log_info("%s: %s: waiting for the MTA-STS process", d->res_id, d->lookup);
+	d->sts_wait = true;
+}
+
 bool
 sched_sts_start(struct sched *s, struct dest *d)
 {
 	d->sts_mode = STS_MODE_NONE;
+	d->sts_wait = false;
 	if (!s->conf->mta_sts || strncmp(d->key, "mx:", 3) != 0 || d->naddrs == 0)
 		return false;
 	if (dane_applies(d)) {
@@ -45,9 +60,8 @@ sched_sts_start(struct sched *s, struct dest *d)
 		return false;
 	}
 	if (s->sts == NULL) {
-		log_warnx("%s: %s: no MTA-STS process linked: its policy is not applied",
-		    d->res_id, d->lookup);
-		return false;
+		sts_wait(d);
+		return true;
 	}
 	d->sts_txt = STS_TXT_NONE;
 	d->sts_id[0] = '\0';
@@ -63,6 +77,10 @@ sts_get(struct sched *s, struct dest *d, const uint8_t (*addrs)[17], unsigned na
 	struct fbuf	*fb;
 	unsigned	 i;
 
+	if (s->sts == NULL) {
+		sts_wait(d);
+		return;
+	}
 	q = xcalloc(1, sizeof(*q));
 	q->reqid = sched_reqid(s);
 	q->kind = DNSQ_STS;
@@ -76,10 +94,41 @@ sts_get(struct sched *s, struct dest *d, const uint8_t (*addrs)[17], unsigned na
 		sched_put_addr(fb, addrs[i][0], addrs[i] + 1);
 	RB_INSERT(sched_dnsq_tree, &s->dnsqs, q);
 	d->pending++;
-	if (s->sts == NULL || chan_send(s->sts, fb) == -1) {
-		if (s->sts == NULL)
-			fbuf_free(fb);
+	if (chan_send(s->sts, fb) == -1)
 		log_warnx("%s: cannot ask the MTA-STS process", d->res_id);
+}
+
+/* The sts process is gone: its questions in flight wait for the next one. */
+void
+sched_sts_lost(struct sched *s)
+{
+	struct dnsq	*q, *next;
+
+	RB_FOREACH_SAFE(q, sched_dnsq_tree, &s->dnsqs, next) {
+		if (q->kind != DNSQ_STS)
+			continue;
+		RB_REMOVE(sched_dnsq_tree, &s->dnsqs, q);
+		if (q->dest != NULL && q->dest->res == RES_BUSY) {
+			if (q->dest->pending > 0)
+				q->dest->pending--;
+			sts_wait(q->dest);
+		}
+		free(q);
+	}
+}
+
+/* A new sts process: the destinations that waited take their MTA-STS step. */
+void
+sched_sts_up(struct sched *s)
+{
+	struct dest	*d, *next;
+
+	RB_FOREACH_SAFE(d, sched_dest_tree, &s->dests, next) {
+		if (!d->sts_wait)
+			continue;
+		d->sts_wait = false;
+		if (d->res == RES_BUSY && !sched_sts_start(s, d))
+			sched_dest_finish(s, d);
 	}
 }
 

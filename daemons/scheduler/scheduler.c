@@ -157,6 +157,7 @@ sched_link_lost(struct sched *s, struct link *l, struct chan *c)
 		s->sts = NULL;
 		log_warnx("lost the MTA-STS process");
 		sched_route_sts_lost(s);
+		sched_sts_lost(s);
 		break;
 	case PROC_AGENT:
 		if (l->instance >= s->nagents || s->agents[l->instance].chan != c)
@@ -273,6 +274,7 @@ sched_on_peer(struct proc_ctx *ctx, int kind, unsigned instance, int fd)
 	case PROC_STS:
 		s->sts = c;
 		log_debug("linked to the MTA-STS process");
+		sched_sts_up(s);
 		break;
 	case PROC_RESOLVER:
 		s->resolver = c;

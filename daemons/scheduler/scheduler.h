@@ -287,6 +287,7 @@ struct dest {
 	uint8_t		 sts_txt;	/* enum sts_txt, during the MTA-STS step */
 	char		 sts_id[STS_ID_MAX];
 	uint8_t		 sts_mode;	/* enum sts_mode in force (TLS reporting) */
+	bool		 sts_wait;	/* the MTA-STS step waits for the sts process */
 
 	TAILQ_HEAD(, job) waiting;
 	unsigned	 nwaiting;
@@ -435,6 +436,8 @@ void		 sched_dest_defer(struct sched *, struct dest *, const char *dsn,
 /* sched_sts.c */
 /* The addresses are known: start the MTA-STS step (true) or not (false). */
 bool		 sched_sts_start(struct sched *, struct dest *);
+void		 sched_sts_lost(struct sched *);
+void		 sched_sts_up(struct sched *);
 int		 sched_sts_txt_frame(struct sched *, struct frame *, struct dest *);
 int		 sched_sts_addr_frame(struct sched *, struct frame *, struct dest *);
 int		 sched_sts_policy_frame(struct sched *, struct frame *);

@@ -55,6 +55,8 @@ setup_conf(enum delivery_mode mode)
 	conf.mode = mode;
 	conf.resend_attempts = 5;
 	conf.resend_interval = 1;
+	/* MTA-STS waits for an sts link: the tests of it turn it on and link one */
+	conf.mta_sts = false;
 	strlcpy(conf.helo_name, "me.example", sizeof(conf.helo_name));
 	if (mode == MODE_RELAY) {
 		ck_assert_int_eq(hostport_parse("127.0.0.1:2526", 25, &conf.relay_host), 0);
@@ -1027,6 +1029,92 @@ START_TEST(sts_policy_applied)
 }
 END_TEST
 
+/*
+ * The TXT record, the address of mta-sts.<domain> and the policy question
+ * on the sts link t, answered with an enforce policy naming mx1 alone.
+ */
+static void
+sts_steps(int r, int t)
+{
+	struct frame	 f;
+	struct fbuf	*fb;
+	char		 name[HOSTNAME_MAX];
+	uint8_t		 fams;
+
+	expect_query(r, &f, MSG_DNS_QUERY_TXT, name, NULL);
+	ck_assert_str_eq(name, "_mta-sts.sts.example");
+	dns_answer_txt(r, f.hdr.reqid, "v=STSv1; id=20261207");
+	expect_query(r, &f, MSG_DNS_QUERY_ADDR, name, &fams);
+	ck_assert_str_eq(name, "mta-sts.sts.example");
+	dns_answer_a(r, f.hdr.reqid, DNS_OK, 9);
+	expect(t, &f, MSG_STS_GET);
+	fb = fbuf_new(MSG_STS_POLICY, f.hdr.reqid);
+	fbuf_add_str(fb, "sts.example");
+	fbuf_add_u8(fb, 1);
+	fbuf_add_u8(fb, STS_MODE_ENFORCE);
+	fbuf_add_u32(fb, 86400);
+	fbuf_add_u64(fb, (uint64_t)time(NULL) + 86400);
+	fbuf_add_str(fb, "20261207");
+	fbuf_add_u8(fb, 1);
+	fbuf_add_u16(fb, 1);
+	fbuf_add_str(fb, "mx1.sts.example");
+	send_fb(t, fb);
+}
+
+/*
+ * Without the sts process the policy is unknown, and the destination waits
+ * for a new one instead of going on without it (a crash of that process
+ * must not turn MTA-STS off). _i == 0: no sts link when the lookup reaches
+ * the MTA-STS step; _i == 1: the link breaks while the question is out.
+ * Either way the mail is opened only once a new sts process has answered,
+ * and then under the policy.
+ */
+START_TEST(sts_waits_for_its_process)
+{
+	const char	*rcpt[] = { "u@sts.example" };
+	const char	*hosts[] = { "mx1.sts.example", "mx2.sts.example" };
+	uint16_t	 pref[] = { 10, 20 };
+	int		 q, a, r, t = -1, i;
+	struct frame	 f;
+	struct deliver	 d;
+	char		 name[HOSTNAME_MAX];
+	uint8_t		 fams;
+
+	start(MODE_INDEPENDENT);
+	conf.mta_sts = true;
+	a = link_peer(PROC_AGENT, 0);
+	r = link_peer(PROC_RESOLVER, 0);
+	if (_i == 1)
+		t = link_peer(PROC_STS, 0);
+	q = link_peer(PROC_QMGR, 0);
+	list_mail(q, "S1", 1, rcpt, 0);
+	expect_query(r, &f, MSG_DNS_QUERY_MX, name, NULL);
+	dns_answer_mx(r, f.hdr.reqid, DNS_OK, 2, pref, hosts);
+	for (i = 0; i < 2; i++) {
+		expect_query(r, &f, MSG_DNS_QUERY_ADDR, name, &fams);
+		dns_answer_a(r, f.hdr.reqid, DNS_OK, name[2] - '0');
+	}
+	if (_i == 1) {
+		expect_query(r, &f, MSG_DNS_QUERY_TXT, name, NULL);
+		dns_answer_txt(r, f.hdr.reqid, "v=STSv1; id=20261207");
+		expect_query(r, &f, MSG_DNS_QUERY_ADDR, name, &fams);
+		dns_answer_a(r, f.hdr.reqid, DNS_OK, 9);
+		expect(t, &f, MSG_STS_GET);
+		close(t);	/* the sts process is gone before it answered */
+	}
+	nothing(q, 300);	/* not opened: nothing goes out without the policy */
+	nothing(a, 0);
+	t = link_peer(PROC_STS, 0);
+	sts_steps(r, t);
+	expect(q, &f, MSG_QMGR_OPEN);
+	opened(q, &f);
+	get_deliver(a, &d);
+	ck_assert_uint_eq(d.naddr, 1);
+	ck_assert_str_eq(d.host[0], "mx1.sts.example");
+	ck_assert_uint_eq(d.ptls[0], TLS_STS);
+}
+END_TEST
+
 /* dane-only: insecure names get no TLSA query, and the mail waits. */
 START_TEST(dane_only_insecure_deferred)
 {
@@ -1461,6 +1549,7 @@ main(void)
 	tcase_add_test(tc, dane_tlsa_to_agent);
 	tcase_add_test(tc, dane_only_insecure_deferred);
 	tcase_add_loop_test(tc, sts_policy_applied, 0, 2);
+	tcase_add_loop_test(tc, sts_waits_for_its_process, 0, 2);
 	suite_add_tcase(s, tc);
 
 	return check_run(s);
