@@ -959,26 +959,18 @@ dns_answer_txt(int r, uint32_t reqid, const char *text)
 	send_fb(r, fb);
 }
 
-/* _i == 0: enforce, only mx1 matches; _i == 1: testing, both kept as they were. */
-START_TEST(sts_policy_applied)
+/* A mail to u@sts.example, its MX hosts mx1 and mx2 (127.0.0.1, .2) resolved. */
+static void
+sts_mail_resolved(int q, int r)
 {
 	const char	*rcpt[] = { "u@sts.example" };
 	const char	*hosts[] = { "mx1.sts.example", "mx2.sts.example" };
 	uint16_t	 pref[] = { 10, 20 };
-	int		 q, a, r, t, i;
 	struct frame	 f;
-	struct deliver	 d;
-	struct fbuf	*fb;
-	char		 name[HOSTNAME_MAX], id[64];
-	uint8_t		 fams, txt, fam, addr[16];
-	uint16_t	 n;
+	char		 name[HOSTNAME_MAX];
+	uint8_t		 fams;
+	int		 i;
 
-	start(MODE_INDEPENDENT);
-	conf.mta_sts = true;
-	a = link_peer(PROC_AGENT, 0);
-	r = link_peer(PROC_RESOLVER, 0);
-	t = link_peer(PROC_STS, 0);
-	q = link_peer(PROC_QMGR, 0);
 	list_mail(q, "S1", 1, rcpt, 0);
 	expect_query(r, &f, MSG_DNS_QUERY_MX, name, NULL);
 	dns_answer_mx(r, f.hdr.reqid, DNS_OK, 2, pref, hosts);
@@ -986,6 +978,22 @@ START_TEST(sts_policy_applied)
 		expect_query(r, &f, MSG_DNS_QUERY_ADDR, name, &fams);
 		dns_answer_a(r, f.hdr.reqid, DNS_OK, name[2] - '0');
 	}
+}
+
+/*
+ * The TXT record, the address of mta-sts.<domain> and the policy question
+ * on the sts link t (its fields checked), answered with a policy of that
+ * mode naming mx1 alone.
+ */
+static void
+sts_steps(int r, int t, uint8_t mode)
+{
+	struct frame	 f;
+	struct fbuf	*fb;
+	char		 name[HOSTNAME_MAX], id[64];
+	uint8_t		 fams, txt, fam, addr[16];
+	uint16_t	 n;
+
 	expect_query(r, &f, MSG_DNS_QUERY_TXT, name, NULL);
 	ck_assert_str_eq(name, "_mta-sts.sts.example");
 	dns_answer_txt(r, f.hdr.reqid, "v=STSv1; id=20261207");
@@ -1005,7 +1013,7 @@ START_TEST(sts_policy_applied)
 	fb = fbuf_new(MSG_STS_POLICY, f.hdr.reqid);
 	fbuf_add_str(fb, "sts.example");
 	fbuf_add_u8(fb, 1);
-	fbuf_add_u8(fb, _i == 0 ? STS_MODE_ENFORCE : STS_MODE_TESTING);
+	fbuf_add_u8(fb, mode);
 	fbuf_add_u32(fb, 86400);
 	fbuf_add_u64(fb, (uint64_t)time(NULL) + 86400);
 	fbuf_add_str(fb, "20261207");
@@ -1013,6 +1021,23 @@ START_TEST(sts_policy_applied)
 	fbuf_add_u16(fb, 1);
 	fbuf_add_str(fb, "mx1.sts.example");
 	send_fb(t, fb);
+}
+
+/* _i == 0: enforce, only mx1 matches; _i == 1: testing, both kept as they were. */
+START_TEST(sts_policy_applied)
+{
+	int		 q, a, r, t;
+	struct frame	 f;
+	struct deliver	 d;
+
+	start(MODE_INDEPENDENT);
+	conf.mta_sts = true;
+	a = link_peer(PROC_AGENT, 0);
+	r = link_peer(PROC_RESOLVER, 0);
+	t = link_peer(PROC_STS, 0);
+	q = link_peer(PROC_QMGR, 0);
+	sts_mail_resolved(q, r);
+	sts_steps(r, t, _i == 0 ? STS_MODE_ENFORCE : STS_MODE_TESTING);
 	expect(q, &f, MSG_QMGR_OPEN);
 	opened(q, &f);
 	get_deliver(a, &d);
@@ -1030,38 +1055,6 @@ START_TEST(sts_policy_applied)
 END_TEST
 
 /*
- * The TXT record, the address of mta-sts.<domain> and the policy question
- * on the sts link t, answered with an enforce policy naming mx1 alone.
- */
-static void
-sts_steps(int r, int t)
-{
-	struct frame	 f;
-	struct fbuf	*fb;
-	char		 name[HOSTNAME_MAX];
-	uint8_t		 fams;
-
-	expect_query(r, &f, MSG_DNS_QUERY_TXT, name, NULL);
-	ck_assert_str_eq(name, "_mta-sts.sts.example");
-	dns_answer_txt(r, f.hdr.reqid, "v=STSv1; id=20261207");
-	expect_query(r, &f, MSG_DNS_QUERY_ADDR, name, &fams);
-	ck_assert_str_eq(name, "mta-sts.sts.example");
-	dns_answer_a(r, f.hdr.reqid, DNS_OK, 9);
-	expect(t, &f, MSG_STS_GET);
-	fb = fbuf_new(MSG_STS_POLICY, f.hdr.reqid);
-	fbuf_add_str(fb, "sts.example");
-	fbuf_add_u8(fb, 1);
-	fbuf_add_u8(fb, STS_MODE_ENFORCE);
-	fbuf_add_u32(fb, 86400);
-	fbuf_add_u64(fb, (uint64_t)time(NULL) + 86400);
-	fbuf_add_str(fb, "20261207");
-	fbuf_add_u8(fb, 1);
-	fbuf_add_u16(fb, 1);
-	fbuf_add_str(fb, "mx1.sts.example");
-	send_fb(t, fb);
-}
-
-/*
  * Without the sts process the policy is unknown, and the destination waits
  * for a new one instead of going on without it (a crash of that process
  * must not turn MTA-STS off). _i == 0: no sts link when the lookup reaches
@@ -1071,10 +1064,7 @@ sts_steps(int r, int t)
  */
 START_TEST(sts_waits_for_its_process)
 {
-	const char	*rcpt[] = { "u@sts.example" };
-	const char	*hosts[] = { "mx1.sts.example", "mx2.sts.example" };
-	uint16_t	 pref[] = { 10, 20 };
-	int		 q, a, r, t = -1, i;
+	int		 q, a, r, t = -1;
 	struct frame	 f;
 	struct deliver	 d;
 	char		 name[HOSTNAME_MAX];
@@ -1087,13 +1077,7 @@ START_TEST(sts_waits_for_its_process)
 	if (_i == 1)
 		t = link_peer(PROC_STS, 0);
 	q = link_peer(PROC_QMGR, 0);
-	list_mail(q, "S1", 1, rcpt, 0);
-	expect_query(r, &f, MSG_DNS_QUERY_MX, name, NULL);
-	dns_answer_mx(r, f.hdr.reqid, DNS_OK, 2, pref, hosts);
-	for (i = 0; i < 2; i++) {
-		expect_query(r, &f, MSG_DNS_QUERY_ADDR, name, &fams);
-		dns_answer_a(r, f.hdr.reqid, DNS_OK, name[2] - '0');
-	}
+	sts_mail_resolved(q, r);
 	if (_i == 1) {
 		expect_query(r, &f, MSG_DNS_QUERY_TXT, name, NULL);
 		dns_answer_txt(r, f.hdr.reqid, "v=STSv1; id=20261207");
@@ -1105,7 +1089,7 @@ START_TEST(sts_waits_for_its_process)
 	nothing(q, 300);	/* not opened: nothing goes out without the policy */
 	nothing(a, 0);
 	t = link_peer(PROC_STS, 0);
-	sts_steps(r, t);
+	sts_steps(r, t, STS_MODE_ENFORCE);
 	expect(q, &f, MSG_QMGR_OPEN);
 	opened(q, &f);
 	get_deliver(a, &d);
