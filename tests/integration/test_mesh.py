@@ -608,16 +608,22 @@ def test_ready_child_is_restarted_at_once(root, outpost_factory, receiver, role)
                  what="delivery")
 
 
-def test_crash_storm_is_logged(root, outpost_factory, receiver):
-    op = relay_outpost(outpost_factory, receiver)
+def crash_storm(op, before_kill=lambda i: None):
+    """Seven deaths of the scheduler within seconds, each once it is ready
+    (before_kill(i) runs before the i-th): the master reports a storm."""
     start = op.log_offset()
     for i in range(7):
+        before_kill(i)
         pid = op.child("scheduler").pid
         op.wait_log(rf"master: scheduler \(pid {pid}\) ready", timeout=20)
         os.kill(pid, signal.SIGKILL)
         new_pid(op, "scheduler", pid, 10)
     op.wait_log(r"scheduler \(pid \d+\) killed by signal 9 .*crashing: 7 deaths in the last minute",
                 timeout=5, start=start)
+
+
+def test_crash_storm_is_logged(root, outpost_factory, receiver):
+    crash_storm(relay_outpost(outpost_factory, receiver))
 
 
 def test_death_before_ready_backs_off(root, outpost_factory, receiver):

@@ -10,7 +10,6 @@ the master's count of a child's deaths in the last minute is not emptied by
 such a jump.
 """
 import os
-import signal
 import struct
 import subprocess
 import time
@@ -20,7 +19,7 @@ import pytest
 
 import outpost_harness as H
 import test_queue_space
-from test_mesh import new_pid
+from test_mesh import crash_storm
 from test_queue_space import MB, RESERVE, fill_to
 
 tmpfs_outpost = test_queue_space.tmpfs_outpost      # the fixture, used here too
@@ -127,16 +126,7 @@ def test_crash_count_keeps_its_minute_across_a_jump(root, outpost_factory, fakew
         m.setenv("LD_PRELOAD", str(so))
         m.setenv("FAKEWALL_FILE", str(off))
         op.start()
-    start = op.log_offset()
     # Seven deaths within seconds, the wall clock a day later after the third:
     # still seven in the last minute, a storm (more than 5) to report.
-    for i in range(7):
-        if i == 3:
-            jump(86400)
-        pid = op.child("scheduler").pid
-        op.wait_log(rf"master: scheduler \(pid {pid}\) ready", timeout=20)
-        os.kill(pid, signal.SIGKILL)
-        new_pid(op, "scheduler", pid, 10)
-    op.wait_log(r"scheduler \(pid \d+\) killed by signal 9 .*crashing: 7 deaths in the last minute",
-                timeout=5, start=start)
+    crash_storm(op, lambda i: jump(86400) if i == 3 else None)
     jump(0)
