@@ -21,7 +21,7 @@
  * and a change asks for a push within 0.1 s (metrics_push_soon), so that
  * `outpostctl status` shows a deferral or a hold at once whatever the queue
  * holds. qmgr_shape_recount() is the walk, kept as the reference for the
- * tests (tests/unit/test_qmgr_shape.c) and for builds with QMGR_SHAPE_CHECK
+ * tests (tests/unit/test_qmgr_control.c) and for builds with QMGR_SHAPE_CHECK
  * (make asan), which compare it with the counts at each push.
  *
  * The same changes keep q->held, the indexed mails whose MAIL_F_HELD is set,

@@ -9,12 +9,22 @@
  * removes the file before it answers and tells the scheduler; bounce fails
  * every recipient with the administrator's reason, queues one DSN and
  * removes the mail; flush is passed on as SCHED_FLUSH.
+ *
+ * The "shape" case checks the queue's counts by state (qmgr_shape.c), kept
+ * at every change instead of counted by a walk. The same queue manager goes
+ * through submissions, deferrals, holds and releases (one mail and bulk),
+ * a delivery, a failure with its bounce, a failure whose bounce is
+ * postponed for lack of space, delete, outpostctl bounce, and a restart
+ * that indexes the queue again. After each step the kept counts must equal
+ * both the numbers the step should give and a walk over every mail
+ * (qmgr_shape_recount), and the metrics collector must copy them.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <check.h>
 #include <errno.h>
+#include <ftw.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +38,7 @@
 #include "daemons.h"
 #include "frame.h"
 #include "log.h"
+#include "metrics.h"
 #include "msg.h"
 #include "proc.h"
 #include "qmgr/qmgr.h"
@@ -38,6 +49,7 @@ static struct config conf;
 static struct proc_ctx ctx;
 static uint8_t rbuf[FRAME_MAX];
 static int master_fd;
+static char dir[64];
 
 /* What shared/proc.c does with the master's frames: commands go to on_master. */
 static int
@@ -54,15 +66,20 @@ pump(void)
 	event_base_loop(ctx.base, EVLOOP_NONBLOCK);
 }
 
-/* A queue manager in the current directory, with a master link. */
+/*
+ * A queue manager in the current directory, with a master link, its queue
+ * indexed.
+ */
 static void
 start(void)
 {
-	int sv[2];
+	int sv[2], i;
 
 	log_init("test", LOG_TO_STDERR, NULL);
 	config_defaults(&conf);
 	strlcpy(conf.helo_name, "test.example", sizeof(conf.helo_name));
+	/* No free-space timer: the shape test sets space_low itself. */
+	conf.queue_min_free = 0;
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.conf = &conf;
 	ctx.kind = PROC_QMGR;
@@ -71,15 +88,32 @@ start(void)
 	ctx.master = chan_new(ctx.base, sv[0], "master", master_cb, NULL);
 	master_fd = sv[1];
 	qmgr_main(&ctx);
+	for (i = 0; i < 1000000 && spool_indexing(ctx.arg); i++)
+		pump();
+	ck_assert(!spool_indexing(ctx.arg));
 }
 
+/* A new queue directory under /tmp, made the current directory. */
 static void
 setup_dir(void)
 {
-	char dir[] = "/tmp/test_qmgr_control.XXXXXX";
-
+	strlcpy(dir, "/tmp/test_qmgr_control.XXXXXX", sizeof(dir));
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	ck_assert_int_eq(chdir(dir), 0);
+}
+
+static int
+rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+/* The directory of setup_dir() removed, with what the test left in it. */
+static void
+remove_dir(void)
+{
+	ck_assert_int_eq(chdir("/"), 0);
+	ck_assert_int_eq(nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
 }
 
 static int
@@ -100,7 +134,7 @@ xsend(int fd, struct fbuf *fb)
 	pump();
 }
 
-/* The next frame on fd, running the loop meanwhile. */
+/* The next frame on fd, running the loop meanwhile (at most ~5 s). */
 static void
 xrecv(int fd, struct frame *f)
 {
@@ -136,21 +170,25 @@ xrecv_type(int fd, struct frame *f, uint16_t type)
 	ck_abort_msg("no %s", msg_name(type));
 }
 
+/* Queue a mail from sender to the n recipients; its id in id. */
 static char *
-submit(int smtpd, const char *sender, const char *rcpt, char *id)
+submit(int smtpd, const char *sender, const char *const *rcpt, unsigned n, char *id)
 {
 	static const char body[] = "Subject: c\r\n\r\nhello\r\n";
 	struct fbuf *fb;
 	struct frame f;
+	unsigned i;
 
 	fb = fbuf_new(MSG_SUBMIT_BEGIN, 3);
 	fbuf_add_u32(fb, 0);
 	fbuf_add_str(fb, sender);
 	fbuf_add_str(fb, "test");
 	xsend(smtpd, fb);
-	fb = fbuf_new(MSG_SUBMIT_RCPT, 3);
-	fbuf_add_str(fb, rcpt);
-	xsend(smtpd, fb);
+	for (i = 0; i < n; i++) {
+		fb = fbuf_new(MSG_SUBMIT_RCPT, 3);
+		fbuf_add_str(fb, rcpt[i]);
+		xsend(smtpd, fb);
+	}
 	fb = fbuf_new(MSG_SUBMIT_DATA, 3);
 	fbuf_add_bytes(fb, body, strlen(body));
 	xsend(smtpd, fb);
@@ -161,7 +199,13 @@ submit(int smtpd, const char *sender, const char *rcpt, char *id)
 	return id;
 }
 
-/* Run a command; collects the REPLY lines (joined by \n) and the END. */
+/* One recipient, as submit() takes them. */
+#define RCPT(r)	(const char *const[]){ r }, 1
+
+/*
+ * Run a command; collects the REPLY lines (joined by \n) in out, unless out
+ * is NULL, and the END's text in msg; returns the END's status.
+ */
 static int
 command(const char *cmd, const char *arg, char *out, size_t outlen, char *msg, size_t msglen)
 {
@@ -177,12 +221,15 @@ command(const char *cmd, const char *arg, char *out, size_t outlen, char *msg, s
 	if (arg != NULL)
 		fbuf_add_str(fb, arg);
 	xsend(master_fd, fb);
-	out[0] = '\0';
+	if (out != NULL)
+		out[0] = '\0';
 	for (;;) {
 		xrecv(master_fd, &f);
 		ck_assert_uint_eq(f.hdr.reqid, reqid);
 		if (f.hdr.type == MSG_CONTROL_REPLY) {
 			ck_assert(frame_get_str(&f, line, sizeof(line)));
+			if (out == NULL)
+				continue;
 			strlcat(out, line, outlen);
 			strlcat(out, "\n", outlen);
 			continue;
@@ -193,22 +240,30 @@ command(const char *cmd, const char *arg, char *out, size_t outlen, char *msg, s
 	}
 }
 
-/* The scheduler's first open + an update with this reply for recipient 0. */
+/*
+ * The scheduler's outcome for recipient index of mail id, once answered:
+ * a reply code and status that go with the state, and the reply text given
+ * (NULL: one that goes with the state too).
+ */
 static void
-update(int sched, const char *id, uint8_t state, const char *reply)
+update(int sched, const char *id, uint32_t index, uint8_t state, const char *reply)
 {
 	struct fbuf *fb;
 	struct frame f;
+	bool failed = state == RCPT_FAILED;
 
+	if (reply == NULL)
+		reply = state == RCPT_DELIVERED ? "250 ok" : failed ? "550 no such user" :
+		    "451 later";
 	fb = fbuf_new(MSG_QMGR_UPDATE, 9);
 	fbuf_add_str(fb, id);
 	fbuf_add_u32(fb, 1);
-	fbuf_add_u32(fb, 0);
+	fbuf_add_u32(fb, index);
 	fbuf_add_u8(fb, state);
 	fbuf_add_u32(fb, 1);
 	fbuf_add_u64(fb, 4000000000ULL);
-	fbuf_add_u16(fb, 451);
-	fbuf_add_str(fb, "4.3.0");
+	fbuf_add_u16(fb, state == RCPT_DELIVERED ? 250 : failed ? 550 : 451);
+	fbuf_add_str(fb, state == RCPT_DELIVERED ? "2.0.0" : failed ? "5.1.1" : "4.3.0");
 	fbuf_add_str(fb, reply);
 	fbuf_add_str(fb, "relay.example[127.0.0.1]:25");
 	xsend(sched, fb);
@@ -224,8 +279,8 @@ START_TEST(json_is_escaped)
 	start();
 	smtpd = link_peer(PROC_SMTPD);
 	sched = link_peer(PROC_SCHEDULER);
-	submit(smtpd, "s@example.org", "r@example.net", id);
-	update(sched, id, RCPT_DEFERRED, "451 \"q\" back\\slash \xff bad \xc3\xa9 ok");
+	submit(smtpd, "s@example.org", RCPT("r@example.net"), id);
+	update(sched, id, 0, RCPT_DEFERRED, "451 \"q\" back\\slash \xff bad \xc3\xa9 ok");
 	ck_assert_int_eq(command("queue", "--json", out, sizeof(out), msg, sizeof(msg)), 0);
 	ck_assert_msg(strstr(out, "\"last_reply\":\"451 \\\"q\\\" back\\\\slash "
 	    "\\ufffd bad \xc3\xa9 ok\"") != NULL, "%s", out);
@@ -237,6 +292,7 @@ START_TEST(json_is_escaped)
 	    sizeof(msg)), 1);
 	ck_assert_str_eq(msg, "no such mail: 0123456789ABCDEF01234567");
 	ck_assert_int_eq(command("frobnicate", NULL, out, sizeof(out), msg, sizeof(msg)), 1);
+	remove_dir();
 }
 END_TEST
 
@@ -251,7 +307,7 @@ START_TEST(hold_survives_restart_release_announces)
 	start();
 	smtpd = link_peer(PROC_SMTPD);
 	sched = link_peer(PROC_SCHEDULER);
-	submit(smtpd, "s@example.org", "r@example.net", id);
+	submit(smtpd, "s@example.org", RCPT("r@example.net"), id);
 	ck_assert_int_eq(command("hold", id, out, sizeof(out), msg, sizeof(msg)), 0);
 	xrecv_type(sched, &f, MSG_SCHED_REMOVED);
 	ck_assert(frame_get_str(&f, got, sizeof(got)));
@@ -272,6 +328,7 @@ START_TEST(hold_survives_restart_release_announces)
 	ck_assert(frame_get_str(&f, got, sizeof(got)));
 	ck_assert_str_eq(got, id);
 	ck_assert_int_eq(command("release", id, out, sizeof(out), msg, sizeof(msg)), 1);
+	remove_dir();
 }
 END_TEST
 
@@ -287,8 +344,8 @@ START_TEST(delete_and_bounce)
 	start();
 	smtpd = link_peer(PROC_SMTPD);
 	sched = link_peer(PROC_SCHEDULER);
-	submit(smtpd, "s@example.org", "r@example.net", a);
-	submit(smtpd, "s@example.org", "t@example.net", b);
+	submit(smtpd, "s@example.org", RCPT("r@example.net"), a);
+	submit(smtpd, "s@example.org", RCPT("t@example.net"), b);
 
 	ck_assert_int_eq(command("delete", a, out, sizeof(out), msg, sizeof(msg)), 0);
 	snprintf(path, sizeof(path), "queue/%s", a);
@@ -297,7 +354,7 @@ START_TEST(delete_and_bounce)
 	ck_assert(frame_get_str(&f, got, sizeof(got)));
 	ck_assert_str_eq(got, a);
 	/* an outcome of a delivery still running is answered "removed" */
-	update(sched, a, RCPT_DELIVERED, "250 ok");
+	update(sched, a, 0, RCPT_DELIVERED, "250 ok");
 
 	ck_assert_int_eq(command("flush", "@EXAMPLE.net", out, sizeof(out), msg, sizeof(msg)), 0);
 	ck_assert_str_eq(msg, "1 mail re-sent now");
@@ -317,6 +374,148 @@ START_TEST(delete_and_bounce)
 	ck_assert_str_eq(msg, "1 mail deleted");
 	ck_assert_int_eq(command("queue", NULL, out, sizeof(out), msg, sizeof(msg)), 0);
 	ck_assert_str_eq(msg, "0 mails in the queue");
+	remove_dir();
+}
+END_TEST
+
+/*
+ * The kept counts equal what the step should give (mails then recipients:
+ * active, deferred, held), a walk over every mail, and the gauges the
+ * collector sets.
+ */
+#define EXPECT(ma, md, mh, ra, rd, rh) \
+	expect(__LINE__, (uint64_t[]){ ma, md, mh }, (uint64_t[]){ ra, rd, rh })
+
+static void
+expect(int line, const uint64_t *mails, const uint64_t *rcpts)
+{
+	static const unsigned met_mails[SHAPE_MAX] = { MET_Q_MAILS_ACTIVE, MET_Q_MAILS_DEFERRED,
+	    MET_Q_MAILS_HELD };
+	static const unsigned met_rcpts[SHAPE_MAX] = { MET_Q_RCPTS_ACTIVE, MET_Q_RCPTS_DEFERRED,
+	    MET_Q_RCPTS_HELD };
+	struct qmgr *q = ctx.arg;
+	struct qshape walk;
+	struct qmail *m;
+	struct qheld *h;
+	unsigned i, nflagged = 0, ntracked = 0;
+
+	qmgr_shape_recount(q, &walk);
+	qmgr_metrics_collect(q);
+	/* q->held holds exactly the indexed mails marked held (the expiry's list) */
+	RB_FOREACH(m, qmail_tree, &q->mails)
+		if (m->flags & MAIL_F_HELD) {
+			struct qheld key = { .mail = m };
+
+			nflagged++;
+			ck_assert_msg(RB_FIND(qheld_tree, &q->held, &key) != NULL,
+			    "line %d: held mail %s not in q->held", line, m->id);
+		}
+	RB_FOREACH(h, qheld_tree, &q->held) {
+		ntracked++;
+		ck_assert_msg(RB_FIND(qmail_tree, &q->mails, h->mail) == h->mail &&
+		    (h->mail->flags & MAIL_F_HELD), "line %d: q->held has a mail not held", line);
+	}
+	ck_assert_msg(nflagged == ntracked, "line %d: %u held, %u in q->held", line, nflagged,
+	    ntracked);
+	for (i = 0; i < SHAPE_MAX; i++) {
+		ck_assert_msg(q->shape.mails[i] == mails[i] && q->shape.rcpts[i] == rcpts[i],
+		    "line %d, state %u: kept %llu mails %llu recipients, expected %llu %llu",
+		    line, i, (unsigned long long)q->shape.mails[i],
+		    (unsigned long long)q->shape.rcpts[i], (unsigned long long)mails[i],
+		    (unsigned long long)rcpts[i]);
+		ck_assert_msg(walk.mails[i] == mails[i] && walk.rcpts[i] == rcpts[i],
+		    "line %d, state %u: a walk finds %llu mails %llu recipients", line, i,
+		    (unsigned long long)walk.mails[i], (unsigned long long)walk.rcpts[i]);
+		ck_assert_msg(metric_get(met_mails[i]) == mails[i] &&
+		    metric_get(met_rcpts[i]) == rcpts[i], "line %d, state %u: gauges", line, i);
+	}
+}
+
+START_TEST(counts_follow_every_change)
+{
+	static const char *const ra[] = { "r@example.net" };
+	static const char *const rb[] = { "x@a.example", "y@b.example" };
+	static const char *const rc[] = { "z@example.net" };
+	char a[QUEUE_ID_MAX], b[QUEUE_ID_MAX], c[QUEUE_ID_MAX], msg[256];
+	struct frame f;
+	int smtpd, sched;
+
+	setup_dir();
+	start();
+	smtpd = link_peer(PROC_SMTPD);
+	sched = link_peer(PROC_SCHEDULER);
+	EXPECT(0, 0, 0, 0, 0, 0);
+
+	/* submit: three active mails, four recipients never tried */
+	submit(smtpd, "s@example.org", ra, 1, a);
+	submit(smtpd, "s@example.org", rb, 2, b);
+	submit(smtpd, "s@example.org", rc, 1, c);
+	EXPECT(3, 0, 0, 4, 0, 0);
+
+	/* deferral: a has no recipient left untried; b still has one */
+	update(sched, a, 0, RCPT_DEFERRED, NULL);
+	EXPECT(2, 1, 0, 3, 1, 0);
+	update(sched, b, 0, RCPT_DEFERRED, NULL);
+	EXPECT(2, 1, 0, 2, 2, 0);
+
+	/* hold one mail, then by domain; a bulk release of all */
+	ck_assert_int_eq(command("hold", a, NULL, 0, msg, sizeof(msg)), 0);
+	EXPECT(2, 0, 1, 2, 1, 1);
+	ck_assert_int_eq(command("hold", "@b.example", NULL, 0, msg, sizeof(msg)), 0);
+	ck_assert_str_eq(msg, "1 mail on hold");
+	EXPECT(1, 0, 2, 1, 0, 3);
+	ck_assert_int_eq(command("release", "all", NULL, 0, msg, sizeof(msg)), 0);
+	ck_assert_str_eq(msg, "2 mails released");
+	EXPECT(2, 1, 0, 2, 2, 0);
+	/* hold and release of one mail */
+	ck_assert_int_eq(command("hold", a, NULL, 0, msg, sizeof(msg)), 0);
+	EXPECT(2, 0, 1, 2, 1, 1);
+	ck_assert_int_eq(command("release", a, NULL, 0, msg, sizeof(msg)), 0);
+	EXPECT(2, 1, 0, 2, 2, 0);
+
+	/* delivery: c leaves the queue */
+	update(sched, c, 0, RCPT_DELIVERED, NULL);
+	EXPECT(1, 1, 0, 1, 2, 0);
+
+	/* failure: y fails, b waits for x (deferred), the bounce to s@example.org is active */
+	update(sched, b, 1, RCPT_FAILED, NULL);
+	EXPECT(1, 2, 0, 1, 2, 0);
+	/* an outcome for a recipient final already changes nothing */
+	update(sched, b, 1, RCPT_DELIVERED, NULL);
+	EXPECT(1, 2, 0, 1, 2, 0);
+
+	/* a failure whose bounce cannot be written: deferred again, still counted */
+	((struct qmgr *)ctx.arg)->space_low = true;
+	update(sched, a, 0, RCPT_FAILED, NULL);
+	((struct qmgr *)ctx.arg)->space_low = false;
+	EXPECT(1, 2, 0, 1, 2, 0);
+
+	/* delete: the bounce (the only mail for @example.org alone) */
+	ck_assert_int_eq(command("delete", "@example.org", NULL, 0, msg, sizeof(msg)), 0);
+	ck_assert_str_eq(msg, "1 mail deleted");
+	EXPECT(0, 2, 0, 0, 2, 0);
+	/* an outcome for a mail no longer queued changes nothing */
+	update(sched, c, 0, RCPT_DEFERRED, NULL);
+	EXPECT(0, 2, 0, 0, 2, 0);
+
+	/* outpostctl bounce: b fails and leaves, its bounce is queued */
+	ck_assert_int_eq(command("bounce", b, NULL, 0, msg, sizeof(msg)), 0);
+	EXPECT(1, 1, 0, 1, 1, 0);
+
+	/* a held a, then a restart: the indexing counts the queue again */
+	ck_assert_int_eq(command("hold", a, NULL, 0, msg, sizeof(msg)), 0);
+	EXPECT(1, 0, 1, 1, 0, 1);
+	start();
+	sched = link_peer(PROC_SCHEDULER);
+	xrecv_type(sched, &f, MSG_SCHED_LOAD_DONE);
+	EXPECT(1, 0, 1, 1, 0, 1);
+	ck_assert_int_eq(command("release", a, NULL, 0, msg, sizeof(msg)), 0);
+	EXPECT(1, 1, 0, 1, 1, 0);
+	ck_assert_int_eq(command("delete", "all", NULL, 0, msg, sizeof(msg)), 0);
+	ck_assert_str_eq(msg, "2 mails deleted");
+	EXPECT(0, 0, 0, 0, 0, 0);
+
+	remove_dir();
 }
 END_TEST
 
@@ -330,6 +529,10 @@ main(void)
 	tcase_add_test(tc, json_is_escaped);
 	tcase_add_test(tc, hold_survives_restart_release_announces);
 	tcase_add_test(tc, delete_and_bounce);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("shape");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, counts_follow_every_change);
 	suite_add_tcase(s, tc);
 
 	return check_run(s);
