@@ -521,35 +521,42 @@ rcpt_in_domain(const char *addr, const char *domain)
 	return d != NULL && strcasecmp(d, domain) == 0;
 }
 
+/* m's open recipients (of domain @sel only, if sel says so) due now; any? */
+static bool
+flush_mail(struct sched *s, struct mail *m, const char *sel, uint64_t now)
+{
+	uint32_t	 i;
+	bool		 hit = false;
+
+	for (i = 0; i < m->nrcpt; i++) {
+		struct srcpt *r = &m->rcpts[i];
+
+		if (r->state == RCPT_DELIVERED || r->state == RCPT_FAILED)
+			continue;
+		if (sel[0] == '@' && !rcpt_in_domain(r->addr, sel + 1))
+			continue;
+		hit = true;
+		if (!r->busy && r->next > now)
+			r->next = now;
+	}
+	if (hit)
+		sched_mail_check(s, m);
+	return hit;
+}
+
+/* sel: a queue id (looked up, not searched for), @domain, or "" for all. */
 unsigned
 sched_mail_flush(struct sched *s, const char *sel)
 {
 	struct mail	*m;
 	uint64_t	 now = s->now();
 	unsigned	 n = 0;
-	uint32_t	 i;
-	bool		 hit;
 
-	RB_FOREACH(m, sched_mail_tree, &s->mails) {
-		if (sel[0] != '\0' && sel[0] != '@' && strcmp(sel, m->id) != 0)
-			continue;
-		hit = false;
-		for (i = 0; i < m->nrcpt; i++) {
-			struct srcpt *r = &m->rcpts[i];
-
-			if (r->state == RCPT_DELIVERED || r->state == RCPT_FAILED)
-				continue;
-			if (sel[0] == '@' && !rcpt_in_domain(r->addr, sel + 1))
-				continue;
-			hit = true;
-			if (!r->busy && r->next > now)
-				r->next = now;
-		}
-		if (hit) {
+	if (sel[0] != '\0' && sel[0] != '@')
+		return (m = sched_mail_find(s, sel)) != NULL && flush_mail(s, m, sel, now);
+	RB_FOREACH(m, sched_mail_tree, &s->mails)
+		if (flush_mail(s, m, sel, now))
 			n++;
-			sched_mail_check(s, m);
-		}
-	}
 	return n;
 }
 
