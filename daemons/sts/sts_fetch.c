@@ -176,70 +176,7 @@ sts_fetch_attach(struct event_base *base)
 		fatalx("sts: evtimer_new");
 }
 
-bool
-sts_fetch_start(const char *domain, const uint8_t (*addrs)[17], unsigned naddr,
-    sts_fetch_cb cb, void *arg)
-{
-	struct fetch		*f;
-	struct curl_blob	 blob;
-	struct timeval		 tv = { 0, 0 };
-	char			 host[HOSTNAME_MAX + 16], url[HOSTNAME_MAX + 64];
-	char			 entry[HOSTNAME_MAX + 1024], ip[INET6_ADDRSTRLEN];
-	unsigned		 i;
-	int			 w;
-
-	if (multi == NULL || tick == NULL || naddr == 0 || active >= STS_FETCHES_MAX)
-		return false;
-	snprintf(host, sizeof(host), "mta-sts.%s", domain);
-	snprintf(url, sizeof(url), "https://%s/.well-known/mta-sts.txt", host);
-	w = snprintf(entry, sizeof(entry), "%s:443:", host);
-	for (i = 0; i < naddr && w > 0 && (size_t)w < sizeof(entry); i++) {
-		inet_ntop(addrs[i][0] == 4 ? AF_INET : AF_INET6, addrs[i] + 1, ip, sizeof(ip));
-		w += snprintf(entry + w, sizeof(entry) - (size_t)w, addrs[i][0] == 4 ?
-		    "%s%s" : "%s[%s]", i ? "," : "", ip);
-	}
-	if (w <= 0 || (size_t)w >= sizeof(entry))
-		return false;
-
-	f = xcalloc(1, sizeof(*f));
-	f->cb = cb;
-	f->arg = arg;
-	if ((f->easy = curl_easy_init()) == NULL) {
-		free(f);
-		return false;
-	}
-	f->resolve = curl_slist_append(NULL, entry);
-	blob.data = ca_blob;
-	blob.len = ca_len;
-	blob.flags = CURL_BLOB_NOCOPY;
-	curl_easy_setopt(f->easy, CURLOPT_URL, url);
-	curl_easy_setopt(f->easy, CURLOPT_RESOLVE, f->resolve);
-	curl_easy_setopt(f->easy, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(f->easy, CURLOPT_FOLLOWLOCATION, 0L);	/* RFC 8461 3.3: no redirects */
-	curl_easy_setopt(f->easy, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(f->easy, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(f->easy, CURLOPT_CAINFO_BLOB, &blob);
-	curl_easy_setopt(f->easy, CURLOPT_CAPATH, NULL);
-	curl_easy_setopt(f->easy, CURLOPT_TIMEOUT, (long)STS_FETCH_TIMEOUT);
-	curl_easy_setopt(f->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(f->easy, CURLOPT_PROXY, "");		/* never an environment's proxy */
-	curl_easy_setopt(f->easy, CURLOPT_USERAGENT, "outpost MTA-STS");
-	curl_easy_setopt(f->easy, CURLOPT_WRITEFUNCTION, write_cb);
-	curl_easy_setopt(f->easy, CURLOPT_WRITEDATA, f);
-	curl_easy_setopt(f->easy, CURLOPT_ERRORBUFFER, f->err);
-	curl_easy_setopt(f->easy, CURLOPT_PRIVATE, f);
-	if (curl_multi_add_handle(multi, f->easy) != CURLM_OK) {
-		curl_slist_free_all(f->resolve);
-		curl_easy_cleanup(f->easy);
-		free(f);
-		return false;
-	}
-	active++;
-	log_detail("fetching %s (%s)", url, entry + strlen(host) + 5);
-	evtimer_add(tick, &tv);
-	return true;
-}
-
+/* The --resolve entry "host:port:addr,[addr6],..." that pins curl to addrs. */
 static bool
 resolve_entry(char *entry, size_t len, const char *host, unsigned port,
     const uint8_t (*addrs)[17], unsigned naddr)
@@ -257,29 +194,24 @@ resolve_entry(char *entry, size_t len, const char *host, unsigned port,
 	return w > 0 && (size_t)w < len;
 }
 
-bool
-sts_post_start(const char *url, const char *host, unsigned port, const uint8_t (*addrs)[17],
-    unsigned naddr, const void *body, size_t len, sts_post_cb cb, void *arg)
+/*
+ * A request to url over HTTPS only, to the pinned addresses in entry, the
+ * certificate checked against the CA store read at start, no redirect
+ * (RFC 8461 3.3), no proxy from the environment, the answer bounded
+ * (write_cb). NULL when curl cannot make one.
+ */
+static struct fetch *
+fetch_new(const char *url, const char *entry, const char *agent)
 {
 	struct fetch		*f;
 	struct curl_blob	 blob;
-	struct timeval		 tv = { 0, 0 };
-	char			 entry[HOSTNAME_MAX + 1024];
 
-	if (multi == NULL || tick == NULL || naddr == 0 || active >= STS_FETCHES_MAX ||
-	    !resolve_entry(entry, sizeof(entry), host, port, addrs, naddr))
-		return false;
 	f = xcalloc(1, sizeof(*f));
-	f->post_cb = cb;
-	f->arg = arg;
 	if ((f->easy = curl_easy_init()) == NULL) {
 		free(f);
-		return false;
+		return NULL;
 	}
-	f->post_body = xmalloc(len ? len : 1);
-	memcpy(f->post_body, body, len);
 	f->resolve = curl_slist_append(NULL, entry);
-	f->headers = curl_slist_append(NULL, "Content-Type: application/tlsrpt+gzip");
 	blob.data = ca_blob;
 	blob.len = ca_len;
 	blob.flags = CURL_BLOB_NOCOPY;
@@ -294,25 +226,78 @@ sts_post_start(const char *url, const char *host, unsigned port, const uint8_t (
 	curl_easy_setopt(f->easy, CURLOPT_TIMEOUT, (long)STS_FETCH_TIMEOUT);
 	curl_easy_setopt(f->easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(f->easy, CURLOPT_PROXY, "");
-	curl_easy_setopt(f->easy, CURLOPT_USERAGENT, "outpost TLS-RPT");
-	curl_easy_setopt(f->easy, CURLOPT_HTTPHEADER, f->headers);
-	curl_easy_setopt(f->easy, CURLOPT_POSTFIELDS, f->post_body);
-	curl_easy_setopt(f->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	curl_easy_setopt(f->easy, CURLOPT_WRITEFUNCTION, write_cb);	/* the answer, bounded */
+	curl_easy_setopt(f->easy, CURLOPT_USERAGENT, agent);
+	curl_easy_setopt(f->easy, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(f->easy, CURLOPT_WRITEDATA, f);
 	curl_easy_setopt(f->easy, CURLOPT_ERRORBUFFER, f->err);
 	curl_easy_setopt(f->easy, CURLOPT_PRIVATE, f);
+	return f;
+}
+
+/* Hand f to the multi handle and wake the tick; on failure f is freed. */
+static bool
+fetch_add(struct fetch *f)
+{
+	struct timeval	 tv = { 0, 0 };
+
 	if (curl_multi_add_handle(multi, f->easy) != CURLM_OK) {
+		curl_easy_cleanup(f->easy);
 		curl_slist_free_all(f->resolve);
 		curl_slist_free_all(f->headers);
-		curl_easy_cleanup(f->easy);
 		free(f->post_body);
 		free(f);
 		return false;
 	}
 	active++;
-	log_detail("posting %zu bytes to %s (%s)", len, url, entry);
 	evtimer_add(tick, &tv);
+	return true;
+}
+
+bool
+sts_fetch_start(const char *domain, const uint8_t (*addrs)[17], unsigned naddr,
+    sts_fetch_cb cb, void *arg)
+{
+	struct fetch	*f;
+	char		 host[HOSTNAME_MAX + 16], url[HOSTNAME_MAX + 64];
+	char		 entry[HOSTNAME_MAX + 1024];
+
+	if (multi == NULL || tick == NULL || naddr == 0 || active >= STS_FETCHES_MAX)
+		return false;
+	snprintf(host, sizeof(host), "mta-sts.%s", domain);
+	snprintf(url, sizeof(url), "https://%s/.well-known/mta-sts.txt", host);
+	if (!resolve_entry(entry, sizeof(entry), host, 443, addrs, naddr) ||
+	    (f = fetch_new(url, entry, "outpost MTA-STS")) == NULL)
+		return false;
+	f->cb = cb;
+	f->arg = arg;
+	if (!fetch_add(f))
+		return false;
+	log_detail("fetching %s (%s)", url, entry + strlen(host) + 5);
+	return true;
+}
+
+bool
+sts_post_start(const char *url, const char *host, unsigned port, const uint8_t (*addrs)[17],
+    unsigned naddr, const void *body, size_t len, sts_post_cb cb, void *arg)
+{
+	struct fetch	*f;
+	char		 entry[HOSTNAME_MAX + 1024];
+
+	if (multi == NULL || tick == NULL || naddr == 0 || active >= STS_FETCHES_MAX ||
+	    !resolve_entry(entry, sizeof(entry), host, port, addrs, naddr) ||
+	    (f = fetch_new(url, entry, "outpost TLS-RPT")) == NULL)
+		return false;
+	f->post_cb = cb;
+	f->arg = arg;
+	f->post_body = xmalloc(len ? len : 1);
+	memcpy(f->post_body, body, len);
+	f->headers = curl_slist_append(NULL, "Content-Type: application/tlsrpt+gzip");
+	curl_easy_setopt(f->easy, CURLOPT_HTTPHEADER, f->headers);
+	curl_easy_setopt(f->easy, CURLOPT_POSTFIELDS, f->post_body);
+	curl_easy_setopt(f->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	if (!fetch_add(f))
+		return false;
+	log_detail("posting %zu bytes to %s (%s)", len, url, entry);
 	return true;
 }
 
