@@ -141,13 +141,36 @@ fetched_cb(void *arg, bool ok, const char *body, size_t len, const char *err)
 	free(p);
 }
 
+/*
+ * n addresses (u8 family, 16 bytes) from f, the first STS_ADDRS_MAX kept in
+ * addrs (family byte first); false on a malformed entry.
+ */
+bool
+sts_frame_addrs(struct frame *f, uint16_t n, uint8_t (*addrs)[17], unsigned *naddr)
+{
+	uint8_t		 fam, a[16];
+	uint16_t	 i;
+
+	*naddr = 0;
+	for (i = 0; i < n; i++) {
+		if (!frame_get_u8(f, &fam) || !frame_get_raw(f, a, 16) || (fam != 4 && fam != 6))
+			return false;
+		if (*naddr < STS_ADDRS_MAX) {
+			addrs[*naddr][0] = fam;
+			memcpy(addrs[*naddr] + 1, a, 16);
+			(*naddr)++;
+		}
+	}
+	return true;
+}
+
 static int
 sts_get(struct stsd *d, struct frame *f)
 {
 	char		 domain[HOSTNAME_MAX], id[STS_ID_MAX];
-	uint8_t		 txt, addrs[16][17], fam;
-	uint16_t	 n, i;
-	unsigned	 naddr = 0;
+	uint8_t		 txt, addrs[STS_ADDRS_MAX][17];
+	uint16_t	 n;
+	unsigned	 naddr;
 	struct sts_entry *e;
 	struct pending	*p;
 	uint64_t	 now = (uint64_t)time(NULL);
@@ -156,18 +179,7 @@ sts_get(struct stsd *d, struct frame *f)
 	if (!frame_get_str(f, domain, sizeof(domain)) || !frame_get_u8(f, &txt) ||
 	    !frame_get_str(f, id, sizeof(id)) || !frame_get_u16(f, &n) || txt > STS_TXT_FAILED)
 		return -1;
-	for (i = 0; i < n; i++) {
-		uint8_t a[16];
-
-		if (!frame_get_u8(f, &fam) || !frame_get_raw(f, a, 16) || (fam != 4 && fam != 6))
-			return -1;
-		if (naddr < 16) {
-			addrs[naddr][0] = fam;
-			memcpy(addrs[naddr] + 1, a, 16);
-			naddr++;
-		}
-	}
-	if (!frame_end(f))
+	if (!sts_frame_addrs(f, n, addrs, &naddr) || !frame_end(f))
 		return -1;
 	e = sts_cache_find(domain, now);
 	/* a new id, no policy yet, or (in the background) one close to expiry */

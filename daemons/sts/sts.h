@@ -25,6 +25,10 @@ struct proc_ctx;
 
 void	sts_prepare(struct proc_ctx *);
 void	sts_main(struct proc_ctx *);
+struct frame;
+/* Addresses the scheduler sends with a question: at most this many are used. */
+#define STS_ADDRS_MAX	16
+bool	sts_frame_addrs(struct frame *, uint16_t n, uint8_t (*addrs)[17], unsigned *naddr);
 
 #define STS_CACHE_MAX		4096	/* domains whose policy is kept */
 #define STS_CACHE_FILE		"policies"

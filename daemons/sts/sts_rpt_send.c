@@ -395,23 +395,13 @@ rua_frame(struct frame *f)
 static int
 addrs_frame(struct frame *f)
 {
-	uint8_t		 status, fam, a[16], addrs[16][17];
-	uint16_t	 n, i;
-	unsigned	 naddr = 0;
+	uint8_t		 status, addrs[STS_ADDRS_MAX][17];
+	uint16_t	 n;
+	unsigned	 naddr;
 	struct rq	 q, *p;
 
-	if (!frame_get_u8(f, &status) || !frame_get_u16(f, &n))
-		return -1;
-	for (i = 0; i < n; i++) {
-		if (!frame_get_u8(f, &fam) || !frame_get_raw(f, a, 16) || (fam != 4 && fam != 6))
-			return -1;
-		if (naddr < 16) {
-			addrs[naddr][0] = fam;
-			memcpy(addrs[naddr] + 1, a, 16);
-			naddr++;
-		}
-	}
-	if (!frame_end(f))
+	if (!frame_get_u8(f, &status) || !frame_get_u16(f, &n) ||
+	    !sts_frame_addrs(f, n, addrs, &naddr) || !frame_end(f))
 		return -1;
 	if (!rq_take(f->hdr.reqid, RQ_RESOLVE, &q))
 		return 0;
