@@ -74,6 +74,8 @@ static const struct param params[] = {
 	  "bounce what is still undelivered after this long in the queue (0: no limit)", NULL },
 	{ "delay_warning", P_DURATION, C(delay_warning), 0, 0, 365 * 86400, "0",
 	  "send the sender one \"still trying\" notice after this long (0: never)", NULL },
+	{ "queue_active_limit", P_UINT, C(queue_active_limit), 0, 0, 100000000, "20000",
+	  "mails the scheduler keeps in memory; past it, mails waiting for a later re-send wait on disk until due (0: no limit)", NULL },
 	{ "destination_concurrency", P_UINT, C(destination_concurrency), 0, 1, 10000, "20",
 	  "parallel connections to one destination", NULL },
 	{ "max_rcpt_per_transaction", P_UINT, C(max_rcpt_per_transaction), 0, 1, 100, "100",

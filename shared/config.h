@@ -82,6 +82,7 @@ struct config {
 	unsigned	resend_backoff;		/* each wait is this many times the last; 1 = fixed */
 	unsigned	max_queue_lifetime;	/* seconds; 0 = only resend_attempts limits */
 	unsigned	delay_warning;		/* seconds; 0 = no delay warning */
+	unsigned	queue_active_limit;	/* mails in the scheduler's memory; 0 = no limit */
 	unsigned	destination_concurrency;
 	unsigned	max_rcpt_per_transaction;
 	unsigned	max_mails_per_connection;

@@ -54,6 +54,8 @@ static const struct metric_desc descs[MET_MAX] = {
 	    "Recipients in the queue by state" },
 	[MET_Q_RCPTS_DEFERRED] = { "outpost_queue_recipients", "state=\"deferred\"", METRIC_GAUGE, NULL },
 	[MET_Q_RCPTS_HELD] = { "outpost_queue_recipients", "state=\"held\"", METRIC_GAUGE, NULL },
+	[MET_Q_ON_DISK] = { "outpost_queue_mails_on_disk", "", METRIC_GAUGE,
+	    "Deferred mails kept on disk only until their re-send (past queue_active_limit)" },
 	[MET_SESSIONS] = { "outpost_sessions_in_use", "", METRIC_GAUGE_PER_PROC,
 	    "SMTP sessions open in each process" },
 	[MET_LINKS] = { "outpost_links_open", "", METRIC_GAUGE_PER_PROC,

@@ -50,6 +50,7 @@ enum metric_id {
 	MET_Q_RCPTS_ACTIVE,
 	MET_Q_RCPTS_DEFERRED,
 	MET_Q_RCPTS_HELD,
+	MET_Q_ON_DISK,			/* deferred mails parked on disk (qmgr_park.c) */
 	MET_SESSIONS,			/* per process */
 	MET_LINKS,			/* per process */
 	/* histograms */

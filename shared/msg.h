@@ -305,6 +305,12 @@ enum msg_type {
 	 * of three).  n16{ str id, u64 arrival, u64 size, u32 flags, str sender,
 	 *   n32{ u8 state, u32 attempts, u64 next, str addr } } */
 	MSG_SCHED_MAILS = 246,
+	/* scheduler -> qmgr: a mail whose open recipients all wait for a later
+	 * re-send leaves the scheduler's memory (more than queue_active_limit
+	 * mails there): the qmgr keeps it on disk and announces it again when
+	 * due.  str id, u64 due (unix seconds, the scheduler's clock), u32 count
+	 * of SCHED_FLUSH frames the scheduler has read.  No answer. */
+	MSG_QMGR_PARK = 248,
 
 	/*
 	 * dead destinations (236..239)
@@ -333,6 +339,19 @@ enum msg_type {
 #define MAIL_F_BOUNCE		0x0002	/* a DSN we generated (sender <>) */
 #define MAIL_F_HELD		0x0004	/* on hold (outpostctl hold): not scheduled */
 #define MAIL_F_DELAY_WARNED	0x0008	/* the sender got its delay notice */
+
+/* When a mail still deferred earns its sender a delay notice; 0: never (off,
+ * sender <>, a bounce, or warned already). Read by the scheduler, and by the
+ * queue manager for the due time of a mail kept on disk. */
+static inline uint64_t
+mail_delay_warn_at(uint64_t arrival, unsigned delay_warning, uint32_t flags, bool null_sender)
+{
+	/* Never to <>: a notice about a bounce would answer a bounce. */
+	if (delay_warning == 0 || null_sender ||
+	    (flags & (MAIL_F_BOUNCE | MAIL_F_DELAY_WARNED)))
+		return 0;
+	return arrival + delay_warning;
+}
 
 /* AGENT_DELIVER dflags */
 #define DELIVER_F_RELAY		0x01	/* the relay host: the only one AUTH goes to */

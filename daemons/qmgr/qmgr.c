@@ -194,6 +194,7 @@ qmgr_main(struct proc_ctx *ctx)
 	q->myuid = getuid();
 	q->listen_fd = -1;
 	RB_INIT(&q->mails);
+	RB_INIT(&q->parked);
 	RB_INIT(&q->held);
 	TAILQ_INIT(&q->links);
 

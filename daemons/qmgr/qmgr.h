@@ -19,6 +19,7 @@
  *   qmgr_commit.c   the commit thread: group commit of new mails and state
  *   qmgr_spool.c    queue file I/O: writing a mail, state appends, recovery
  *   qmgr_index.c    the in-memory index of queued mails
+ *   qmgr_park.c     mails waiting on disk for their re-send (past queue_active_limit)
  *   qmgr_strpool.c  shared counted copies of recipients' replies and relays
  *   qmgr_submit.c   SUBMIT_* transactions (smtpd link and public socket)
  *   qmgr_public.c   the public socket: accepting clients, their share and idle time
@@ -162,6 +163,7 @@ struct qlink {
 	struct fbuf		*batch;
 	uint16_t		 nbatch;
 	bool			 batching;
+	uint32_t		 nflush_sent;	/* scheduler: SCHED_FLUSH frames sent */
 	struct event		*idle;		/* public clients: client_idle_timeout */
 };
 TAILQ_HEAD(qlink_list, qlink);
@@ -239,6 +241,10 @@ struct qheld {
 };
 RB_HEAD(qheld_tree, qheld);
 
+/* A mail waiting on disk for its re-send (qmgr_park.c). */
+struct qpark;
+RB_HEAD(qpark_tree, qpark);
+
 struct qmgr {
 	struct proc_ctx		*ctx;
 	const struct config	*conf;
@@ -248,6 +254,15 @@ struct qmgr {
 	unsigned		 nmails;
 	struct qshape		 shape;		/* the mails' counts by state */
 	struct qheld_tree	 held;		/* the indexed mails on hold */
+	/* Mails on disk only, waiting for their re-send (qmgr_park.c): by id,
+	 * and a min-heap of due times with one timer. */
+	struct qpark_tree	 parked;
+	struct qpark		**pheap;
+	uint32_t		 npark, pheapcap;
+	struct event		*park_ev;
+	uint64_t		 park_armed;
+	uint8_t			*park_buf;	/* read buffer of their files */
+	size_t			 park_bufcap;
 	unsigned		 nwfd;		/* qmail.wfd kept open */
 	struct qcommit		*commit;
 	unsigned		 jobs_inflight;
@@ -324,6 +339,30 @@ void	qmail_remove(struct qmgr *, struct qmail *);
 void	qmail_free(struct qmgr *, struct qmail *);
 bool	qmail_final(const struct qmail *);
 
+/* qmgr_park.c */
+struct qpark *park_find(struct qmgr *, const char *id);
+/* May m wait on disk? asked: the scheduler handed it back (else: indexed at
+ * start, and only past queue_active_limit). */
+bool	park_wanted(struct qmgr *, const struct qmail *, bool asked);
+/* Its next re-send or delay notice, whichever comes first. */
+uint64_t park_due(struct qmgr *, const struct qmail *);
+/* m leaves memory (out of q->mails first when indexed) and is freed. */
+void	park_mail(struct qmgr *, struct qmail *, uint64_t due, bool indexed);
+/* The indexed mail of that id, read from disk (and announced) if parked. */
+struct qmail *park_get(struct qmgr *, const char *id);
+/* Index the parked mails a selector names ("" all, "@domain", an id)
+ * before a command runs over the index, and announce them (else the
+ * command must); returns how many. */
+unsigned park_load_selected(struct qmgr *, const char *selector, bool announce);
+int	park_frame(struct qlink *, struct frame *);
+/* Listings: the next parked mail after cursor ("" the first), its id, and
+ * its mail read from the file for the moment (NULL: gone). */
+bool	park_next(struct qmgr *, const char *cursor, struct qpark **);
+void	park_id(const struct qpark *, char id[QUEUE_ID_MAX]);
+struct qmail *park_peek(struct qmgr *, const struct qpark *);
+void	park_peek_free(struct qmail *);
+void	park_shape_recount(const struct qmgr *, struct qshape *);
+
 /* qmgr_strpool.c: a counted shared copy of s (NULL for NULL or ""); put
  * releases one. Loop thread only. */
 char	*strpool_get(const char *s);
@@ -331,6 +370,10 @@ void	strpool_put(char *s);
 
 /* qmgr_spool.c */
 int	spool_open_dirs(struct qmgr *);
+/* Read and verify queue/<name>: 1 read, 0 gone or unreadable now, -1
+ * corrupt (moved to corrupt/). */
+int	spool_read(struct qmgr *, const char *name, uint8_t **buf, size_t *bufcap,
+	    struct qf_mail *);
 int	spool_tx_create(struct qmgr *, struct qtx *);
 int	spool_tx_write(struct qtx *, const void *, size_t);
 int	spool_tx_printf(struct qtx *, const char *, ...)

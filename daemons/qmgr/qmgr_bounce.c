@@ -183,7 +183,8 @@ static void
 delay_committed(struct qmgr *q, struct qtx *tx, bool ok)
 {
 	char *id = tx->done_arg;
-	struct qmail *m = qmail_find(q, id);
+	/* (read back from disk if it was parked while the notice was written) */
+	struct qmail *m = park_get(q, id);
 
 	if (!ok) {
 		log_warnx("%s: the delay notice could not be queued", id);

@@ -33,6 +33,7 @@
 #include <event2/event.h>
 
 #include "chan.h"
+#include "clock.h"
 #include "frame.h"
 #include "log.h"
 #include "proc.h"
@@ -101,7 +102,8 @@ ctl_mail(struct qctl *c, const char *id)
 	struct qmail *m;
 
 	strlcpy(c->id, id, sizeof(c->id));
-	if ((m = qmail_find(c->q, id)) == NULL || m->deleted) {
+	/* A mail waiting on disk is read back and scheduled again. */
+	if ((m = park_get(c->q, id)) == NULL || m->deleted) {
 		ctl_end(c, 1, "no such mail: %s", id);
 		return NULL;
 	}
@@ -131,7 +133,7 @@ cmd_flush(struct qctl *c, const char *sel)
 {
 	struct qmgr *q = c->q;
 	struct qmail *m;
-	uint64_t now = (uint64_t)time(NULL);
+	uint64_t now = clock_now();	/* the scheduler's clock, as the due times */
 	unsigned n = 0;
 	uint32_t i;
 	bool hit;
@@ -150,7 +152,8 @@ cmd_flush(struct qctl *c, const char *sel)
 	} else if (sel[0] == '@' && (sel[1] == '\0' || strlen(sel) >= HOSTNAME_MAX)) {
 		ctl_end(c, 1, "usage: flush [ID|@domain]");
 		return;
-	}
+	} else	/* the mails on disk it names: announced below, due now */
+		(void)park_load_selected(q, sel, false);
 	RB_FOREACH(m, qmail_tree, &q->mails) {
 		if ((m->flags & MAIL_F_HELD) || (sel[0] != '\0' && sel[0] != '@' &&
 		    strcmp(sel, m->id) != 0))
@@ -166,6 +169,8 @@ cmd_flush(struct qctl *c, const char *sel)
 				rc->next = now;
 		}
 		n += hit;
+		if (hit)	/* read back from disk: the scheduler learns it due */
+			sched_announce(q, m);
 	}
 	sched_tell(q, MSG_SCHED_FLUSH, sel);
 	log_info("flush %s: %u mails due now", sel[0] ? sel : "(all)", n);
@@ -256,6 +261,7 @@ cmd_delete(struct qctl *c, const char *arg)
 			return;
 		}
 		c->pending = 1;		/* held until every removal is pushed */
+		(void)park_load_selected(c->q, arg[0] == '@' ? arg : "", true);
 		RB_FOREACH_SAFE(m, qmail_tree, &c->q->mails, next)
 			/* @domain: only mails that wait for nothing else (the others'
 			 * recipients would be lost with them). */
@@ -340,6 +346,8 @@ cmd_hold_bulk(struct qctl *c, const char *sel, bool on)
 		return;
 	}
 	c->pending = 1;		/* held until every mark is asked for */
+	if (on)		/* (a held mail never waits on disk: nothing to release there) */
+		(void)park_load_selected(c->q, sel[0] == '@' ? sel : "", true);
 	RB_FOREACH(m, qmail_tree, &c->q->mails) {
 		if (m->deleted || on == ((m->flags & MAIL_F_HELD) != 0) ||
 		    (sel[0] == '@' && !shape_mail_in_domain(m, sel + 1, false)))

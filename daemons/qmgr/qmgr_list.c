@@ -206,39 +206,66 @@ mail_json(struct buf *b, const struct qmail *m, uint64_t now)
 	buf_add(b, "]}", 2);
 }
 
+/* One listed mail; false when the listing pauses. */
+static bool
+list_one(struct qctl *c, struct qmail *m, struct buf *b, uint64_t now)
+{
+	if (ctl_paused(c))
+		return false;
+	strlcpy(c->cursor, m->id, sizeof(c->cursor));
+	if (c->domain[0] != '\0' && !shape_mail_in_domain(m, c->domain, false))
+		return true;
+	b->len = 0;
+	if (c->json)
+		mail_json(b, m, now);
+	else
+		mail_text(b, m, now);
+	ctl_reply(c, b->p);
+	c->count++;
+	return true;
+}
+
+/*
+ * In id order over both the index and the mails waiting on disk
+ * (qmgr_park.c), whose files are read one at a time as they are listed.
+ */
 static void
 list_step(struct qctl *c)
 {
 	struct qmgr *q = c->q;
-	struct qmail key, *m;
+	struct qmail key, *m, *pm;
+	struct qpark *p;
 	struct buf b = { NULL, 0, 0 };
 	uint64_t now = (uint64_t)time(NULL);
+	char pid[QUEUE_ID_MAX];
+	bool more;
 
-	if (c->cursor[0] == '\0')
-		m = RB_MIN(qmail_tree, &q->mails);
-	else {
-		strlcpy(key.id, c->cursor, sizeof(key.id));
-		m = RB_NFIND(qmail_tree, &q->mails, &key);
-		if (m != NULL && strcmp(m->id, c->cursor) == 0)
-			m = RB_NEXT(qmail_tree, &q->mails, m);
-	}
-	for (; m != NULL; m = RB_NEXT(qmail_tree, &q->mails, m)) {
-		if (ctl_paused(c)) {
+	for (;;) {
+		if (c->cursor[0] == '\0')
+			m = RB_MIN(qmail_tree, &q->mails);
+		else {
+			strlcpy(key.id, c->cursor, sizeof(key.id));
+			m = RB_NFIND(qmail_tree, &q->mails, &key);
+			if (m != NULL && strcmp(m->id, c->cursor) == 0)
+				m = RB_NEXT(qmail_tree, &q->mails, m);
+		}
+		if (park_next(q, c->cursor, &p))
+			park_id(p, pid);
+		if (p != NULL && (m == NULL || strcmp(pid, m->id) < 0)) {
+			if ((pm = park_peek(q, p)) == NULL) {
+				strlcpy(c->cursor, pid, sizeof(c->cursor));	/* gone */
+				continue;
+			}
+			more = list_one(c, pm, &b, now);
+			park_peek_free(pm);
+		} else if (m != NULL)
+			more = list_one(c, m, &b, now);
+		else
+			break;
+		if (!more) {
 			free(b.p);
 			return;
 		}
-		if (c->domain[0] != '\0' && !shape_mail_in_domain(m, c->domain, false)) {
-			strlcpy(c->cursor, m->id, sizeof(c->cursor));
-			continue;
-		}
-		b.len = 0;
-		if (c->json)
-			mail_json(&b, m, now);
-		else
-			mail_text(&b, m, now);
-		ctl_reply(c, b.p);
-		strlcpy(c->cursor, m->id, sizeof(c->cursor));
-		c->count++;
 	}
 	free(b.p);
 	if (c->json)

@@ -260,7 +260,7 @@ mark_recover(struct qmgr *q)
 		}
 		mark_name(name, sizeof(name), f->id, f->flag);
 		/* Recreated meanwhile for a mail now indexed: keep it. */
-		if (qmail_find(q, f->id) != NULL)
+		if (qmail_find(q, f->id) != NULL || park_find(q, f->id) != NULL)
 			continue;
 		if (unlinkat(q->flags_fd, name, 0) == -1 && errno != ENOENT)
 			log_warn("%s/%s", QMGR_DIR_FLAGS, name);

@@ -200,6 +200,8 @@ sched_tell(struct qmgr *q, uint16_t type, const char *str)
 	fb = fbuf_new(type, 0);
 	fbuf_add_str(fb, str);
 	chan_send(q->sched->chan, fb);
+	if (type == MSG_SCHED_FLUSH)
+		q->sched->nflush_sent++;	/* compared with QMGR_PARK's (qmgr_park.c) */
 }
 
 /* One QUEUE_ENTRY: as many recipients as fit in a frame. */
@@ -697,6 +699,8 @@ sched_dispatch(struct qlink *l, struct frame *f)
 		return do_update(l, f);
 	case MSG_QMGR_DELAY_WARN:
 		return do_delay_warn(l, f);
+	case MSG_QMGR_PARK:
+		return park_frame(l, f);
 	case MSG_TLSRPT_MAIL:
 		return tlsrpt_mail(l, f);
 	default:

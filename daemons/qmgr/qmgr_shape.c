@@ -149,6 +149,7 @@ qmgr_shape_recount(const struct qmgr *q, struct qshape *s)
 	/* RB_FOREACH takes a non-const head; the walk changes nothing. */
 	RB_FOREACH(m, qmail_tree, (struct qmail_tree *)&q->mails)
 		shape_add(s, m, true);
+	park_shape_recount(q, s);
 }
 
 void
@@ -168,6 +169,7 @@ qmgr_metrics_collect(void *arg)
 #endif
 	metric_set(MET_Q_MAILS_ACTIVE, q->shape.mails[SHAPE_ACTIVE]);
 	metric_set(MET_Q_MAILS_DEFERRED, q->shape.mails[SHAPE_DEFERRED]);
+	metric_set(MET_Q_ON_DISK, q->npark);
 	metric_set(MET_Q_MAILS_HELD, q->shape.mails[SHAPE_HELD]);
 	metric_set(MET_Q_RCPTS_ACTIVE, q->shape.rcpts[SHAPE_ACTIVE]);
 	metric_set(MET_Q_RCPTS_DEFERRED, q->shape.rcpts[SHAPE_DEFERRED]);
@@ -207,7 +209,7 @@ struct shape_row {
 	char		 domain[HOSTNAME_MAX];
 	uint64_t	 total;
 	uint64_t	 n[SHAPE_BUCKETS];
-	const struct qmail *last;	/* counted once per mail */
+	uint64_t	 last;		/* the mail counted last (serial + 1), once per mail */
 };
 
 static int
@@ -258,49 +260,66 @@ row_line(struct qctl *c, const struct shape_row *r, bool json)
 	ctl_reply(c, line);
 }
 
+/* One mail's part in the summary table (serial: which mail, from 1). */
+static void
+summary_add(struct shape_row *rows, unsigned *nrows, unsigned *other, struct shape_row *total,
+    const struct qmail *m, uint64_t serial, uint64_t now)
+{
+	unsigned b = bucket_of(now > m->arrival ? now - m->arrival : 0), k;
+	bool counted = false;
+
+	for (uint32_t i = 0; i < m->nrcpt; i++) {
+		const char *at;
+		if (m->rcpt[i].state == RCPT_DELIVERED || m->rcpt[i].state == RCPT_FAILED)
+			continue;
+		at = strrchr(m->rcpt[i].addr, '@');
+		at = at != NULL ? at + 1 : "(no domain)";
+		for (k = 0; k < *nrows; k++)
+			if (strcasecmp(rows[k].domain, at) == 0)
+				break;
+		if (k == *nrows) {
+			if (*nrows == SHAPE_TRACK) {
+				(*other)++;
+				continue;
+			}
+			strlcpy(rows[(*nrows)++].domain, at, sizeof(rows[0].domain));
+		}
+		if (rows[k].last != serial) {
+			rows[k].last = serial;
+			rows[k].total++;
+			rows[k].n[b]++;
+		}
+		counted = true;
+	}
+	if (counted) {
+		total->total++;
+		total->n[b]++;
+	}
+}
+
 void
 shape_summary(struct qctl *c, bool json)
 {
 	struct shape_row	*rows, total;
 	struct qmail		*m;
+	struct qpark		*p;
 	unsigned		 nrows = 0, other = 0, k;
-	uint64_t		 now = (uint64_t)time(NULL);
-	char			 head[512];
+	uint64_t		 now = (uint64_t)time(NULL), serial = 0;
+	char			 head[512], cursor[QUEUE_ID_MAX] = "";
 	size_t			 used;
 
 	rows = xcalloc(SHAPE_TRACK, sizeof(*rows));
 	memset(&total, 0, sizeof(total));
 	strlcpy(total.domain, "TOTAL", sizeof(total.domain));
-	RB_FOREACH(m, qmail_tree, &c->q->mails) {
-		unsigned b = bucket_of(now > m->arrival ? now - m->arrival : 0);
-		bool counted = false;
-		for (uint32_t i = 0; i < m->nrcpt; i++) {
-			const char *at;
-			if (m->rcpt[i].state == RCPT_DELIVERED || m->rcpt[i].state == RCPT_FAILED)
-				continue;
-			at = strrchr(m->rcpt[i].addr, '@');
-			at = at != NULL ? at + 1 : "(no domain)";
-			for (k = 0; k < nrows; k++)
-				if (strcasecmp(rows[k].domain, at) == 0)
-					break;
-			if (k == nrows) {
-				if (nrows == SHAPE_TRACK) {
-					other++;
-					continue;
-				}
-				strlcpy(rows[nrows++].domain, at, sizeof(rows[0].domain));
-			}
-			if (rows[k].last != m) {
-				rows[k].last = m;
-				rows[k].total++;
-				rows[k].n[b]++;
-			}
-			counted = true;
-		}
-		if (counted) {
-			total.total++;
-			total.n[b]++;
-		}
+	RB_FOREACH(m, qmail_tree, &c->q->mails)
+		summary_add(rows, &nrows, &other, &total, m, ++serial, now);
+	/* The mails waiting on disk: their files read one at a time. */
+	while (park_next(c->q, cursor, &p)) {
+		park_id(p, cursor);
+		if ((m = park_peek(c->q, p)) == NULL)
+			continue;
+		summary_add(rows, &nrows, &other, &total, m, ++serial, now);
+		park_peek_free(m);
 	}
 	qsort(rows, nrows, sizeof(*rows), cmp_row);
 	if (!json) {

@@ -186,7 +186,7 @@ spool_tx_create(struct qmgr *q, struct qtx *tx)
 	for (tries = 0; tries < 8; tries++) {
 		if (tries > 0 || tx->env.id[0] == '\0')
 			qf_id_new(tx->env.id);
-		if (qmail_find(q, tx->env.id) != NULL)
+		if (qmail_find(q, tx->env.id) != NULL || park_find(q, tx->env.id) != NULL)
 			continue;
 		if (tx_reuse(q, tx) == 0)
 			break;
@@ -397,88 +397,103 @@ usec_since(const struct timespec *t0)
 	    (uint64_t)((t.tv_nsec - t0->tv_nsec) / 1000);
 }
 
-/* Verify one queue file and index it. */
-static void
-recover_one(struct qmgr *q, const char *name, unsigned *nok, unsigned *nbad)
+/*
+ * Read and verify queue/<name> (buf: a reused read buffer for small files).
+ * 1: *m is the mail (a torn tail cut off), valid_len its length; 0: gone or
+ * unreadable now, kept where it is; -1: corrupt, moved to corrupt/.
+ */
+int
+spool_read(struct qmgr *q, const char *name, uint8_t **buf, size_t *bufcap,
+    struct qf_mail *m)
 {
-	struct qf_mail m;
-	struct qmail *e;
 	struct stat sb;
 	enum qf_result r;
 	const char *why;
 	void *map;
 	int fd;
 
-	if (qmail_find(q, name) != NULL)
-		return;
 	if (!qf_id_valid(name)) {
 		move_corrupt(q, name, "not a queue id");
-		(*nbad)++;
-		return;
+		return -1;
 	}
 	if ((fd = openat(q->queue_fd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW)) == -1) {
 		if (errno == ENOENT)
-			return;		/* gone since it was listed */
+			return 0;	/* gone since it was listed */
 		log_warn("queue/%s: open", name);
 		move_corrupt(q, name, "cannot be opened");
-		(*nbad)++;
-		return;
+		return -1;
 	}
 	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) || sb.st_size == 0) {
 		close(fd);
 		move_corrupt(q, name, "empty or not a regular file");
-		(*nbad)++;
-		return;
+		return -1;
 	}
 	if (sb.st_size <= QMGR_INDEX_READ_MAX) {
 		/* Small files are read into one reused buffer: a mapping costs a
 		 * map, a page fault per page and an unmap, a third of the
 		 * indexing time on a virtual machine. */
-		struct qrecover *rc = q->recover;
 		ssize_t got;
 
-		if (rc->bufcap < (size_t)sb.st_size) {
-			rc->bufcap = QMGR_INDEX_READ_MAX;
-			rc->buf = xreallocarray(rc->buf, rc->bufcap, 1);
+		if (*bufcap < (size_t)sb.st_size) {
+			*bufcap = QMGR_INDEX_READ_MAX;
+			*buf = xreallocarray(*buf, *bufcap, 1);
 		}
-		got = pread(fd, rc->buf, sb.st_size, 0);
+		got = pread(fd, *buf, sb.st_size, 0);
 		if (got != sb.st_size) {
 			if (got == -1)
 				log_warn("queue/%s: read", name);
 			else
 				log_warnx("queue/%s: short read", name);
 			close(fd);
-			return;		/* not proof of corruption: kept where it is */
+			return 0;	/* not proof of corruption: kept where it is */
 		}
-		map = rc->buf;
+		map = *buf;
 	} else {
 		map = mmap(NULL, sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 		if (map == MAP_FAILED) {
 			log_warn("queue/%s: mmap", name);
 			close(fd);
 			/* Unreadable now is not proof of corruption: keep it where it is. */
-			return;
+			return 0;
 		}
 		/* Read once, front to back: read-ahead helps, the pages are not kept. */
 		(void)madvise(map, sb.st_size, MADV_SEQUENTIAL);
 	}
-	r = qf_parse(map, sb.st_size, &m, &why);
-	if (map != q->recover->buf)
+	r = qf_parse(map, sb.st_size, m, &why);
+	if (map != *buf)
 		munmap(map, sb.st_size);
-	if (r == QF_CORRUPT || strcmp(m.env.id, name) != 0) {
+	if (r == QF_CORRUPT || strcmp(m->env.id, name) != 0) {
 		close(fd);
 		if (r != QF_CORRUPT)
-			qf_mail_free(&m);
+			qf_mail_free(m);
 		move_corrupt(q, name, r == QF_CORRUPT ? why : "queue id does not match file name");
-		(*nbad)++;
-		return;
+		return -1;
 	}
 	if (r == QF_TORN) {
 		log_warnx("%s: %s ignored: that state update never became durable", name, why);
-		if (ftruncate(fd, m.valid_len) == -1 || fdatasync(fd) == -1)
+		if (ftruncate(fd, m->valid_len) == -1 || fdatasync(fd) == -1)
 			log_warn("%s: cutting the torn tail", name);
 	}
 	close(fd);
+	return 1;
+}
+
+/* Verify one queue file and index it (or keep it on disk: qmgr_park.c). */
+static void
+recover_one(struct qmgr *q, const char *name, unsigned *nok, unsigned *nbad)
+{
+	struct qrecover *rc = q->recover;
+	struct qf_mail m;
+	struct qmail *e;
+	int r;
+
+	if (qmail_find(q, name) != NULL || park_find(q, name) != NULL)
+		return;
+	if ((r = spool_read(q, name, &rc->buf, &rc->bufcap, &m)) <= 0) {
+		if (r < 0)
+			(*nbad)++;
+		return;
+	}
 	e = qmail_from_file(&m, m.valid_len);
 	qf_mail_free(&m);
 	if (qmail_final(e)) {
@@ -487,6 +502,15 @@ recover_one(struct qmgr *q, const char *name, unsigned *nok, unsigned *nbad)
 		return;
 	}
 	mark_apply(q, e);
+	(*nok)++;
+	/* Past queue_active_limit, a mail waiting for a later re-send stays
+	 * on disk with an index entry: never sent to the scheduler now. */
+	if (e->dkim != NULL || q->conf->ndkim == 0) {
+		if (park_wanted(q, e, false)) {
+			park_mail(q, e, park_due(q, e), false);
+			return;
+		}
+	}
 	qmail_insert(q, e);
 	/* Queued but never signed (a crash, or a file from before signing):
 	 * announced once signed; the others as they are indexed. */
@@ -494,7 +518,6 @@ recover_one(struct qmgr *q, const char *name, unsigned *nok, unsigned *nbad)
 		sign_mail(q, e);
 	else
 		sched_recovered(q, e);
-	(*nok)++;
 }
 
 static int
@@ -549,8 +572,8 @@ recover_done(struct qmgr *q)
 
 	log_info("recovery: %u mails queued, %u corrupt moved aside, %u unfinished removed",
 	    r->nok, r->nbad, r->nin);
-	log_info("queue indexed in %.1fs: %u mails queued", usec_since(&r->started) / 1e6,
-	    q->nmails);
+	log_info("queue indexed in %.1fs: %u mails queued, %u of them on disk until due",
+	    usec_since(&r->started) / 1e6, q->nmails + q->npark, q->npark);
 	event_free(r->ev);
 	free(r->v);
 	free(r->names);

@@ -14,10 +14,19 @@
  *
  * Also here: SCHED_FLUSH (outpostctl flush: matching deferred recipients
  * due now) and the delay notice: once a mail with a deferred recipient is
- * delay_warning old (sched_policy_warn_at), QMGR_DELAY_WARN asks the queue
+ * delay_warning old (mail_delay_warn_at), QMGR_DELAY_WARN asks the queue
  * manager for it, once; MAIL_F_DELAY_WARNED comes back in later listings.
  * And max_queue_lifetime: a mail that reaches it with recipients never
  * tried (or waiting for a DNS answer) has them failed (sched_job_expire).
+ *
+ * Memory: while more than queue_active_limit mails are here, a mail whose
+ * open recipients all wait for a later re-send, with no transaction, is
+ * handed back (QMGR_PARK with its due time) and forgotten: the queue
+ * manager keeps it on disk, with a small index entry, and lists it again
+ * when it is due or flushed. So a queue of any size costs the scheduler
+ * memory for at most queue_active_limit idle mails, as Postfix's active
+ * queue does. Mails are handed back from an event of their own (s->parkq),
+ * never from inside sched_mail_check(), whose callers still use the mail.
  */
 #include <malloc.h>
 #include <stdlib.h>
@@ -222,6 +231,8 @@ sched_mail_free(struct sched *s, struct mail *m, bool gone)
 	sched_job_mail_detach(s, m);
 	if (m->on_due)
 		TAILQ_REMOVE(&s->due, m, due_entry);
+	if (m->on_park)
+		TAILQ_REMOVE(&s->parkq, m, park_entry);
 	wake_remove(s, m);
 	RB_REMOVE(sched_mail_tree, &s->mails, m);
 	s->nmails--;
@@ -239,6 +250,76 @@ sched_mail_drop_all(struct sched *s)
 
 	while ((m = RB_MIN(sched_mail_tree, &s->mails)) != NULL)
 		sched_mail_free(s, m, false);
+}
+
+/*
+ * May m leave memory? More than queue_active_limit mails here, a queue
+ * manager to take it, and nothing of it running or due: every open
+ * recipient deferred (tried before) and waiting for a later time.
+ */
+static bool
+mail_parkable(struct sched *s, struct mail *m, uint64_t now)
+{
+	uint32_t	 i;
+	bool		 deferred = false;
+
+	if (s->conf->queue_active_limit == 0 || s->nmails <= s->conf->queue_active_limit ||
+	    s->qmgr == NULL || s->stopping || !m->complete || m->on_due ||
+	    (m->flags & MAIL_F_HELD) || !TAILQ_EMPTY(&m->jobs) ||
+	    m->wake_idx == SCHED_WAKE_NONE || m->wake_at <= now)
+		return false;
+	for (i = 0; i < m->nrcpt; i++) {
+		struct srcpt *r = &m->rcpts[i];
+
+		if (r->state == RCPT_DELIVERED || r->state == RCPT_FAILED)
+			continue;
+		if (r->state != RCPT_DEFERRED || r->busy || r->next <= now)
+			return false;
+		deferred = true;
+	}
+	return deferred;
+}
+
+#define SCHED_PARK_BATCH	1000	/* mails handed back per loop turn */
+
+static void
+park_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct sched	*s = arg;
+	struct mail	*m;
+	struct fbuf	*fb;
+	uint64_t	 now = s->now();
+	unsigned	 n;
+
+	for (n = 0; n < SCHED_PARK_BATCH && (m = TAILQ_FIRST(&s->parkq)) != NULL; n++) {
+		TAILQ_REMOVE(&s->parkq, m, park_entry);
+		m->on_park = false;
+		if (!mail_parkable(s, m, now))
+			continue;
+		fb = fbuf_new(MSG_QMGR_PARK, 0);
+		fbuf_add_str(fb, m->id);
+		fbuf_add_u64(fb, m->wake_at);
+		fbuf_add_u32(fb, s->nflush);
+		if (chan_send(s->qmgr, fb) != 0)
+			break;
+		log_debug("%s: waits on disk until its re-send", m->id);
+		s->nparked++;
+		sched_mail_free(s, m, false);
+	}
+	if (!TAILQ_EMPTY(&s->parkq))
+		event_active(s->park_ev, EV_TIMEOUT, 0);
+}
+
+static void
+park_later(struct sched *s, struct mail *m)
+{
+	if (m->on_park)
+		return;
+	if (s->park_ev == NULL && (s->park_ev = event_new(s->base, -1, 0, park_cb, s)) == NULL)
+		fatalx("event_new");
+	TAILQ_INSERT_TAIL(&s->parkq, m, park_entry);
+	m->on_park = true;
+	event_active(s->park_ev, EV_TIMEOUT, 0);
 }
 
 /* Ask the queue manager for the sender's delay notice, once. */
@@ -300,7 +381,7 @@ sched_mail_check(struct sched *s, struct mail *m)
 	}
 	if (open && expires > now && (first == 0 || expires < first))
 		first = expires;
-	warn = sched_policy_warn_at(m->arrival, s->conf->delay_warning, m->flags,
+	warn = mail_delay_warn_at(m->arrival, s->conf->delay_warning, m->flags,
 	    m->sender[0] == '\0');
 	if (deferred && warn != 0) {
 		if (warn <= now)
@@ -318,6 +399,8 @@ sched_mail_check(struct sched *s, struct mail *m)
 	else
 		wake_remove(s, m);
 	wake_arm(s);
+	if (mail_parkable(s, m, now))
+		park_later(s, m);
 }
 
 /* A recipient of the mail being listed. */
@@ -568,6 +651,7 @@ mail_flush_frame(struct sched *s, struct frame *f)
 
 	if (!frame_get_str(f, sel, sizeof(sel)) || !frame_end(f))
 		return -1;
+	s->nflush++;	/* the queue manager compares it with what it sent (QMGR_PARK) */
 	n = sched_mail_flush(s, sel);
 	log_info("flush %s: %u mails due now", sel[0] ? sel : "(all)", n);
 	return 0;

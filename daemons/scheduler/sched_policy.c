@@ -21,7 +21,7 @@
  * max_queue_lifetime fails a recipient whose temporary failure comes after
  * the mail spent that long in the queue; the last re-send is moved forward
  * to the end of the lifetime rather than past it. delay_warning names when
- * the sender of a mail still deferred gets one notice (sched_policy_warn_at).
+ * the sender of a mail still deferred gets one notice (mail_delay_warn_at, msg.h).
  */
 #include "config.h"
 #include "scheduler.h"
@@ -109,17 +109,6 @@ sched_policy_result(uint32_t attempts, unsigned resend_attempts, unsigned resend
 
 	/* arrival 0: queued long ago, only the count of attempts decides */
 	sched_policy_next(&p, attempts, 0, now, cls, out);
-}
-
-uint64_t
-sched_policy_warn_at(uint64_t arrival, unsigned delay_warning, uint32_t flags,
-    bool null_sender)
-{
-	/* Never to <>: a notice about a bounce would answer a bounce. */
-	if (delay_warning == 0 || null_sender ||
-	    (flags & (MAIL_F_BOUNCE | MAIL_F_DELAY_WARNED)))
-		return 0;
-	return arrival + delay_warning;
 }
 
 /*

@@ -267,6 +267,7 @@ sched_on_peer(struct proc_ctx *ctx, int kind, unsigned instance, int fd)
 	case PROC_QMGR:
 		s->qmgr = c;
 		s->loaded = false;
+		s->nflush = 0;
 		log_info("linked to the queue manager");
 		/* Destinations left ready while no queue manager could open mails. */
 		event_active(s->dispatch_ev, EV_TIMEOUT, 0);
@@ -365,6 +366,7 @@ sched_init(struct sched *s, struct proc_ctx *ctx, const struct config *conf,
 	RB_INIT(&s->shapes);
 	RB_INIT(&s->deads);
 	TAILQ_INIT(&s->due);
+	TAILQ_INIT(&s->parkq);
 	TAILQ_INIT(&s->ready);
 	TAILQ_INIT(&s->deferq);
 	TAILQ_INIT(&s->orphans);

@@ -99,10 +99,6 @@ void		 sched_policy_next(const struct resend_policy *, uint32_t attempts,
  * (only the count of attempts decides). */
 void		 sched_policy_result(uint32_t attempts, unsigned resend_attempts,
 		    unsigned resend_interval, uint64_t now, int cls, struct policy_out *);
-/* When a mail still deferred earns its sender a delay notice; 0: never
- * (off, sender <>, a bounce, or warned already). */
-uint64_t	 sched_policy_warn_at(uint64_t arrival, unsigned delay_warning,
-		    uint32_t flags, bool null_sender);
 /* A transaction cut short by a dead agent: retried soon without counting an
  * attempt, unless this recipient was interrupted too often already. */
 void		 sched_policy_interrupted(uint32_t attempts, unsigned interrupts,
@@ -179,6 +175,8 @@ struct mail {
 	struct srcpt	*rcpts;
 	uint64_t	 wake_at;	/* next due time or delay notice, in s->wakes */
 	uint32_t	 wake_idx;	/* its place in s->wakes, SCHED_WAKE_NONE if none */
+	bool		 on_park;	/* on s->parkq: to leave memory (sched_mail.c) */
+	TAILQ_ENTRY(mail) park_entry;
 	TAILQ_HEAD(, job) jobs;		/* transactions of this mail */
 };
 
@@ -367,6 +365,12 @@ struct sched {
 	uint32_t		 nwakes, wakescap;
 	struct event		*wake_ev;
 	uint64_t		 wake_armed;	/* wake_at the timer is set for, 0 = none */
+	/* Mails to hand back to the queue manager's disk while more than
+	 * queue_active_limit are in memory (QMGR_PARK, sched_mail.c). */
+	TAILQ_HEAD(, mail)	 parkq;
+	struct event		*park_ev;
+	uint32_t		 nflush;	/* SCHED_FLUSH frames read on this qmgr link */
+	uint64_t		 nparked;	/* mails handed back since start */
 	TAILQ_HEAD(, dest)	 ready;
 	/* Destinations with transactions to defer from the unreachable-host
 	 * cache once fewer deferrals are in flight (sched_shape_dead.c). */

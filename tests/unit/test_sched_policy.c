@@ -232,12 +232,12 @@ END_TEST
 
 START_TEST(policy_warn_at)
 {
-	ck_assert_uint_eq(sched_policy_warn_at(NOW, 0, 0, false), 0);
-	ck_assert_uint_eq(sched_policy_warn_at(NOW, 14400, 0, false), NOW + 14400);
-	ck_assert_uint_eq(sched_policy_warn_at(NOW, 14400, 0, true), 0);
-	ck_assert_uint_eq(sched_policy_warn_at(NOW, 14400, MAIL_F_BOUNCE, false), 0);
-	ck_assert_uint_eq(sched_policy_warn_at(NOW, 14400, MAIL_F_DELAY_WARNED, false), 0);
-	ck_assert_uint_eq(sched_policy_warn_at(NOW, 14400, MAIL_F_8BIT, false), NOW + 14400);
+	ck_assert_uint_eq(mail_delay_warn_at(NOW, 0, 0, false), 0);
+	ck_assert_uint_eq(mail_delay_warn_at(NOW, 14400, 0, false), NOW + 14400);
+	ck_assert_uint_eq(mail_delay_warn_at(NOW, 14400, 0, true), 0);
+	ck_assert_uint_eq(mail_delay_warn_at(NOW, 14400, MAIL_F_BOUNCE, false), 0);
+	ck_assert_uint_eq(mail_delay_warn_at(NOW, 14400, MAIL_F_DELAY_WARNED, false), 0);
+	ck_assert_uint_eq(mail_delay_warn_at(NOW, 14400, MAIL_F_8BIT, false), NOW + 14400);
 }
 END_TEST
 

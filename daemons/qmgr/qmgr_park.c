@@ -1,0 +1,496 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * qmgr_park.c - mails that wait on disk for their next re-send: a bounded
+ * active set in memory, as Postfix's queue manager keeps one, so that a
+ * queue of any size costs the queue manager and the scheduler a small entry
+ * per mail instead of the whole mail.
+ *
+ * While the scheduler holds more than queue_active_limit mails, it hands
+ * back (QMGR_PARK) each mail whose open recipients all wait for a later
+ * re-send; at start, past that many indexed mails, such a mail is parked as
+ * it is indexed and never sent to the scheduler. A parked mail is one
+ * struct qpark: its id in binary, its due time, its place in a min-heap of
+ * due times (q->pheap, one timer for the earliest) and in a tree by id
+ * (q->parked), and what its file cannot say (the delay-notice mark of
+ * flags/). Its recipients, sender and replies are freed; its file is the
+ * record. When it comes due (or a command names it), the file is read and
+ * verified again as at start, indexed, and announced to the scheduler.
+ *
+ * A parked mail counts in q->shape as the deferred mail it is (every open
+ * recipient deferred: the condition for parking), with ndeferred recipients.
+ *
+ * Races with the scheduler: QMGR_PARK says how many SCHED_FLUSH frames the
+ * scheduler had read. When the queue manager has sent more, a flush is on
+ * its way that the forgotten mail would miss: the mail is announced again
+ * (with the flushed recipients due now), not parked. A mail that changed
+ * meanwhile (held, deleted, a recipient due) is never parked either.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "clock.h"
+#include "config.h"
+#include "frame.h"
+#include "log.h"
+#include "metrics.h"
+#include "qmgr.h"
+#include "xmalloc.h"
+
+#define PARK_ID_LEN	12	/* 24 hex digits */
+#define PARK_LOAD_BATCH	256	/* mails loaded per loop turn when due */
+#define PARK_LOAD_USEC	10000
+
+struct qpark {
+	RB_ENTRY(qpark)	 entry;
+	uint64_t	 due;
+	uint32_t	 hidx;		/* in q->pheap */
+	uint32_t	 ndeferred;	/* its recipients in q->shape */
+	uint8_t		 id[PARK_ID_LEN];
+	uint8_t		 flags;		/* MAIL_F_DELAY_WARNED from flags/ */
+};
+
+static int
+hexval(char c)
+{
+	return c >= 'A' ? c - 'A' + 10 : c - '0';
+}
+
+/* id: a valid queue id (qf_id_valid): 24 upper-case hex digits. */
+static void
+id_pack(const char *id, uint8_t out[PARK_ID_LEN])
+{
+	unsigned i;
+
+	for (i = 0; i < PARK_ID_LEN; i++)
+		out[i] = (uint8_t)(hexval(id[2 * i]) << 4 | hexval(id[2 * i + 1]));
+}
+
+static void
+id_unpack(const uint8_t in[PARK_ID_LEN], char out[QUEUE_ID_MAX])
+{
+	static const char hex[] = "0123456789ABCDEF";
+	unsigned i;
+
+	for (i = 0; i < PARK_ID_LEN; i++) {
+		out[2 * i] = hex[in[i] >> 4];
+		out[2 * i + 1] = hex[in[i] & 0xf];
+	}
+	out[2 * PARK_ID_LEN] = '\0';
+}
+
+/* Byte order of the packed ids is the order of the hex strings. */
+static int
+qpark_cmp(struct qpark *a, struct qpark *b)
+{
+	return memcmp(a->id, b->id, PARK_ID_LEN);
+}
+
+RB_PROTOTYPE(qpark_tree, qpark, entry, qpark_cmp);
+RB_GENERATE(qpark_tree, qpark, entry, qpark_cmp);
+
+/* The min-heap of due times. */
+static void
+heap_set(struct qmgr *q, uint32_t i, struct qpark *p)
+{
+	q->pheap[i] = p;
+	p->hidx = i;
+}
+
+static void
+heap_up(struct qmgr *q, uint32_t i)
+{
+	struct qpark *p = q->pheap[i];
+	uint32_t up;
+
+	while (i > 0) {
+		up = (i - 1) / 2;
+		if (q->pheap[up]->due <= p->due)
+			break;
+		heap_set(q, i, q->pheap[up]);
+		i = up;
+	}
+	heap_set(q, i, p);
+}
+
+static void
+heap_down(struct qmgr *q, uint32_t i)
+{
+	struct qpark *p = q->pheap[i];
+	uint32_t c;
+
+	for (;;) {
+		c = 2 * i + 1;
+		if (c >= q->npark)
+			break;
+		if (c + 1 < q->npark && q->pheap[c + 1]->due < q->pheap[c]->due)
+			c++;
+		if (p->due <= q->pheap[c]->due)
+			break;
+		heap_set(q, i, q->pheap[c]);
+		i = c;
+	}
+	heap_set(q, i, p);
+}
+
+static void
+heap_remove(struct qmgr *q, struct qpark *p)
+{
+	uint32_t i = p->hidx;
+	struct qpark *last = q->pheap[--q->npark];
+
+	if (i == q->npark)
+		return;
+	heap_set(q, i, last);
+	heap_down(q, i);
+	heap_up(q, last->hidx);
+}
+
+static void
+heap_add(struct qmgr *q, struct qpark *p)
+{
+	if (q->npark == q->pheapcap) {
+		if (q->pheapcap >= UINT32_MAX / 2)
+			fatalx("too many mails on disk");
+		q->pheapcap = q->pheapcap ? q->pheapcap * 2 : 1024;
+		q->pheap = xreallocarray(q->pheap, q->pheapcap, sizeof(*q->pheap));
+	}
+	heap_set(q, q->npark++, p);
+	heap_up(q, p->hidx);
+}
+
+/* A parked mail's part in the queue's counts: one deferred mail. */
+static void
+shape_parked(struct qshape *s, const struct qpark *p, bool add)
+{
+	if (add) {
+		s->mails[SHAPE_DEFERRED]++;
+		s->rcpts[SHAPE_DEFERRED] += p->ndeferred;
+	} else {
+		s->mails[SHAPE_DEFERRED]--;
+		s->rcpts[SHAPE_DEFERRED] -= p->ndeferred;
+	}
+}
+
+static void park_arm(struct qmgr *);
+
+struct qpark *
+park_find(struct qmgr *q, const char *id)
+{
+	struct qpark key;
+
+	if (q->npark == 0 || !qf_id_valid(id))
+		return NULL;
+	id_pack(id, key.id);
+	return RB_FIND(qpark_tree, &q->parked, &key);
+}
+
+bool
+park_wanted(struct qmgr *q, const struct qmail *m, bool asked)
+{
+	uint64_t now = clock_now();
+	uint32_t i;
+	bool deferred = false;
+
+	if (!asked && (q->conf->queue_active_limit == 0 ||
+	    q->nmails < q->conf->queue_active_limit))
+		return false;
+	if (m->deleted || m->inflight > 0 || (m->flags & MAIL_F_HELD) ||
+	    m->sign_state != SIGN_ST_NONE || m->warn_postponed || q->stopping)
+		return false;
+	for (i = 0; i < m->nrcpt; i++) {
+		const struct qrcpt *rc = &m->rcpt[i];
+
+		if (rc->state == RCPT_DELIVERED || rc->state == RCPT_FAILED)
+			continue;
+		if (rc->state != RCPT_DEFERRED || rc->next <= now)
+			return false;
+		deferred = true;
+	}
+	return deferred;
+}
+
+uint64_t
+park_due(struct qmgr *q, const struct qmail *m)
+{
+	uint64_t due = 0, warn;
+	uint32_t i;
+
+	for (i = 0; i < m->nrcpt; i++)
+		if (m->rcpt[i].state == RCPT_DEFERRED && (due == 0 || m->rcpt[i].next < due))
+			due = m->rcpt[i].next;
+	warn = mail_delay_warn_at(m->arrival, q->conf->delay_warning, m->flags,
+	    m->sender[0] == '\0');
+	if (warn != 0 && warn < due)
+		due = warn;
+	return due;
+}
+
+void
+park_mail(struct qmgr *q, struct qmail *m, uint64_t due, bool indexed)
+{
+	struct qpark *p;
+	uint32_t i;
+
+	p = xcalloc(1, sizeof(*p));
+	id_pack(m->id, p->id);
+	p->due = due;
+	p->flags = m->flags & MAIL_F_DELAY_WARNED;
+	for (i = 0; i < m->nrcpt; i++)
+		if (m->rcpt[i].state == RCPT_DEFERRED)
+			p->ndeferred++;
+	if (RB_INSERT(qpark_tree, &q->parked, p) != NULL) {
+		free(p);	/* cannot be: an id is indexed or parked, never both */
+		log_warnx("%s: parked twice", m->id);
+		return;
+	}
+	if (indexed)
+		qmail_remove(q, m);
+	heap_add(q, p);
+	shape_parked(&q->shape, p, true);
+	metrics_push_soon();
+	log_detail("%s: waits on disk until its re-send", m->id);
+	qmail_free(q, m);
+	park_arm(q);
+}
+
+/* Leave the parked set; the queue's counts lose its part. */
+static void
+park_drop(struct qmgr *q, struct qpark *p)
+{
+	RB_REMOVE(qpark_tree, &q->parked, p);
+	heap_remove(q, p);
+	shape_parked(&q->shape, p, false);
+	metrics_push_soon();
+}
+
+/* The mail of a parked entry read from its file, not indexed; NULL when
+ * gone or corrupt (moved aside). */
+static struct qmail *
+park_read(struct qmgr *q, const struct qpark *p)
+{
+	char id[QUEUE_ID_MAX];
+	struct qf_mail fm;
+	struct qmail *m;
+
+	id_unpack(p->id, id);
+	if (spool_read(q, id, &q->park_buf, &q->park_bufcap, &fm) <= 0)
+		return NULL;
+	m = qmail_from_file(&fm, fm.valid_len);
+	qf_mail_free(&fm);
+	m->flags |= p->flags;
+	return m;
+}
+
+/* Index a parked mail again (p is freed); NULL when it is gone. */
+static struct qmail *
+park_load(struct qmgr *q, struct qpark *p)
+{
+	struct qmail *m;
+
+	park_drop(q, p);
+	m = park_read(q, p);
+	free(p);
+	if (m == NULL)
+		return NULL;
+	if (qmail_final(m)) {	/* cannot be: a parked mail has open recipients */
+		spool_remove(q, m);
+		qmail_free(q, m);
+		return NULL;
+	}
+	qmail_insert(q, m);
+	log_detail("%s: read back from disk", m->id);
+	return m;
+}
+
+struct qmail *
+park_get(struct qmgr *q, const char *id)
+{
+	struct qpark *p;
+	struct qmail *m;
+
+	if ((m = qmail_find(q, id)) != NULL || (p = park_find(q, id)) == NULL)
+		return m;
+	if ((m = park_load(q, p)) != NULL)
+		sched_announce(q, m);
+	park_arm(q);
+	return m;
+}
+
+unsigned
+park_load_selected(struct qmgr *q, const char *sel, bool announce)
+{
+	struct qpark *p, *next;
+	struct qmail *m;
+	unsigned n = 0;
+	uint64_t due;
+
+	if (q->npark == 0)
+		return 0;
+	if (sel[0] != '\0' && sel[0] != '@')
+		return park_get(q, sel) != NULL;
+	if (announce)
+		sched_batch_begin(q);
+	RB_FOREACH_SAFE(p, qpark_tree, &q->parked, next) {
+		due = p->due;
+		if ((m = park_load(q, p)) == NULL)
+			continue;
+		if (sel[0] == '@' && !shape_mail_in_domain(m, sel + 1, false) &&
+		    park_wanted(q, m, true)) {
+			/* Not concerned: back to the disk, as it was. */
+			park_mail(q, m, due, true);
+			continue;
+		}
+		if (announce)
+			sched_announce(q, m);
+		n++;
+	}
+	if (announce)
+		sched_batch_end(q);
+	park_arm(q);
+	return n;
+}
+
+/* Load and announce the mails that are due, a slice per loop turn. */
+static void
+park_due_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct qmgr *q = arg;
+	struct timespec t0, t;
+	struct qmail *m;
+	uint64_t now = clock_now();
+	unsigned n;
+
+	q->park_armed = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	sched_batch_begin(q);
+	for (n = 0; n < PARK_LOAD_BATCH && q->npark > 0 && q->pheap[0]->due <= now &&
+	    !q->stopping; n++) {
+		if ((m = park_load(q, q->pheap[0])) != NULL)
+			sched_announce(q, m);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((uint64_t)(t.tv_sec - t0.tv_sec) * 1000000 +
+		    (uint64_t)((t.tv_nsec - t0.tv_nsec) / 1000) > PARK_LOAD_USEC)
+			break;
+	}
+	sched_batch_end(q);
+	park_arm(q);
+}
+
+/* Arm the timer for the earliest due time, unless it is armed for it. */
+static void
+park_arm(struct qmgr *q)
+{
+	struct timeval tv = { 0, 0 };
+	uint64_t now, due;
+
+	if (q->park_ev == NULL && (q->park_ev = evtimer_new(q->base, park_due_cb, q)) == NULL)
+		fatalx("evtimer_new");
+	if (q->npark == 0 || q->stopping) {
+		if (q->park_armed != 0)
+			evtimer_del(q->park_ev);
+		q->park_armed = 0;
+		return;
+	}
+	due = q->pheap[0]->due;
+	if (due == 0)
+		due = 1;
+	if (due == q->park_armed)
+		return;
+	now = clock_now();
+	if (due > now)
+		tv.tv_sec = (time_t)(due - now);
+	evtimer_add(q->park_ev, &tv);
+	q->park_armed = due;
+}
+
+int
+park_frame(struct qlink *l, struct frame *f)
+{
+	struct qmgr *q = l->q;
+	char id[QUEUE_ID_MAX];
+	struct qmail *m;
+	uint64_t due, own, now = clock_now();
+	uint32_t nflush;
+
+	if (!frame_get_str(f, id, sizeof(id)) || !frame_get_u64(f, &due) ||
+	    !frame_get_u32(f, &nflush) || !frame_end(f))
+		return -1;
+	if (!qf_id_valid(id)) {
+		log_warnx("scheduler: park of a malformed queue id");
+		return -1;
+	}
+	/* Deleted or held meanwhile: the scheduler was told, nothing to give. */
+	if ((m = qmail_find(q, id)) == NULL || m->deleted || (m->flags & MAIL_F_HELD))
+		return 0;
+	if (nflush != l->nflush_sent || !park_wanted(q, m, true)) {
+		/* A flush on its way, or the mail changed: the scheduler must
+		 * have it back (with any flushed recipient due now). */
+		m->announced = 0;
+		sched_announce(q, m);
+		return 0;
+	}
+	/* The scheduler's due time, never later than the file's own. */
+	own = park_due(q, m);
+	if (due > own)
+		due = own;
+	if (due < now)
+		due = now;
+	park_mail(q, m, due, true);
+	return 0;
+}
+
+bool
+park_next(struct qmgr *q, const char *cursor, struct qpark **pp)
+{
+	struct qpark key, *p;
+
+	if (q->npark == 0)
+		return false;
+	if (cursor[0] == '\0')
+		p = RB_MIN(qpark_tree, &q->parked);
+	else {
+		id_pack(cursor, key.id);
+		p = RB_NFIND(qpark_tree, &q->parked, &key);
+		if (p != NULL && memcmp(p->id, key.id, PARK_ID_LEN) == 0)
+			p = RB_NEXT(qpark_tree, &q->parked, p);
+	}
+	*pp = p;
+	return p != NULL;
+}
+
+void
+park_id(const struct qpark *p, char id[QUEUE_ID_MAX])
+{
+	id_unpack(p->id, id);
+}
+
+struct qmail *
+park_peek(struct qmgr *q, const struct qpark *p)
+{
+	return park_read(q, p);
+}
+
+void
+park_peek_free(struct qmail *m)
+{
+	uint32_t i;
+
+	for (i = 0; i < m->nrcpt; i++) {
+		strpool_put(m->rcpt[i].reply);
+		strpool_put(m->rcpt[i].relay);
+	}
+	free(m->dkim);
+	free(m);
+}
+
+void
+park_shape_recount(const struct qmgr *q, struct qshape *s)
+{
+	struct qpark *p;
+
+	RB_FOREACH(p, qpark_tree, (struct qpark_tree *)&q->parked)
+		shape_parked(s, p, true);
+}
