@@ -354,6 +354,9 @@ struct qmail *park_get(struct qmgr *, const char *id);
  * before a command runs over the index, and announce them (else the
  * command must); returns how many. */
 unsigned park_load_selected(struct qmgr *, const char *selector, bool announce);
+/* outpostctl flush (all): every parked mail due now, read back in slices
+ * with its deferred recipients due; returns how many. */
+unsigned park_flush_all(struct qmgr *);
 int	park_frame(struct qlink *, struct frame *);
 /* Listings: the next parked mail after cursor ("" the first), its id, and
  * its mail read from the file for the moment (NULL: gone). */

@@ -152,8 +152,10 @@ cmd_flush(struct qctl *c, const char *sel)
 	} else if (sel[0] == '@' && (sel[1] == '\0' || strlen(sel) >= HOSTNAME_MAX)) {
 		ctl_end(c, 1, "usage: flush [ID|@domain]");
 		return;
-	} else	/* the mails on disk it names: announced below, due now */
+	} else if (sel[0] == '@')	/* those on disk: announced below, due now */
 		(void)park_load_selected(q, sel, false);
+	else
+		n += park_flush_all(q);	/* read back in slices, due now */
 	RB_FOREACH(m, qmail_tree, &q->mails) {
 		if ((m->flags & MAIL_F_HELD) || (sel[0] != '\0' && sel[0] != '@' &&
 		    strcmp(sel, m->id) != 0))

@@ -14,7 +14,12 @@
  * (q->parked), and what its file cannot say (the delay-notice mark of
  * flags/). Its recipients, sender and replies are freed; its file is the
  * record. When it comes due (or a command names it), the file is read and
- * verified again as at start, indexed, and announced to the scheduler.
+ * verified again as at start, indexed, and announced to the scheduler. A
+ * flush of the whole queue makes every parked mail due now, read back a
+ * slice per loop turn (PARK_LOAD_BATCH mails or PARK_LOAD_USEC); one of a
+ * domain reads every parked file at once, and so do delete and hold of a
+ * domain or of all mails, and queue --summary (the listing reads them one
+ * slice at a time, as it pages).
  *
  * A parked mail counts in q->shape as the deferred mail it is (every open
  * recipient deferred: the condition for parking), with ndeferred recipients.
@@ -50,6 +55,7 @@ struct qpark {
 	uint32_t	 ndeferred;	/* its recipients in q->shape */
 	uint8_t		 id[PARK_ID_LEN];
 	uint8_t		 flags;		/* MAIL_F_DELAY_WARNED from flags/ */
+	bool		 flush;		/* flushed (outpostctl flush): due now when read back */
 };
 
 static int
@@ -289,6 +295,9 @@ static struct qmail *
 park_load(struct qmgr *q, struct qpark *p)
 {
 	struct qmail *m;
+	bool flush = p->flush;
+	uint64_t now = clock_now();
+	uint32_t i;
 
 	park_drop(q, p);
 	m = park_read(q, p);
@@ -300,6 +309,9 @@ park_load(struct qmgr *q, struct qpark *p)
 		qmail_free(q, m);
 		return NULL;
 	}
+	for (i = 0; flush && i < m->nrcpt; i++)
+		if (m->rcpt[i].state == RCPT_DEFERRED && m->rcpt[i].next > now)
+			m->rcpt[i].next = now;
 	qmail_insert(q, m);
 	log_detail("%s: read back from disk", m->id);
 	return m;
@@ -353,6 +365,22 @@ park_load_selected(struct qmgr *q, const char *sel, bool announce)
 	return n;
 }
 
+unsigned
+park_flush_all(struct qmgr *q)
+{
+	uint32_t i;
+
+	/* All due at 0: still a heap. Read back a slice per loop turn, so a
+	 * flush of a million mails never holds up intake or other commands. */
+	for (i = 0; i < q->npark; i++) {
+		q->pheap[i]->due = 0;
+		q->pheap[i]->flush = true;
+	}
+	q->park_armed = UINT64_MAX;	/* armed anew below */
+	park_arm(q);
+	return q->npark;
+}
+
 /* Load and announce the mails that are due, a slice per loop turn. */
 static void
 park_due_cb(evutil_socket_t fd, short ev, void *arg)
@@ -399,6 +427,8 @@ park_arm(struct qmgr *q)
 		due = 1;
 	if (due == q->park_armed)
 		return;
+	if (q->park_armed != 0)
+		evtimer_del(q->park_ev);
 	now = clock_now();
 	if (due > now)
 		tv.tv_sec = (time_t)(due - now);
