@@ -477,6 +477,7 @@ park_next(struct qmgr *q, const char *cursor, struct qpark **pp)
 {
 	struct qpark key, *p;
 
+	*pp = NULL;
 	if (q->npark == 0)
 		return false;
 	if (cursor[0] == '\0')
