@@ -61,6 +61,7 @@
 #include <sys/queue.h>
 #include <sys/tree.h>
 
+#include "dueheap.h"
 #include "msg.h"
 #include "maildate.h"
 #include "queue_file.h"
@@ -257,8 +258,7 @@ struct qmgr {
 	/* Mails on disk only, waiting for their re-send (qmgr_park.c): by id,
 	 * and a min-heap of due times with one timer. */
 	struct qpark_tree	 parked;
-	struct qpark		**pheap;
-	uint32_t		 npark, pheapcap;
+	struct dueheap		 pdue;		/* key NULL until the first one */
 	struct event		*park_ev;
 	uint64_t		 park_armed;
 	uint8_t			*park_buf;	/* read buffer of their files */

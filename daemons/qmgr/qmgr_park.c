@@ -10,7 +10,7 @@
  * re-send; at start, past that many indexed mails, such a mail is parked as
  * it is indexed and never sent to the scheduler. A parked mail is one
  * struct qpark: its id in binary, its due time, its place in a min-heap of
- * due times (q->pheap, one timer for the earliest) and in a tree by id
+ * due times (q->pdue, shared/dueheap.h, one timer for the earliest) and in a tree by id
  * (q->parked), and what its file cannot say (the delay-notice mark of
  * flags/). Its recipients, sender and replies are freed; its file is the
  * record. When it comes due (or a command names it), the file is read and
@@ -38,6 +38,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "dueheap.h"
 #include "frame.h"
 #include "log.h"
 #include "metrics.h"
@@ -51,7 +52,7 @@
 struct qpark {
 	RB_ENTRY(qpark)	 entry;
 	uint64_t	 due;
-	uint32_t	 hidx;		/* in q->pheap */
+	uint32_t	 hidx;		/* in q->pdue */
 	uint32_t	 ndeferred;	/* its recipients in q->shape */
 	uint8_t		 id[PARK_ID_LEN];
 	uint8_t		 flags;		/* MAIL_F_DELAY_WARNED from flags/ */
@@ -97,74 +98,17 @@ qpark_cmp(struct qpark *a, struct qpark *b)
 RB_PROTOTYPE(qpark_tree, qpark, entry, qpark_cmp);
 RB_GENERATE(qpark_tree, qpark, entry, qpark_cmp);
 
-/* The min-heap of due times. */
-static void
-heap_set(struct qmgr *q, uint32_t i, struct qpark *p)
+/* The min-heap of due times (shared/dueheap.h). */
+static uint64_t
+due_key(const void *e)
 {
-	q->pheap[i] = p;
-	p->hidx = i;
+	return ((const struct qpark *)e)->due;
 }
 
 static void
-heap_up(struct qmgr *q, uint32_t i)
+due_place(void *e, uint32_t i)
 {
-	struct qpark *p = q->pheap[i];
-	uint32_t up;
-
-	while (i > 0) {
-		up = (i - 1) / 2;
-		if (q->pheap[up]->due <= p->due)
-			break;
-		heap_set(q, i, q->pheap[up]);
-		i = up;
-	}
-	heap_set(q, i, p);
-}
-
-static void
-heap_down(struct qmgr *q, uint32_t i)
-{
-	struct qpark *p = q->pheap[i];
-	uint32_t c;
-
-	for (;;) {
-		c = 2 * i + 1;
-		if (c >= q->npark)
-			break;
-		if (c + 1 < q->npark && q->pheap[c + 1]->due < q->pheap[c]->due)
-			c++;
-		if (p->due <= q->pheap[c]->due)
-			break;
-		heap_set(q, i, q->pheap[c]);
-		i = c;
-	}
-	heap_set(q, i, p);
-}
-
-static void
-heap_remove(struct qmgr *q, struct qpark *p)
-{
-	uint32_t i = p->hidx;
-	struct qpark *last = q->pheap[--q->npark];
-
-	if (i == q->npark)
-		return;
-	heap_set(q, i, last);
-	heap_down(q, i);
-	heap_up(q, last->hidx);
-}
-
-static void
-heap_add(struct qmgr *q, struct qpark *p)
-{
-	if (q->npark == q->pheapcap) {
-		if (q->pheapcap >= UINT32_MAX / 2)
-			fatalx("too many mails on disk");
-		q->pheapcap = q->pheapcap ? q->pheapcap * 2 : 1024;
-		q->pheap = xreallocarray(q->pheap, q->pheapcap, sizeof(*q->pheap));
-	}
-	heap_set(q, q->npark++, p);
-	heap_up(q, p->hidx);
+	((struct qpark *)e)->hidx = i;
 }
 
 /* A parked mail's part in the queue's counts: one deferred mail. */
@@ -187,7 +131,7 @@ park_find(struct qmgr *q, const char *id)
 {
 	struct qpark key;
 
-	if (q->npark == 0 || !qf_id_valid(id))
+	if (q->pdue.n == 0 || !qf_id_valid(id))
 		return NULL;
 	id_pack(id, key.id);
 	return RB_FIND(qpark_tree, &q->parked, &key);
@@ -247,6 +191,8 @@ park_mail(struct qmgr *q, struct qmail *m, uint64_t due, bool indexed)
 	for (i = 0; i < m->nrcpt; i++)
 		if (m->rcpt[i].state == RCPT_DEFERRED)
 			p->ndeferred++;
+	if (q->pdue.key == NULL)
+		dueheap_init(&q->pdue, due_key, due_place);
 	if (RB_INSERT(qpark_tree, &q->parked, p) != NULL) {
 		free(p);	/* cannot be: an id is indexed or parked, never both */
 		log_warnx("%s: parked twice", m->id);
@@ -254,7 +200,7 @@ park_mail(struct qmgr *q, struct qmail *m, uint64_t due, bool indexed)
 	}
 	if (indexed)
 		qmail_remove(q, m);
-	heap_add(q, p);
+	dueheap_add(&q->pdue, p);
 	shape_parked(&q->shape, p, true);
 	metrics_push_soon();
 	log_detail("%s: waits on disk until its re-send", m->id);
@@ -267,7 +213,7 @@ static void
 park_drop(struct qmgr *q, struct qpark *p)
 {
 	RB_REMOVE(qpark_tree, &q->parked, p);
-	heap_remove(q, p);
+	dueheap_remove(&q->pdue, p->hidx);
 	shape_parked(&q->shape, p, false);
 	metrics_push_soon();
 }
@@ -339,7 +285,7 @@ park_load_selected(struct qmgr *q, const char *sel, bool announce)
 	unsigned n = 0;
 	uint64_t due;
 
-	if (q->npark == 0)
+	if (q->pdue.n == 0)
 		return 0;
 	if (sel[0] != '\0' && sel[0] != '@')
 		return park_get(q, sel) != NULL;
@@ -372,13 +318,15 @@ park_flush_all(struct qmgr *q)
 
 	/* All due at 0: still a heap. Read back a slice per loop turn, so a
 	 * flush of a million mails never holds up intake or other commands. */
-	for (i = 0; i < q->npark; i++) {
-		q->pheap[i]->due = 0;
-		q->pheap[i]->flush = true;
+	for (i = 0; i < q->pdue.n; i++) {
+		struct qpark *p = q->pdue.v[i];
+
+		p->due = 0;
+		p->flush = true;
 	}
 	q->park_armed = UINT64_MAX;	/* armed anew below */
 	park_arm(q);
-	return q->npark;
+	return q->pdue.n;
 }
 
 /* Load and announce the mails that are due, a slice per loop turn. */
@@ -387,6 +335,7 @@ park_due_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct qmgr *q = arg;
 	struct timespec t0, t;
+	struct qpark *p;
 	struct qmail *m;
 	uint64_t now = clock_now();
 	unsigned n;
@@ -394,9 +343,9 @@ park_due_cb(evutil_socket_t fd, short ev, void *arg)
 	q->park_armed = 0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	sched_batch_begin(q);
-	for (n = 0; n < PARK_LOAD_BATCH && q->npark > 0 && q->pheap[0]->due <= now &&
-	    !q->stopping; n++) {
-		if ((m = park_load(q, q->pheap[0])) != NULL)
+	for (n = 0; n < PARK_LOAD_BATCH && (p = dueheap_top(&q->pdue)) != NULL &&
+	    p->due <= now && !q->stopping; n++) {
+		if ((m = park_load(q, p)) != NULL)
 			sched_announce(q, m);
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		if ((uint64_t)(t.tv_sec - t0.tv_sec) * 1000000 +
@@ -412,17 +361,18 @@ static void
 park_arm(struct qmgr *q)
 {
 	struct timeval tv = { 0, 0 };
+	struct qpark *top;
 	uint64_t now, due;
 
 	if (q->park_ev == NULL && (q->park_ev = evtimer_new(q->base, park_due_cb, q)) == NULL)
 		fatalx("evtimer_new");
-	if (q->npark == 0 || q->stopping) {
+	if ((top = dueheap_top(&q->pdue)) == NULL || q->stopping) {
 		if (q->park_armed != 0)
 			evtimer_del(q->park_ev);
 		q->park_armed = 0;
 		return;
 	}
-	due = q->pheap[0]->due;
+	due = top->due;
 	if (due == 0)
 		due = 1;
 	if (due == q->park_armed)
@@ -478,7 +428,7 @@ park_next(struct qmgr *q, const char *cursor, struct qpark **pp)
 	struct qpark key, *p;
 
 	*pp = NULL;
-	if (q->npark == 0)
+	if (q->pdue.n == 0)
 		return false;
 	if (cursor[0] == '\0')
 		p = RB_MIN(qpark_tree, &q->parked);

@@ -169,7 +169,7 @@ qmgr_metrics_collect(void *arg)
 #endif
 	metric_set(MET_Q_MAILS_ACTIVE, q->shape.mails[SHAPE_ACTIVE]);
 	metric_set(MET_Q_MAILS_DEFERRED, q->shape.mails[SHAPE_DEFERRED]);
-	metric_set(MET_Q_ON_DISK, q->npark);
+	metric_set(MET_Q_ON_DISK, q->pdue.n);
 	metric_set(MET_Q_MAILS_HELD, q->shape.mails[SHAPE_HELD]);
 	metric_set(MET_Q_RCPTS_ACTIVE, q->shape.rcpts[SHAPE_ACTIVE]);
 	metric_set(MET_Q_RCPTS_DEFERRED, q->shape.rcpts[SHAPE_DEFERRED]);

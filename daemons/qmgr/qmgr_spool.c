@@ -573,7 +573,7 @@ recover_done(struct qmgr *q)
 	log_info("recovery: %u mails queued, %u corrupt moved aside, %u unfinished removed",
 	    r->nok, r->nbad, r->nin);
 	log_info("queue indexed in %.1fs: %u mails queued, %u of them on disk until due",
-	    usec_since(&r->started) / 1e6, q->nmails + q->npark, q->npark);
+	    usec_since(&r->started) / 1e6, q->nmails + q->pdue.n, q->pdue.n);
 	event_free(r->ev);
 	free(r->v);
 	free(r->names);

@@ -37,6 +37,7 @@
 
 #include "chan.h"
 #include "config.h"
+#include "dueheap.h"
 #include "frame.h"
 #include "log.h"
 #include "scheduler.h"
@@ -72,89 +73,44 @@ sched_rcpt_domain(const char *addr)
 
 /*
  * Due times later than now live in a binary min-heap of mails keyed by
- * wake_at (s->wakes), with one timer armed for the earliest: adding,
- * moving or removing a mail costs O(log n), a wake-up touches only the
- * mails due, and nothing scans every mail. (One libevent timer per mail
- * cost some 140 bytes of event each.)
+ * wake_at (s->wakes, shared/dueheap.h), with one timer armed for the
+ * earliest: adding, moving or removing a mail costs O(log n), a wake-up
+ * touches only the mails due, and nothing scans every mail. (One libevent
+ * timer per mail cost some 140 bytes of event each.)
  */
-static void
-wake_set(struct sched *s, uint32_t i, struct mail *m)
+static uint64_t
+wake_key(const void *e)
 {
-	s->wakes[i] = m;
-	m->wake_idx = i;
+	return ((const struct mail *)e)->wake_at;
 }
 
 static void
-wake_up(struct sched *s, uint32_t i)
+wake_place(void *e, uint32_t i)
 {
-	struct mail *m = s->wakes[i];
-	uint32_t p;
-
-	while (i > 0) {
-		p = (i - 1) / 2;
-		if (s->wakes[p]->wake_at <= m->wake_at)
-			break;
-		wake_set(s, i, s->wakes[p]);
-		i = p;
-	}
-	wake_set(s, i, m);
+	((struct mail *)e)->wake_idx = i;
 }
 
-static void
-wake_down(struct sched *s, uint32_t i)
+void
+sched_mail_init(struct sched *s)
 {
-	struct mail *m = s->wakes[i];
-	uint32_t c;
-
-	for (;;) {
-		c = 2 * i + 1;
-		if (c >= s->nwakes)
-			break;
-		if (c + 1 < s->nwakes && s->wakes[c + 1]->wake_at < s->wakes[c]->wake_at)
-			c++;
-		if (m->wake_at <= s->wakes[c]->wake_at)
-			break;
-		wake_set(s, i, s->wakes[c]);
-		i = c;
-	}
-	wake_set(s, i, m);
+	dueheap_init(&s->wakes, wake_key, wake_place);
 }
 
 static void
 wake_remove(struct sched *s, struct mail *m)
 {
-	uint32_t i = m->wake_idx;
-	struct mail *last;
-
-	if (i == SCHED_WAKE_NONE)
-		return;
-	m->wake_idx = SCHED_WAKE_NONE;
-	last = s->wakes[--s->nwakes];
-	if (i == s->nwakes)
-		return;
-	wake_set(s, i, last);
-	wake_down(s, i);
-	wake_up(s, last->wake_idx);
+	if (m->wake_idx != SCHED_WAKE_NONE)
+		dueheap_remove(&s->wakes, m->wake_idx);
 }
 
 static void
 wake_put(struct sched *s, struct mail *m, uint64_t at)
 {
-	if (m->wake_idx != SCHED_WAKE_NONE) {
-		m->wake_at = at;
-		wake_down(s, m->wake_idx);
-		wake_up(s, m->wake_idx);
-		return;
-	}
-	if (s->nwakes == s->wakescap) {
-		if (s->wakescap >= UINT32_MAX / 2)
-			fatalx("too many mails to schedule");
-		s->wakescap = s->wakescap ? s->wakescap * 2 : 1024;
-		s->wakes = xreallocarray(s->wakes, s->wakescap, sizeof(*s->wakes));
-	}
 	m->wake_at = at;
-	wake_set(s, s->nwakes++, m);
-	wake_up(s, m->wake_idx);
+	if (m->wake_idx != SCHED_WAKE_NONE)
+		dueheap_fix(&s->wakes, m->wake_idx);
+	else
+		dueheap_add(&s->wakes, m);
 }
 
 static void wake_cb(evutil_socket_t, short, void *);
@@ -164,17 +120,18 @@ static void
 wake_arm(struct sched *s)
 {
 	struct timeval tv = { 0, 0 };
+	struct mail *top;
 	uint64_t now, at;
 
 	if (s->wake_ev == NULL && (s->wake_ev = evtimer_new(s->base, wake_cb, s)) == NULL)
 		fatalx("evtimer_new");
-	if (s->nwakes == 0) {
+	if ((top = dueheap_top(&s->wakes)) == NULL) {
 		if (s->wake_armed != 0)
 			evtimer_del(s->wake_ev);
 		s->wake_armed = 0;
 		return;
 	}
-	at = s->wakes[0]->wake_at;
+	at = top->wake_at;
 	if (at == s->wake_armed)
 		return;
 	now = s->now();
@@ -193,8 +150,7 @@ wake_cb(evutil_socket_t fd, short ev, void *arg)
 	unsigned n;
 
 	s->wake_armed = 0;
-	for (n = 0; n < SCHED_WAKE_BATCH && s->nwakes > 0; n++) {
-		m = s->wakes[0];
+	for (n = 0; n < SCHED_WAKE_BATCH && (m = dueheap_top(&s->wakes)) != NULL; n++) {
 		if (m->wake_at > now)
 			break;
 		wake_remove(s, m);

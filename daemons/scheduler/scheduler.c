@@ -366,6 +366,7 @@ sched_init(struct sched *s, struct proc_ctx *ctx, const struct config *conf,
 	RB_INIT(&s->shapes);
 	RB_INIT(&s->deads);
 	TAILQ_INIT(&s->due);
+	sched_mail_init(s);
 	TAILQ_INIT(&s->parkq);
 	TAILQ_INIT(&s->ready);
 	TAILQ_INIT(&s->deferq);

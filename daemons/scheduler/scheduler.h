@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "dane.h"
+#include "dueheap.h"
 #include "msg.h"
 #include "sts_policy.h"
 #include "sched_shape.h"
@@ -64,7 +65,7 @@ void	scheduler_main(struct proc_ctx *);
 #define SCHED_JOB_BYTES		(64 * 1024)	/* recipient bytes in one transaction */
 #define SCHED_DUE_BATCH		500	/* due mails handled per loop turn */
 #define SCHED_WAKE_BATCH	10000	/* mails taken off the wake-up heap per timer */
-#define SCHED_WAKE_NONE		UINT32_MAX
+#define SCHED_WAKE_NONE		DUEHEAP_NONE
 
 /*
  * Re-send policy (sched_policy.c): pure functions of the attempts made so
@@ -361,8 +362,7 @@ struct sched {
 	TAILQ_HEAD(, mail)	 due;
 	/* Later due times: a binary min-heap of mails by wake_at, one timer
 	 * armed for its top (sched_mail.c). */
-	struct mail		**wakes;
-	uint32_t		 nwakes, wakescap;
+	struct dueheap		 wakes;
 	struct event		*wake_ev;
 	uint64_t		 wake_armed;	/* wake_at the timer is set for, 0 = none */
 	/* Mails to hand back to the queue manager's disk while more than
@@ -412,6 +412,7 @@ int		 sched_mail_frame(struct sched *, struct frame *);
 /* Make the deferred recipients matching an outpostctl flush selector due
  * now; returns the number of mails concerned. */
 unsigned	 sched_mail_flush(struct sched *, const char *selector);
+void		 sched_mail_init(struct sched *);
 struct mail	*sched_mail_find(struct sched *, const char *id);
 /* gone: the queue manager removed it (deleted, held, or every recipient
  * final), else it is only forgotten until the queue manager lists it again.
