@@ -361,10 +361,11 @@ unsigned park_load_selected(struct qmgr *, const char *selector, bool announce);
 unsigned park_flush_all(struct qmgr *);
 int	park_frame(struct qlink *, struct frame *);
 /* Listings: the next parked mail after cursor ("" the first), its id, and
- * its mail read from the file for the moment (NULL: gone). */
+ * its mail read from the file for the moment (NULL: unreadable now, or gone
+ * or corrupt: then the entry is freed). */
 bool	park_next(struct qmgr *, const char *cursor, struct qpark **);
 void	park_id(const struct qpark *, char id[QUEUE_ID_MAX]);
-struct qmail *park_peek(struct qmgr *, const struct qpark *);
+struct qmail *park_peek(struct qmgr *, struct qpark *);
 void	park_peek_free(struct qmail *);
 void	park_shape_recount(const struct qmgr *, struct qshape *);
 
@@ -375,8 +376,8 @@ void	strpool_put(char *s);
 
 /* qmgr_spool.c */
 int	spool_open_dirs(struct qmgr *);
-/* Read and verify queue/<name>: 1 read, 0 gone or unreadable now, -1
- * corrupt (moved to corrupt/). */
+/* Read and verify queue/<name>: 1 read, 0 gone, -1 corrupt (moved to
+ * corrupt/), -2 unreadable now (kept where it is). */
 int	spool_read(struct qmgr *, const char *name, uint8_t **buf, size_t *bufcap,
 	    struct qf_mail *);
 int	spool_tx_create(struct qmgr *, struct qtx *);

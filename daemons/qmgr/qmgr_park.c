@@ -48,6 +48,7 @@
 #define PARK_ID_LEN	12	/* 24 hex digits */
 #define PARK_LOAD_BATCH	256	/* mails loaded per loop turn when due */
 #define PARK_LOAD_USEC	10000
+#define PARK_RETRY	60	/* seconds before a file unreadable now is read again */
 
 struct qpark {
 	RB_ENTRY(qpark)	 entry;
@@ -218,17 +219,17 @@ park_drop(struct qmgr *q, struct qpark *p)
 	metrics_push_soon();
 }
 
-/* The mail of a parked entry read from its file, not indexed; NULL when
- * gone or corrupt (moved aside). */
+/* The mail of a parked entry read from its file, not indexed; NULL with
+ * *r the reason (spool_read: 0 gone, -1 corrupt, -2 unreadable now). */
 static struct qmail *
-park_read(struct qmgr *q, const struct qpark *p)
+park_read(struct qmgr *q, const struct qpark *p, int *r)
 {
 	char id[QUEUE_ID_MAX];
 	struct qf_mail fm;
 	struct qmail *m;
 
 	id_unpack(p->id, id);
-	if (spool_read(q, id, &q->park_buf, &q->park_bufcap, &fm) <= 0)
+	if ((*r = spool_read(q, id, &q->park_buf, &q->park_bufcap, &fm)) <= 0)
 		return NULL;
 	m = qmail_from_file(&fm, fm.valid_len);
 	qf_mail_free(&fm);
@@ -236,7 +237,11 @@ park_read(struct qmgr *q, const struct qpark *p)
 	return m;
 }
 
-/* Index a parked mail again (p is freed); NULL when it is gone. */
+/*
+ * Index a parked mail again (p is freed); NULL when it is gone, or when its
+ * file cannot be read now: then it stays parked and is tried again in a
+ * minute, never dropped from the queue for a passing error.
+ */
 static struct qmail *
 park_load(struct qmgr *q, struct qpark *p)
 {
@@ -244,9 +249,15 @@ park_load(struct qmgr *q, struct qpark *p)
 	bool flush = p->flush;
 	uint64_t now = clock_now();
 	uint32_t i;
+	int r;
 
+	if ((m = park_read(q, p, &r)) == NULL && r == -2) {
+		p->due = now + PARK_RETRY;
+		dueheap_fix(&q->pdue, p->hidx);
+		park_arm(q);
+		return NULL;
+	}
 	park_drop(q, p);
-	m = park_read(q, p);
 	free(p);
 	if (m == NULL)
 		return NULL;
@@ -449,9 +460,16 @@ park_id(const struct qpark *p, char id[QUEUE_ID_MAX])
 }
 
 struct qmail *
-park_peek(struct qmgr *q, const struct qpark *p)
+park_peek(struct qmgr *q, struct qpark *p)
 {
-	return park_read(q, p);
+	struct qmail *m;
+	int r;
+
+	if ((m = park_read(q, p, &r)) == NULL && r != -2) {
+		park_drop(q, p);	/* gone, or corrupt and moved aside */
+		free(p);
+	}
+	return m;
 }
 
 void

@@ -414,8 +414,8 @@ usec_since(const struct timespec *t0)
 
 /*
  * Read and verify queue/<name> (buf: a reused read buffer for small files).
- * 1: *m is the mail (a torn tail cut off), valid_len its length; 0: gone or
- * unreadable now, kept where it is; -1: corrupt, moved to corrupt/.
+ * 1: *m is the mail (a torn tail cut off), valid_len its length; 0: gone;
+ * -1: corrupt, moved to corrupt/; -2: unreadable now, kept where it is.
  */
 int
 spool_read(struct qmgr *q, const char *name, uint8_t **buf, size_t *bufcap,
@@ -460,7 +460,7 @@ spool_read(struct qmgr *q, const char *name, uint8_t **buf, size_t *bufcap,
 			else
 				log_warnx("queue/%s: short read", name);
 			close(fd);
-			return 0;	/* not proof of corruption: kept where it is */
+			return -2;	/* not proof of corruption: kept where it is */
 		}
 		map = *buf;
 	} else {
@@ -469,7 +469,7 @@ spool_read(struct qmgr *q, const char *name, uint8_t **buf, size_t *bufcap,
 			log_warn("queue/%s: mmap", name);
 			close(fd);
 			/* Unreadable now is not proof of corruption: keep it where it is. */
-			return 0;
+			return -2;
 		}
 		/* Read once, front to back: read-ahead helps, the pages are not kept. */
 		(void)madvise(map, sb.st_size, MADV_SEQUENTIAL);
@@ -505,7 +505,7 @@ recover_one(struct qmgr *q, const char *name, unsigned *nok, unsigned *nbad)
 	if (qmail_find(q, name) != NULL || park_find(q, name) != NULL)
 		return;
 	if ((r = spool_read(q, name, &rc->buf, &rc->bufcap, &m)) <= 0) {
-		if (r < 0)
+		if (r == -1)
 			(*nbad)++;
 		return;
 	}

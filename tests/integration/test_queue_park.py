@@ -11,8 +11,9 @@ then, or when a command names it. Against a real receiving SMTP server
     (outpost_queue_mails_on_disk and the detailed log say so), the queue's
     counts still count all 30 as deferred, and every command still sees
     them: queue --json (states, attempts and replies read from the files),
-    show, hold and release, delete, queue --summary; a flush sends every
-    one, each delivered exactly once, and nothing is left on disk;
+    show, hold and release, delete, queue --summary; a file damaged on disk
+    meanwhile fails its check when read back and goes to corrupt/; a flush
+    sends every other one, each delivered exactly once, nothing left on disk;
   - mails on disk come due by themselves: with a 2 s re-send interval and a
     receiver that refuses each recipient twice, 15 mails with
     queue_active_limit = 3 are read back from disk, tried, put back, and
@@ -127,17 +128,36 @@ def test_deferred_mails_wait_on_disk_past_the_active_limit(outpost_factory, rece
     total = next(ln for ln in r.stdout.splitlines() if ln.strip().startswith("TOTAL"))
     assert total.split()[1] == "29", r.stdout
 
+    # a file on disk damaged meanwhile: read back, it fails its check and is
+    # moved to corrupt/ (never delivered, never fixed up); the counts follow
+    bad = ids[3]
+    path = op.queue_dir / "queue" / bad
+    data = bytearray(path.read_bytes())
+    k = data.index(b"body of park")
+    data[k:k + 4] = b"BODY"
+    path.write_bytes(bytes(data))
+    r = ctl(op, "show", bad)
+    assert r.returncode == 1 and "no such mail" in r.stderr, (r.stdout, r.stderr)
+    op.wait_log(rf"queue/{bad}: corrupt \(bad hash\): moved to corrupt/{bad}", timeout=10)
+    assert f"corrupt/{bad}" in op.queue_files("corrupt")
+    q = queue_json(op)
+    assert bad not in q and len(q) == 28
+    bad_rcpt = next(a for a, qid in by_rcpt.items() if qid == bad)
+    s = H.wait_until(lambda: (lambda s: s if value(s, "outpost_queue_mails", state="deferred")
+                              == 28 else None)(scrape(mport)), 30, 0.5, what="28 deferred")
+
     # everything is accepted now: a flush sends every mail, each exactly once
     for addr in by_rcpt:
         receiver.script_rcpt(addr, lambda n: None)
     r = ctl(op, "flush")
     assert r.returncode == 0, r.stderr
-    H.wait_until(lambda: delivered_once(receiver, 29), 60, 0.3, what="29 mails delivered")
+    H.wait_until(lambda: delivered_once(receiver, 28), 60, 0.3, what="28 mails delivered")
     H.wait_until(lambda: not op.queue_files("queue"), 30, 0.3, what="an empty queue")
     gone_rcpt = next(a for a, qid in by_rcpt.items() if qid == gone)
-    assert not receiver.delivered_to(gone_rcpt)
+    assert not receiver.delivered_to(gone_rcpt) and not receiver.delivered_to(bad_rcpt)
     time.sleep(1)
-    assert delivered_once(receiver, 29)
+    assert delivered_once(receiver, 28)
+    assert f"corrupt/{bad}" in op.queue_files("corrupt")
     s = H.wait_until(lambda: (lambda s: s if value(s, "outpost_queue_mails_on_disk") == 0
                               else None)(scrape(mport)), 30, 0.5, what="nothing on disk")
     assert value(s, "outpost_queue_mails", state="deferred") == 0
