@@ -92,7 +92,6 @@ struct qrecover;
 #define QMGR_STREAM_HIGH	(1024 * 1024)	/* pause a stream above this backlog */
 #define QMGR_WFD_MAX		256	/* write descriptors kept open for state appends */
 #define QMGR_SPARE_MAX		128	/* files kept in spare/ for reuse */
-#define QMGR_WRITE_BEHIND	(256 * 1024)	/* content handed to writeback in steps of this */
 
 /* One recipient of a queued mail, as the index knows it (fields ordered
  * so that a million of them carry no padding). */
@@ -184,7 +183,6 @@ struct qtx {
 	bool			 crlf;		/* line ending for headers we add */
 	uint64_t		 prefix_len;
 	uint64_t		 content_len;	/* bytes written after the prefix */
-	uint64_t		 wb_from;	/* content offset not yet handed to writeback */
 	uint64_t		 client_bytes;	/* bytes the submitter sent */
 	crypto_generichash_state hst;
 	uint8_t			 hash[QF_HASH_LEN];

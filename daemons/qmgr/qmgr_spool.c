@@ -214,25 +214,10 @@ spool_tx_create(struct qmgr *q, struct qtx *tx)
 int
 spool_tx_write(struct qtx *tx, const void *p, size_t n)
 {
-	uint64_t end;
-
 	if (write_full(tx->fd, p, n, tx->prefix_len + tx->content_len) == -1)
 		return -1;
 	qf_content_hash_update(&tx->hst, p, n);
 	tx->content_len += n;
-	/*
-	 * Write-behind: a large mail's pages are handed to writeback as they
-	 * arrive (sync_file_range WRITE starts it and does not wait), so the
-	 * commit's flush after the final dot finds most of them on their way
-	 * or written, instead of a whole mail (or a round of them) at once.
-	 * Durability is unchanged: the commit still syncs before the 250.
-	 */
-	end = tx->prefix_len + tx->content_len;
-	if (end - tx->wb_from >= QMGR_WRITE_BEHIND) {
-		(void)sync_file_range(tx->fd, (off_t)tx->wb_from, (off_t)(end - tx->wb_from),
-		    SYNC_FILE_RANGE_WRITE);
-		tx->wb_from = end;
-	}
 	return 0;
 }
 
