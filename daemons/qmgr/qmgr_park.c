@@ -295,6 +295,7 @@ park_load_selected(struct qmgr *q, const char *sel, bool announce)
 	struct qmail *m;
 	unsigned n = 0;
 	uint64_t due;
+	bool flushed;
 
 	if (q->pdue.n == 0)
 		return 0;
@@ -304,9 +305,10 @@ park_load_selected(struct qmgr *q, const char *sel, bool announce)
 		sched_batch_begin(q);
 	RB_FOREACH_SAFE(p, qpark_tree, &q->parked, next) {
 		due = p->due;
+		flushed = p->flush;	/* due now already: stays read back */
 		if ((m = park_load(q, p)) == NULL)
 			continue;
-		if (sel[0] == '@' && !shape_mail_in_domain(m, sel + 1, false) &&
+		if (sel[0] == '@' && !flushed && !shape_mail_in_domain(m, sel + 1, false) &&
 		    park_wanted(q, m, true)) {
 			/* Not concerned: back to the disk, as it was. */
 			park_mail(q, m, due, true);

@@ -12,8 +12,9 @@ then, or when a command names it. Against a real receiving SMTP server
     counts still count all 30 as deferred, and every command still sees
     them: queue --json (states, attempts and replies read from the files),
     show, hold and release, delete, queue --summary; a file damaged on disk
-    meanwhile fails its check when read back and goes to corrupt/; a flush
-    sends every other one, each delivered exactly once, nothing left on disk;
+    meanwhile fails its check when read back and goes to corrupt/; flush
+    @domain sends that domain's mails only, a flush of all the rest, each
+    delivered exactly once, nothing left on disk;
   - mails on disk come due by themselves: with a 2 s re-send interval and a
     receiver that refuses each recipient twice, 15 mails with
     queue_active_limit = 3 are read back from disk, tried, put back, and
@@ -146,8 +147,21 @@ def test_deferred_mails_wait_on_disk_past_the_active_limit(outpost_factory, rece
     s = H.wait_until(lambda: (lambda s: s if value(s, "outpost_queue_mails", state="deferred")
                               == 28 else None)(scrape(mport)), 30, 0.5, what="28 deferred")
 
+    # flush @domain reads back the mails of that domain only
+    left = {a: qid for a, qid in by_rcpt.items() if qid not in (gone, bad)}
+    one = [a for a in left if a.endswith("@one.example")]
+    two = [a for a in left if a.endswith("@two.example")]
+    for addr in one:
+        receiver.script_rcpt(addr, lambda n: None)
+    r = ctl(op, "flush", "@one.example")
+    assert r.returncode == 0, r.stderr
+    H.wait_until(lambda: all(receiver.delivered_to(a) for a in one), 60, 0.3,
+                 what="the mails of one.example delivered")
+    assert not any(receiver.delivered_to(a) for a in two)
+    assert len(queue_json(op)) == len(two)
+
     # everything is accepted now: a flush sends every mail, each exactly once
-    for addr in by_rcpt:
+    for addr in two:
         receiver.script_rcpt(addr, lambda n: None)
     r = ctl(op, "flush")
     assert r.returncode == 0, r.stderr
