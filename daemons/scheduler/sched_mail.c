@@ -259,7 +259,6 @@ park_cb(evutil_socket_t fd, short ev, void *arg)
 		if (chan_send(s->qmgr, fb) != 0)
 			break;
 		log_debug("%s: waits on disk until its re-send", m->id);
-		s->nparked++;
 		sched_mail_free(s, m, false);
 	}
 	if (!TAILQ_EMPTY(&s->parkq))

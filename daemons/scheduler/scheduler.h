@@ -370,7 +370,6 @@ struct sched {
 	TAILQ_HEAD(, mail)	 parkq;
 	struct event		*park_ev;
 	uint32_t		 nflush;	/* SCHED_FLUSH frames read on this qmgr link */
-	uint64_t		 nparked;	/* mails handed back since start */
 	TAILQ_HEAD(, dest)	 ready;
 	/* Destinations with transactions to defer from the unreachable-host
 	 * cache once fewer deferrals are in flight (sched_shape_dead.c). */
