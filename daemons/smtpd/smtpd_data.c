@@ -13,6 +13,7 @@
  * The line limit counts text octets and CRLF, not the dot added for
  * transparency: 998 octets that start with "." arrive as 999 + CRLF.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -68,14 +69,64 @@ mid(struct data_state *d, uint8_t c, uint8_t *out, size_t *outlen)
 	emit(d, c, out, outlen);
 }
 
+/*
+ * Inside a line, the octets up to the next CR or LF mean nothing to the
+ * state machine: they are counted and copied as one run (memchr and memcpy
+ * instead of a call per octet, most of smtpd's time on large mails), with
+ * exactly the limits the octet loop applies. Returns the octets taken.
+ */
+static size_t
+mid_run(struct data_state *d, const uint8_t *in, size_t inlen, uint8_t *out,
+    size_t outcap, size_t *outlen)
+{
+	const uint8_t	*cr, *lf;
+	size_t		 n, room = outcap - *outlen, copy, at_line, at_size;
+
+	/* the octet loop stops with fewer than 2 octets of room */
+	n = inlen < room - 1 ? inlen : room - 1;
+	if ((cr = memchr(in, '\r', n)) != NULL)
+		n = (size_t)(cr - in);
+	if ((lf = memchr(in, '\n', n)) != NULL)
+		n = (size_t)(lf - in);
+	if (n == 0)
+		return 0;
+	if (d->error == DATA_OK) {
+		/* The first octet of the run that breaks each limit, as the
+		 * octet loop meets them: the line check before the size check. */
+		at_line = d->line_len >= SMTPD_TEXT_MAX ? 0 : SMTPD_TEXT_MAX - d->line_len;
+		at_size = d->max_size == 0 ? SIZE_MAX :
+		    d->size >= d->max_size ? 0 : (size_t)(d->max_size - d->size);
+		copy = n;
+		if (at_line < copy)
+			copy = at_line;
+		if (at_size < copy)
+			copy = at_size;
+		memcpy(out + *outlen, in, copy);
+		*outlen += copy;
+		d->size += copy;
+		if (at_line < n && at_line <= at_size)
+			set_error(d, DATA_LINE_TOO_LONG);
+		else if (at_size < n)
+			set_error(d, DATA_TOO_BIG);
+	}
+	d->line_len += n;
+	return n;
+}
+
 size_t
 data_feed(struct data_state *d, const uint8_t *in, size_t inlen, uint8_t *out,
     size_t outcap, size_t *outlen)
 {
-	size_t	i;
+	size_t	i, run;
 
 	for (i = 0; i < inlen && !d->done; i++) {
 		uint8_t c = in[i];
+
+		if (d->st == D_MID && outcap - *outlen >= 2 &&
+		    (run = mid_run(d, in + i, inlen - i, out, outcap, outlen)) > 0) {
+			i += run - 1;
+			continue;
+		}
 
 		/* Every octet below writes at most two. */
 		if (outcap - *outlen < 2)

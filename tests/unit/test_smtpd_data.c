@@ -3,7 +3,8 @@
  * test_smtpd_data.c - the DATA stream (daemons/smtpd/smtpd_data.c) and the
  * Received: header (smtpd_received.c): end marker, dot-unstuffing, CRLF
  * kept as received, bare CR/LF, line and size limits, any split of the
- * input giving the same result.
+ * input giving the same result, and the same result as the octet-at-a-time
+ * machine on random input.
  */
 #include <sys/socket.h>
 
@@ -88,6 +89,182 @@ START_TEST(data_cases_any_split)
 		ck_assert_uint_eq(outlen, strlen(c->out));
 		ck_assert(memcmp(out, c->out, outlen) == 0);
 		ck_assert_uint_eq(d.size, outlen);
+	}
+}
+END_TEST
+
+/*
+ * The octet-at-a-time state machine data_feed() had before its runs inside
+ * a line were taken whole (mid_run): the oracle the faster code must match
+ * exactly, octet for octet, error for error, on any input and any split.
+ */
+enum { R_BOL, R_DOT, R_DOTCR, R_MID, R_CR };
+
+static void
+ref_error(struct data_state *d, enum data_error e)
+{
+	if (d->error == DATA_OK)
+		d->error = e;
+}
+
+static void
+ref_emit(struct data_state *d, uint8_t c, uint8_t *out, size_t *outlen)
+{
+	if (d->error != DATA_OK)
+		return;
+	if (d->max_size != 0 && d->size >= d->max_size) {
+		ref_error(d, DATA_TOO_BIG);
+		return;
+	}
+	d->size++;
+	out[(*outlen)++] = c;
+}
+
+static void
+ref_mid(struct data_state *d, uint8_t c, uint8_t *out, size_t *outlen)
+{
+	if (c == '\r')
+		d->st = R_CR;
+	else {
+		if (c == '\n')
+			ref_error(d, DATA_BARE_LF);
+		d->st = R_MID;
+	}
+	ref_emit(d, c, out, outlen);
+}
+
+static size_t
+ref_feed(struct data_state *d, const uint8_t *in, size_t inlen, uint8_t *out,
+    size_t outcap, size_t *outlen)
+{
+	size_t	i;
+
+	for (i = 0; i < inlen && !d->done; i++) {
+		uint8_t c = in[i];
+
+		if (outcap - *outlen < 2)
+			break;
+		if (++d->line_len > SMTPD_TEXT_MAX)
+			ref_error(d, DATA_LINE_TOO_LONG);
+		switch (d->st) {
+		case R_BOL:
+			if (c == '.') {
+				d->line_len--;
+				d->st = R_DOT;
+			} else
+				ref_mid(d, c, out, outlen);
+			break;
+		case R_DOT:
+			if (c == '\r')
+				d->st = R_DOTCR;
+			else
+				ref_mid(d, c, out, outlen);
+			break;
+		case R_DOTCR:
+			if (c == '\n') {
+				d->done = true;
+				d->line_len = 0;
+				break;
+			}
+			ref_error(d, DATA_BARE_LF);
+			ref_emit(d, '\r', out, outlen);
+			ref_mid(d, c, out, outlen);
+			break;
+		case R_MID:
+			ref_mid(d, c, out, outlen);
+			break;
+		case R_CR:
+			if (c == '\n') {
+				ref_emit(d, c, out, outlen);
+				d->st = R_BOL;
+				d->line_len = 0;
+			} else {
+				ref_error(d, DATA_BARE_LF);
+				ref_mid(d, c, out, outlen);
+			}
+			break;
+		}
+	}
+	return i;
+}
+
+/* Random mail-like input: lines of varied length (some over the limit),
+ * dots at line starts, CRLF mostly, bare CR or LF now and then, an end
+ * marker sometimes. */
+static size_t
+random_input(uint8_t *buf, size_t cap)
+{
+	size_t	n = 0, len, k;
+
+	while (n + 1100 < cap && random() % 40 != 0) {
+		if (random() % 4 == 0)
+			buf[n++] = '.';
+		len = random() % 8 == 0 ? 900 + (size_t)(random() % 200) : (size_t)(random() % 80);
+		for (k = 0; k < len; k++)
+			buf[n++] = (uint8_t)(random() % 50 == 0 ? '.' : 'a' + random() % 26);
+		switch (random() % 30) {
+		case 0:
+			buf[n++] = '\n';
+			break;
+		case 1:
+			buf[n++] = '\r';
+			break;
+		default:
+			buf[n++] = '\r';
+			buf[n++] = '\n';
+		}
+	}
+	if (random() % 2 == 0) {
+		memcpy(buf + n, ".\r\nQUIT\r\n", 9);
+		n += 9;
+	}
+	return n;
+}
+
+START_TEST(runs_match_the_octet_machine)
+{
+	static uint8_t		 in[64 * 1024], out1[8192], out2[8192];
+	struct data_state	 a, b;
+	size_t			 len, off1, off2, len1, len2, cap, n, u1, u2;
+	unsigned		 round;
+
+	srandom(19);
+	for (round = 0; round < 3000 + 400; round++) {
+		uint64_t max = random() % 3 == 0 ? (uint64_t)(random() % 20000) : 0;
+
+		if (round >= 3000) {
+			/* one long line, the line and size limits near each other,
+			 * both broken by the same octet among them */
+			len = 990 + (round - 3000) % 20;
+			memset(in, 'a', len);
+			memcpy(in + len, "\r\n.\r\n", 5);
+			len += 5;
+			max = 990 + (round - 3000) / 20;
+		} else
+			len = random_input(in, sizeof(in));
+		cap = 2 + (size_t)(random() % (sizeof(out1) - 2));
+		data_init(&a, max);
+		data_init(&b, max);
+		off1 = off2 = 0;
+		while (off1 < len && !a.done) {
+			n = 1 + (size_t)(random() % 3000);
+			if (n > len - off1)
+				n = len - off1;
+			len1 = len2 = 0;	/* the caller empties the output between calls */
+			u1 = data_feed(&a, in + off1, n, out1, cap, &len1);
+			u2 = ref_feed(&b, in + off2, n, out2, cap, &len2);
+			ck_assert_msg(u1 == u2, "round %u: consumed %zu, octet machine %zu",
+			    round, u1, u2);
+			ck_assert_uint_eq(len1, len2);
+			ck_assert(memcmp(out1, out2, len1) == 0);
+			ck_assert_int_eq(a.error, b.error);
+			ck_assert_int_eq(a.done, b.done);
+			ck_assert_uint_eq(a.size, b.size);
+			ck_assert_uint_eq(a.line_len, b.line_len);
+			ck_assert_int_eq(a.st, b.st);
+			off1 += u1;
+			off2 += u2;
+		}
 	}
 }
 END_TEST
@@ -287,6 +464,7 @@ data_suite(void)
 	TCase	*tc = tcase_create("data");
 
 	tcase_add_loop_test(tc, data_cases_any_split, 0, 4 * sizeof(cases) / sizeof(cases[0]));
+	tcase_add_test(tc, runs_match_the_octet_machine);
 	tcase_add_test(tc, nul_octets_are_kept);
 	tcase_add_test(tc, line_limit_is_1000_with_crlf);
 	tcase_add_test(tc, huge_line_uses_no_memory_and_the_end_is_still_found);
