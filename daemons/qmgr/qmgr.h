@@ -295,6 +295,7 @@ struct qmgr {
 };
 
 struct qctl;
+struct summary;
 
 /* qmgr_shape.c: the queue's shape for the metrics (a metrics collector),
  * queue --summary, and which mails a selector (@domain, all) names */
@@ -510,6 +511,7 @@ struct qctl {
 	size_t			 maplen;
 	uint64_t		 off, end;	/* show: content still to send */
 	char			 domain[HOSTNAME_MAX];	/* listing: only mails for @domain */
+	struct summary		*summary;	/* queue --summary being made (qmgr_shape.c) */
 };
 
 /* qmgr_control.c */
@@ -520,6 +522,8 @@ void	ctl_end(struct qctl *, int status, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 /* Too much output waits on the master link: step() is called again later. */
 bool	ctl_paused(struct qctl *);
+/* step() again at the next loop turn (long work done in slices). */
+void	ctl_yield(struct qctl *);
 
 /* qmgr_list.c */
 void	list_start(struct qctl *, bool json);

@@ -82,6 +82,16 @@ ctl_end(struct qctl *c, int status, const char *fmt, ...)
 	free(c);
 }
 
+void
+ctl_yield(struct qctl *c)
+{
+	struct timeval tv = { 0, 0 };
+
+	if (c->resume == NULL && (c->resume = evtimer_new(c->q->base, ctl_resume_cb, c)) == NULL)
+		fatalx("evtimer_new");
+	evtimer_add(c->resume, &tv);
+}
+
 bool
 ctl_paused(struct qctl *c)
 {

@@ -18,8 +18,8 @@
  * flush of the whole queue makes every parked mail due now, read back a
  * slice per loop turn (PARK_LOAD_BATCH mails or PARK_LOAD_USEC); one of a
  * domain reads every parked file at once, and so do delete and hold of a
- * domain or of all mails, and queue --summary (the listing reads them one
- * slice at a time, as it pages).
+ * domain or of all mails (the listing and queue --summary read them a slice
+ * at a time).
  *
  * A parked mail counts in q->shape as the deferred mail it is (every open
  * recipient deferred: the condition for parking), with ndeferred recipients.

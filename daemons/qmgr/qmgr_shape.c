@@ -297,32 +297,28 @@ summary_add(struct shape_row *rows, unsigned *nrows, unsigned *other, struct sha
 	}
 }
 
-void
-shape_summary(struct qctl *c, bool json)
-{
-	struct shape_row	*rows, total;
-	struct qmail		*m;
-	struct qpark		*p;
-	unsigned		 nrows = 0, other = 0, k;
-	uint64_t		 now = (uint64_t)time(NULL), serial = 0;
-	char			 head[512], cursor[QUEUE_ID_MAX] = "";
-	size_t			 used;
+/* A summary being made: the mails on disk are read a slice per loop turn. */
+struct summary {
+	struct shape_row	*rows;
+	struct shape_row	 total;
+	unsigned		 nrows, other;
+	uint64_t		 serial, now;
+	bool			 json;
+};
 
-	rows = xcalloc(SHAPE_TRACK, sizeof(*rows));
-	memset(&total, 0, sizeof(total));
-	strlcpy(total.domain, "TOTAL", sizeof(total.domain));
-	RB_FOREACH(m, qmail_tree, &c->q->mails)
-		summary_add(rows, &nrows, &other, &total, m, ++serial, now);
-	/* The mails waiting on disk: their files read one at a time. */
-	while (park_next(c->q, cursor, &p)) {
-		park_id(p, cursor);
-		if ((m = park_peek(c->q, p)) == NULL)
-			continue;
-		summary_add(rows, &nrows, &other, &total, m, ++serial, now);
-		park_peek_free(m);
-	}
-	qsort(rows, nrows, sizeof(*rows), cmp_row);
-	if (!json) {
+#define SUMMARY_SLICE	512	/* parked files read per loop turn */
+#define SUMMARY_USEC	10000
+
+static void
+summary_end(struct qctl *c)
+{
+	struct summary	*sm = c->summary;
+	char		 head[512];
+	size_t		 used;
+	unsigned	 k;
+
+	qsort(sm->rows, sm->nrows, sizeof(*sm->rows), cmp_row);
+	if (!sm->json) {
 		used = snprintf(head, sizeof(head), "%32s %6s", "", "T");
 		for (unsigned i = 0; i < SHAPE_BUCKETS && used < sizeof(head); i++) {
 			if (bucket_min[i] != 0)
@@ -333,13 +329,73 @@ shape_summary(struct qctl *c, bool json)
 		}
 		ctl_reply(c, head);
 	}
-	row_line(c, &total, json);
-	for (k = 0; k < nrows && k < SHAPE_ROWS; k++)
-		row_line(c, &rows[k], json);
-	free(rows);
-	if (json)
+	row_line(c, &sm->total, sm->json);
+	for (k = 0; k < sm->nrows && k < SHAPE_ROWS; k++)
+		row_line(c, &sm->rows[k], sm->json);
+	c->summary = NULL;
+	if (sm->json)
 		ctl_end(c, 0, "%s", "");
 	else
-		ctl_end(c, 0, "%u domain%s%s (ages in minutes)", nrows, nrows == 1 ? "" : "s",
-		    nrows > SHAPE_ROWS ? ", the busiest shown" : "");
+		ctl_end(c, 0, "%u domain%s%s (ages in minutes)", sm->nrows, sm->nrows == 1 ? "" : "s",
+		    sm->nrows > SHAPE_ROWS ? ", the busiest shown" : "");
+	free(sm->rows);
+	free(sm);
+}
+
+/*
+ * The mails waiting on disk, their files read one at a time, a slice per
+ * loop turn so that intake and other commands go on meanwhile. (A mail
+ * that moves between memory and disk during the summary may count twice
+ * or not at all: a summary is a picture of a moving queue.)
+ */
+static void
+summary_step(struct qctl *c)
+{
+	struct summary	*sm = c->summary;
+	struct timespec	 t0, t;
+	struct qpark	*p;
+	struct qmail	*m;
+	unsigned	 n;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (n = 0; park_next(c->q, c->cursor, &p); n++) {
+		if (n >= SUMMARY_SLICE) {
+			ctl_yield(c);
+			return;
+		}
+		if ((n & 31) == 31) {
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			if ((uint64_t)(t.tv_sec - t0.tv_sec) * 1000000 +
+			    (uint64_t)((t.tv_nsec - t0.tv_nsec) / 1000) > SUMMARY_USEC) {
+				ctl_yield(c);
+				return;
+			}
+		}
+		park_id(p, c->cursor);
+		if ((m = park_peek(c->q, p)) == NULL)
+			continue;
+		summary_add(sm->rows, &sm->nrows, &sm->other, &sm->total, m, ++sm->serial, sm->now);
+		park_peek_free(m);
+	}
+	summary_end(c);
+}
+
+void
+shape_summary(struct qctl *c, bool json)
+{
+	struct summary	*sm;
+	struct qmail	*m;
+
+	sm = xcalloc(1, sizeof(*sm));
+	sm->rows = xcalloc(SHAPE_TRACK, sizeof(*sm->rows));
+	sm->now = (uint64_t)time(NULL);
+	sm->json = json;
+	strlcpy(sm->total.domain, "TOTAL", sizeof(sm->total.domain));
+	/* The mails in memory at once: no file to read. */
+	RB_FOREACH(m, qmail_tree, &c->q->mails)
+		summary_add(sm->rows, &sm->nrows, &sm->other, &sm->total, m, ++sm->serial, sm->now);
+	c->summary = sm;
+	c->cursor[0] = '\0';
+	c->step = summary_step;
+	summary_step(c);
 }
