@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -95,6 +96,16 @@ link_cb(struct chan *c, struct frame *f, void *arg)
 		return submit_dispatch(l, f);
 	}
 	return -1;
+}
+
+uint64_t
+qmgr_usec_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)(t.tv_sec - t0->tv_sec) * 1000000 +
+	    (uint64_t)((t.tv_nsec - t0->tv_nsec) / 1000);
 }
 
 struct qlink *
@@ -194,7 +205,7 @@ qmgr_main(struct proc_ctx *ctx)
 	q->myuid = getuid();
 	q->listen_fd = -1;
 	RB_INIT(&q->mails);
-	RB_INIT(&q->parked);
+	park_init(q);
 	RB_INIT(&q->held);
 	TAILQ_INIT(&q->links);
 

@@ -258,7 +258,7 @@ struct qmgr {
 	/* Mails on disk only, waiting for their re-send (qmgr_park.c): by id,
 	 * and a min-heap of due times with one timer. */
 	struct qpark_tree	 parked;
-	struct dueheap		 pdue;		/* key NULL until the first one */
+	struct dueheap		 pdue;
 	struct event		*park_ev;
 	uint64_t		 park_armed;
 	uint8_t			*park_buf;	/* read buffer of their files */
@@ -320,6 +320,8 @@ void	shape_summary(struct qctl *, bool json);
 bool	shape_mail_in_domain(const struct qmail *, const char *domain, bool every);
 
 /* qmgr.c */
+/* Microseconds since t0 on the monotonic clock: the slices of long work. */
+uint64_t qmgr_usec_since(const struct timespec *t0);
 struct qlink *qmgr_link_new(struct qmgr *, int fd, enum qlink_kind, const char *name);
 void	qmgr_link_unref(struct qlink *);
 void	qmgr_maybe_exit(struct qmgr *);
@@ -341,6 +343,7 @@ void	qmail_free(struct qmgr *, struct qmail *);
 bool	qmail_final(const struct qmail *);
 
 /* qmgr_park.c */
+void	park_init(struct qmgr *);
 struct qpark *park_find(struct qmgr *, const char *id);
 /* May m wait on disk? asked: the scheduler handed it back (else: indexed at
  * start, and only past queue_active_limit). */

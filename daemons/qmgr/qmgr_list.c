@@ -225,6 +225,8 @@ list_one(struct qctl *c, struct qmail *m, struct buf *b, uint64_t now)
 	return true;
 }
 
+#define LIST_READ_SLICE	512	/* files of mails on disk read per loop turn */
+
 /*
  * In id order over both the index and the mails waiting on disk
  * (qmgr_park.c), whose files are read one at a time as they are listed.
@@ -238,6 +240,7 @@ list_step(struct qctl *c)
 	struct buf b = { NULL, 0, 0 };
 	uint64_t now = (uint64_t)time(NULL);
 	char pid[QUEUE_ID_MAX];
+	unsigned reads = 0;
 	bool more;
 
 	for (;;) {
@@ -252,6 +255,13 @@ list_step(struct qctl *c)
 		if (park_next(q, c->cursor, &p))
 			park_id(p, pid);
 		if (p != NULL && (m == NULL || strcmp(pid, m->id) < 0)) {
+			/* a slice of files per loop turn, also when @domain
+			 * lets few of them through to the output */
+			if (++reads > LIST_READ_SLICE) {
+				free(b.p);
+				ctl_yield(c);
+				return;
+			}
 			if ((pm = park_peek(q, p)) == NULL) {
 				strlcpy(c->cursor, pid, sizeof(c->cursor));	/* gone */
 				continue;

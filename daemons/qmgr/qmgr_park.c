@@ -127,6 +127,13 @@ shape_parked(struct qshape *s, const struct qpark *p, bool add)
 
 static void park_arm(struct qmgr *);
 
+void
+park_init(struct qmgr *q)
+{
+	RB_INIT(&q->parked);
+	dueheap_init(&q->pdue, due_key, due_place);
+}
+
 struct qpark *
 park_find(struct qmgr *q, const char *id)
 {
@@ -192,8 +199,6 @@ park_mail(struct qmgr *q, struct qmail *m, uint64_t due, bool indexed)
 	for (i = 0; i < m->nrcpt; i++)
 		if (m->rcpt[i].state == RCPT_DEFERRED)
 			p->ndeferred++;
-	if (q->pdue.key == NULL)
-		dueheap_init(&q->pdue, due_key, due_place);
 	if (RB_INSERT(qpark_tree, &q->parked, p) != NULL) {
 		free(p);	/* cannot be: an id is indexed or parked, never both */
 		log_warnx("%s: parked twice", m->id);
@@ -347,7 +352,7 @@ static void
 park_due_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct qmgr *q = arg;
-	struct timespec t0, t;
+	struct timespec t0;
 	struct qpark *p;
 	struct qmail *m;
 	uint64_t now = clock_now();
@@ -360,9 +365,7 @@ park_due_cb(evutil_socket_t fd, short ev, void *arg)
 	    p->due <= now && !q->stopping; n++) {
 		if ((m = park_load(q, p)) != NULL)
 			sched_announce(q, m);
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		if ((uint64_t)(t.tv_sec - t0.tv_sec) * 1000000 +
-		    (uint64_t)((t.tv_nsec - t0.tv_nsec) / 1000) > PARK_LOAD_USEC)
+		if (qmgr_usec_since(&t0) > PARK_LOAD_USEC)
 			break;
 	}
 	sched_batch_end(q);

@@ -352,7 +352,7 @@ static void
 summary_step(struct qctl *c)
 {
 	struct summary	*sm = c->summary;
-	struct timespec	 t0, t;
+	struct timespec	 t0;
 	struct qpark	*p;
 	struct qmail	*m;
 	unsigned	 n;
@@ -363,13 +363,9 @@ summary_step(struct qctl *c)
 			ctl_yield(c);
 			return;
 		}
-		if ((n & 31) == 31) {
-			clock_gettime(CLOCK_MONOTONIC, &t);
-			if ((uint64_t)(t.tv_sec - t0.tv_sec) * 1000000 +
-			    (uint64_t)((t.tv_nsec - t0.tv_nsec) / 1000) > SUMMARY_USEC) {
-				ctl_yield(c);
-				return;
-			}
+		if ((n & 31) == 31 && qmgr_usec_since(&t0) > SUMMARY_USEC) {
+			ctl_yield(c);
+			return;
 		}
 		park_id(p, c->cursor);
 		if ((m = park_peek(c->q, p)) == NULL)

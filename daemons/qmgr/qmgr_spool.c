@@ -387,16 +387,6 @@ struct qrecover {
 	size_t			 bufcap;
 };
 
-static uint64_t
-usec_since(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)(t.tv_sec - t0->tv_sec) * 1000000 +
-	    (uint64_t)((t.tv_nsec - t0->tv_nsec) / 1000);
-}
-
 /*
  * Read and verify queue/<name> (buf: a reused read buffer for small files).
  * 1: *m is the mail (a torn tail cut off), valid_len its length; 0: gone;
@@ -573,7 +563,7 @@ recover_done(struct qmgr *q)
 	log_info("recovery: %u mails queued, %u corrupt moved aside, %u unfinished removed",
 	    r->nok, r->nbad, r->nin);
 	log_info("queue indexed in %.1fs: %u mails queued, %u of them on disk until due",
-	    usec_since(&r->started) / 1e6, q->nmails + q->pdue.n, q->pdue.n);
+	    qmgr_usec_since(&r->started) / 1e6, q->nmails + q->pdue.n, q->pdue.n);
 	event_free(r->ev);
 	free(r->v);
 	free(r->names);
@@ -609,7 +599,7 @@ recover_step(evutil_socket_t fd, short ev, void *arg)
 	for (i = 0; i < QMGR_INDEX_SLICE && r->next < r->n; i++) {
 		recover_one(q, r->names + r->v[r->next].off, &r->nok, &r->nbad);
 		r->next++;
-		if ((i & 15) == 15 && usec_since(&t0) > QMGR_INDEX_USEC)
+		if ((i & 15) == 15 && qmgr_usec_since(&t0) > QMGR_INDEX_USEC)
 			break;
 	}
 	sched_batch_end(q);

@@ -10,8 +10,8 @@ uses) lie in queue/ of a stopped outpost. At start:
     and at that moment the indexing has not finished yet (the queue
     manager's "queue indexed" line is not in the log);
   - `outpostctl flush` (of that mail) answers while the indexing runs;
-  - `queue --summary`, which reads the mails kept on disk in slices, counts
-    every mail;
+  - `queue --summary` and `queue --json`, which read the mails kept on disk
+    in slices, count every mail (the listing each id once, in order);
   - the indexing ends with every mail indexed: past queue_active_limit
     (5,000 here) mails are kept on disk until due (qmgr_park.c), the others
     announced to the scheduler, none left out;
@@ -102,6 +102,12 @@ def test_restart_accepts_mail_while_a_large_queue_is_indexed(outpost_factory, sm
     assert r.returncode == 0, r.stderr
     total = next(o for o in map(json.loads, r.stdout.splitlines()) if o["domain"] == "TOTAL")
     assert N + 1 <= total["total"] <= N + 2, total
+    # and the listing, which reads them a slice at a time in id order, names
+    # every mail once (a mail moving between memory and disk keeps its id)
+    r = ctl(op, "queue", "--json")
+    assert r.returncode == 0, r.stderr
+    ids = [json.loads(ln)["id"] for ln in r.stdout.splitlines() if ln]
+    assert len(ids) == N + 1 and len(set(ids)) == N + 1 and ids == sorted(ids)
 
     sink = smtp_sink_factory(port=sink_port)
     r = ctl(op, "flush")
