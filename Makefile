@@ -36,14 +36,14 @@ WERROR		?= $(if $(wildcard .git),1,0)
 
 BUILD		?= build
 CC		?= cc
-PKGS		 = libsodium openssl libbsd-overlay libevent libunbound libseccomp libcurl hiredis zlib
+PKGS		 = libsodium openssl libbsd-overlay libevent libunbound libseccomp libcurl hiredis zlib libxxhash
 DEB_PKGS	 = build-essential pkg-config libsodium-dev libssl-dev libbsd-dev \
 		   libevent-dev libunbound-dev check libseccomp-dev libcurl4-openssl-dev libhiredis-dev \
-		   libsystemd-dev zlib1g-dev
+		   libsystemd-dev zlib1g-dev libxxhash-dev
 TEST_DEB_PKGS	 = postfix swaks python3 python3-aiosmtpd python3-pytest nsd iproute2 procps clang sasl2-bin openssl \
 		   libclang-rt-14-dev libsasl2-modules ldnsutils mandoc debhelper lintian logrotate \
 		   pflogsumm python3-prometheus-client \
-		   python3-dkim python3-nacl opendkim-tools nftables redis-server
+		   python3-dkim python3-nacl python3-xxhash opendkim-tools nftables redis-server
 
 PKG_CFLAGS	:= $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS	:= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -levent_openssl -levent_pthreads -lpthread

@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "buf.h"
+#include "log.h"
 #include "queue_file.h"
 #include "xmalloc.h"
 
@@ -187,37 +188,61 @@ qf_prefix_encode(const struct qf_envelope *e, uint64_t content_len, uint8_t **ou
 }
 
 void
-qf_content_hash_init(crypto_generichash_state *st)
+qf_content_hash_init(struct qf_chash *h)
 {
-	crypto_generichash_init(st, NULL, 0, QF_HASH_LEN);
+	if (h->st == NULL && (h->st = XXH3_createState()) == NULL)
+		fatalx("XXH3_createState: out of memory");
+	if (XXH3_128bits_reset(h->st) != XXH_OK)
+		fatalx("XXH3_128bits_reset");
 }
 
 void
-qf_content_hash_update(crypto_generichash_state *st, const void *p, size_t n)
+qf_content_hash_update(struct qf_chash *h, const void *p, size_t n)
 {
-	crypto_generichash_update(st, p, n);
+	/* fails only for a NULL input with n > 0 */
+	if (XXH3_128bits_update(h->st, p, n) != XXH_OK)
+		fatalx("XXH3_128bits_update");
+}
+
+void
+qf_content_hash_free(struct qf_chash *h)
+{
+	XXH3_freeState(h->st);
+	h->st = NULL;
+}
+
+/* The content hash of a version-2 file, as its trailer's input has it. */
+static size_t
+content_hash_digest(XXH128_hash_t x, uint8_t out[QF_HASH_LEN])
+{
+	XXH128_canonical_t c;
+
+	XXH128_canonicalFromHash(&c, x);
+	memcpy(out, c.digest, sizeof(c.digest));
+	return sizeof(c.digest);
 }
 
 static void
-file_hash(const uint8_t *prefix, size_t prefixlen, const uint8_t chash[QF_HASH_LEN],
+file_hash(const uint8_t *prefix, size_t prefixlen, const uint8_t *chash, size_t chashlen,
     uint8_t hash[QF_HASH_LEN])
 {
 	crypto_generichash_state st;
 
 	crypto_generichash_init(&st, NULL, 0, QF_HASH_LEN);
 	crypto_generichash_update(&st, prefix, prefixlen);
-	crypto_generichash_update(&st, chash, QF_HASH_LEN);
+	crypto_generichash_update(&st, chash, chashlen);
 	crypto_generichash_final(&st, hash, QF_HASH_LEN);
 }
 
 void
-qf_trailer_encode(const uint8_t *prefix, size_t prefixlen, crypto_generichash_state *cst,
+qf_trailer_encode(const uint8_t *prefix, size_t prefixlen, struct qf_chash *h,
     uint8_t out[QF_TRAILER_LEN], uint8_t hash[QF_HASH_LEN])
 {
 	uint8_t chash[QF_HASH_LEN];
+	size_t chashlen;
 
-	crypto_generichash_final(cst, chash, QF_HASH_LEN);
-	file_hash(prefix, prefixlen, chash, hash);
+	chashlen = content_hash_digest(XXH3_128bits_digest(h->st), chash);
+	file_hash(prefix, prefixlen, chash, chashlen, hash);
 	out[0] = QF_REC_TRAILER;
 	qf_put_u64(out + 1, QF_HASH_LEN);
 	memcpy(out + QF_REC_HDR_LEN, hash, QF_HASH_LEN);
@@ -489,7 +514,8 @@ qf_parse(const uint8_t *buf, size_t len, struct qf_mail *m, const char **why)
 	uint8_t chash[QF_HASH_LEN], hash[QF_HASH_LEN];
 	char *id = NULL;
 	uint64_t off;
-	uint32_t i;
+	uint32_t i, version;
+	size_t chashlen;
 	bool bad_seen = false;
 
 	memset(m, 0, sizeof(*m));
@@ -499,7 +525,7 @@ qf_parse(const uint8_t *buf, size_t len, struct qf_mail *m, const char **why)
 		CORRUPT("truncated file header");
 	if (memcmp(buf, QF_MAGIC, QF_MAGIC_LEN) != 0)
 		CORRUPT("bad magic");
-	if (qf_get_u32(buf + 8) != QF_VERSION)
+	if ((version = qf_get_u32(buf + 8)) != QF_VERSION && version != QF_VERSION_BLAKE2)
 		CORRUPT("unknown format version");
 	if (qf_get_u32(buf + 12) != 0)
 		CORRUPT("bad file header");
@@ -537,8 +563,12 @@ qf_parse(const uint8_t *buf, size_t len, struct qf_mail *m, const char **why)
 	if (!rd_rec(&r, QF_REC_CONTENT, UINT64_MAX, &sub))
 		CORRUPT("missing or truncated content");
 	m->content_len = sub.len;
-	crypto_generichash(chash, QF_HASH_LEN, sub.p, sub.len, NULL, 0);
-	file_hash(buf, m->content_off, chash, hash);
+	if (version == QF_VERSION_BLAKE2) {
+		crypto_generichash(chash, QF_HASH_LEN, sub.p, sub.len, NULL, 0);
+		chashlen = QF_HASH_LEN;
+	} else
+		chashlen = content_hash_digest(XXH3_128bits(sub.p, sub.len), chash);
+	file_hash(buf, m->content_off, chash, chashlen, hash);
 
 	if (!rd_rec(&r, QF_REC_TRAILER, QF_HASH_LEN, &sub) || sub.len != QF_HASH_LEN)
 		CORRUPT("missing or truncated trailer");

@@ -184,7 +184,7 @@ struct qtx {
 	uint64_t		 prefix_len;
 	uint64_t		 content_len;	/* bytes written after the prefix */
 	uint64_t		 client_bytes;	/* bytes the submitter sent */
-	crypto_generichash_state hst;
+	struct qf_chash		 hst;
 	uint8_t			 hash[QF_HASH_LEN];
 	/* The first error decides the answer to COMMIT. */
 	uint16_t		 err_code;

@@ -54,6 +54,7 @@ void
 qtx_free(struct qtx *tx)
 {
 	qf_envelope_free(&tx->env);
+	qf_content_hash_free(&tx->hst);
 	free(tx);
 }
 

@@ -40,7 +40,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static char *rcpt[] = { (char *)"a@example.net", (char *)"b@example.org" };
 	struct qf_envelope e;
-	crypto_generichash_state st;
+	struct qf_chash st = { NULL };
 	uint8_t *prefix, *buf, trailer[QF_TRAILER_LEN], hash[QF_HASH_LEN];
 	size_t plen, len, off, n;
 
@@ -63,6 +63,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	qf_content_hash_init(&st);
 	qf_content_hash_update(&st, "hello", 5);
 	qf_trailer_encode(prefix, plen, &st, trailer, hash);
+	qf_content_hash_free(&st);
 	len = plen + 5 + QF_TRAILER_LEN + size - 1;
 	buf = malloc(len);
 	memcpy(buf, prefix, plen);

@@ -1197,7 +1197,8 @@ def smtp_source_wire(file_bytes):
 # ---------------------------------------------------------------- queue files
 
 QF_MAGIC = b"OUTPOSTQ"
-QF_VERSION = 1
+QF_VERSION = 2            # written: content hash XXH3-128
+QF_VERSION_BLAKE2 = 1     # still read: content hash BLAKE2b-256
 QF_STATE_SIZE = 1536
 RCPT_STATES = {0: "pending", 1: "deferred", 2: "delivered", 3: "failed"}
 
@@ -1235,7 +1236,7 @@ def parse_queue_file(buf):
     if buf[:8] != QF_MAGIC:
         raise QueueFileError("bad magic")
     ver, zero = struct.unpack_from("<II", buf, 8)
-    if ver != QF_VERSION:
+    if ver not in (QF_VERSION, QF_VERSION_BLAKE2):
         raise QueueFileError(f"version {ver}")
     off = 16
 
@@ -1285,7 +1286,11 @@ def parse_queue_file(buf):
     if n != 32:
         raise QueueFileError("trailer length")
     need(p, 32)
-    chash = hashlib.blake2b(m.content, digest_size=32).digest()
+    if ver == QF_VERSION_BLAKE2:
+        chash = hashlib.blake2b(m.content, digest_size=32).digest()
+    else:
+        import xxhash
+        chash = xxhash.xxh3_128(m.content).digest()
     fhash = hashlib.blake2b(bytes(buf[:m.content_off]) + chash, digest_size=32).digest()
     if fhash != bytes(buf[p:p + 32]):
         raise QueueFileError("trailer hash mismatch")

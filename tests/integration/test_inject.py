@@ -8,7 +8,7 @@ bytes and envelopes, each exactly once.
 Delivery is pointed at a port that refuses connections, with a long
 re-send interval, so every mail stays queued (deferred) for inspection.
 Queue files are decoded by the harness's own reader (outpost_harness.
-parse_queue_file), which checks the BLAKE2b trailer independently of the C
+parse_queue_file), which checks the trailer hash independently of the C
 code. outpost puts one Received: field on top of each mail; the bytes
 after it must be exactly those submitted.
 """

@@ -10,7 +10,9 @@ damaged the ways a crash or a disk can damage them, then outpost starts:
   - a stray file that is no queue file goes to corrupt/ too;
   - the intact mails are listed by outpost-sendmail -bp.
 Delivery points at a refusing port, so nothing leaves the queue meanwhile.
+Files of the older format version 1 are still read and delivered.
 """
+import outpost_harness as H
 
 
 
@@ -98,3 +100,78 @@ def test_restarted_scheduler_gets_the_whole_queue(outpost_factory, refused_port)
     assert int(m.group(1)) >= 2
     assert int(m.group(2)) == 5
     assert len(op.queued_mails()) == 5
+
+
+def as_version1(buf):
+    """The same queue file as an older outpost wrote it (format version 1:
+    the content hashed with BLAKE2b-256 instead of XXH3-128): the version
+    field, the trailer, and every state record's keyed sum (bound to the
+    trailer hash) computed again, independently of the C code."""
+    import hashlib
+    import struct
+
+    m = H.parse_queue_file(buf)
+    out = bytearray(buf)
+    struct.pack_into("<I", out, 8, 1)
+    chash = hashlib.blake2b(m.content, digest_size=32).digest()
+    fhash = hashlib.blake2b(bytes(out[:m.content_off]) + chash, digest_size=32).digest()
+    trailer = m.content_off + len(m.content)
+    assert out[trailer] == 4 and struct.unpack_from("<Q", out, trailer + 1)[0] == 32
+    out[trailer + 9:trailer + 41] = fhash
+    for off in range(trailer + 41, len(out) - H.QF_STATE_SIZE + 1, H.QF_STATE_SIZE):
+        rec = bytes(out[off:off + H.QF_STATE_SIZE])
+        out[off + H.QF_STATE_SIZE - 16:off + H.QF_STATE_SIZE] = \
+            hashlib.blake2b(rec[:-16], digest_size=16, key=fhash).digest()
+    return bytes(out)
+
+
+def test_version1_files_are_delivered_after_an_upgrade(outpost_factory, refused_port, receiver):
+    """Mails queued by an outpost that wrote format version 1 are read,
+    verified with that version's hash and delivered; a damaged one of that
+    version is still caught by its hash."""
+    op = outpost_factory(params={
+        "delivery_mode": "relay",
+        "relay_host": f"[127.0.0.1]:{refused_port}",
+        "resend_interval": "1h",
+        "connect_timeout": "2s",
+    })
+    for i in range(3):
+        body = b"Subject: upgrade %d\n\nbody %d\n" % (i, i)
+        r = op.sendmail(["-i", "-f", f"s{i}@example.org", "--", f"r{i}@example.net"], body)
+        assert r.returncode == 0, r.stderr
+    queued = op.queued_mails()
+    assert len(queued) == 3
+    # every mail was tried once (refused): each file carries a state record
+    H.wait_until(lambda: all(m.states for m in op.queued_mails().values()), 20, 0.1,
+                 what="a deferred state record in each file")
+    op.stop()
+    ids = sorted(queued)
+    qdir = op.queue_dir / "queue"
+    for qid in ids:
+        f = qdir / qid
+        cur = f.read_bytes()
+        assert cur[8] == 2                  # what this outpost writes
+        assert H.parse_queue_file(cur).states, "a deferred state record to re-sign"
+        f.write_bytes(as_version1(cur))
+        assert H.parse_queue_file(f.read_bytes()).id == qid
+    # one of them damaged, in the old format
+    bad = qdir / ids[0]
+    data = bytearray(bad.read_bytes())
+    data[queued[ids[0]].content_off + 2] ^= 0x20
+    bad.write_bytes(bytes(data))
+
+    op.params["relay_host"] = f"[127.0.0.1]:{receiver.port}"
+    op.write_config()
+    off = op.log_offset()
+    op.start()
+    op.wait_log(r"qmgr: recovery: 2 mails queued, 1 corrupt moved aside", start=off, timeout=20)
+    assert f"queue/{ids[0]}: corrupt (bad hash): moved to corrupt/{ids[0]}" in op.log_text()[off:]
+    r = H.ctl(op, "flush")
+    assert r.returncode == 0, r.stderr
+    got = receiver.wait_messages(2, timeout=30)
+    assert sorted(m.rcpt_tos[0] for m in got) == sorted(queued[q].rcpts[0] for q in ids[1:])
+    for m in got:
+        i = int(m.rcpt_tos[0][1])          # r<i>@example.net got "body <i>"
+        assert m.data.endswith(b"\r\n\r\nbody %d\r\n" % i), m.data
+    H.wait_until(lambda: op.queued_mails() == {}, 20, 0.1, what="queue empty")
+    assert receiver.count() == 2

@@ -823,7 +823,7 @@ make_file(const char *dir, int nstates_delivered, int damage)
 	static char *rc[] = { (char *)"a@example.net", (char *)"b@example.net" };
 	struct qf_envelope e = { .origin = (char *)"t", .sender = (char *)"s@example.com",
 	    .nrcpt = 2, .rcpt = rc };
-	crypto_generichash_state st;
+	struct qf_chash st = { NULL };
 	uint8_t *prefix, trailer[QF_TRAILER_LEN], hash[QF_HASH_LEN], rec[QF_STATE_SIZE];
 	struct qf_state s = { 0 };
 	char path[128];
@@ -836,6 +836,7 @@ make_file(const char *dir, int nstates_delivered, int damage)
 	qf_content_hash_init(&st);
 	qf_content_hash_update(&st, body, strlen(body));
 	qf_trailer_encode(prefix, plen, &st, trailer, hash);
+	qf_content_hash_free(&st);
 	snprintf(path, sizeof(path), "%s/%s", dir, id);
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
 	ck_assert_int_ne(fd, -1);

@@ -355,7 +355,7 @@ make_file(char id[QUEUE_ID_MAX], const char *dkim)
 	static char *rcpt[] = { (char *)"r@example.net" };
 	struct qf_envelope e = { .arrival = 1700000000, .origin = (char *)"t",
 	    .sender = (char *)"a@example.com", .nrcpt = 1, .rcpt = rcpt };
-	crypto_generichash_state st;
+	struct qf_chash st = { NULL };
 	uint8_t *prefix, trailer[QF_TRAILER_LEN], hash[QF_HASH_LEN], *rec;
 	char path[64];
 	size_t plen, n;
@@ -367,6 +367,7 @@ make_file(char id[QUEUE_ID_MAX], const char *dkim)
 	qf_content_hash_init(&st);
 	qf_content_hash_update(&st, body, strlen(body));
 	qf_trailer_encode(prefix, plen, &st, trailer, hash);
+	qf_content_hash_free(&st);
 	snprintf(path, sizeof(path), "queue/%s", id);
 	ck_assert_int_ne(fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600), -1);
 	ck_assert_int_eq(write(fd, prefix, plen), (ssize_t)plen);

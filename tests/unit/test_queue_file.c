@@ -46,7 +46,7 @@ env_init(struct qf_envelope *e, const char *sender)
 static void
 img_build(struct img *im, const struct qf_envelope *e, const char *body, size_t blen)
 {
-	crypto_generichash_state st;
+	struct qf_chash st = { NULL };
 	uint8_t *prefix, trailer[QF_TRAILER_LEN];
 	size_t plen;
 
@@ -55,6 +55,7 @@ img_build(struct img *im, const struct qf_envelope *e, const char *body, size_t 
 	qf_content_hash_init(&st);
 	qf_content_hash_update(&st, body, blen);
 	qf_trailer_encode(prefix, plen, &st, trailer, im->hash);
+	qf_content_hash_free(&st);
 	im->len = plen + blen + QF_TRAILER_LEN;
 	im->p = xmalloc(im->len + 10 * QF_STATE_SIZE);
 	memcpy(im->p, prefix, plen);
@@ -208,7 +209,8 @@ static const struct {
 	const char	*why;
 } damage[] = {
 	{ 0, 'X', "bad magic" },
-	{ 8, 2, "unknown format version" },
+	{ 8, 3, "unknown format version" },
+	{ 8, 0, "unknown format version" },
 	{ 12, 1, "bad file header" },
 	{ 16, 9, "missing or truncated envelope" },
 };
@@ -237,6 +239,66 @@ START_TEST(bad_hash_is_corrupt)
 	ck_assert_str_eq(why, "bad hash");
 	im.p[im.content_off + 3] ^= 1;
 	im.p[im.len - 1] ^= 1;		/* the trailer itself */
+	ck_assert_int_eq(qf_parse(im.p, im.len, &m, &why), QF_CORRUPT);
+	ck_assert_str_eq(why, "bad hash");
+	free(im.p);
+}
+END_TEST
+
+/*
+ * The format, computed here without the module's helpers: version 2's
+ * trailer is BLAKE2b-256(prefix || XXH3-128(content), big endian), so a
+ * file written today is read by any later outpost.
+ */
+START_TEST(version2_trailer_is_blake2b_over_prefix_and_xxh3)
+{
+	struct img im = std_img();
+	XXH128_canonical_t c;
+	crypto_generichash_state st;
+	uint8_t want[QF_HASH_LEN];
+
+	ck_assert_uint_eq(qf_get_u32(im.p + 8), 2);
+	XXH128_canonicalFromHash(&c, XXH3_128bits(content, sizeof(content) - 1));
+	crypto_generichash_init(&st, NULL, 0, QF_HASH_LEN);
+	crypto_generichash_update(&st, im.p, im.content_off);
+	crypto_generichash_update(&st, c.digest, sizeof(c.digest));
+	crypto_generichash_final(&st, want, QF_HASH_LEN);
+	ck_assert_mem_eq(im.p + im.len - QF_HASH_LEN, want, QF_HASH_LEN);
+	ck_assert_mem_eq(im.hash, want, QF_HASH_LEN);
+	free(im.p);
+}
+END_TEST
+
+/* A file of version 1 (content hash BLAKE2b-256), as an older outpost wrote
+ * it, is read with its state records; one damaged is still caught. */
+START_TEST(version1_file_is_read)
+{
+	struct img im = std_img();
+	crypto_generichash_state st;
+	uint8_t chash[QF_HASH_LEN], fhash[QF_HASH_LEN];
+	struct qf_mail m;
+	const char *why;
+
+	qf_put_u32(im.p + 8, 1);
+	crypto_generichash(chash, QF_HASH_LEN, (const unsigned char *)content, sizeof(content) - 1,
+	    NULL, 0);
+	crypto_generichash_init(&st, NULL, 0, QF_HASH_LEN);
+	crypto_generichash_update(&st, im.p, im.content_off);
+	crypto_generichash_update(&st, chash, QF_HASH_LEN);
+	crypto_generichash_final(&st, fhash, QF_HASH_LEN);
+	memcpy(im.p + im.len - QF_HASH_LEN, fhash, QF_HASH_LEN);
+	memcpy(im.hash, fhash, QF_HASH_LEN);
+	img_add_state(&im, 1, RCPT_DELIVERED, "250 ok");
+
+	ck_assert_int_eq(qf_parse(im.p, im.len, &m, &why), QF_OK);
+	ck_assert_mem_eq(m.hash, fhash, QF_HASH_LEN);
+	ck_assert_uint_eq(m.content_len, sizeof(content) - 1);
+	ck_assert_uint_eq(m.nstates, 1);
+	ck_assert_uint_eq(m.rcpt_state[1].state, RCPT_DELIVERED);
+	qf_mail_free(&m);
+
+	/* the v2 reading of the same bytes would not match: version decides */
+	im.p[im.content_off + 1] ^= 0x10;
 	ck_assert_int_eq(qf_parse(im.p, im.len, &m, &why), QF_CORRUPT);
 	ck_assert_str_eq(why, "bad hash");
 	free(im.p);
@@ -561,6 +623,8 @@ suite(void)
 	tcase_add_test(tc, flipped_bit_is_corrupt);
 	tcase_add_loop_test(tc, header_rejections, 0, sizeof(damage) / sizeof(damage[0]));
 	tcase_add_test(tc, bad_hash_is_corrupt);
+	tcase_add_test(tc, version2_trailer_is_blake2b_over_prefix_and_xxh3);
+	tcase_add_test(tc, version1_file_is_read);
 	tcase_add_test(tc, torn_partial_record_is_dropped);
 	tcase_add_test(tc, torn_full_records_at_end_are_dropped);
 	tcase_add_test(tc, bad_record_before_good_is_corrupt);

@@ -60,7 +60,7 @@ main(int argc, char *argv[])
 	const char *errstr, *qdir;
 	char path[4096], **rcpt, *body;
 	uint8_t *prefix, trailer[QF_TRAILER_LEN], hash[QF_HASH_LEN], rec[QF_STATE_SIZE];
-	crypto_generichash_state st;
+	struct qf_chash st = { NULL };
 	struct qf_envelope e;
 	struct qf_state s;
 	long long count, n, defer = -1, nrcpt = 1, size = 4096, uid = -1, gid = -1, ndom = 0;
@@ -158,6 +158,7 @@ main(int argc, char *argv[])
 		qf_content_hash_init(&st);
 		qf_content_hash_update(&st, body, blen);
 		qf_trailer_encode(prefix, plen, &st, trailer, hash);
+		qf_content_hash_free(&st);
 
 		snprintf(path, sizeof(path), "%s/queue/%s", qdir, e.id);
 		if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) == -1)
