@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "bytes.h"
 
 void
 data_enc_init(struct data_enc *e, bool reject_8bit)
@@ -86,35 +87,40 @@ data_enc_feed(struct data_enc *e, const uint8_t *in, size_t n, uint8_t *out)
 size_t
 data_enc_clean(struct data_enc *e, const uint8_t *in, size_t n)
 {
-	size_t	 i, clean = 0, linelen = e->linelen;
-	bool	 bol = e->bol;
-	uint8_t	 c;
+	const uint8_t	*lf;
+	size_t		 i = 0, cr, linelen = e->linelen;
+	bool		 bol = e->bol;
 
 	if (e->cr)
 		return 0;
-	for (i = 0; i < n; i++) {
-		c = in[i];
-		if (c == '\r') {
-			if (i + 1 >= n || in[i + 1] != '\n')
-				break;
-			i++;
-			clean = i + 1;
-			bol = true;
-			linelen = 0;
-			continue;
-		}
-		if (c == '\n' || (bol && c == '.') || (c >= 0x80 && e->reject_8bit) ||
-		    ++linelen > DATA_LINE_MAX)
+	/*
+	 * A line at a time, not an octet at a time (the agent runs this over
+	 * every octet it sends): its LF found with memchr, then the checks of
+	 * the whole line, each a memchr or a word-wide scan.
+	 */
+	while (i < n) {
+		if (bol && in[i] == '.')
 			break;
-		bol = false;
+		if ((lf = memchr(in + i, '\n', n - i)) == NULL)
+			break;			/* unfinished: wait for the rest */
+		if ((size_t)(lf - in) == i || lf[-1] != '\r')
+			break;			/* a bare LF */
+		cr = (size_t)(lf - in) - 1;
+		if (linelen + (cr - i) > DATA_LINE_MAX ||
+		    memchr(in + i, '\r', cr - i) != NULL ||
+		    (e->reject_8bit && mem_has_8bit(in + i, cr - i)))
+			break;
+		i = cr + 2;
+		bol = true;
+		linelen = 0;
 	}
-	if (clean > 0) {
+	if (i > 0) {
 		e->bol = true;
 		e->linelen = 0;
-		e->in += clean;
-		e->out += clean;
+		e->in += i;
+		e->out += i;
 	}
-	return clean;
+	return i;
 }
 
 size_t

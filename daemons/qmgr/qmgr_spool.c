@@ -36,6 +36,7 @@
 
 #include <event2/event.h>
 
+#include "bytes.h"
 #include "config.h"
 #include "log.h"
 #include "qmgr.h"
@@ -227,16 +228,15 @@ spool_tx_printf(struct qtx *tx, const char *fmt, ...)
 {
 	va_list	 ap;
 	char	*s;
-	int	 n, i, r;
+	int	 n, r;
 
 	va_start(ap, fmt);
 	n = vasprintf(&s, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return -1;
-	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] & 0x80)
-			tx->env.flags |= MAIL_F_8BIT;
+	if (mem_has_8bit(s, (size_t)n))
+		tx->env.flags |= MAIL_F_8BIT;
 	r = spool_tx_write(tx, s, (size_t)n);
 	free(s);
 	return r;

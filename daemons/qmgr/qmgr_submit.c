@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "bytes.h"
 #include "chan.h"
 #include "config.h"
 #include "frame.h"
@@ -87,17 +88,6 @@ tx_forget(struct qlink *l, struct qtx *tx)
 {
 	RB_REMOVE(qtx_tree, &l->txs, tx);
 	l->ntx--;
-}
-
-static bool
-has_8bit(const uint8_t *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (p[i] & 0x80)
-			return true;
-	return false;
 }
 
 /* Start the file: provisional prefix, then our Received header for local mail. */
@@ -320,7 +310,7 @@ do_data(struct qlink *l, struct frame *f)
 		spool_tx_discard(q, tx);
 		return 0;
 	}
-	if (has_8bit(p, n))
+	if (!(tx->env.flags & MAIL_F_8BIT) && mem_has_8bit(p, n))
 		tx->env.flags |= MAIL_F_8BIT;
 	if (spool_tx_write(tx, p, n) == -1) {
 		log_warn("%s: write", tx->env.id);

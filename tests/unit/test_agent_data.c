@@ -265,6 +265,92 @@ START_TEST(clean_span_keeps_the_line_limit)
 }
 END_TEST
 
+/*
+ * The octet-at-a-time scan data_enc_clean() was before it took a line at a
+ * time: kept here as the oracle the faster one must agree with.
+ */
+static size_t
+clean_octets(struct data_enc *e, const uint8_t *in, size_t n)
+{
+	size_t	 i, clean = 0, linelen = e->linelen;
+	bool	 bol = e->bol;
+	uint8_t	 c;
+
+	if (e->cr)
+		return 0;
+	for (i = 0; i < n; i++) {
+		c = in[i];
+		if (c == '\r') {
+			if (i + 1 >= n || in[i + 1] != '\n')
+				break;
+			i++;
+			clean = i + 1;
+			bol = true;
+			linelen = 0;
+			continue;
+		}
+		if (c == '\n' || (bol && c == '.') || (c >= 0x80 && e->reject_8bit) ||
+		    ++linelen > DATA_LINE_MAX)
+			break;
+		bol = false;
+	}
+	if (clean > 0) {
+		e->bol = true;
+		e->linelen = 0;
+		e->in += clean;
+		e->out += clean;
+	}
+	return clean;
+}
+
+/* Random mail-like blocks (long lines, dots, bare CRs and LFs, 8-bit octets
+ * now and then), random encoder states: the same span, the same state. */
+START_TEST(clean_span_agrees_with_the_octet_scan)
+{
+	static uint8_t	 buf[8192];
+	struct data_enc	 a, b;
+	size_t		 n, len, k, want, got;
+	unsigned	 round;
+
+	srandom(23);
+	for (round = 0; round < 3000; round++) {
+		n = 0;
+		while (n + 1100 < sizeof(buf) && random() % 30 != 0) {
+			len = random() % 10 == 0 ? 990 + (size_t)(random() % 20) :
+			    (size_t)(random() % 90);
+			for (k = 0; k < len; k++)
+				buf[n++] = random() % 400 == 0 ? 0xc3 :
+				    random() % 60 == 0 ? '.' : 'a' + random() % 26;
+			switch (random() % 40) {
+			case 0:
+				buf[n++] = '\n';
+				break;
+			case 1:
+				buf[n++] = '\r';
+				break;
+			case 2:
+				break;
+			default:
+				buf[n++] = '\r';
+				buf[n++] = '\n';
+			}
+		}
+		data_enc_init(&a, random() % 3 == 0);
+		a.bol = random() % 4 != 0;
+		a.linelen = a.bol ? 0 : (size_t)(random() % 1000);
+		a.cr = random() % 50 == 0;
+		b = a;
+		/* a block may start and end anywhere */
+		k = n > 0 ? (size_t)random() % (n / 4 + 1) : 0;
+		len = n - k - (n - k > 0 ? (size_t)random() % ((n - k) / 4 + 1) : 0);
+		want = clean_octets(&a, buf + k, len);
+		got = data_enc_clean(&b, buf + k, len);
+		ck_assert_msg(got == want, "round %u: %zu, the octet scan %zu", round, got, want);
+		ck_assert(memcmp(&a, &b, sizeof(a)) == 0);
+	}
+}
+END_TEST
+
 static Suite *
 agent_data_suite(void)
 {
@@ -278,6 +364,7 @@ agent_data_suite(void)
 	    sizeof(cases) / sizeof(cases[0]));
 	tcase_add_loop_test(tc, clean_span_stops_where_encoding_is_needed, 0, 11);
 	tcase_add_test(tc, clean_span_keeps_the_line_limit);
+	tcase_add_test(tc, clean_span_agrees_with_the_octet_scan);
 	suite_add_tcase(s, tc);
 	return s;
 }
