@@ -9,6 +9,7 @@
 struct proc_ctx;
 
 void	qmgr_main(struct proc_ctx *);
+void	qmgr_prepare(struct proc_ctx *);	/* before chroot: the queue's file system */
 void	scheduler_main(struct proc_ctx *);
 void	resolver_main(struct proc_ctx *);
 void	resolver_prepare(struct proc_ctx *);	/* before chroot: system resolver settings */

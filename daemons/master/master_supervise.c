@@ -47,7 +47,7 @@
 #include "msg.h"
 
 static const struct proc_desc procs[] = {
-	{ PROC_QMGR,      "qmgr",      USER_QUEUE, ROOT_QUEUE, qmgr_main,      NULL },
+	{ PROC_QMGR,      "qmgr",      USER_QUEUE, ROOT_QUEUE, qmgr_main,      qmgr_prepare },
 	{ PROC_SCHEDULER, "scheduler", USER_SCHEDULER, ROOT_EMPTY, scheduler_main, NULL },
 	{ PROC_RESOLVER,  "resolver",  USER_RESOLVER,  ROOT_EMPTY, resolver_main,  resolver_prepare },
 	{ PROC_SMTPD,     "smtpd",     USER_SMTPD,     ROOT_EMPTY, smtpd_main,     NULL },

@@ -328,6 +328,9 @@ void	qmgr_maybe_exit(struct qmgr *);
 
 /* qmgr_commit.c */
 struct qcommit *qmgr_commit_start(struct qmgr *);
+/* Does syncfs() on a file system of this type (statfs f_type) leave what it
+ * wrote durable when it returns? ext4_journal: an ext4 one has a journal. */
+bool	commit_syncfs_is_durable(unsigned long fs_type, bool ext4_journal);
 void	qmgr_commit_push(struct qmgr *, struct qjob *);
 void	qmgr_commit_stop(struct qcommit *);
 void	qmgr_commit_close(struct qmgr *, int fd);

@@ -18,7 +18,7 @@
  * fdatasync per file and an fsync of queue/, measured 1.8 flushes per mail
  * with the four threads that did that before).
  *
- * Why a round is answered only after the NEXT round's flush: on ext4
+ * Why a round may be answered only after the NEXT round's flush: on ext4
  * without a journal, syncfs() issues its flush before its last step writes
  * the metadata buffers (inode tables, directory blocks) it started earlier
  * (fs/sync.c: sync_fs(sb, 1), then sync_blockdev()). Those writes are
@@ -26,6 +26,13 @@
  * Under load that next flush is the next round's own syncfs() (one flush
  * per round); when nothing new came, an fsync() of the clean queue/ is the
  * closing flush alone. A round's mails thus wait for two flushes, not one.
+ * A journaled file system has no such tail: its sync_fs() commits the
+ * metadata to the journal and waits for that commit's flush, after the
+ * data was written (ext4 with a journal, XFS, btrfs, whose syncfs() ends
+ * with a transaction commit). There a round is answered when its own
+ * syncfs() returns: one flush of waiting instead of two. qmgr_prepare()
+ * tells which, before the chroot hides /proc and /sys; a file system it
+ * does not know as journaled keeps the two flushes.
  *
  * Crash guarantees: a new mail's bytes are all written before its job is
  * pushed, so a killed process (the page cache survives) never leaves a
@@ -51,6 +58,11 @@
  * the commit rounds as well.
  */
 #include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
+
+#include <linux/magic.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -64,7 +76,9 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "daemons.h"
 #include "log.h"
+#include "proc.h"
 #include "qmgr.h"
 #include "xmalloc.h"
 
@@ -83,6 +97,16 @@
 #define QMGR_SYNCFS_REST_MIN	10
 #define QMGR_SYNCFS_REST_MAX	320
 
+/*
+ * What qmgr_prepare() found out about the queue's file system, for
+ * qmgr_commit_start(): written once before the loop starts, by this file only.
+ */
+static struct {
+	bool	probed;
+	bool	syncfs_durable;		/* a round is durable when its syncfs() returns */
+	char	what[96];		/* for the log: the file system and device */
+} queue_fs;
+
 struct qcommit {
 	struct qmgr	*q;
 	pthread_t	 thread;
@@ -96,6 +120,7 @@ struct qcommit {
 	struct event	*ev;
 	int		 incoming_fd, queue_fd, spare_fd;
 	bool		 files;		/* queue_sync = files */
+	bool		 syncfs_durable;	/* no closing flush needed (queue_fs) */
 	struct timespec	 rest_until;	/* file by file until then (syncfs_resting) */
 	unsigned	 rest;		/* its length, seconds */
 	unsigned	 slow;		/* slow syncfs() calls in a row */
@@ -397,6 +422,11 @@ commit_thread(void *arg)
 		if (prev != NULL)
 			round_done(c, prev);
 		prev = batch;
+		if (c->syncfs_durable && prev != NULL) {
+			/* journaled: its own syncfs() closed it (see the top) */
+			round_done(c, prev);
+			prev = NULL;
+		}
 	}
 	pthread_mutex_unlock(&c->lock);
 	return NULL;
@@ -476,6 +506,77 @@ commit_done_cb(evutil_socket_t fd, short ev, void *arg)
 	qmgr_maybe_exit(c->q);
 }
 
+bool
+commit_syncfs_is_durable(unsigned long fs_type, bool ext4_journal)
+{
+	switch (fs_type) {
+	case EXT4_SUPER_MAGIC:		/* also ext2 and ext3: the journal decides */
+		return ext4_journal;
+	case XFS_SUPER_MAGIC:
+	case BTRFS_SUPER_MAGIC:
+		return true;
+	default:			/* unknown: the safe way, two flushes */
+		return false;
+	}
+}
+
+static const char *
+fs_type_name(unsigned long fs_type)
+{
+	switch (fs_type) {
+	case EXT4_SUPER_MAGIC:
+		return "ext2/3/4";
+	case XFS_SUPER_MAGIC:
+		return "xfs";
+	case BTRFS_SUPER_MAGIC:
+		return "btrfs";
+	case TMPFS_MAGIC:
+		return "tmpfs";
+	default:
+		return "a file system of another type";
+	}
+}
+
+/*
+ * Before the chroot: the file system of the queue and, for ext4, whether it
+ * has a journal. The kernel names a mounted ext4 journal in /proc/fs/jbd2
+ * after the device ("vda1-8", "dm-0-8", "loop0-8": the journal's inode);
+ * the device's name is the last part of /sys/dev/block/MAJOR:MINOR.
+ * Anything not found is taken as "no journal".
+ */
+void
+qmgr_prepare(struct proc_ctx *ctx)
+{
+	char dir[PATH_MAX], link[PATH_MAX], path[PATH_MAX + 32];
+	const char *dev = "?";
+	struct statfs sfs;
+	struct stat st;
+	ssize_t n;
+	bool journal = false;
+
+	/* Its root: incoming/, queue/ and spare/ are made in it after the
+	 * chroot and must share its file system (a mail is renamed across). */
+	config_queue_dir(ctx->conf, dir, sizeof(dir));
+	if (statfs(dir, &sfs) == -1 || stat(dir, &st) == -1) {
+		log_warn("%s: cannot tell its file system; a commit round waits for two flushes",
+		    dir);
+		return;
+	}
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u", major(st.st_dev), minor(st.st_dev));
+	if ((n = readlink(path, link, sizeof(link) - 1)) > 0) {
+		link[n] = '\0';
+		dev = strrchr(link, '/') != NULL ? strrchr(link, '/') + 1 : link;
+		snprintf(path, sizeof(path), "/proc/fs/jbd2/%s-8", dev);
+		journal = (unsigned long)sfs.f_type == EXT4_SUPER_MAGIC && access(path, F_OK) == 0;
+	}
+	queue_fs.probed = true;
+	queue_fs.syncfs_durable = commit_syncfs_is_durable((unsigned long)sfs.f_type, journal);
+	snprintf(queue_fs.what, sizeof(queue_fs.what), "%s%s on %.40s",
+	    fs_type_name((unsigned long)sfs.f_type),
+	    (unsigned long)sfs.f_type != EXT4_SUPER_MAGIC ? "" :
+	    journal ? " with a journal" : " without a journal", dev);
+}
+
 struct qcommit *
 qmgr_commit_start(struct qmgr *q)
 {
@@ -489,6 +590,11 @@ qmgr_commit_start(struct qmgr *q)
 	c->queue_fd = q->queue_fd;
 	c->spare_fd = q->spare_fd;
 	c->files = q->conf->queue_sync == QSYNC_FILES;
+	c->syncfs_durable = queue_fs.syncfs_durable;
+	if (queue_fs.probed && !c->files)
+		log_info("commit: queue on %s: a round is answered %s", queue_fs.what,
+		    c->syncfs_durable ? "when its syncfs() returns (journaled)" :
+		    "after the next flush (no journal known)");
 	if ((c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
 		fatal("eventfd");
 	pthread_mutex_init(&c->lock, NULL);
