@@ -33,59 +33,18 @@ data_enc_init(struct data_enc *e, bool reject_8bit)
 	e->reject_8bit = reject_8bit;
 }
 
-ssize_t
-data_enc_feed(struct data_enc *e, const uint8_t *in, size_t n, uint8_t *out)
-{
-	uint8_t	*o = out;
-	size_t	 i;
-	uint8_t	 c;
-
-	for (i = 0; i < n; i++) {
-		c = in[i];
-		if (e->cr) {
-			/* CR LF, or a lone CR taken as a line end: either way CRLF. */
-			e->cr = false;
-			*o++ = '\r';
-			*o++ = '\n';
-			e->bol = true;
-			e->linelen = 0;
-			if (c == '\n')
-				continue;
-		}
-		if (c == '\r') {
-			e->cr = true;
-			continue;
-		}
-		if (c == '\n') {
-			*o++ = '\r';
-			*o++ = '\n';
-			e->bol = true;
-			e->linelen = 0;
-			continue;
-		}
-		if (c >= 0x80 && e->reject_8bit)
-			return DATA_ERR_8BIT;
-		if (++e->linelen > DATA_LINE_MAX)
-			return DATA_ERR_LONGLINE;
-		if (e->bol && c == '.')
-			*o++ = '.';
-		e->bol = false;
-		*o++ = c;
-	}
-	e->in += n;
-	e->out += o - out;
-	return o - out;
-}
-
 /*
  * The length of the longest start of in[0, n) that the encoder would pass
  * on unchanged and that ends with a CRLF: no dot at a line's start, no bare
  * CR or LF, no line over the limit, no 8-bit byte the server cannot take.
- * The state is advanced over it exactly as data_enc_feed() would; 0 leaves
- * it untouched. Such a span can go to the socket straight from the file.
+ * Leaves the state alone.
+ *
+ * A line at a time, not an octet at a time (the agent runs this over every
+ * octet it sends): its LF found with memchr, then the checks of the whole
+ * line, each a memchr or a word-wide scan.
  */
-size_t
-data_enc_clean(struct data_enc *e, const uint8_t *in, size_t n)
+static size_t
+clean_span(const struct data_enc *e, const uint8_t *in, size_t n)
 {
 	const uint8_t	*lf;
 	size_t		 i = 0, cr, linelen = e->linelen;
@@ -93,11 +52,6 @@ data_enc_clean(struct data_enc *e, const uint8_t *in, size_t n)
 
 	if (e->cr)
 		return 0;
-	/*
-	 * A line at a time, not an octet at a time (the agent runs this over
-	 * every octet it sends): its LF found with memchr, then the checks of
-	 * the whole line, each a memchr or a word-wide scan.
-	 */
 	while (i < n) {
 		if (bol && in[i] == '.')
 			break;
@@ -114,13 +68,85 @@ data_enc_clean(struct data_enc *e, const uint8_t *in, size_t n)
 		bol = true;
 		linelen = 0;
 	}
-	if (i > 0) {
+	return i;
+}
+
+/*
+ * clean_span(), with the state advanced over it exactly as data_enc_feed()
+ * would; 0 leaves it untouched. Such a span can go to the socket straight
+ * from the file.
+ */
+size_t
+data_enc_clean(struct data_enc *e, const uint8_t *in, size_t n)
+{
+	size_t	 span;
+
+	if ((span = clean_span(e, in, n)) > 0) {
 		e->bol = true;
 		e->linelen = 0;
-		e->in += i;
-		e->out += i;
+		e->in += span;
+		e->out += span;
 	}
-	return i;
+	return span;
+}
+
+ssize_t
+data_enc_feed(struct data_enc *e, const uint8_t *in, size_t n, uint8_t *out)
+{
+	const uint8_t	*lf;
+	uint8_t		*o = out;
+	size_t		 i = 0, span, stop;
+	uint8_t		 c;
+
+	while (i < n) {
+		/* Lines that need nothing: copied whole (most of a mail). */
+		if ((span = clean_span(e, in + i, n - i)) > 0) {
+			memcpy(o, in + i, span);
+			o += span;
+			i += span;
+			e->bol = true;
+			e->linelen = 0;
+			continue;
+		}
+		/* The next line (to its LF, or the end) an octet at a time. */
+		lf = memchr(in + i, '\n', n - i);
+		stop = lf != NULL ? (size_t)(lf - in) + 1 : n;
+		for (; i < stop; i++) {
+			c = in[i];
+			if (e->cr) {
+				/* CR LF, or a lone CR taken as a line end: either way CRLF. */
+				e->cr = false;
+				*o++ = '\r';
+				*o++ = '\n';
+				e->bol = true;
+				e->linelen = 0;
+				if (c == '\n')
+					continue;
+			}
+			if (c == '\r') {
+				e->cr = true;
+				continue;
+			}
+			if (c == '\n') {
+				*o++ = '\r';
+				*o++ = '\n';
+				e->bol = true;
+				e->linelen = 0;
+				continue;
+			}
+			if (c >= 0x80 && e->reject_8bit)
+				return DATA_ERR_8BIT;
+			if (++e->linelen > DATA_LINE_MAX)
+				return DATA_ERR_LONGLINE;
+			if (e->bol && c == '.')
+				*o++ = '.';
+			e->bol = false;
+			*o++ = c;
+		}
+	}
+	e->in += n;
+	e->out += o - out;
+	return o - out;
 }
 
 size_t

@@ -265,6 +265,36 @@ START_TEST(clean_span_keeps_the_line_limit)
 }
 END_TEST
 
+/* Random mail-like content: lines short and long (around the 998 limit),
+ * dots, bare CRs and LFs, an 8-bit octet now and then. Returns its length. */
+static size_t
+random_mail(uint8_t *buf, size_t cap)
+{
+	size_t	 n = 0, len, k;
+
+	while (n + 1100 < cap && random() % 30 != 0) {
+		len = random() % 10 == 0 ? 990 + (size_t)(random() % 20) :
+		    (size_t)(random() % 90);
+		for (k = 0; k < len; k++)
+			buf[n++] = random() % 400 == 0 ? 0xc3 :
+			    random() % 60 == 0 ? '.' : 'a' + random() % 26;
+		switch (random() % 40) {
+		case 0:
+			buf[n++] = '\n';
+			break;
+		case 1:
+			buf[n++] = '\r';
+			break;
+		case 2:
+			break;
+		default:
+			buf[n++] = '\r';
+			buf[n++] = '\n';
+		}
+	}
+	return n;
+}
+
 /*
  * The octet-at-a-time scan data_enc_clean() was before it took a line at a
  * time: kept here as the oracle the faster one must agree with.
@@ -314,27 +344,7 @@ START_TEST(clean_span_agrees_with_the_octet_scan)
 
 	srandom(23);
 	for (round = 0; round < 3000; round++) {
-		n = 0;
-		while (n + 1100 < sizeof(buf) && random() % 30 != 0) {
-			len = random() % 10 == 0 ? 990 + (size_t)(random() % 20) :
-			    (size_t)(random() % 90);
-			for (k = 0; k < len; k++)
-				buf[n++] = random() % 400 == 0 ? 0xc3 :
-				    random() % 60 == 0 ? '.' : 'a' + random() % 26;
-			switch (random() % 40) {
-			case 0:
-				buf[n++] = '\n';
-				break;
-			case 1:
-				buf[n++] = '\r';
-				break;
-			case 2:
-				break;
-			default:
-				buf[n++] = '\r';
-				buf[n++] = '\n';
-			}
-		}
+		n = random_mail(buf, sizeof(buf));
 		data_enc_init(&a, random() % 3 == 0);
 		a.bol = random() % 4 != 0;
 		a.linelen = a.bol ? 0 : (size_t)(random() % 1000);
@@ -347,6 +357,81 @@ START_TEST(clean_span_agrees_with_the_octet_scan)
 		got = data_enc_clean(&b, buf + k, len);
 		ck_assert_msg(got == want, "round %u: %zu, the octet scan %zu", round, got, want);
 		ck_assert(memcmp(&a, &b, sizeof(a)) == 0);
+	}
+}
+END_TEST
+
+/* The octet-at-a-time encoder data_enc_feed() was before it copied clean
+ * lines whole: the oracle of the test below. */
+static ssize_t
+feed_octets(struct data_enc *e, const uint8_t *in, size_t n, uint8_t *out)
+{
+	uint8_t	*o = out;
+	size_t	 i;
+	uint8_t	 c;
+
+	for (i = 0; i < n; i++) {
+		c = in[i];
+		if (e->cr) {
+			e->cr = false;
+			*o++ = '\r';
+			*o++ = '\n';
+			e->bol = true;
+			e->linelen = 0;
+			if (c == '\n')
+				continue;
+		}
+		if (c == '\r') {
+			e->cr = true;
+			continue;
+		}
+		if (c == '\n') {
+			*o++ = '\r';
+			*o++ = '\n';
+			e->bol = true;
+			e->linelen = 0;
+			continue;
+		}
+		if (c >= 0x80 && e->reject_8bit)
+			return DATA_ERR_8BIT;
+		if (++e->linelen > DATA_LINE_MAX)
+			return DATA_ERR_LONGLINE;
+		if (e->bol && c == '.')
+			*o++ = '.';
+		e->bol = false;
+		*o++ = c;
+	}
+	e->in += n;
+	e->out += o - out;
+	return o - out;
+}
+
+/* Random mail-like content fed in random pieces to both encoders: the same
+ * wire bytes, the same state after every piece, the same first error. */
+START_TEST(feed_agrees_with_the_octet_encoder)
+{
+	static uint8_t	 buf[8192], wa[DATA_ENC_OUTMAX(8192)], wb[DATA_ENC_OUTMAX(8192)];
+	struct data_enc	 a, b;
+	size_t		 n, off, piece;
+	ssize_t		 ra, rb;
+	unsigned	 round;
+
+	srandom(29);
+	for (round = 0; round < 3000; round++) {
+		n = random_mail(buf, sizeof(buf));
+		data_enc_init(&a, random() % 3 == 0);
+		b = a;
+		for (off = 0; off < n; off += piece) {
+			piece = random() % 3 == 0 ? n - off : 1 + (size_t)random() % (n - off);
+			ra = feed_octets(&a, buf + off, piece, wa);
+			rb = data_enc_feed(&b, buf + off, piece, wb);
+			ck_assert_msg(ra == rb, "round %u at %zu: %zd, the octet encoder %zd",
+			    round, off, rb, ra);
+			if (ra < 0)
+				break;
+			ck_assert(memcmp(wa, wb, (size_t)ra) == 0);
+			ck_assert(memcmp(&a, &b, sizeof(a)) == 0);
+		}
 	}
 }
 END_TEST
@@ -365,6 +450,7 @@ agent_data_suite(void)
 	tcase_add_loop_test(tc, clean_span_stops_where_encoding_is_needed, 0, 11);
 	tcase_add_test(tc, clean_span_keeps_the_line_limit);
 	tcase_add_test(tc, clean_span_agrees_with_the_octet_scan);
+	tcase_add_test(tc, feed_agrees_with_the_octet_encoder);
 	suite_add_tcase(s, tc);
 	return s;
 }
