@@ -16,10 +16,12 @@
  * record. When it comes due (or a command names it), the file is read and
  * verified again as at start, indexed, and announced to the scheduler. A
  * flush of the whole queue makes every parked mail due now, read back a
- * slice per loop turn (PARK_LOAD_BATCH mails or PARK_LOAD_USEC); one of a
- * domain reads every parked file at once, and so do delete and hold of a
- * domain or of all mails (the listing and queue --summary read them a slice
- * at a time).
+ * slice per loop turn (PARK_LOAD_BATCH mails or PARK_LOAD_USEC). The
+ * listing, queue --summary, flush @domain and delete|hold @domain|all walk
+ * the parked set by id (park_next) a slice per loop turn (qmgr_control.c
+ * says how): they read a file for the moment (park_peek), take a mail into
+ * memory only when they change it (park_adopt), make one due now
+ * (park_flush), or remove one without reading it (park_delete).
  *
  * A parked mail counts in q->shape as the deferred mail it is (every open
  * recipient deferred: the condition for parking), with ndeferred recipients.
@@ -28,7 +30,12 @@
  * scheduler had read. When the queue manager has sent more, a flush is on
  * its way that the forgotten mail would miss: the mail is announced again
  * (with the flushed recipients due now), not parked. A mail that changed
- * meanwhile (held, deleted, a recipient due) is never parked either.
+ * meanwhile (held, deleted, a recipient due) is never parked either. While
+ * a bulk command walks the parked set, a mail handed back behind its cursor
+ * would be seen by neither of its walks (on disk, then in memory): the
+ * command takes it instead (ctl_bulk_parked). Refusing the park would not
+ * do: the scheduler would hand the mail back again at once, every loop
+ * turn, for as long as the walk lasts.
  */
 #include <stdlib.h>
 #include <string.h>
