@@ -485,7 +485,9 @@ cmd_hold_bulk(struct qctl *c, const char *sel, bool on)
  * such a mail at once. During a flush's walk no parked mail is read back
  * when due (park_pause): the mails it makes due come back once, after it,
  * and each is counted once. One bulk command walks at a time; others wait
- * their turn in q->bulk_wait, in arrival order, and are answered in it.
+ * their turn in q->bulk_wait, in arrival order (so that two walks never
+ * take the same mail, and a flush's pause has one owner); each still
+ * answers once its own changes are durable.
  */
 static void bulk_step(struct qctl *);
 
