@@ -206,6 +206,7 @@ qmgr_main(struct proc_ctx *ctx)
 	q->listen_fd = -1;
 	RB_INIT(&q->mails);
 	park_init(q);
+	TAILQ_INIT(&q->bulk_wait);
 	RB_INIT(&q->held);
 	TAILQ_INIT(&q->links);
 

@@ -246,6 +246,10 @@ RB_HEAD(qheld_tree, qheld);
 struct qpark;
 RB_HEAD(qpark_tree, qpark);
 
+/* outpostctl commands over many mails, run one at a time (qmgr_control.c). */
+struct qctl;
+TAILQ_HEAD(qctl_list, qctl);
+
 struct qmgr {
 	struct proc_ctx		*ctx;
 	const struct config	*conf;
@@ -263,6 +267,11 @@ struct qmgr {
 	uint64_t		 park_armed;
 	uint8_t			*park_buf;	/* read buffer of their files */
 	size_t			 park_bufcap;
+	bool			 park_paused;	/* none read back when due (park_pause) */
+	/* The bulk command walking the mails on disk, and those waiting for
+	 * their turn (qmgr_control.c). */
+	struct qctl		*bulk;
+	struct qctl_list	 bulk_wait;
 	unsigned		 nwfd;		/* qmail.wfd kept open */
 	struct qcommit		*commit;
 	unsigned		 jobs_inflight;
@@ -357,10 +366,20 @@ uint64_t park_due(struct qmgr *, const struct qmail *);
 void	park_mail(struct qmgr *, struct qmail *, uint64_t due, bool indexed);
 /* The indexed mail of that id, read from disk (and announced) if parked. */
 struct qmail *park_get(struct qmgr *, const char *id);
-/* Index the parked mails a selector names ("" all, "@domain", an id)
- * before a command runs over the index, and announce them (else the
- * command must); returns how many. */
-unsigned park_load_selected(struct qmgr *, const char *selector, bool announce);
+/* A mail just read by park_peek() indexed (not announced) in place of its
+ * entry p (freed); NULL when the file says it left the queue already. */
+struct qmail *park_adopt(struct qmgr *, struct qpark *, struct qmail *);
+/* outpostctl flush of one parked mail: due now, read back in its turn with
+ * its deferred recipients due. */
+void	park_flush(struct qmgr *, struct qpark *);
+/* outpostctl delete of a parked mail without reading its file: the entry
+ * and its counts go now, its marks too; done runs once the removal of
+ * queue/<id> is durable (a QJOB_REMOVE, j->arg = arg). */
+void	park_delete(struct qmgr *, struct qpark *, void (*done)(struct qmgr *, struct qjob *),
+	    void *arg);
+/* While paused, no parked mail is read back when it comes due (a bulk flush
+ * walking them, qmgr_control.c); resumed, the due ones are read back. */
+void	park_pause(struct qmgr *, bool paused);
 /* outpostctl flush (all): every parked mail due now, read back in slices
  * with its deferred recipients due; returns how many. */
 unsigned park_flush_all(struct qmgr *);
@@ -498,6 +517,8 @@ void	mark_set(struct qmgr *, const struct qmail *, uint32_t flag, bool on,
 	    void (*done)(struct qmgr *, void *arg, int error), void *arg);
 /* The mail left the queue: its marks go too (a leftover is removed at start). */
 void	mark_forget(struct qmgr *, const struct qmail *);
+/* The same for a mail known by its id and MAIL_F_* flags alone (on disk). */
+void	mark_forget_id(struct qmgr *, const char *id, uint32_t flags);
 
 /* An outpostctl command being answered (qmgr_control.c, qmgr_list.c). */
 struct qctl {
@@ -518,6 +539,10 @@ struct qctl {
 	uint64_t		 off, end;	/* show: content still to send */
 	char			 domain[HOSTNAME_MAX];	/* listing: only mails for @domain */
 	struct summary		*summary;	/* queue --summary being made (qmgr_shape.c) */
+	/* flush @domain, delete and hold|release @domain|all: the mails on disk
+	 * walked from c->cursor, one such command at a time (qmgr_control.c) */
+	uint8_t			 bulk_op;
+	TAILQ_ENTRY(qctl)	 bulk_entry;
 };
 
 /* qmgr_control.c */
@@ -530,6 +555,15 @@ void	ctl_end(struct qctl *, int status, const char *fmt, ...)
 bool	ctl_paused(struct qctl *);
 /* step() again at the next loop turn (long work done in slices). */
 void	ctl_yield(struct qctl *);
+/* Work in slices: n items done since t0 in this loop turn. When that is a
+ * slice (CTL_SLICE items or CTL_SLICE_USEC), yields and returns true. */
+#define CTL_SLICE	512
+#define CTL_SLICE_USEC	10000
+bool	ctl_slice_over(struct qctl *, unsigned n, const struct timespec *t0);
+/* The scheduler hands back mail m while the bulk command c walks the mails
+ * on disk: true when c took it (deleted, held or flushed it now) because
+ * its id lies behind c's cursor, where the walk would never see it parked. */
+bool	ctl_bulk_parked(struct qctl *, struct qmail *);
 
 /* qmgr_list.c */
 void	list_start(struct qctl *, bool json);

@@ -18,7 +18,10 @@
  *   bounce ID             every non-final recipient FAILED, one DSN
  *
  * A command that changes the queue answers only once its change is
- * durable. Output is paced: while the master link holds more than
+ * durable. Commands over many mails (flush @domain, delete and
+ * hold|release @domain|all) read the mails waiting on disk a slice per loop
+ * turn, one such command at a time, the others waiting their turn (see
+ * bulk_start). Output is paced: while the master link holds more than
  * CTL_PENDING_HIGH bytes, a listing waits (ctl_paused), so a queue of any
  * size cannot overflow the link.
  */
@@ -93,6 +96,16 @@ ctl_yield(struct qctl *c)
 }
 
 bool
+ctl_slice_over(struct qctl *c, unsigned n, const struct timespec *t0)
+{
+	/* the clock is read every 32 items: a read costs more than most items */
+	if (n < CTL_SLICE && ((n & 31) != 31 || qmgr_usec_since(t0) <= CTL_SLICE_USEC))
+		return false;
+	ctl_yield(c);
+	return true;
+}
+
+bool
 ctl_paused(struct qctl *c)
 {
 	struct timeval tv = { 0, CTL_RESUME_USEC };
@@ -134,19 +147,71 @@ rcpt_in_domain(const char *addr, const char *domain)
 	return at != NULL && strcasecmp(at + 1, domain) == 0;
 }
 
+/* Deferred recipients of m (only those at domain, unless NULL) due now;
+ * false when m has no such recipient left in the queue. */
+static bool
+flush_one(struct qmgr *q, struct qmail *m, const char *domain, uint64_t now)
+{
+	uint32_t i;
+	bool hit = false;
+
+	for (i = 0; i < m->nrcpt; i++) {
+		struct qrcpt *rc = &m->rcpt[i];
+
+		if (rcpt_final(rc) || (domain != NULL && !rcpt_in_domain(rc->addr, domain)))
+			continue;
+		hit = true;
+		if (rc->next > now)
+			rc->next = now;
+	}
+	if (hit)	/* read back from disk: the scheduler learns it due */
+		sched_announce(q, m);
+	return hit;
+}
+
 /*
  * flush: due now, in the scheduler and in the index (so that the listing
- * and a later announce agree). Held mails stay held.
+ * and a later announce agree). Held mails stay held. flush @domain walks
+ * the mails on disk first (bulk_start), then ends in flush_end().
  */
+static void
+flush_end(struct qctl *c)
+{
+	struct qmgr *q = c->q;
+	struct qmail *m;
+	uint64_t now = clock_now();	/* the scheduler's clock, as the due times */
+	const char *sel = c->id, *domain = c->domain[0] != '\0' ? c->domain : NULL;
+	unsigned n = c->count;	/* those made due on disk */
+
+	RB_FOREACH(m, qmail_tree, &q->mails) {
+		if ((m->flags & MAIL_F_HELD) || (sel[0] != '\0' && strcmp(sel, m->id) != 0))
+			continue;
+		n += flush_one(q, m, domain, now);
+	}
+	if (domain != NULL) {
+		char at[HOSTNAME_MAX + 1];
+
+		snprintf(at, sizeof(at), "@%s", domain);
+		sched_tell(q, MSG_SCHED_FLUSH, at);
+	} else
+		sched_tell(q, MSG_SCHED_FLUSH, sel);
+	log_info("flush %s%s: %u mails due now", domain != NULL ? "@" : "",
+	    domain != NULL ? domain : sel[0] ? sel : "(all)", n);
+	if (sel[0] != '\0')
+		ctl_end(c, 0, "%s: re-sent now", sel);
+	else
+		ctl_end(c, 0, "%u mail%s re-sent now", n, n == 1 ? "" : "s");
+}
+
+static void bulk_start(struct qctl *, uint8_t op);
+
+enum { BULK_FLUSH = 1, BULK_DELETE, BULK_HOLD, BULK_RELEASE };
+
 static void
 cmd_flush(struct qctl *c, const char *sel)
 {
 	struct qmgr *q = c->q;
 	struct qmail *m;
-	uint64_t now = clock_now();	/* the scheduler's clock, as the due times */
-	unsigned n = 0;
-	uint32_t i;
-	bool hit;
 
 	if (q->sched == NULL || q->sched->chan == NULL) {
 		ctl_end(c, 1, "the scheduler is not running: nothing can be sent now");
@@ -162,34 +227,13 @@ cmd_flush(struct qctl *c, const char *sel)
 	} else if (sel[0] == '@' && (sel[1] == '\0' || strlen(sel) >= HOSTNAME_MAX)) {
 		ctl_end(c, 1, "usage: flush [ID|@domain]");
 		return;
-	} else if (sel[0] == '@')	/* those on disk: announced below, due now */
-		(void)park_load_selected(q, sel, false);
-	else
-		n += park_flush_all(q);	/* read back in slices, due now */
-	RB_FOREACH(m, qmail_tree, &q->mails) {
-		if ((m->flags & MAIL_F_HELD) || (sel[0] != '\0' && sel[0] != '@' &&
-		    strcmp(sel, m->id) != 0))
-			continue;
-		hit = false;
-		for (i = 0; i < m->nrcpt; i++) {
-			struct qrcpt *rc = &m->rcpt[i];
-
-			if (rcpt_final(rc) || (sel[0] == '@' && !rcpt_in_domain(rc->addr, sel + 1)))
-				continue;
-			hit = true;
-			if (rc->next > now)
-				rc->next = now;
-		}
-		n += hit;
-		if (hit)	/* read back from disk: the scheduler learns it due */
-			sched_announce(q, m);
-	}
-	sched_tell(q, MSG_SCHED_FLUSH, sel);
-	log_info("flush %s: %u mails due now", sel[0] ? sel : "(all)", n);
-	if (sel[0] != '\0' && sel[0] != '@')
-		ctl_end(c, 0, "%s: re-sent now", sel);
-	else
-		ctl_end(c, 0, "%u mail%s re-sent now", n, n == 1 ? "" : "s");
+	} else if (sel[0] == '@') {
+		strlcpy(c->domain, sel + 1, sizeof(c->domain));
+		bulk_start(c, BULK_FLUSH);
+		return;
+	} else
+		c->count = park_flush_all(q);	/* read back in slices, due now */
+	flush_end(c);
 }
 
 /* delete */
@@ -234,6 +278,18 @@ deleted(struct qmgr *q, struct qjob *j)
 	free(j);
 }
 
+/* A mail deleted on disk without being read back (park_delete). */
+static void
+deleted_on_disk(struct qmgr *q, struct qjob *j)
+{
+	if (j->error != 0) {
+		errno = j->error;
+		log_warn("%s: deletion not durable", j->id);
+	}
+	ctl_step_done(j->arg, j->error, "deleted", true);
+	free(j);
+}
+
 static void
 delete_one(struct qctl *c, struct qmail *m)
 {
@@ -262,24 +318,42 @@ delete_one(struct qctl *c, struct qmail *m)
 	qmgr_commit_push(q, j);
 }
 
+/* Is m one that delete|hold|release|flush @domain|all names? */
+static bool
+bulk_names(const struct qctl *c, const struct qmail *m)
+{
+	if (c->domain[0] == '\0')
+		return true;
+	/* delete @domain: only mails that wait for nothing else (the others'
+	 * recipients would be lost with them) */
+	return shape_mail_in_domain(m, c->domain, c->bulk_op == BULK_DELETE);
+}
+
+static void
+delete_end(struct qctl *c)
+{
+	struct qmail *m, *next;
+
+	RB_FOREACH_SAFE(m, qmail_tree, &c->q->mails, next)
+		if (bulk_names(c, m))
+			delete_one(c, m);
+	ctl_step_done(c, 0, "deleted", false);
+}
+
 static void
 cmd_delete(struct qctl *c, const char *arg)
 {
-	struct qmail *m, *next;
+	struct qmail *m;
 
 	if (strcmp(arg, "all") == 0 || arg[0] == '@') {
 		if (arg[0] == '@' && (arg[1] == '\0' || strlen(arg) >= HOSTNAME_MAX)) {
 			ctl_end(c, 1, "usage: delete ID|@domain|all");
 			return;
 		}
+		if (arg[0] == '@')
+			strlcpy(c->domain, arg + 1, sizeof(c->domain));
 		c->pending = 1;		/* held until every removal is pushed */
-		(void)park_load_selected(c->q, arg[0] == '@' ? arg : "", true);
-		RB_FOREACH_SAFE(m, qmail_tree, &c->q->mails, next)
-			/* @domain: only mails that wait for nothing else (the others'
-			 * recipients would be lost with them). */
-			if (arg[0] != '@' || shape_mail_in_domain(m, arg + 1, true))
-				delete_one(c, m);
-		ctl_step_done(c, 0, "deleted", false);
+		bulk_start(c, BULK_DELETE);
 		return;
 	}
 	if ((m = ctl_mail(c, arg)) == NULL)
@@ -348,34 +422,177 @@ bulk_marked(struct qmgr *q, void *arg, int error)
 }
 
 static void
-cmd_hold_bulk(struct qctl *c, const char *sel, bool on)
+mark_one(struct qctl *c, struct qmail *m, bool on)
 {
-	struct qmail *m;
 	struct bulk_op *op;
 
+	op = xcalloc(1, sizeof(*op));
+	op->c = c;
+	op->on = on;
+	strlcpy(op->id, m->id, sizeof(op->id));
+	if (on) {
+		shape_set_held(c->q, m, true);
+		sched_tell(c->q, MSG_SCHED_REMOVED, m->id);
+	}
+	c->pending++;
+	mark_set(c->q, m, MAIL_F_HELD, on, bulk_marked, op);
+}
+
+static void
+hold_end(struct qctl *c)
+{
+	struct qmail *m;
+	bool on = c->bulk_op == BULK_HOLD;
+
+	RB_FOREACH(m, qmail_tree, &c->q->mails)
+		if (!m->deleted && on != ((m->flags & MAIL_F_HELD) != 0) && bulk_names(c, m))
+			mark_one(c, m, on);
+	ctl_step_done(c, 0, on ? "on hold" : "released", false);
+}
+
+static void
+cmd_hold_bulk(struct qctl *c, const char *sel, bool on)
+{
 	if (sel[0] == '@' && (sel[1] == '\0' || strlen(sel) >= HOSTNAME_MAX)) {
 		ctl_end(c, 1, "usage: %s ID|@domain|all", on ? "hold" : "release");
 		return;
 	}
+	if (sel[0] == '@')
+		strlcpy(c->domain, sel + 1, sizeof(c->domain));
 	c->pending = 1;		/* held until every mark is asked for */
-	if (on)		/* (a held mail never waits on disk: nothing to release there) */
-		(void)park_load_selected(c->q, sel[0] == '@' ? sel : "", true);
-	RB_FOREACH(m, qmail_tree, &c->q->mails) {
-		if (m->deleted || on == ((m->flags & MAIL_F_HELD) != 0) ||
-		    (sel[0] == '@' && !shape_mail_in_domain(m, sel + 1, false)))
-			continue;
-		op = xcalloc(1, sizeof(*op));
-		op->c = c;
-		op->on = on;
-		strlcpy(op->id, m->id, sizeof(op->id));
-		if (on) {
-			shape_set_held(c->q, m, true);
-			sched_tell(c->q, MSG_SCHED_REMOVED, m->id);
-		}
-		c->pending++;
-		mark_set(c->q, m, MAIL_F_HELD, on, bulk_marked, op);
+	bulk_start(c, on ? BULK_HOLD : BULK_RELEASE);
+}
+
+/*
+ * Bulk commands (flush @domain, delete and hold|release @domain|all) walk
+ * the mails on disk from c->cursor, a slice per loop turn (CTL_SLICE files
+ * or CTL_SLICE_USEC), so that intake and other commands go on; only then
+ * the mails in memory, in one turn, and the answer. Each parked entry is
+ * visited at most once whatever the tree does meanwhile (park_next: the
+ * next id after the cursor). What the walk leaves in memory is bounded:
+ *   flush @domain  a matching mail is made due now on disk (park_flush) and
+ *                  read back in its turn, flushed (a mail with recipients
+ *                  at other domains too is read back now, its recipients
+ *                  there alone due);
+ *   delete all     no file is read: the entry goes (park_delete);
+ *   delete @domain the file is read, the mail deleted if it waits for that
+ *                  domain alone;
+ *   hold           the file is read, a matching mail indexed and held (a
+ *                  held mail is never on disk);
+ *   release        nothing on disk is held: no walk.
+ * A mail parked meanwhile behind the cursor would be missed by both walks:
+ * the scheduler's QMGR_PARK calls ctl_bulk_parked(), and the command takes
+ * such a mail at once. During a flush's walk no parked mail is read back
+ * when due (park_pause): the mails it makes due come back once, after it,
+ * and each is counted once. One bulk command walks at a time; others wait
+ * their turn in q->bulk_wait, in arrival order (so that two walks never
+ * take the same mail, and a flush's pause has one owner); each still
+ * answers once its own changes are durable.
+ */
+static void bulk_step(struct qctl *);
+
+static void
+bulk_start(struct qctl *c, uint8_t op)
+{
+	struct qmgr *q = c->q;
+
+	c->bulk_op = op;
+	c->cursor[0] = '\0';
+	c->step = bulk_step;
+	if (q->bulk != NULL) {
+		log_detail("control: a bulk command waits for the one running");
+		TAILQ_INSERT_TAIL(&q->bulk_wait, c, bulk_entry);
+		return;
 	}
-	ctl_step_done(c, 0, on ? "on hold" : "released", false);
+	q->bulk = c;
+	if (op == BULK_FLUSH)
+		park_pause(q, true);
+	bulk_step(c);
+}
+
+/* One mail on disk seen by the walk. */
+static void
+bulk_visit(struct qctl *c, struct qpark *p)
+{
+	struct qmgr *q = c->q;
+	struct qmail *m;
+
+	if (c->bulk_op == BULK_DELETE && c->domain[0] == '\0') {
+		c->pending++;
+		park_delete(q, p, deleted_on_disk, c);
+		return;
+	}
+	if ((m = park_peek(q, p)) == NULL)
+		return;		/* gone, corrupt, or unreadable now: left as it is */
+	if (!bulk_names(c, m)) {
+		park_peek_free(m);
+		return;
+	}
+	if (c->bulk_op == BULK_FLUSH && shape_mail_in_domain(m, c->domain, true)) {
+		park_peek_free(m);
+		park_flush(q, p);
+		c->count++;
+		return;
+	}
+	if ((m = park_adopt(q, p, m)) == NULL)
+		return;
+	if (c->bulk_op == BULK_FLUSH)	/* counted by flush_end(), in memory */
+		(void)flush_one(q, m, c->domain, clock_now());
+	else if (c->bulk_op == BULK_DELETE)
+		delete_one(c, m);
+	else
+		mark_one(c, m, true);
+}
+
+static void
+bulk_step(struct qctl *c)
+{
+	struct qmgr *q = c->q;
+	struct timespec t0;
+	struct qpark *p;
+	unsigned n;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (n = 0; c->bulk_op != BULK_RELEASE && park_next(q, c->cursor, &p); n++) {
+		if (ctl_slice_over(c, n, &t0))
+			return;
+		park_id(p, c->cursor);
+		bulk_visit(c, p);
+	}
+	/* The walk is over: the next command's turn, then this one's end
+	 * (which may free c). */
+	q->bulk = TAILQ_FIRST(&q->bulk_wait);
+	if (q->bulk != NULL) {
+		TAILQ_REMOVE(&q->bulk_wait, q->bulk, bulk_entry);
+		ctl_yield(q->bulk);
+	}
+	park_pause(q, q->bulk != NULL && q->bulk->bulk_op == BULK_FLUSH);
+	if (c->bulk_op == BULK_FLUSH)
+		flush_end(c);
+	else if (c->bulk_op == BULK_DELETE)
+		delete_end(c);
+	else
+		hold_end(c);
+}
+
+bool
+ctl_bulk_parked(struct qctl *c, struct qmail *m)
+{
+	if (c->cursor[0] == '\0' || strcmp(m->id, c->cursor) > 0 || !bulk_names(c, m))
+		return false;	/* the walk sees it, or the command does not name it */
+	switch (c->bulk_op) {
+	case BULK_FLUSH:
+		m->announced = 0;	/* the scheduler forgot it: announced again, due */
+		(void)flush_one(c->q, m, c->domain, clock_now());
+		return true;	/* counted by flush_end(), in memory */
+	case BULK_DELETE:
+		delete_one(c, m);
+		return true;
+	case BULK_HOLD:
+		mark_one(c, m, true);
+		return true;
+	}
+	return false;
 }
 
 static void

@@ -133,14 +133,20 @@ mark_set(struct qmgr *q, const struct qmail *m, uint32_t flag, bool on,
 void
 mark_forget(struct qmgr *q, const struct qmail *m)
 {
+	mark_forget_id(q, m->id, m->flags);
+}
+
+void
+mark_forget_id(struct qmgr *q, const char *id, uint32_t flags)
+{
 	char name[MARK_NAME_MAX];
 
-	if (m->flags & MAIL_F_HELD) {
-		mark_name(name, sizeof(name), m->id, MAIL_F_HELD);
+	if (flags & MAIL_F_HELD) {
+		mark_name(name, sizeof(name), id, MAIL_F_HELD);
 		(void)unlinkat(q->flags_fd, name, 0);
 	}
-	if (m->flags & MAIL_F_DELAY_WARNED) {
-		mark_name(name, sizeof(name), m->id, MAIL_F_DELAY_WARNED);
+	if (flags & MAIL_F_DELAY_WARNED) {
+		mark_name(name, sizeof(name), id, MAIL_F_DELAY_WARNED);
 		(void)unlinkat(q->flags_fd, name, 0);
 	}
 }

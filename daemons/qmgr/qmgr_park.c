@@ -16,10 +16,12 @@
  * record. When it comes due (or a command names it), the file is read and
  * verified again as at start, indexed, and announced to the scheduler. A
  * flush of the whole queue makes every parked mail due now, read back a
- * slice per loop turn (PARK_LOAD_BATCH mails or PARK_LOAD_USEC); one of a
- * domain reads every parked file at once, and so do delete and hold of a
- * domain or of all mails (the listing and queue --summary read them a slice
- * at a time).
+ * slice per loop turn (PARK_LOAD_BATCH mails or PARK_LOAD_USEC). The
+ * listing, queue --summary, flush @domain and delete|hold @domain|all walk
+ * the parked set by id (park_next) a slice per loop turn (qmgr_control.c
+ * says how): they read a file for the moment (park_peek), take a mail into
+ * memory only when they change it (park_adopt), make one due now
+ * (park_flush), or remove one without reading it (park_delete).
  *
  * A parked mail counts in q->shape as the deferred mail it is (every open
  * recipient deferred: the condition for parking), with ndeferred recipients.
@@ -28,7 +30,12 @@
  * scheduler had read. When the queue manager has sent more, a flush is on
  * its way that the forgotten mail would miss: the mail is announced again
  * (with the flushed recipients due now), not parked. A mail that changed
- * meanwhile (held, deleted, a recipient due) is never parked either.
+ * meanwhile (held, deleted, a recipient due) is never parked either. While
+ * a bulk command walks the parked set, a mail handed back behind its cursor
+ * would be seen by neither of its walks (on disk, then in memory): the
+ * command takes it instead (ctl_bulk_parked). Refusing the park would not
+ * do: the scheduler would hand the mail back again at once, every loop
+ * turn, for as long as the walk lasts.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -242,30 +249,15 @@ park_read(struct qmgr *q, const struct qpark *p, int *r)
 	return m;
 }
 
-/*
- * Index a parked mail again (p is freed); NULL when it is gone, or when its
- * file cannot be read now: then it stays parked and is tried again in a
- * minute, never dropped from the queue for a passing error.
- */
-static struct qmail *
-park_load(struct qmgr *q, struct qpark *p)
+struct qmail *
+park_adopt(struct qmgr *q, struct qpark *p, struct qmail *m)
 {
-	struct qmail *m;
 	bool flush = p->flush;
 	uint64_t now = clock_now();
 	uint32_t i;
-	int r;
 
-	if ((m = park_read(q, p, &r)) == NULL && r == -2) {
-		p->due = now + PARK_RETRY;
-		dueheap_fix(&q->pdue, p->hidx);
-		park_arm(q);
-		return NULL;
-	}
 	park_drop(q, p);
 	free(p);
-	if (m == NULL)
-		return NULL;
 	if (qmail_final(m)) {	/* cannot be: a parked mail has open recipients */
 		spool_remove(q, m);
 		qmail_free(q, m);
@@ -277,6 +269,30 @@ park_load(struct qmgr *q, struct qpark *p)
 	qmail_insert(q, m);
 	log_detail("%s: read back from disk", m->id);
 	return m;
+}
+
+/*
+ * Index a parked mail again (p is freed); NULL when it is gone, or when its
+ * file cannot be read now: then it stays parked and is tried again in a
+ * minute, never dropped from the queue for a passing error.
+ */
+static struct qmail *
+park_load(struct qmgr *q, struct qpark *p)
+{
+	struct qmail *m;
+	int r;
+
+	if ((m = park_read(q, p, &r)) != NULL)
+		return park_adopt(q, p, m);
+	if (r == -2) {
+		p->due = clock_now() + PARK_RETRY;
+		dueheap_fix(&q->pdue, p->hidx);
+		park_arm(q);
+	} else {
+		park_drop(q, p);
+		free(p);
+	}
+	return NULL;
 }
 
 struct qmail *
@@ -293,40 +309,44 @@ park_get(struct qmgr *q, const char *id)
 	return m;
 }
 
-unsigned
-park_load_selected(struct qmgr *q, const char *sel, bool announce)
+void
+park_flush(struct qmgr *q, struct qpark *p)
 {
-	struct qpark *p, *next;
-	struct qmail *m;
-	unsigned n = 0;
-	uint64_t due;
-	bool flushed;
-
-	if (q->pdue.n == 0)
-		return 0;
-	if (sel[0] != '\0' && sel[0] != '@')
-		return park_get(q, sel) != NULL;
-	if (announce)
-		sched_batch_begin(q);
-	RB_FOREACH_SAFE(p, qpark_tree, &q->parked, next) {
-		due = p->due;
-		flushed = p->flush;	/* due now already: stays read back */
-		if ((m = park_load(q, p)) == NULL)
-			continue;
-		if (sel[0] == '@' && !flushed && !shape_mail_in_domain(m, sel + 1, false) &&
-		    park_wanted(q, m, true)) {
-			/* Not concerned: back to the disk, as it was. */
-			park_mail(q, m, due, true);
-			continue;
-		}
-		if (announce)
-			sched_announce(q, m);
-		n++;
-	}
-	if (announce)
-		sched_batch_end(q);
+	p->due = 0;
+	p->flush = true;
+	dueheap_fix(&q->pdue, p->hidx);
 	park_arm(q);
-	return n;
+}
+
+void
+park_delete(struct qmgr *q, struct qpark *p, void (*done)(struct qmgr *, struct qjob *),
+    void *arg)
+{
+	char id[QUEUE_ID_MAX];
+	struct qjob *j;
+
+	/* Its file is not read: the entry knows all the queue's counts and
+	 * marks need (a parked mail is never held). */
+	id_unpack(p->id, id);
+	mark_forget_id(q, id, p->flags);
+	log_info("%s: deleted by the administrator (on disk, %u recipients deferred)", id,
+	    p->ndeferred);
+	park_drop(q, p);
+	free(p);
+	j = xcalloc(1, sizeof(*j));
+	j->kind = QJOB_REMOVE;
+	j->fd = -1;
+	strlcpy(j->id, id, sizeof(j->id));
+	j->done = done;
+	j->arg = arg;
+	qmgr_commit_push(q, j);
+}
+
+void
+park_pause(struct qmgr *q, bool paused)
+{
+	q->park_paused = paused;
+	park_arm(q);
 }
 
 unsigned
@@ -359,6 +379,8 @@ park_due_cb(evutil_socket_t fd, short ev, void *arg)
 	unsigned n;
 
 	q->park_armed = 0;
+	if (q->park_paused)
+		return;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	sched_batch_begin(q);
 	for (n = 0; n < PARK_LOAD_BATCH && (p = dueheap_top(&q->pdue)) != NULL &&
@@ -382,7 +404,7 @@ park_arm(struct qmgr *q)
 
 	if (q->park_ev == NULL && (q->park_ev = evtimer_new(q->base, park_due_cb, q)) == NULL)
 		fatalx("evtimer_new");
-	if ((top = dueheap_top(&q->pdue)) == NULL || q->stopping) {
+	if ((top = dueheap_top(&q->pdue)) == NULL || q->stopping || q->park_paused) {
 		if (q->park_armed != 0)
 			evtimer_del(q->park_ev);
 		q->park_armed = 0;
@@ -428,6 +450,10 @@ park_frame(struct qlink *l, struct frame *f)
 		sched_announce(q, m);
 		return 0;
 	}
+	/* Behind the cursor of a bulk command walking the parked mails, it
+	 * would be missed by that walk: the command takes it now if it names it. */
+	if (q->bulk != NULL && ctl_bulk_parked(q->bulk, m))
+		return 0;
 	/* The scheduler's due time, never later than the file's own. */
 	own = park_due(q, m);
 	if (due > own)

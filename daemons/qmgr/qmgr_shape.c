@@ -306,9 +306,6 @@ struct summary {
 	bool			 json;
 };
 
-#define SUMMARY_SLICE	512	/* parked files read per loop turn */
-#define SUMMARY_USEC	10000
-
 static void
 summary_end(struct qctl *c)
 {
@@ -359,14 +356,8 @@ summary_step(struct qctl *c)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (n = 0; park_next(c->q, c->cursor, &p); n++) {
-		if (n >= SUMMARY_SLICE) {
-			ctl_yield(c);
+		if (ctl_slice_over(c, n, &t0))
 			return;
-		}
-		if ((n & 31) == 31 && qmgr_usec_since(&t0) > SUMMARY_USEC) {
-			ctl_yield(c);
-			return;
-		}
 		park_id(p, c->cursor);
 		if ((m = park_peek(c->q, p)) == NULL)
 			continue;

@@ -15,14 +15,21 @@ uses) lie in queue/ of a stopped outpost. At start:
   - the indexing ends with every mail indexed: past queue_active_limit
     (5,000 here) mails are kept on disk until due (qmgr_park.c), the others
     announced to the scheduler, none left out;
-  - once the relay (Postfix's smtp-sink) is up and the queue is flushed,
-    every mail is delivered exactly once: the sink counts 20,001 mails, the
-    log has one status=sent line per queue id, the queue is empty.
+  - commands over many mails walk the ~15,000 on disk a slice per loop turn
+    while a client submits mails back to back, each answered 250 within 1 s,
+    some during the command: hold @d1 holds exactly the 5,000 mails of d1
+    (each file read), delete @d2 deletes exactly those of d2, and, the relay
+    (Postfix's smtp-sink) up, flush @d0 sends exactly those of d0 (and the
+    mails submitted meanwhile), nothing else;
+  - release @d1 and a flush of all: every mail left is delivered exactly
+    once: the sink counts them, the log has one status=sent line per queue
+    id, the queue is empty.
 """
 
 import json
 import re
 import subprocess
+import threading
 import time
 
 import outpost_harness as H
@@ -30,6 +37,9 @@ from outpost_harness import ctl
 
 N = 20000
 LIMIT = 5000
+# outpost-queue-fill -d 4 -z fill.test: mail n goes to d(n mod 4).fill.test
+DOMAINS = [f"d{k}.fill.test" for k in range(4)]
+PER = N // len(DOMAINS)
 
 
 def sink_mails(sink):
@@ -40,6 +50,52 @@ def sink_mails(sink):
         return 0
     counts = re.findall(r"mesg=(\d+)", text)
     return int(counts[-1]) if counts else 0
+
+
+def summary_totals(op):
+    """queue --summary: mails per recipient domain."""
+    r = ctl(op, "queue", "--summary", "--json")
+    assert r.returncode == 0, r.stderr
+    return {o["domain"]: o["total"] for o in map(json.loads, r.stdout.splitlines())}
+
+
+def bulk_with_intake(op, *args):
+    """Run an outpostctl command while a client submits mails back to back
+    (distinct recipients intake-T-I@example.net); every submission must be
+    answered 250 within 1 s, some of them while the command ran. Returns the
+    command's result and how many mails were submitted."""
+    stop = threading.Event()
+    subs = []
+    tag = args[1].strip("@").split(".")[0]
+
+    def submit_loop():
+        for i in range(1000):
+            if stop.is_set():
+                return
+            t0 = time.monotonic()
+            code, _ = H.smtp_send(op.smtp_host, op.smtp_port, "intake@example.org",
+                                  [f"intake-{tag}-{i}@example.net"],
+                                  b"Subject: intake\r\n\r\nwhile a bulk command runs\r\n",
+                                  timeout=30)
+            subs.append((t0, time.monotonic(), code))
+
+    th = threading.Thread(target=submit_loop)
+    th.start()
+    try:
+        H.wait_until(lambda: subs, 30, 0.01, what="a first submission")
+        t0 = time.monotonic()
+        r = ctl(op, *args, timeout=300)
+        t1 = time.monotonic()
+    finally:
+        stop.set()
+        th.join(60)
+    assert not th.is_alive()
+    slow = [(e - s, c) for s, e, c in subs if c != 250 or e - s >= 1.0]
+    assert not slow, slow
+    during = [1 for s, e, c in subs if t0 < e < t1]
+    assert during, f"no submission answered during the {t1 - t0:.2f}s of {args}"
+    print(f"{' '.join(args)}: {t1 - t0:.2f}s, {len(during)} submissions answered meanwhile")
+    return r, len(subs)
 
 
 def test_restart_accepts_mail_while_a_large_queue_is_indexed(outpost_factory, smtp_sink_factory):
@@ -53,7 +109,7 @@ def test_restart_accepts_mail_while_a_large_queue_is_indexed(outpost_factory, sm
     })
     op.stop()
 
-    fill = [str(H.BUILD / "outpost-queue-fill"), "-D", "3600"]
+    fill = [str(H.BUILD / "outpost-queue-fill"), "-D", "3600", "-d", "4", "-z", "fill.test"]
     if op.as_root:
         uid, gid = H.user_ids(H.QUEUE_USER)
         fill += ["-u", f"{uid}:{gid}"]
@@ -109,15 +165,70 @@ def test_restart_accepts_mail_while_a_large_queue_is_indexed(outpost_factory, sm
     ids = [json.loads(ln)["id"] for ln in r.stdout.splitlines() if ln]
     assert len(ids) == N + 1 and len(set(ids)) == N + 1 and ids == sorted(ids)
 
+    assert [summary_totals(op).get(d) for d in DOMAINS] == [PER] * 4
+
+    # hold @d1 reads every file on disk, a slice per loop turn, intake goes on
+    r, n_hold = bulk_with_intake(op, "hold", "@" + DOMAINS[1])
+    assert r.returncode == 0 and f"{PER} mails on hold" in r.stdout, (r.stdout, r.stderr)
+    mails = [json.loads(ln) for ln in ctl(op, "queue", "--json").stdout.splitlines() if ln]
+    held = {m["id"] for m in mails if m["held"]}
+    d1 = {m["id"] for m in mails if m["recipients"][0]["address"].endswith("@" + DOMAINS[1])}
+    assert len(held) == PER and held == d1
+
+    # delete @d2: exactly its mails, their files gone. Its walk logs each
+    # deletion as it reads the mail's file, in id order: mails submitted
+    # meanwhile are logged between them when intake is served between slices
+    # (one loop turn for the whole walk would log them all in one run)
+    at = op.log_offset()
+    r, n_delete = bulk_with_intake(op, "delete", "@" + DOMAINS[2])
+    assert r.returncode == 0 and f"{PER} mails deleted" in r.stdout, (r.stdout, r.stderr)
+    lines = op.log_text()[at:].splitlines()
+    gone = [i for i, ln in enumerate(lines) if "deleted by the administrator" in ln]
+    assert len(gone) == PER
+    between = [ln for ln in lines[gone[0]:gone[-1]] if "from=<intake@example.org>" in ln]
+    assert between, "no submission queued while delete @domain walked the mails on disk"
+    totals = summary_totals(op)
+    assert DOMAINS[2] not in totals
+    assert [totals.get(d) for d in (DOMAINS[0], DOMAINS[1], DOMAINS[3])] == [PER] * 3, totals
+    queued = N + 1 + n_hold + n_delete - PER
+    assert len(op.queue_files("queue")) == queued
+
+    # the relay up, flush @d0 sends exactly the mails of d0 (made due on disk,
+    # read back after the walk), none of the other filled ones (the mails
+    # submitted meanwhile may go too: they wait for the relay, not for a date)
     sink = smtp_sink_factory(port=sink_port)
+    r, n_flush = bulk_with_intake(op, "flush", "@" + DOMAINS[0])
+    assert r.returncode == 0 and f"{PER} mails re-sent now" in r.stdout, (r.stdout, r.stderr)
+
+    def sent_to():
+        lines = re.findall(r"(\w{24}): to=<[^>]*@([^>]*)>, relay=[^,]*, .*status=sent",
+                           op.log_text()[off:])
+        by = {}
+        for qid, dom in lines:
+            by.setdefault(dom, []).append(qid)
+        return by
+    H.wait_until(lambda: len(sent_to().get(DOMAINS[0], [])) >= PER, 300, 0.5,
+                 what=f"{PER} mails of {DOMAINS[0]} sent")
+    time.sleep(2)
+    by = sent_to()
+    assert len(by[DOMAINS[0]]) == len(set(by[DOMAINS[0]])) == PER
+    assert set(by) <= {DOMAINS[0], "example.net"}, set(by)
+    assert sink_mails(sink) == sum(map(len, by.values()))
+    totals = summary_totals(op)
+    assert DOMAINS[0] not in totals and DOMAINS[2] not in totals
+    assert [totals.get(d) for d in (DOMAINS[1], DOMAINS[3])] == [PER] * 2, totals
+
+    # the rest: released, flushed, each delivered once
+    r = ctl(op, "release", "@" + DOMAINS[1])
+    assert r.returncode == 0 and f"{PER} mails released" in r.stdout, (r.stdout, r.stderr)
     r = ctl(op, "flush")
     assert r.returncode == 0, r.stdout + r.stderr
-    H.wait_until(lambda: sink_mails(sink) >= N + 1, 300, 0.5,
-                 what=f"{N + 1} mails at the sink")
+    total = queued + n_flush
+    H.wait_until(lambda: sink_mails(sink) >= total, 300, 0.5, what=f"{total} mails at the sink")
     H.wait_until(lambda: not op.queue_files("queue"), 60, 0.5, what="an empty queue")
     time.sleep(2)
-    assert sink_mails(sink) == N + 1
+    assert sink_mails(sink) == total
     sent = re.findall(r"(\w{24}): to=<[^>]*>, relay=[^,]*, .*status=sent",
                       op.log_text()[off:])
-    assert len(sent) == N + 1
-    assert len(set(sent)) == N + 1
+    assert len(sent) == total
+    assert len(set(sent)) == total

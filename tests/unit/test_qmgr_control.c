@@ -206,21 +206,31 @@ submit(int smtpd, const char *sender, const char *const *rcpt, unsigned n, char 
  * Run a command; collects the REPLY lines (joined by \n) in out, unless out
  * is NULL, and the END's text in msg; returns the END's status.
  */
-static int
-command(const char *cmd, const char *arg, char *out, size_t outlen, char *msg, size_t msglen)
+static uint32_t
+command_send(const char *cmd, const char *arg)
 {
 	static uint32_t reqid = 100;
 	struct fbuf *fb;
-	struct frame f;
-	char line[FRAME_MAX];
-	uint8_t status;
 
 	fb = fbuf_new(MSG_CONTROL_REQUEST, ++reqid);
 	fbuf_add_str(fb, cmd);
 	fbuf_add_u32(fb, arg != NULL);
 	if (arg != NULL)
 		fbuf_add_str(fb, arg);
-	xsend(master_fd, fb);
+	/* not run yet: command_wait() or pump_once() runs it */
+	ck_assert_int_eq(frame_send(master_fd, fb), 0);
+	fbuf_free(fb);
+	return reqid;
+}
+
+/* The answer to request reqid, as command() returns it. */
+static int
+command_wait(uint32_t reqid, char *out, size_t outlen, char *msg, size_t msglen)
+{
+	struct frame f;
+	char line[FRAME_MAX];
+	uint8_t status;
+
 	if (out != NULL)
 		out[0] = '\0';
 	for (;;) {
@@ -238,6 +248,12 @@ command(const char *cmd, const char *arg, char *out, size_t outlen, char *msg, s
 		ck_assert(frame_get_u8(&f, &status) && frame_get_str(&f, msg, msglen));
 		return status;
 	}
+}
+
+static int
+command(const char *cmd, const char *arg, char *out, size_t outlen, char *msg, size_t msglen)
+{
+	return command_wait(command_send(cmd, arg), out, outlen, msg, msglen);
 }
 
 /*
@@ -519,6 +535,185 @@ START_TEST(counts_follow_every_change)
 }
 END_TEST
 
+/* One turn of the loop (pump() runs it while anything is active: a whole
+ * walk of slices). */
+static void
+pump_once(void)
+{
+	event_base_loop(ctx.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+}
+
+/* The scheduler hands mail id back (QMGR_PARK); not run yet. */
+static void
+park_send(int sched, const char *id)
+{
+	struct qmgr *q = ctx.arg;
+	struct fbuf *fb;
+
+	fb = fbuf_new(MSG_QMGR_PARK, 0);
+	fbuf_add_str(fb, id);
+	fbuf_add_u64(fb, 4000000000ULL);
+	fbuf_add_u32(fb, q->sched->nflush_sent);
+	ck_assert_int_eq(frame_send(sched, fb), 0);
+	fbuf_free(fb);
+}
+
+/* ... and it waits on disk. */
+static void
+park(int sched, const char *id)
+{
+	park_send(sched, id);
+	pump();
+	ck_assert_ptr_nonnull(park_find(ctx.arg, id));
+}
+
+/* Turns of the loop until the bulk command request reqid walked a first
+ * slice of the mails on disk, not all of them. */
+static void
+walk_started(uint32_t reqid)
+{
+	struct qmgr *q = ctx.arg;
+	int i;
+
+	for (i = 0; i < 100 && (q->bulk == NULL || q->bulk->cursor[0] == '\0'); i++)
+		pump_once();
+	ck_assert_msg(q->bulk != NULL && q->bulk->reqid == reqid && q->bulk->cursor[0] != '\0',
+	    "no walk running: nothing proven");
+}
+
+/* A mail handed back while a walk runs, behind its cursor: the command
+ * takes it (it is not on disk after the QMGR_PARK). */
+static void
+park_behind(int sched, const char *id)
+{
+	struct qmgr *q = ctx.arg;
+
+	ck_assert_int_lt(strcmp(id, q->bulk->cursor), 0);
+	park_send(sched, id);
+	pump_once();
+	ck_assert_msg(park_find(q, id) == NULL, "%s parked behind the walk's cursor", id);
+}
+
+static bool
+file_exists(const char *dirname, const char *id, const char *suffix)
+{
+	char path[128];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/%.*s%s", dirname, QUEUE_ID_MAX - 1, id, suffix);
+	return stat(path, &sb) == 0;
+}
+
+static const char *
+answer(const char *fmt, int n)
+{
+	static char buf[128];
+
+	snprintf(buf, sizeof(buf), fmt, n);
+	return buf;
+}
+
+/*
+ * flush @domain, delete @domain, hold @domain and delete all over more mails
+ * on disk than one slice reads (CTL_SLICE): the exact mails concerned, the
+ * counts kept exact; a mail handed back behind the walk's cursor is taken by
+ * the command (flush, hold), not missed; a second bulk command waits its
+ * turn and is answered after the first.
+ */
+#define NBULK	(2 * CTL_SLICE + 100)
+
+START_TEST(bulk_commands_walk_the_mails_on_disk)
+{
+	static char ids[NBULK][QUEUE_ID_MAX];
+	char x[QUEUE_ID_MAX], rcpt[64], msg[256];
+	uint64_t now;
+	struct qmgr *q;
+	struct qmail *m;
+	uint32_t r1, r2;
+	int smtpd, sched, i;
+
+	setup_dir();
+	start();
+	q = ctx.arg;
+	smtpd = link_peer(PROC_SMTPD);
+	sched = link_peer(PROC_SCHEDULER);
+	/* x first: its id sorts before every other, behind any walk's cursor */
+	submit(smtpd, "s@example.org", RCPT("x@a.example"), x);
+	update(sched, x, 0, RCPT_DEFERRED, NULL);
+	for (i = 0; i < NBULK; i++) {
+		snprintf(rcpt, sizeof(rcpt), "r%d@%s.example", i, i % 2 ? "b" : "a");
+		submit(smtpd, "s@example.org", RCPT(rcpt), ids[i]);
+		ck_assert_int_lt(strcmp(x, ids[i]), 0);
+		update(sched, ids[i], 0, RCPT_DEFERRED, NULL);
+		park(sched, ids[i]);
+	}
+	ck_assert_uint_eq(q->pdue.n, NBULK);
+	EXPECT(0, NBULK + 1, 0, 0, NBULK + 1, 0);
+
+	/* flush @a.example, x handed back behind its cursor; delete @b.example
+	 * sent meanwhile waits for the flush's walk, then reads each file */
+	r1 = command_send("flush", "@a.example");
+	walk_started(r1);
+	r2 = command_send("delete", "@b.example");
+	park_behind(sched, x);	/* (the same loop turn reads r2) */
+	ck_assert_ptr_nonnull(q->bulk);
+	ck_assert_uint_eq(q->bulk->reqid, r1);
+	ck_assert_ptr_nonnull(TAILQ_FIRST(&q->bulk_wait));
+	ck_assert_uint_eq(TAILQ_FIRST(&q->bulk_wait)->reqid, r2);
+	ck_assert_int_eq(command_wait(r1, NULL, 0, msg, sizeof(msg)), 0);
+	ck_assert_str_eq(msg, answer("%d mails re-sent now", NBULK / 2 + 1));
+	ck_assert_int_eq(command_wait(r2, NULL, 0, msg, sizeof(msg)), 0);
+	ck_assert_str_eq(msg, answer("%d mails deleted", NBULK / 2));
+	/* the flushed mails are read back from disk, due now, b's gone */
+	for (i = 0; i < 1000 && q->pdue.n > 0; i++)
+		pump();
+	ck_assert_uint_eq(q->pdue.n, 0);
+	now = (uint64_t)time(NULL) + 1;
+	ck_assert_ptr_nonnull(m = qmail_find(q, x));
+	ck_assert_uint_le(m->rcpt[0].next, now);
+	for (i = 0; i < NBULK; i++) {
+		ck_assert(file_exists("queue", ids[i], "") == (i % 2 == 0));
+		if (i % 2 == 0) {
+			ck_assert_ptr_nonnull(m = qmail_find(q, ids[i]));
+			ck_assert_uint_le(m->rcpt[0].next, now);
+		}
+	}
+	EXPECT(0, NBULK / 2 + 1, 0, 0, NBULK / 2 + 1, 0);
+
+	/* deferred again, on disk again (not x); hold @a.example takes x too */
+	for (i = 0; i < NBULK; i += 2) {
+		update(sched, ids[i], 0, RCPT_DEFERRED, NULL);
+		park(sched, ids[i]);
+	}
+	update(sched, x, 0, RCPT_DEFERRED, NULL);
+	r1 = command_send("hold", "@a.example");
+	walk_started(r1);
+	park_behind(sched, x);
+	ck_assert_int_eq(command_wait(r1, NULL, 0, msg, sizeof(msg)), 0);
+	ck_assert_str_eq(msg, answer("%d mails on hold", NBULK / 2 + 1));
+	ck_assert(file_exists("flags", x, ".held"));
+	for (i = 0; i < NBULK; i += 2)
+		ck_assert(file_exists("flags", ids[i], ".held"));
+	ck_assert_uint_eq(q->pdue.n, 0);
+	EXPECT(0, 0, NBULK / 2 + 1, 0, 0, NBULK / 2 + 1);
+
+	/* release all; back on disk (not x); delete all reads no file */
+	ck_assert_int_eq(command("release", "all", NULL, 0, msg, sizeof(msg)), 0);
+	ck_assert_str_eq(msg, answer("%d mails released", NBULK / 2 + 1));
+	for (i = 0; i < NBULK; i += 2)
+		park(sched, ids[i]);
+	EXPECT(0, NBULK / 2 + 1, 0, 0, NBULK / 2 + 1, 0);
+	ck_assert_int_eq(command("delete", "all", NULL, 0, msg, sizeof(msg)), 0);
+	ck_assert_str_eq(msg, answer("%d mails deleted", NBULK / 2 + 1));
+	ck_assert_uint_eq(q->pdue.n, 0);
+	ck_assert(!file_exists("queue", x, ""));
+	for (i = 0; i < NBULK; i++)
+		ck_assert(!file_exists("queue", ids[i], ""));
+	EXPECT(0, 0, 0, 0, 0, 0);
+	remove_dir();
+}
+END_TEST
+
 int
 main(void)
 {
@@ -533,6 +728,10 @@ main(void)
 	tc = tcase_create("shape");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, counts_follow_every_change);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("bulk");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, bulk_commands_walk_the_mails_on_disk);
 	suite_add_tcase(s, tc);
 
 	return check_run(s);
