@@ -34,7 +34,10 @@ def fs_facts(path):
                          text=True, check=True).stdout.strip()
     fstype = int(out, 16)
     st = os.stat(path)
-    link = os.readlink(f"/sys/dev/block/{os.major(st.st_dev)}:{os.minor(st.st_dev)}")
+    try:
+        link = os.readlink(f"/sys/dev/block/{os.major(st.st_dev)}:{os.minor(st.st_dev)}")
+    except OSError:         # no block device (tmpfs, overlayfs, btrfs subvolumes)
+        return fstype, "?", False
     dev = os.path.basename(link)
     return fstype, dev, os.path.exists(f"/proc/fs/jbd2/{dev}-8")
 
