@@ -143,6 +143,12 @@ class LimitedPeer:
             ready.set()
             self.loop.run_forever()
             self.server.close()
+            # Sessions the MTA keeps open for reuse would hold wait_closed()
+            # (and this thread) until they time out: end them first.
+            sessions = asyncio.all_tasks(self.loop)
+            for t in sessions:
+                t.cancel()
+            self.loop.run_until_complete(asyncio.gather(*sessions, return_exceptions=True))
             self.loop.run_until_complete(self.server.wait_closed())
             self.loop.close()
 
