@@ -341,6 +341,9 @@ struct qcommit *qmgr_commit_start(struct qmgr *);
  * wrote durable when it returns? ext4_journal: an ext4 one has a journal. */
 bool	commit_syncfs_is_durable(unsigned long fs_type, bool ext4_journal);
 void	qmgr_commit_push(struct qmgr *, struct qjob *);
+/* Push the removal of queue/<id>; done runs once it is durable (j->arg = arg). */
+void	qmgr_commit_remove(struct qmgr *, const char *id,
+	    void (*done)(struct qmgr *, struct qjob *), void *arg);
 void	qmgr_commit_stop(struct qcommit *);
 void	qmgr_commit_close(struct qmgr *, int fd);
 

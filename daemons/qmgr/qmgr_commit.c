@@ -565,7 +565,8 @@ qmgr_prepare(struct proc_ctx *ctx)
 	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u", major(st.st_dev), minor(st.st_dev));
 	if ((n = readlink(path, link, sizeof(link) - 1)) > 0) {
 		link[n] = '\0';
-		dev = strrchr(link, '/') != NULL ? strrchr(link, '/') + 1 : link;
+		dev = strrchr(link, '/');
+		dev = dev != NULL ? dev + 1 : link;
 		snprintf(path, sizeof(path), "/proc/fs/jbd2/%s-8", dev);
 		journal = (unsigned long)sfs.f_type == EXT4_SUPER_MAGIC && access(path, F_OK) == 0;
 	}
@@ -643,6 +644,21 @@ qmgr_commit_push(struct qmgr *q, struct qjob *j)
 	c->njobs++;
 	pthread_cond_signal(&c->cond);
 	pthread_mutex_unlock(&c->lock);
+}
+
+void
+qmgr_commit_remove(struct qmgr *q, const char *id, void (*done)(struct qmgr *, struct qjob *),
+    void *arg)
+{
+	struct qjob *j;
+
+	j = xcalloc(1, sizeof(*j));
+	j->kind = QJOB_REMOVE;
+	j->fd = -1;
+	strlcpy(j->id, id, sizeof(j->id));
+	j->done = done;
+	j->arg = arg;
+	qmgr_commit_push(q, j);
 }
 
 /* Close fd without waiting: for descriptors whose close may free a file. */

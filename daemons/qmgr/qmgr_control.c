@@ -295,7 +295,6 @@ delete_one(struct qctl *c, struct qmail *m)
 {
 	struct qmgr *q = c->q;
 	struct ctl_op *op;
-	struct qjob *j;
 
 	/* Out of the index at once: opens fail, updates are answered "removed". */
 	m->deleted = true;
@@ -308,14 +307,8 @@ delete_one(struct qctl *c, struct qmail *m)
 	op = xcalloc(1, sizeof(*op));
 	op->c = c;
 	op->mail = m;
-	j = xcalloc(1, sizeof(*j));
-	j->kind = QJOB_REMOVE;
-	j->fd = -1;
-	strlcpy(j->id, m->id, sizeof(j->id));
-	j->done = deleted;
-	j->arg = op;
 	c->pending++;
-	qmgr_commit_push(q, j);
+	qmgr_commit_remove(q, m->id, deleted, op);
 }
 
 /* Is m one that delete|hold|release|flush @domain|all names? */

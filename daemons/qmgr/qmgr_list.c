@@ -225,8 +225,6 @@ list_one(struct qctl *c, struct qmail *m, struct buf *b, uint64_t now)
 	return true;
 }
 
-#define LIST_READ_SLICE	512	/* files of mails on disk read per loop turn */
-
 /*
  * In id order over both the index and the mails waiting on disk
  * (qmgr_park.c), whose files are read one at a time as they are listed.
@@ -257,7 +255,7 @@ list_step(struct qctl *c)
 		if (p != NULL && (m == NULL || strcmp(pid, m->id) < 0)) {
 			/* a slice of files per loop turn, also when @domain
 			 * lets few of them through to the output */
-			if (++reads > LIST_READ_SLICE) {
+			if (++reads > CTL_SLICE) {
 				free(b.p);
 				ctl_yield(c);
 				return;

@@ -323,7 +323,6 @@ park_delete(struct qmgr *q, struct qpark *p, void (*done)(struct qmgr *, struct 
     void *arg)
 {
 	char id[QUEUE_ID_MAX];
-	struct qjob *j;
 
 	/* Its file is not read: the entry knows all the queue's counts and
 	 * marks need (a parked mail is never held). */
@@ -333,13 +332,7 @@ park_delete(struct qmgr *q, struct qpark *p, void (*done)(struct qmgr *, struct 
 	    p->ndeferred);
 	park_drop(q, p);
 	free(p);
-	j = xcalloc(1, sizeof(*j));
-	j->kind = QJOB_REMOVE;
-	j->fd = -1;
-	strlcpy(j->id, id, sizeof(j->id));
-	j->done = done;
-	j->arg = arg;
-	qmgr_commit_push(q, j);
+	qmgr_commit_remove(q, id, done, arg);
 }
 
 void

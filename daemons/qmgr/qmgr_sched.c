@@ -458,14 +458,8 @@ update_write(struct qmgr *q, struct qupdate *u)
 	}
 	if (u->mail->inflight == 1 && qmail_final(u->mail)) {
 		/* Finished: the removal itself is the durable record. */
-		j = xcalloc(1, sizeof(*j));
-		j->kind = QJOB_REMOVE;
-		j->fd = -1;
-		strlcpy(j->id, u->mail->id, sizeof(j->id));
-		j->done = update_synced;
-		j->arg = u;
 		u->unlinked = true;
-		qmgr_commit_push(q, j);
+		qmgr_commit_remove(q, u->mail->id, update_synced, u);
 		return;
 	}
 	if ((fd = spool_state_append(q, u->mail, u->st, u->n)) == -1) {
